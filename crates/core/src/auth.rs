@@ -1,0 +1,530 @@
+//! Authentication and tokens: `POST /v3/auth/tokens` and validation.
+
+use crate::clock::whole_seconds;
+use crate::error::{CoreError, CoreResult};
+use crate::identity::user_option;
+use crate::model::{Domain, Project, Role, Target, User};
+use crate::revoke::TokenFacts;
+use crate::service::Limen;
+use crate::token::{TokenPayload, TokenScope};
+use base64::Engine;
+use time::{Duration, OffsetDateTime};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DomainRef {
+    Id(String),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserRef {
+    Id(String),
+    Name { name: String, domain: DomainRef },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProjectRef {
+    Id(String),
+    Name { name: String, domain: DomainRef },
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ScopeRequest {
+    /// No scope asked for: the user's default project if usable, else unscoped.
+    #[default]
+    Default,
+    /// Explicitly unscoped (`"scope": "unscoped"`).
+    Unscoped,
+    Project(ProjectRef),
+    Domain(DomainRef),
+    System,
+}
+
+#[derive(Debug, Clone)]
+pub struct PasswordCredentials {
+    pub user: UserRef,
+    pub password: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    /// The method names as requested, in order.
+    pub methods: Vec<String>,
+    pub password: Option<PasswordCredentials>,
+    pub token: Option<String>,
+    pub scope: ScopeRequest,
+}
+
+/// What a token resolves to: the scope with the entities it names.
+#[derive(Debug, Clone)]
+pub enum ResolvedScope {
+    Unscoped,
+    Project { project: Project, domain: Domain },
+    Domain(Domain),
+    System,
+}
+
+impl ResolvedScope {
+    pub fn target(&self) -> Option<Target> {
+        match self {
+            ResolvedScope::Unscoped => None,
+            ResolvedScope::Project { project, .. } => Some(Target::Project(project.id.clone())),
+            ResolvedScope::Domain(d) => Some(Target::Domain(d.id.clone())),
+            ResolvedScope::System => Some(Target::System),
+        }
+    }
+}
+
+/// A valid token with everything its body shows.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub payload: TokenPayload,
+    pub user: User,
+    pub user_domain: Domain,
+    pub scope: ResolvedScope,
+    pub roles: Vec<Role>,
+    pub password_expires_at: Option<OffsetDateTime>,
+}
+
+impl TokenInfo {
+    pub fn project_id(&self) -> Option<&str> {
+        match &self.scope {
+            ResolvedScope::Project { project, .. } => Some(&project.id),
+            _ => None,
+        }
+    }
+
+    pub fn domain_scope_id(&self) -> Option<&str> {
+        match &self.scope {
+            ResolvedScope::Domain(d) => Some(&d.id),
+            _ => None,
+        }
+    }
+
+    pub fn is_system(&self) -> bool {
+        matches!(self.scope, ResolvedScope::System)
+    }
+
+    pub fn role_names(&self) -> Vec<&str> {
+        self.roles.iter().map(|r| r.name.as_str()).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub id: String,
+    pub info: TokenInfo,
+}
+
+/// Why validation failed; the HTTP layer answers 401 for the caller's own token and 404 for
+/// a subject token, so the reason stays internal.
+const TOKEN_NOT_FOUND: &str = "token";
+
+fn auth_failed() -> CoreError {
+    CoreError::unauthorized("The request you have made requires authentication.")
+}
+
+impl Limen {
+    // ---- issuing ----
+
+    pub async fn authenticate(&self, req: AuthRequest) -> CoreResult<IssuedToken> {
+        if req.methods.is_empty() {
+            return Err(CoreError::validation(
+                "Invalid input for field 'identity/methods': [] is too short",
+            ));
+        }
+        let now = self.clock.now();
+        let mut methods: Vec<String> = Vec::new();
+        let mut user: Option<User> = None;
+        let mut parent: Option<TokenInfo> = None;
+        for m in &req.methods {
+            match m.as_str() {
+                "password" => {
+                    let creds = req.password.as_ref().ok_or_else(|| {
+                        CoreError::validation("Invalid input for field 'identity': 'password' is a required property")
+                    })?;
+                    let u = self.resolve_user(&creds.user).await?;
+                    self.check_password_login(&u, &creds.password, false).await?;
+                    merge_user(&mut user, u)?;
+                }
+                "token" => {
+                    let t = req.token.as_deref().ok_or_else(|| {
+                        CoreError::validation("Invalid input for field 'identity': 'token' is a required property")
+                    })?;
+                    let info = self
+                        .validate_token(t, false)
+                        .await
+                        .map_err(|_| auth_failed())?;
+                    if !matches!(info.scope, ResolvedScope::Unscoped)
+                        && !self.config.token.allow_rescope_scoped_token
+                    {
+                        return Err(CoreError::forbidden(
+                            "Re-scoping a scoped token is not allowed.",
+                        ));
+                    }
+                    for pm in &info.payload.methods {
+                        if !methods.contains(pm) {
+                            methods.push(pm.clone());
+                        }
+                    }
+                    merge_user(&mut user, info.user.clone())?;
+                    parent = Some(info);
+                }
+                other => {
+                    return Err(CoreError::unauthorized(format!(
+                        "Attempted to authenticate with an unsupported method: {other}"
+                    )))
+                }
+            }
+            if !methods.contains(m) {
+                methods.insert(0, m.clone());
+            }
+        }
+        let user = user.ok_or_else(auth_failed)?;
+        let user_domain = self.get_domain(&user.domain_id).await?;
+        if !user_domain.enabled {
+            return Err(auth_failed());
+        }
+
+        let scope = self.resolve_scope(&user, &req.scope).await?;
+        let roles = match scope.target() {
+            None => vec![],
+            Some(t) => {
+                let roles = self.effective_roles(&user.id, &t).await?;
+                if roles.is_empty() {
+                    return Err(CoreError::unauthorized(no_access_message(&user, &scope)));
+                }
+                roles
+            }
+        };
+
+        let issued_at = whole_seconds(now);
+        let mut audit_ids = vec![self.new_audit_id()];
+        let expires_at = match &parent {
+            Some(p) => {
+                if let Some(chain) = p.payload.audit_ids.last() {
+                    audit_ids.push(chain.clone());
+                }
+                p.payload.expires_at
+            }
+            None => issued_at + Duration::seconds(self.config.token.expiration),
+        };
+        let payload = TokenPayload {
+            user_id: user.id.clone(),
+            methods,
+            scope: match &scope {
+                ResolvedScope::Unscoped => TokenScope::Unscoped,
+                ResolvedScope::Project { project, .. } => TokenScope::Project {
+                    project_id: project.id.clone(),
+                },
+                ResolvedScope::Domain(d) => TokenScope::Domain {
+                    domain_id: d.id.clone(),
+                },
+                ResolvedScope::System => TokenScope::System,
+            },
+            expires_at,
+            audit_ids,
+            issued_at,
+        };
+        let id = self
+            .tokens
+            .encode(&payload)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let password_expires_at = self.password_expires_at(&user.id).await?;
+        Ok(IssuedToken {
+            id,
+            info: TokenInfo {
+                payload,
+                user,
+                user_domain,
+                scope,
+                roles,
+                password_expires_at,
+            },
+        })
+    }
+
+    fn new_audit_id(&self) -> String {
+        let mut b = [0u8; 16];
+        self.random.fill(&mut b);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+
+    async fn resolve_domain(&self, d: &DomainRef) -> CoreResult<Domain> {
+        let found = match d {
+            DomainRef::Id(id) => self.store.get_domain(id).await?,
+            DomainRef::Name(n) => self.store.get_domain_by_name(n).await?,
+        };
+        found.ok_or_else(auth_failed)
+    }
+
+    async fn resolve_user(&self, u: &UserRef) -> CoreResult<User> {
+        let found = match u {
+            UserRef::Id(id) => self.store.get_user(id).await?,
+            UserRef::Name { name, domain } => {
+                let d = self.resolve_domain(domain).await?;
+                self.store.get_user_by_name(&d.id, name).await?
+            }
+        };
+        found.ok_or_else(auth_failed)
+    }
+
+    /// Checks a password login: lockout, the password itself, enabled state and expiry.
+    /// `for_password_change` lets an expired password through (it is being replaced).
+    pub(crate) async fn check_password_login(
+        &self,
+        user: &User,
+        password: &str,
+        for_password_change: bool,
+    ) -> CoreResult<()> {
+        let now = self.clock.now();
+        let sc = &self.config.security;
+        let lockout = sc
+            .lockout_failure_attempts
+            .filter(|_| !user_option(user, "ignore_lockout_failure_attempts"));
+        if let Some(max) = lockout {
+            if user.failed_auth_count >= max as i64 {
+                let locked_until = user
+                    .failed_auth_at
+                    .map(|t| t + Duration::seconds(sc.lockout_duration));
+                if locked_until.is_some_and(|t| now < t) {
+                    return Err(CoreError::unauthorized(format!(
+                        "The account is locked for user: {}.",
+                        user.id
+                    )));
+                }
+                self.store.record_auth_failure(&user.id, 0, None).await?;
+            }
+        }
+        let passwords = self.store.list_passwords(&user.id).await?;
+        let ok = match passwords.first() {
+            Some(p) => self.hasher.verify(password, &p.hash).await,
+            None => {
+                // Spend the same time as a real check, so absent passwords don't show.
+                let _ = self.hasher.verify(password, DUMMY_HASH).await;
+                false
+            }
+        };
+        if !ok {
+            if lockout.is_some() {
+                let fresh = self.store.get_user(&user.id).await?;
+                let count = fresh.map(|u| u.failed_auth_count).unwrap_or(0) + 1;
+                self.store
+                    .record_auth_failure(&user.id, count, Some(now))
+                    .await?;
+            }
+            return Err(auth_failed());
+        }
+        if !user.enabled {
+            return Err(CoreError::unauthorized(format!(
+                "The account is disabled for user: {}.",
+                user.id
+            )));
+        }
+        if !for_password_change && !user_option(user, "ignore_password_expiry") {
+            if let Some(exp) = passwords.first().and_then(|p| p.expires_at) {
+                if exp <= now {
+                    return Err(CoreError::unauthorized(format!(
+                        "The password is expired and needs to be changed for user: {}.",
+                        user.id
+                    )));
+                }
+            }
+        }
+        if user.failed_auth_count > 0 || lockout.is_some() {
+            self.store.record_auth_success(&user.id, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn resolve_scope(&self, user: &User, req: &ScopeRequest) -> CoreResult<ResolvedScope> {
+        match req {
+            ScopeRequest::Unscoped => Ok(ResolvedScope::Unscoped),
+            ScopeRequest::Default => {
+                // Keystone scopes to the default project when it is usable, else unscoped.
+                let Some(pid) = &user.default_project_id else {
+                    return Ok(ResolvedScope::Unscoped);
+                };
+                let Some(project) = self.store.get_project(pid).await? else {
+                    return Ok(ResolvedScope::Unscoped);
+                };
+                let Some(domain) = self.store.get_domain(&project.domain_id).await? else {
+                    return Ok(ResolvedScope::Unscoped);
+                };
+                if !project.enabled || !domain.enabled {
+                    return Ok(ResolvedScope::Unscoped);
+                }
+                let target = Target::Project(project.id.clone());
+                if self.effective_role_ids(&user.id, &target).await?.is_empty() {
+                    return Ok(ResolvedScope::Unscoped);
+                }
+                Ok(ResolvedScope::Project { project, domain })
+            }
+            ScopeRequest::Project(p) => {
+                let project = match p {
+                    ProjectRef::Id(id) => self.store.get_project(id).await?,
+                    ProjectRef::Name { name, domain } => {
+                        let d = self.resolve_domain(domain).await?;
+                        self.store.get_project_by_name(&d.id, name).await?
+                    }
+                };
+                let project = project.ok_or_else(auth_failed)?;
+                let domain = self.get_domain(&project.domain_id).await?;
+                if !project.enabled || !domain.enabled {
+                    return Err(auth_failed());
+                }
+                Ok(ResolvedScope::Project { project, domain })
+            }
+            ScopeRequest::Domain(d) => {
+                let domain = self.resolve_domain(d).await?;
+                if !domain.enabled {
+                    return Err(auth_failed());
+                }
+                Ok(ResolvedScope::Domain(domain))
+            }
+            ScopeRequest::System => Ok(ResolvedScope::System),
+        }
+    }
+
+    // ---- validating ----
+
+    /// Validates a token: authentic, not expired (unless `allow_expired` and within the
+    /// window), not revoked, and everything it names still exists, is enabled and still
+    /// grants roles. Any failure is `NotFound("token")`.
+    pub async fn validate_token(&self, token: &str, allow_expired: bool) -> CoreResult<TokenInfo> {
+        let not_found = || CoreError::not_found(TOKEN_NOT_FOUND, token_hint(token));
+        let payload = self.tokens.decode(token).map_err(|_| not_found())?;
+        let now = self.clock.now();
+        if now >= payload.expires_at {
+            let window = Duration::seconds(self.config.token.allow_expired_window);
+            if !allow_expired || now >= payload.expires_at + window {
+                return Err(not_found());
+            }
+        }
+        let user = self.store.get_user(&payload.user_id).await?.ok_or_else(not_found)?;
+        if !user.enabled {
+            return Err(not_found());
+        }
+        let user_domain = self
+            .store
+            .get_domain(&user.domain_id)
+            .await?
+            .filter(|d| d.enabled)
+            .ok_or_else(not_found)?;
+        let scope = match &payload.scope {
+            TokenScope::Unscoped => ResolvedScope::Unscoped,
+            TokenScope::Project { project_id } => {
+                let project = self
+                    .store
+                    .get_project(project_id)
+                    .await?
+                    .filter(|p| p.enabled)
+                    .ok_or_else(not_found)?;
+                let domain = self
+                    .store
+                    .get_domain(&project.domain_id)
+                    .await?
+                    .filter(|d| d.enabled)
+                    .ok_or_else(not_found)?;
+                ResolvedScope::Project { project, domain }
+            }
+            TokenScope::Domain { domain_id } => ResolvedScope::Domain(
+                self.store
+                    .get_domain(domain_id)
+                    .await?
+                    .filter(|d| d.enabled)
+                    .ok_or_else(not_found)?,
+            ),
+            TokenScope::System => ResolvedScope::System,
+            // Kinds Limen reads but does not honour yet.
+            _ => return Err(not_found()),
+        };
+        let roles = match scope.target() {
+            None => vec![],
+            Some(t) => {
+                let r = self.effective_roles(&user.id, &t).await?;
+                if r.is_empty() {
+                    return Err(not_found());
+                }
+                r
+            }
+        };
+        let mut domain_ids = vec![user.domain_id.as_str()];
+        match &scope {
+            ResolvedScope::Project { project, .. } => domain_ids.push(&project.domain_id),
+            ResolvedScope::Domain(d) => domain_ids.push(&d.id),
+            _ => {}
+        }
+        let facts = TokenFacts {
+            user_id: &user.id,
+            project_id: match &scope {
+                ResolvedScope::Project { project, .. } => Some(&project.id),
+                _ => None,
+            },
+            domain_ids,
+            role_ids: roles.iter().map(|r| r.id.as_str()).collect(),
+            trust_id: None,
+            audit_id: payload.audit_ids.first().map(String::as_str),
+            audit_chain_id: payload.audit_ids.last().map(String::as_str),
+            expires_at: payload.expires_at,
+            issued_at: payload.issued_at,
+        };
+        if self.is_revoked(&facts).await? {
+            return Err(not_found());
+        }
+        let password_expires_at = self.password_expires_at(&user.id).await?;
+        Ok(TokenInfo {
+            payload,
+            user,
+            user_domain,
+            scope,
+            roles,
+            password_expires_at,
+        })
+    }
+
+    /// Revokes a token (`DELETE /v3/auth/tokens`).
+    pub async fn revoke_token(&self, info: &TokenInfo) -> CoreResult<()> {
+        match info.payload.audit_ids.first() {
+            Some(a) => self.revoke_audit_id(a).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// A well-formed bcrypt hash of a random string: verifying against it costs what a real
+/// check costs.
+const DUMMY_HASH: &str = "$2b$12$WqkPLnOjCsNGBaxszueYuOXn0nGZ/2Fpk/Srqa9hwkLsd3jjmkPjy";
+
+fn merge_user(slot: &mut Option<User>, u: User) -> CoreResult<()> {
+    match slot {
+        Some(existing) if existing.id != u.id => Err(CoreError::unauthorized(
+            "The methods identify different users.",
+        )),
+        Some(_) => Ok(()),
+        None => {
+            *slot = Some(u);
+            Ok(())
+        }
+    }
+}
+
+fn no_access_message(user: &User, scope: &ResolvedScope) -> String {
+    match scope {
+        ResolvedScope::Project { project, .. } => format!(
+            "User {} has no access to project {}",
+            user.id, project.id
+        ),
+        ResolvedScope::Domain(d) => {
+            format!("User {} has no access to domain {}", user.id, d.id)
+        }
+        ResolvedScope::System => format!("User {} has no access to the system", user.id),
+        ResolvedScope::Unscoped => "The request you have made requires authentication.".into(),
+    }
+}
+
+/// Error messages never echo a whole token.
+fn token_hint(token: &str) -> String {
+    let prefix: String = token.chars().take(8).collect();
+    format!("{prefix}…")
+}

@@ -1,0 +1,305 @@
+//! Regions, services, endpoints, and the service catalog tokens carry.
+
+use crate::error::{CoreError, CoreResult};
+use crate::model::{Endpoint, Extra, Interface, Region, Service};
+use crate::resource::{conflict_as, merge_extra};
+use crate::service::Limen;
+use crate::store::EndpointFilter;
+
+#[derive(Debug, Clone, Default)]
+pub struct NewRegion {
+    pub id: Option<String>,
+    pub description: String,
+    pub parent_region_id: Option<String>,
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RegionPatch {
+    pub description: Option<String>,
+    /// `Some(None)` detaches the region from its parent.
+    pub parent_region_id: Option<Option<String>>,
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewService {
+    pub service_type: String,
+    pub enabled: bool,
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ServicePatch {
+    pub service_type: Option<String>,
+    pub enabled: Option<bool>,
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    pub service_id: String,
+    pub region_id: Option<String>,
+    pub interface: Interface,
+    pub url: String,
+    pub enabled: bool,
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EndpointPatch {
+    pub service_id: Option<String>,
+    pub region_id: Option<Option<String>>,
+    pub interface: Option<Interface>,
+    pub url: Option<String>,
+    pub enabled: Option<bool>,
+    pub extra: Extra,
+}
+
+/// One service of a token's catalog with its usable endpoints.
+#[derive(Debug, Clone)]
+pub struct CatalogEntry {
+    pub service: Service,
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl Limen {
+    // ---- regions ----
+
+    pub async fn create_region(&self, input: NewRegion) -> CoreResult<Region> {
+        let id = input.id.unwrap_or_else(|| self.new_id());
+        if self.store.get_region(&id).await?.is_some() {
+            return Err(CoreError::conflict(
+                "region",
+                format!("Duplicate ID, {id}"),
+            ));
+        }
+        if let Some(parent) = &input.parent_region_id {
+            if parent == &id {
+                return Err(CoreError::validation(format!(
+                    "Circular reference or a repeated entry found in region tree - {id}."
+                )));
+            }
+            self.store.get_region(parent).await?.ok_or_else(|| {
+                CoreError::validation(format!("Could not find region: {parent}."))
+            })?;
+        }
+        let region = Region {
+            id,
+            description: input.description,
+            parent_region_id: input.parent_region_id,
+            extra: input.extra,
+        };
+        self.store
+            .create_region(&region)
+            .await
+            .map_err(|e| conflict_as("region", e))?;
+        Ok(region)
+    }
+
+    pub async fn get_region(&self, id: &str) -> CoreResult<Region> {
+        self.store
+            .get_region(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("region", id))
+    }
+
+    pub async fn list_regions(&self, parent: Option<&str>) -> CoreResult<Vec<Region>> {
+        Ok(self.store.list_regions(parent).await?)
+    }
+
+    pub async fn update_region(&self, id: &str, patch: RegionPatch) -> CoreResult<Region> {
+        let mut region = self.get_region(id).await?;
+        if let Some(d) = patch.description {
+            region.description = d;
+        }
+        if let Some(parent) = patch.parent_region_id {
+            if let Some(p) = &parent {
+                self.store.get_region(p).await?.ok_or_else(|| {
+                    CoreError::validation(format!("Could not find region: {p}."))
+                })?;
+                // Walk up from the new parent; meeting this region would close a loop.
+                let mut cursor = Some(p.clone());
+                let mut steps = 0;
+                while let Some(c) = cursor {
+                    if c == region.id || steps > 1000 {
+                        return Err(CoreError::validation(format!(
+                            "Circular reference or a repeated entry found in region tree - {}.",
+                            region.id
+                        )));
+                    }
+                    steps += 1;
+                    cursor = self
+                        .store
+                        .get_region(&c)
+                        .await?
+                        .and_then(|r| r.parent_region_id);
+                }
+            }
+            region.parent_region_id = parent;
+        }
+        merge_extra(&mut region.extra, patch.extra);
+        self.store.update_region(&region).await?;
+        Ok(region)
+    }
+
+    pub async fn delete_region(&self, id: &str) -> CoreResult<()> {
+        self.get_region(id).await?;
+        let children = self.store.list_regions(Some(id)).await?;
+        if !children.is_empty() {
+            return Err(CoreError::forbidden(format!(
+                "Unable to delete region {id} because it or its child regions have associated endpoints."
+            )));
+        }
+        let endpoints = self
+            .store
+            .list_endpoints(&EndpointFilter {
+                region_id: Some(id.to_string()),
+                ..Default::default()
+            })
+            .await?;
+        if !endpoints.is_empty() {
+            return Err(CoreError::forbidden(format!(
+                "Unable to delete region {id} because it or its child regions have associated endpoints."
+            )));
+        }
+        self.store.delete_region(id).await?;
+        Ok(())
+    }
+
+    // ---- services ----
+
+    pub async fn create_service(&self, input: NewService) -> CoreResult<Service> {
+        let service = Service {
+            id: self.new_id(),
+            service_type: input.service_type,
+            enabled: input.enabled,
+            extra: input.extra,
+        };
+        self.store.create_service(&service).await?;
+        Ok(service)
+    }
+
+    pub async fn get_service(&self, id: &str) -> CoreResult<Service> {
+        self.store
+            .get_service(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("service", id))
+    }
+
+    pub async fn list_services(&self) -> CoreResult<Vec<Service>> {
+        Ok(self.store.list_services().await?)
+    }
+
+    pub async fn update_service(&self, id: &str, patch: ServicePatch) -> CoreResult<Service> {
+        let mut s = self.get_service(id).await?;
+        if let Some(t) = patch.service_type {
+            s.service_type = t;
+        }
+        if let Some(e) = patch.enabled {
+            s.enabled = e;
+        }
+        merge_extra(&mut s.extra, patch.extra);
+        self.store.update_service(&s).await?;
+        Ok(s)
+    }
+
+    pub async fn delete_service(&self, id: &str) -> CoreResult<()> {
+        if !self.store.delete_service(id).await? {
+            return Err(CoreError::not_found("service", id));
+        }
+        Ok(())
+    }
+
+    // ---- endpoints ----
+
+    pub async fn create_endpoint(&self, input: NewEndpoint) -> CoreResult<Endpoint> {
+        self.store
+            .get_service(&input.service_id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("service", &input.service_id))?;
+        if let Some(r) = &input.region_id {
+            self.store.get_region(r).await?.ok_or_else(|| {
+                CoreError::validation(format!("Could not find region: {r}."))
+            })?;
+        }
+        let e = Endpoint {
+            id: self.new_id(),
+            service_id: input.service_id,
+            region_id: input.region_id,
+            interface: input.interface,
+            url: input.url,
+            enabled: input.enabled,
+            extra: input.extra,
+        };
+        self.store.create_endpoint(&e).await?;
+        Ok(e)
+    }
+
+    pub async fn get_endpoint(&self, id: &str) -> CoreResult<Endpoint> {
+        self.store
+            .get_endpoint(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("endpoint", id))
+    }
+
+    pub async fn list_endpoints(&self, f: &EndpointFilter) -> CoreResult<Vec<Endpoint>> {
+        Ok(self.store.list_endpoints(f).await?)
+    }
+
+    pub async fn update_endpoint(&self, id: &str, patch: EndpointPatch) -> CoreResult<Endpoint> {
+        let mut e = self.get_endpoint(id).await?;
+        if let Some(s) = patch.service_id {
+            self.store
+                .get_service(&s)
+                .await?
+                .ok_or_else(|| CoreError::not_found("service", &s))?;
+            e.service_id = s;
+        }
+        if let Some(r) = patch.region_id {
+            if let Some(rid) = &r {
+                self.store.get_region(rid).await?.ok_or_else(|| {
+                    CoreError::validation(format!("Could not find region: {rid}."))
+                })?;
+            }
+            e.region_id = r;
+        }
+        if let Some(i) = patch.interface {
+            e.interface = i;
+        }
+        if let Some(u) = patch.url {
+            e.url = u;
+        }
+        if let Some(en) = patch.enabled {
+            e.enabled = en;
+        }
+        merge_extra(&mut e.extra, patch.extra);
+        self.store.update_endpoint(&e).await?;
+        Ok(e)
+    }
+
+    pub async fn delete_endpoint(&self, id: &str) -> CoreResult<()> {
+        if !self.store.delete_endpoint(id).await? {
+            return Err(CoreError::not_found("endpoint", id));
+        }
+        Ok(())
+    }
+
+    /// The catalog a token shows: enabled services with their enabled endpoints.
+    pub async fn catalog(&self) -> CoreResult<Vec<CatalogEntry>> {
+        let services = self.store.list_services().await?;
+        let endpoints = self.store.list_endpoints(&EndpointFilter::default()).await?;
+        Ok(services
+            .into_iter()
+            .filter(|s| s.enabled)
+            .map(|s| CatalogEntry {
+                endpoints: endpoints
+                    .iter()
+                    .filter(|e| e.enabled && e.service_id == s.id)
+                    .cloned()
+                    .collect(),
+                service: s,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,100 @@
+//! Settings the domain layer obeys (the server maps its configuration file onto these).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Token lifetime in seconds.
+    pub expiration: i64,
+    /// How long after expiry `allow_expired` still validates a token, in seconds.
+    pub allow_expired_window: i64,
+    /// Whether a scoped token may be exchanged for a token of another scope.
+    pub allow_rescope_scoped_token: bool,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        TokenSettings {
+            expiration: 3600,
+            allow_expired_window: 172_800,
+            allow_rescope_scoped_token: true,
+        }
+    }
+}
+
+/// Keystone's `[security_compliance]` options; `None`/0 disables a rule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityCompliance {
+    pub lockout_failure_attempts: Option<u32>,
+    /// Seconds a locked-out user stays locked (Keystone's default 1800).
+    pub lockout_duration: i64,
+    pub password_expires_days: Option<u32>,
+    pub unique_last_password_count: u32,
+    pub minimum_password_age: u32,
+    pub change_password_upon_first_use: bool,
+    pub password_regex: Option<String>,
+    pub password_regex_description: Option<String>,
+    pub disable_user_account_days_inactive: Option<u32>,
+}
+
+impl Default for SecurityCompliance {
+    fn default() -> Self {
+        SecurityCompliance {
+            lockout_failure_attempts: None,
+            lockout_duration: 1800,
+            password_expires_days: None,
+            unique_last_password_count: 0,
+            minimum_password_age: 0,
+            change_password_upon_first_use: false,
+            password_regex: None,
+            password_regex_description: None,
+            disable_user_account_days_inactive: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentitySettings {
+    /// Longest password accepted, in characters (Keystone: 4096).
+    pub max_password_length: usize,
+    /// Reject passwords longer than bcrypt's 72 bytes instead of truncating them.
+    pub strict_password_check: bool,
+    /// Cap on the number of entities a list call returns (`None`: unlimited).
+    pub list_limit: Option<usize>,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        IdentitySettings {
+            max_password_length: 4096,
+            strict_password_check: false,
+            list_limit: None,
+        }
+    }
+}
+
+/// Keystone's `[auth] methods`, whose order defines the Fernet method bitmask.
+pub fn default_auth_methods() -> Vec<String> {
+    [
+        "external",
+        "password",
+        "token",
+        "oauth1",
+        "mapped",
+        "application_credential",
+        "ec2credential",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CoreConfig {
+    pub token: TokenSettings,
+    pub security: SecurityCompliance,
+    pub identity: IdentitySettings,
+}

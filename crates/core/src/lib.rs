@@ -1,0 +1,24 @@
+//! Limen's domain layer.
+//!
+//! Everything here is free of HTTP and SQL: the services take a [`store::Store`] for
+//! persistence, a [`clock::Clock`] and [`clock::Random`] for time and randomness, and the
+//! [`token::TokenCodec`] / [`password::PasswordHasher`] traits for cryptography, so tests
+//! can control all of them.
+
+pub mod assignment;
+pub mod auth;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod identity;
+pub mod model;
+pub mod password;
+pub mod resource;
+pub mod revoke;
+pub mod service;
+pub mod store;
+pub mod token;
+
+pub use error::{CoreError, CoreResult};
+pub use service::Limen;

@@ -1,0 +1,420 @@
+//! Domains and projects: the resource tree.
+
+use crate::error::{CoreError, CoreResult};
+use crate::model::{Domain, Extra, Project, RevocationEvent};
+use crate::service::Limen;
+use crate::store::{DomainFilter, ProjectFilter};
+
+/// Keystone's `[DEFAULT] max_project_tree_depth`.
+pub const MAX_PROJECT_TREE_DEPTH: usize = 5;
+
+#[derive(Debug, Clone, Default)]
+pub struct NewDomain {
+    pub id: Option<String>,
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    pub options: Extra,
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DomainPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+    pub options: Option<Extra>,
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewProject {
+    pub name: String,
+    pub domain_id: String,
+    pub parent_id: Option<String>,
+    pub description: String,
+    pub enabled: bool,
+    pub tags: Vec<String>,
+    pub options: Extra,
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProjectPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+    pub tags: Option<Vec<String>>,
+    pub options: Option<Extra>,
+    pub extra: Extra,
+}
+
+/// Merges free-form attributes: a `null` value removes the key, as in Keystone.
+pub fn merge_extra(target: &mut Extra, patch: Extra) {
+    for (k, v) in patch {
+        if v.is_null() {
+            target.remove(&k);
+        } else {
+            target.insert(k, v);
+        }
+    }
+}
+
+/// Keystone's options merge: a `null` value unsets the option.
+pub fn merge_options(target: &mut Extra, patch: Option<Extra>) {
+    if let Some(p) = patch {
+        merge_extra(target, p);
+    }
+}
+
+impl Limen {
+    // ---- domains ----
+
+    pub async fn create_domain(&self, input: NewDomain) -> CoreResult<Domain> {
+        if self.store.get_domain_by_name(&input.name).await?.is_some() {
+            return Err(CoreError::conflict(
+                "domain",
+                format!("Duplicate entry found with name {}", input.name),
+            ));
+        }
+        let domain = Domain {
+            id: input.id.unwrap_or_else(|| self.new_id()),
+            name: input.name,
+            description: input.description,
+            enabled: input.enabled,
+            options: input.options,
+            extra: input.extra,
+        };
+        self.store
+            .create_domain(&domain)
+            .await
+            .map_err(|e| conflict_as("domain", e))?;
+        Ok(domain)
+    }
+
+    pub async fn get_domain(&self, id: &str) -> CoreResult<Domain> {
+        self.store
+            .get_domain(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("domain", id))
+    }
+
+    pub async fn get_domain_by_name(&self, name: &str) -> CoreResult<Domain> {
+        self.store
+            .get_domain_by_name(name)
+            .await?
+            .ok_or_else(|| CoreError::not_found("domain", name))
+    }
+
+    pub async fn list_domains(&self, filter: &DomainFilter) -> CoreResult<Vec<Domain>> {
+        Ok(self.store.list_domains(filter).await?)
+    }
+
+    pub async fn update_domain(&self, id: &str, patch: DomainPatch) -> CoreResult<Domain> {
+        let mut domain = self.get_domain(id).await?;
+        let was_enabled = domain.enabled;
+        if let Some(name) = patch.name {
+            if name != domain.name {
+                if self.store.get_domain_by_name(&name).await?.is_some() {
+                    return Err(CoreError::conflict(
+                        "domain",
+                        format!("Duplicate entry found with name {name}"),
+                    ));
+                }
+                domain.name = name;
+            }
+        }
+        if let Some(d) = patch.description {
+            domain.description = d;
+        }
+        if let Some(e) = patch.enabled {
+            domain.enabled = e;
+        }
+        merge_options(&mut domain.options, patch.options);
+        merge_extra(&mut domain.extra, patch.extra);
+        self.store
+            .update_domain(&domain)
+            .await
+            .map_err(|e| conflict_as("domain", e))?;
+        if was_enabled && !domain.enabled {
+            let mut ev = RevocationEvent::at(self.clock.now());
+            ev.domain_id = Some(domain.id.clone());
+            self.store.add_revocation_event(&ev).await?;
+        }
+        Ok(domain)
+    }
+
+    pub async fn delete_domain(&self, id: &str) -> CoreResult<()> {
+        let domain = self.get_domain(id).await?;
+        if domain.enabled {
+            return Err(CoreError::forbidden(
+                "Cannot delete a domain that is enabled, please disable it first.",
+            ));
+        }
+        self.store.delete_domain(id).await?;
+        let mut ev = RevocationEvent::at(self.clock.now());
+        ev.domain_id = Some(domain.id);
+        self.store.add_revocation_event(&ev).await?;
+        Ok(())
+    }
+
+    // ---- projects ----
+
+    pub async fn create_project(&self, input: NewProject) -> CoreResult<Project> {
+        let domain = self.store.get_domain(&input.domain_id).await?.ok_or_else(|| {
+            CoreError::validation(format!("Could not find domain: {}.", input.domain_id))
+        })?;
+        let parent_id = match input.parent_id {
+            Some(pid) if pid != domain.id => {
+                let parent = self.store.get_project(&pid).await?.ok_or_else(|| {
+                    CoreError::validation(format!("Could not find project: {pid}."))
+                })?;
+                if parent.domain_id != domain.id {
+                    return Err(CoreError::validation(
+                        "Cannot create project, the parent project is in a different domain.",
+                    ));
+                }
+                let depth = self.project_ancestors(&parent).await?.len() + 2;
+                if depth > MAX_PROJECT_TREE_DEPTH {
+                    return Err(CoreError::forbidden(format!(
+                        "Max hierarchy depth reached for {} branch.",
+                        parent.id
+                    )));
+                }
+                parent.id
+            }
+            _ => domain.id.clone(),
+        };
+        if self
+            .store
+            .get_project_by_name(&domain.id, &input.name)
+            .await?
+            .is_some()
+        {
+            return Err(CoreError::conflict(
+                "project",
+                format!("Duplicate entry found with name {}", input.name),
+            ));
+        }
+        let project = Project {
+            id: self.new_id(),
+            name: input.name,
+            domain_id: domain.id,
+            parent_id,
+            description: input.description,
+            enabled: input.enabled,
+            tags: dedup_tags(input.tags),
+            options: input.options,
+            extra: input.extra,
+        };
+        self.store
+            .create_project(&project)
+            .await
+            .map_err(|e| conflict_as("project", e))?;
+        Ok(project)
+    }
+
+    pub async fn get_project(&self, id: &str) -> CoreResult<Project> {
+        self.store
+            .get_project(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("project", id))
+    }
+
+    pub async fn get_project_by_name(&self, domain_id: &str, name: &str) -> CoreResult<Project> {
+        self.store
+            .get_project_by_name(domain_id, name)
+            .await?
+            .ok_or_else(|| CoreError::not_found("project", name))
+    }
+
+    pub async fn list_projects(&self, filter: &ProjectFilter) -> CoreResult<Vec<Project>> {
+        Ok(self.store.list_projects(filter).await?)
+    }
+
+    /// The chain of parent projects, nearest first (the domain is not included).
+    pub async fn project_ancestors(&self, project: &Project) -> CoreResult<Vec<Project>> {
+        let mut out = Vec::new();
+        let mut parent_id = project.parent_id.clone();
+        while parent_id != project.domain_id {
+            // A loop guard: the tree is never deeper than the limit, a corrupt chain stops.
+            if out.len() > MAX_PROJECT_TREE_DEPTH * 4 {
+                break;
+            }
+            match self.store.get_project(&parent_id).await? {
+                Some(p) => {
+                    parent_id = p.parent_id.clone();
+                    out.push(p);
+                }
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every project below `project_id`, breadth first.
+    pub async fn project_subtree(&self, project_id: &str) -> CoreResult<Vec<Project>> {
+        let mut out: Vec<Project> = Vec::new();
+        let mut frontier = vec![project_id.to_string()];
+        while let Some(pid) = frontier.pop() {
+            let children = self
+                .store
+                .list_projects(&ProjectFilter {
+                    parent_id: Some(pid),
+                    ..Default::default()
+                })
+                .await?;
+            for c in children {
+                frontier.push(c.id.clone());
+                out.push(c);
+            }
+            if out.len() > 100_000 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn update_project(&self, id: &str, patch: ProjectPatch) -> CoreResult<Project> {
+        let mut project = self.get_project(id).await?;
+        let was_enabled = project.enabled;
+        if let Some(name) = patch.name {
+            if name != project.name {
+                if self
+                    .store
+                    .get_project_by_name(&project.domain_id, &name)
+                    .await?
+                    .is_some()
+                {
+                    return Err(CoreError::conflict(
+                        "project",
+                        format!("Duplicate entry found with name {name}"),
+                    ));
+                }
+                project.name = name;
+            }
+        }
+        if let Some(d) = patch.description {
+            project.description = d;
+        }
+        if let Some(e) = patch.enabled {
+            if e && !was_enabled {
+                for a in self.project_ancestors(&project).await? {
+                    if !a.enabled {
+                        return Err(CoreError::forbidden(format!(
+                            "Cannot enable project {} since it has disabled parents",
+                            project.id
+                        )));
+                    }
+                }
+            }
+            project.enabled = e;
+        }
+        if let Some(tags) = patch.tags {
+            project.tags = dedup_tags(tags);
+        }
+        merge_options(&mut project.options, patch.options);
+        merge_extra(&mut project.extra, patch.extra);
+        self.store
+            .update_project(&project)
+            .await
+            .map_err(|e| conflict_as("project", e))?;
+        if was_enabled && !project.enabled {
+            let mut ev = RevocationEvent::at(self.clock.now());
+            ev.project_id = Some(project.id.clone());
+            self.store.add_revocation_event(&ev).await?;
+        }
+        Ok(project)
+    }
+
+    /// Deletes a project; with `cascade` its whole (disabled) subtree goes too.
+    pub async fn delete_project(&self, id: &str, cascade: bool) -> CoreResult<()> {
+        let project = self.get_project(id).await?;
+        let subtree = self.project_subtree(id).await?;
+        if !subtree.is_empty() {
+            if !cascade {
+                return Err(CoreError::forbidden(format!(
+                    "Cannot delete the project {id} since it is not a leaf in the hierarchy. \
+                     Use the cascade option if you want to delete a whole subtree."
+                )));
+            }
+            if let Some(enabled) = subtree.iter().find(|p| p.enabled) {
+                return Err(CoreError::forbidden(format!(
+                    "Cannot delete project {} since its child {} is enabled.",
+                    id, enabled.id
+                )));
+            }
+        }
+        // Leaves first, so no parent is ever removed before its children.
+        for p in subtree.iter().rev() {
+            self.store.delete_project(&p.id).await?;
+            self.revoke_project(&p.id).await?;
+        }
+        self.store.delete_project(&project.id).await?;
+        self.revoke_project(&project.id).await?;
+        Ok(())
+    }
+
+    async fn revoke_project(&self, project_id: &str) -> CoreResult<()> {
+        let mut ev = RevocationEvent::at(self.clock.now());
+        ev.project_id = Some(project_id.to_string());
+        self.store.add_revocation_event(&ev).await?;
+        Ok(())
+    }
+
+    // ---- project tags ----
+
+    pub async fn add_project_tag(&self, project_id: &str, tag: &str) -> CoreResult<Project> {
+        let mut p = self.get_project(project_id).await?;
+        if !p.tags.iter().any(|t| t == tag) {
+            if p.tags.len() >= MAX_PROJECT_TAGS {
+                return Err(CoreError::validation(format!(
+                    "The number of tags is limited to {MAX_PROJECT_TAGS}."
+                )));
+            }
+            p.tags.push(tag.to_string());
+            self.store.update_project(&p).await?;
+        }
+        Ok(p)
+    }
+
+    pub async fn remove_project_tag(&self, project_id: &str, tag: &str) -> CoreResult<()> {
+        let mut p = self.get_project(project_id).await?;
+        let before = p.tags.len();
+        p.tags.retain(|t| t != tag);
+        if p.tags.len() == before {
+            return Err(CoreError::NotFoundMessage(format!("Tag {tag} not found")));
+        }
+        self.store.update_project(&p).await?;
+        Ok(())
+    }
+
+    pub async fn set_project_tags(&self, project_id: &str, tags: Vec<String>) -> CoreResult<Project> {
+        let mut p = self.get_project(project_id).await?;
+        p.tags = dedup_tags(tags);
+        self.store.update_project(&p).await?;
+        Ok(p)
+    }
+}
+
+/// Keystone's limit on tags per project.
+pub const MAX_PROJECT_TAGS: usize = 80;
+
+fn dedup_tags(tags: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(tags.len());
+    for t in tags {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// A uniqueness violation the store caught (a race with a concurrent create) becomes the
+/// same 409 the explicit check gives.
+pub(crate) fn conflict_as(kind: &'static str, e: crate::error::StoreError) -> CoreError {
+    match e {
+        crate::error::StoreError::Duplicate(what) => CoreError::conflict(kind, what),
+        other => other.into(),
+    }
+}

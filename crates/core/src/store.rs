@@ -1,0 +1,159 @@
+//! The storage interface the domain layer needs. `limen-store` implements it for SQLite and
+//! PostgreSQL; every method that writes more than one row is atomic.
+
+use crate::error::StoreResult;
+use crate::model::*;
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Default)]
+pub struct DomainFilter {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProjectFilter {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub enabled: Option<bool>,
+    pub ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub enabled: Option<bool>,
+    pub ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GroupFilter {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RoleFilter {
+    pub name: Option<String>,
+    /// `Some(None)` selects global roles only; `Some(Some(d))` roles of domain `d`.
+    pub domain_id: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AssignmentFilter {
+    /// Any of these actors.
+    pub actors: Option<Vec<Actor>>,
+    /// Any of these targets.
+    pub targets: Option<Vec<Target>>,
+    pub role_id: Option<String>,
+    pub inherited: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EndpointFilter {
+    pub service_id: Option<String>,
+    pub region_id: Option<String>,
+    pub interface: Option<Interface>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    // Domains
+    async fn create_domain(&self, d: &Domain) -> StoreResult<()>;
+    async fn get_domain(&self, id: &str) -> StoreResult<Option<Domain>>;
+    async fn get_domain_by_name(&self, name: &str) -> StoreResult<Option<Domain>>;
+    async fn list_domains(&self, f: &DomainFilter) -> StoreResult<Vec<Domain>>;
+    async fn update_domain(&self, d: &Domain) -> StoreResult<()>;
+    /// Deletes the domain with everything inside it (projects, users, groups, domain roles,
+    /// assignments on or of them), in one transaction.
+    async fn delete_domain(&self, id: &str) -> StoreResult<bool>;
+
+    // Projects
+    async fn create_project(&self, p: &Project) -> StoreResult<()>;
+    async fn get_project(&self, id: &str) -> StoreResult<Option<Project>>;
+    async fn get_project_by_name(&self, domain_id: &str, name: &str)
+        -> StoreResult<Option<Project>>;
+    async fn list_projects(&self, f: &ProjectFilter) -> StoreResult<Vec<Project>>;
+    async fn update_project(&self, p: &Project) -> StoreResult<()>;
+    /// Deletes the project, its tags and the assignments on it.
+    async fn delete_project(&self, id: &str) -> StoreResult<bool>;
+
+    // Users and passwords
+    async fn create_user(&self, u: &User, password: Option<&Password>) -> StoreResult<()>;
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn get_user_by_name(&self, domain_id: &str, name: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self, f: &UserFilter) -> StoreResult<Vec<User>>;
+    async fn update_user(&self, u: &User) -> StoreResult<()>;
+    /// Deletes the user, its passwords, memberships and assignments.
+    async fn delete_user(&self, id: &str) -> StoreResult<bool>;
+    /// Stores `p` as the user's current password and keeps at most `keep_history` older
+    /// ones, in one transaction.
+    async fn set_password(&self, p: &Password, keep_history: usize) -> StoreResult<()>;
+    /// The user's passwords, newest first.
+    async fn list_passwords(&self, user_id: &str) -> StoreResult<Vec<Password>>;
+    async fn record_auth_failure(
+        &self,
+        user_id: &str,
+        count: i64,
+        at: Option<OffsetDateTime>,
+    ) -> StoreResult<()>;
+    async fn record_auth_success(&self, user_id: &str, at: OffsetDateTime) -> StoreResult<()>;
+
+    // Groups
+    async fn create_group(&self, g: &Group) -> StoreResult<()>;
+    async fn get_group(&self, id: &str) -> StoreResult<Option<Group>>;
+    async fn list_groups(&self, f: &GroupFilter) -> StoreResult<Vec<Group>>;
+    async fn update_group(&self, g: &Group) -> StoreResult<()>;
+    async fn delete_group(&self, id: &str) -> StoreResult<bool>;
+    async fn add_user_to_group(&self, group_id: &str, user_id: &str) -> StoreResult<()>;
+    async fn remove_user_from_group(&self, group_id: &str, user_id: &str) -> StoreResult<bool>;
+    async fn is_user_in_group(&self, group_id: &str, user_id: &str) -> StoreResult<bool>;
+    async fn list_group_ids_for_user(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    async fn list_user_ids_in_group(&self, group_id: &str) -> StoreResult<Vec<String>>;
+
+    // Roles
+    async fn create_role(&self, r: &Role) -> StoreResult<()>;
+    async fn get_role(&self, id: &str) -> StoreResult<Option<Role>>;
+    async fn list_roles(&self, f: &RoleFilter) -> StoreResult<Vec<Role>>;
+    async fn update_role(&self, r: &Role) -> StoreResult<()>;
+    /// Deletes the role, its implications and its assignments.
+    async fn delete_role(&self, id: &str) -> StoreResult<bool>;
+    async fn create_implied_role(&self, i: &ImpliedRole) -> StoreResult<()>;
+    async fn delete_implied_role(&self, i: &ImpliedRole) -> StoreResult<bool>;
+    async fn list_implied_roles(&self) -> StoreResult<Vec<ImpliedRole>>;
+
+    // Assignments
+    async fn create_assignment(&self, a: &Assignment) -> StoreResult<()>;
+    async fn delete_assignment(&self, a: &Assignment) -> StoreResult<bool>;
+    async fn list_assignments(&self, f: &AssignmentFilter) -> StoreResult<Vec<Assignment>>;
+
+    // Catalog
+    async fn create_region(&self, r: &Region) -> StoreResult<()>;
+    async fn get_region(&self, id: &str) -> StoreResult<Option<Region>>;
+    async fn list_regions(&self, parent_region_id: Option<&str>) -> StoreResult<Vec<Region>>;
+    async fn update_region(&self, r: &Region) -> StoreResult<()>;
+    async fn delete_region(&self, id: &str) -> StoreResult<bool>;
+    async fn create_service(&self, s: &Service) -> StoreResult<()>;
+    async fn get_service(&self, id: &str) -> StoreResult<Option<Service>>;
+    async fn list_services(&self) -> StoreResult<Vec<Service>>;
+    async fn update_service(&self, s: &Service) -> StoreResult<()>;
+    /// Deletes the service and its endpoints.
+    async fn delete_service(&self, id: &str) -> StoreResult<bool>;
+    async fn create_endpoint(&self, e: &Endpoint) -> StoreResult<()>;
+    async fn get_endpoint(&self, id: &str) -> StoreResult<Option<Endpoint>>;
+    async fn list_endpoints(&self, f: &EndpointFilter) -> StoreResult<Vec<Endpoint>>;
+    async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()>;
+    async fn delete_endpoint(&self, id: &str) -> StoreResult<bool>;
+
+    // Revocation
+    async fn add_revocation_event(&self, e: &RevocationEvent) -> StoreResult<()>;
+    /// Events that can still match a live token (issued_before later than `since`).
+    async fn list_revocation_events(&self, since: Option<OffsetDateTime>)
+        -> StoreResult<Vec<RevocationEvent>>;
+    /// Removes events older than `before`: no token they could match is still valid.
+    async fn prune_revocation_events(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}

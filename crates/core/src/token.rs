@@ -1,0 +1,83 @@
+//! What a token carries, independent of its format (Fernet today, JWS later), and the codec
+//! trait the crypto layer implements.
+
+use thiserror::Error;
+use time::OffsetDateTime;
+
+/// What a token is scoped to. The variants mirror Keystone's payload types so every token
+/// Keystone writes can be read, even where Limen does not issue that kind yet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenScope {
+    Unscoped,
+    Project {
+        project_id: String,
+    },
+    Domain {
+        domain_id: String,
+    },
+    /// System scope; Keystone's only system is `all`.
+    System,
+    Trust {
+        project_id: String,
+        trust_id: String,
+    },
+    ApplicationCredential {
+        project_id: String,
+        app_cred_id: String,
+    },
+    Federated {
+        group_ids: Vec<String>,
+        idp_id: String,
+        protocol_id: String,
+        /// `None`: unscoped; otherwise a project or domain.
+        scope: Option<FederatedScope>,
+    },
+    OAuth1 {
+        project_id: String,
+        access_token_id: String,
+    },
+    OAuth2Mtls {
+        project_id: String,
+        domain_id: String,
+        thumbprint: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FederatedScope {
+    Project(String),
+    Domain(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenPayload {
+    pub user_id: String,
+    pub methods: Vec<String>,
+    pub scope: TokenScope,
+    pub expires_at: OffsetDateTime,
+    /// Base64url audit ids without padding: this token's own first, then its parent's.
+    pub audit_ids: Vec<String>,
+    /// Set by the codec on decode (the format's issue time); ignored on encode, where the
+    /// codec stamps `issued_at` given separately.
+    pub issued_at: OffsetDateTime,
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum TokenError {
+    /// Not a token this node can read (bad encoding, wrong keys, tampered).
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The payload cannot be represented in this format.
+    #[error("cannot encode token: {0}")]
+    Unencodable(String),
+    /// No key material to sign or encrypt with.
+    #[error("no usable token keys: {0}")]
+    NoKeys(String),
+}
+
+pub trait TokenCodec: Send + Sync {
+    /// Encodes `payload`, stamping `payload.issued_at` as the issue time.
+    fn encode(&self, payload: &TokenPayload) -> Result<String, TokenError>;
+    /// Decodes and authenticates a token; expiry is not checked here.
+    fn decode(&self, token: &str) -> Result<TokenPayload, TokenError>;
+}
