@@ -1,1 +1,259 @@
-fn main() {}
+//! `limen`: the Limen identity service and its operator commands.
+
+use clap::{Args, Parser, Subcommand};
+use limen_core::bootstrap::BootstrapInput;
+use limen_core::clock::{OsRandom, SystemClock};
+use limen_crypto::KeyRepository;
+use limen_server::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "limen",
+    version,
+    about = "Limen: a Keystone-compatible identity service (Identity API v3) for sovereign clouds",
+    long_about = "Limen serves the OpenStack Identity API v3, so every OpenStack client works \
+unchanged, from one binary with an embedded SQLite store (or PostgreSQL).\n\n\
+Configuration comes from a TOML file (--config), then LIMEN_… environment variables \
+(nested keys joined by __, e.g. LIMEN_TOKEN__EXPIRATION=7200), then command-line flags.",
+    after_help = "Examples:\n  limen bootstrap --admin-password s3cret\n  limen serve\n  limen serve --database-url postgres://limen@db/limen --listen 0.0.0.0:5000"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory for the SQLite database and key repositories [default: ./limen-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB [default: SQLite in the data directory].
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Identity API.
+    #[command(
+        after_help = "Examples:\n  limen serve\n  limen serve --listen 0.0.0.0:5000 --public-url https://keystone.example.com\n  limen serve --listen 127.0.0.1:0   # any free port; the address is printed"
+    )]
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:5000].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Externally visible base URL used in links [default: from the Host header].
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+    },
+    /// Create (idempotently) the default domain, the admin project, user and roles, the
+    /// region, the identity service and its endpoints, and the Fernet keys.
+    #[command(
+        after_help = "Examples:\n  limen bootstrap --admin-password s3cret\n  LIMEN_ADMIN_PASSWORD=s3cret limen bootstrap --public-url https://keystone.example.com/v3 --region-id RegionOne"
+    )]
+    Bootstrap(BootstrapArgs),
+    /// Manage key repositories.
+    Keys {
+        #[command(subcommand)]
+        kind: KeysKind,
+    },
+}
+
+#[derive(Args)]
+struct BootstrapArgs {
+    /// Password of the admin user.
+    #[arg(long, env = "LIMEN_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: String,
+    /// Name of the admin user.
+    #[arg(long, default_value = "admin")]
+    admin_username: String,
+    /// Name of the admin project.
+    #[arg(long, default_value = "admin")]
+    project_name: String,
+    /// Public URL of the identity endpoint [default: http://<listen>/v3].
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// Internal URL of the identity endpoint [default: the public URL].
+    #[arg(long, value_name = "URL")]
+    internal_url: Option<String>,
+    /// Admin URL of the identity endpoint [default: the public URL].
+    #[arg(long, value_name = "URL")]
+    admin_url: Option<String>,
+    /// Region of the identity endpoints.
+    #[arg(long, default_value = "RegionOne")]
+    region_id: String,
+}
+
+#[derive(Subcommand)]
+enum KeysKind {
+    /// Fernet token keys (Keystone-compatible repository: 0 staged, highest primary).
+    Fernet {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Create the repository with a staged and a primary key, if it holds no keys.
+    #[command(after_help = "Example:\n  limen keys fernet setup --data-dir /var/lib/limen")]
+    Setup {
+        /// Keys to keep, staged included [default: fernet_tokens.max_active_keys, 3].
+        #[arg(long, value_name = "N")]
+        max_active_keys: Option<usize>,
+    },
+    /// Promote the staged key to primary, stage a new key, drop the oldest beyond N.
+    #[command(after_help = "Example:\n  limen keys fernet rotate --max-active-keys 3")]
+    Rotate {
+        /// Keys to keep, staged included [default: fernet_tokens.max_active_keys, 3].
+        #[arg(long, value_name = "N")]
+        max_active_keys: Option<usize>,
+    },
+}
+
+fn load_config(common: &Common) -> Result<Config, String> {
+    let mut c = Config::load(common.config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(d) = &common.data_dir {
+        c.data_dir = d.clone();
+    }
+    if let Some(u) = &common.database_url {
+        c.database_url = Some(u.clone());
+    }
+    Ok(c)
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIMEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn default_public_url(listen: &str) -> String {
+    let host = listen.replace("0.0.0.0", "127.0.0.1");
+    format!("http://{host}/v3")
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let mut config = load_config(&cli.common)?;
+    match cli.command {
+        Command::Serve { listen, public_url } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            if let Some(p) = public_url {
+                config.public_url = Some(p);
+            }
+            init_logging(&config);
+            limen_server::serve(config).await.map_err(|e| e.to_string())
+        }
+        Command::Bootstrap(args) => {
+            init_logging(&config);
+            let repo = KeyRepository::new(config.fernet_key_repository());
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|e| format!("data dir {}: {e}", config.data_dir.display()))?;
+            if repo
+                .setup(config.fernet_tokens.max_active_keys)
+                .map_err(|e| e.to_string())?
+            {
+                println!("created Fernet key repository {}", repo.dir().display());
+            }
+            let (limen, _) = limen_server::app::open_services(
+                &config,
+                Arc::new(SystemClock),
+                Arc::new(OsRandom),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let public_url = args
+                .public_url
+                .unwrap_or_else(|| default_public_url(&config.listen));
+            let report = limen
+                .bootstrap(BootstrapInput {
+                    admin_username: args.admin_username.clone(),
+                    admin_password: args.admin_password,
+                    project_name: args.project_name.clone(),
+                    region_id: args.region_id.clone(),
+                    public_url: Some(public_url.clone()),
+                    internal_url: args.internal_url,
+                    admin_url: args.admin_url,
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            if report.created.is_empty() {
+                println!("bootstrap: everything was already in place");
+            }
+            for c in &report.created {
+                println!("bootstrap: created {c}");
+            }
+            println!(
+                "\nLog in with the openstack CLI:\n  export OS_AUTH_URL={public_url}\n  export OS_IDENTITY_API_VERSION=3\n  export OS_USERNAME={}\n  export OS_PASSWORD=<the admin password>\n  export OS_PROJECT_NAME={}\n  export OS_USER_DOMAIN_NAME=Default\n  export OS_PROJECT_DOMAIN_NAME=Default\n  openstack token issue",
+                args.admin_username, args.project_name
+            );
+            Ok(())
+        }
+        Command::Keys {
+            kind: KeysKind::Fernet { action },
+        } => {
+            let repo = KeyRepository::new(config.fernet_key_repository());
+            match action {
+                KeyAction::Setup { max_active_keys } => {
+                    let n = max_active_keys.unwrap_or(config.fernet_tokens.max_active_keys);
+                    if repo.setup(n).map_err(|e| e.to_string())? {
+                        println!("created Fernet key repository {}", repo.dir().display());
+                    } else {
+                        println!(
+                            "Fernet key repository {} already holds keys",
+                            repo.dir().display()
+                        );
+                    }
+                }
+                KeyAction::Rotate { max_active_keys } => {
+                    let n = max_active_keys.unwrap_or(config.fernet_tokens.max_active_keys);
+                    let primary = repo.rotate(n).map_err(|e| e.to_string())?;
+                    let keys = repo.key_numbers().map_err(|e| e.to_string())?;
+                    println!(
+                        "rotated {}: primary key is now {primary}; keys {keys:?}",
+                        repo.dir().display()
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("limen: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("limen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -63,9 +63,10 @@ impl Limen {
 
     pub async fn create_role(&self, input: NewRole) -> CoreResult<Role> {
         if let Some(d) = &input.domain_id {
-            self.store.get_domain(d).await?.ok_or_else(|| {
-                CoreError::validation(format!("Could not find domain: {d}."))
-            })?;
+            self.store
+                .get_domain(d)
+                .await?
+                .ok_or_else(|| CoreError::validation(format!("Could not find domain: {d}.")))?;
         }
         let clash = self
             .store
@@ -151,7 +152,11 @@ impl Limen {
 
     // ---- implied roles ----
 
-    pub async fn create_implied_role(&self, prior: &str, implied: &str) -> CoreResult<(Role, Role)> {
+    pub async fn create_implied_role(
+        &self,
+        prior: &str,
+        implied: &str,
+    ) -> CoreResult<(Role, Role)> {
         let prior_role = self.get_role(prior).await?;
         let implied_role = self.get_role(implied).await?;
         if PROHIBITED_IMPLIED_ROLES.contains(&implied_role.name.as_str()) {
@@ -168,12 +173,6 @@ impl Limen {
         if implied_role.domain_id.is_some() && prior_role.domain_id.is_none() {
             return Err(CoreError::forbidden(format!(
                 "Global role {prior} cannot imply the domain-specific role {implied}."
-            )));
-        }
-        let rules = self.store.list_implied_roles().await?;
-        if implies(&rules, implied, prior) {
-            return Err(CoreError::forbidden(format!(
-                "Cannot create an implied role from {prior} to {implied}: it would form a cycle."
             )));
         }
         self.store
@@ -285,11 +284,25 @@ impl Limen {
             ));
         }
         if let Some(role_domain) = &role.domain_id {
-            if target_domain.as_deref() != Some(role_domain.as_str()) {
-                return Err(CoreError::forbidden(format!(
-                    "Domain-specific role {} of domain {role_domain} cannot be assigned outside that domain.",
-                    role.id
-                )));
+            match &a.target {
+                Target::System => {
+                    return Err(CoreError::validation(format!(
+                        "Role {} is a domain-specific role. Unable to use a domain-specific role in a system assignment.",
+                        role.id
+                    )))
+                }
+                t if target_domain.as_deref() != Some(role_domain.as_str()) => {
+                    let (kind, id) = match t {
+                        Target::Project(p) => ("Project", p.as_str()),
+                        Target::Domain(d) => ("Domain", d.as_str()),
+                        Target::System => ("System", ""),
+                    };
+                    return Err(CoreError::forbidden(format!(
+                        "{kind} {id} must be in the same domain as the role {} being assigned.",
+                        role.id
+                    )));
+                }
+                _ => {}
             }
         }
         self.store.create_assignment(a).await?;
@@ -577,7 +590,8 @@ impl Limen {
                             actor: a.actor.clone(),
                             target: Target::Project(p.id),
                             role_id: a.role_id.clone(),
-                            inherited_to_projects: false,
+                            // Keystone keeps the marker on rows an inheritance produced.
+                            inherited_to_projects: true,
                             source: a.clone(),
                             via_group: None,
                             prior_role_id: None,
@@ -717,24 +731,6 @@ fn assignment_not_found(a: &Assignment) -> CoreError {
         a.actor.id(),
         target
     ))
-}
-
-/// Whether `from` implies `to`, directly or transitively.
-fn implies(rules: &[ImpliedRole], from: &str, to: &str) -> bool {
-    let mut stack = vec![from.to_string()];
-    let mut seen: HashSet<String> = HashSet::new();
-    while let Some(r) = stack.pop() {
-        if r == to {
-            return true;
-        }
-        if !seen.insert(r.clone()) {
-            continue;
-        }
-        for rule in rules.iter().filter(|x| x.prior_role_id == r) {
-            stack.push(rule.implied_role_id.clone());
-        }
-    }
-    false
 }
 
 /// Adds every role implied (transitively) by the given ones.

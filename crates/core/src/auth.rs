@@ -129,9 +129,7 @@ impl Limen {
 
     pub async fn authenticate(&self, req: AuthRequest) -> CoreResult<IssuedToken> {
         if req.methods.is_empty() {
-            return Err(CoreError::validation(
-                "Invalid input for field 'identity/methods': [] is too short",
-            ));
+            return Err(auth_failed());
         }
         let now = self.clock.now();
         let mut methods: Vec<String> = Vec::new();
@@ -141,20 +139,26 @@ impl Limen {
             match m.as_str() {
                 "password" => {
                     let creds = req.password.as_ref().ok_or_else(|| {
-                        CoreError::validation("Invalid input for field 'identity': 'password' is a required property")
+                        CoreError::validation(
+                            "Invalid input for field 'identity': 'password' is a required property",
+                        )
                     })?;
                     let u = self.resolve_user(&creds.user).await?;
-                    self.check_password_login(&u, &creds.password, false).await?;
+                    self.check_password_login(&u, &creds.password, false)
+                        .await?;
                     merge_user(&mut user, u)?;
                 }
                 "token" => {
                     let t = req.token.as_deref().ok_or_else(|| {
-                        CoreError::validation("Invalid input for field 'identity': 'token' is a required property")
+                        CoreError::validation(
+                            "Invalid input for field 'identity': 'token' is a required property",
+                        )
                     })?;
-                    let info = self
-                        .validate_token(t, false)
-                        .await
-                        .map_err(|_| auth_failed())?;
+                    // Keystone answers 404 for a token that does not validate here.
+                    let info = self.validate_token(t, false).await.map_err(|e| match e {
+                        CoreError::Internal(m) => CoreError::Internal(m),
+                        _ => CoreError::NotFoundMessage("Failed to validate token".into()),
+                    })?;
                     if !matches!(info.scope, ResolvedScope::Unscoped)
                         && !self.config.token.allow_rescope_scoped_token
                     {
@@ -170,10 +174,10 @@ impl Limen {
                     merge_user(&mut user, info.user.clone())?;
                     parent = Some(info);
                 }
-                other => {
-                    return Err(CoreError::unauthorized(format!(
-                        "Attempted to authenticate with an unsupported method: {other}"
-                    )))
+                _ => {
+                    return Err(CoreError::unauthorized(
+                        "Attempted to authenticate with an unsupported method.",
+                    ))
                 }
             }
             if !methods.contains(m) {
@@ -401,7 +405,11 @@ impl Limen {
                 return Err(not_found());
             }
         }
-        let user = self.store.get_user(&payload.user_id).await?.ok_or_else(not_found)?;
+        let user = self
+            .store
+            .get_user(&payload.user_id)
+            .await?
+            .ok_or_else(not_found)?;
         if !user.enabled {
             return Err(not_found());
         }
@@ -511,10 +519,9 @@ fn merge_user(slot: &mut Option<User>, u: User) -> CoreResult<()> {
 
 fn no_access_message(user: &User, scope: &ResolvedScope) -> String {
     match scope {
-        ResolvedScope::Project { project, .. } => format!(
-            "User {} has no access to project {}",
-            user.id, project.id
-        ),
+        ResolvedScope::Project { project, .. } => {
+            format!("User {} has no access to project {}", user.id, project.id)
+        }
         ResolvedScope::Domain(d) => {
             format!("User {} has no access to domain {}", user.id, d.id)
         }

@@ -63,6 +63,13 @@ pub struct CatalogEntry {
     pub endpoints: Vec<Endpoint>,
 }
 
+fn expecting_endpoint(what: &str) -> CoreError {
+    CoreError::validation(format!(
+        "Expecting to find endpoint {what}. The server could not comply with the request since \
+         it is either malformed or otherwise incorrect. The client is assumed to be in error."
+    ))
+}
+
 impl Limen {
     // ---- regions ----
 
@@ -71,7 +78,7 @@ impl Limen {
         if self.store.get_region(&id).await?.is_some() {
             return Err(CoreError::conflict(
                 "region",
-                format!("Duplicate ID, {id}"),
+                format!("Duplicate ID, {id}."),
             ));
         }
         if let Some(parent) = &input.parent_region_id {
@@ -80,9 +87,10 @@ impl Limen {
                     "Circular reference or a repeated entry found in region tree - {id}."
                 )));
             }
-            self.store.get_region(parent).await?.ok_or_else(|| {
-                CoreError::validation(format!("Could not find region: {parent}."))
-            })?;
+            self.store
+                .get_region(parent)
+                .await?
+                .ok_or_else(|| CoreError::not_found("region", parent))?;
         }
         let region = Region {
             id,
@@ -115,16 +123,17 @@ impl Limen {
         }
         if let Some(parent) = patch.parent_region_id {
             if let Some(p) = &parent {
-                self.store.get_region(p).await?.ok_or_else(|| {
-                    CoreError::validation(format!("Could not find region: {p}."))
-                })?;
+                self.store
+                    .get_region(p)
+                    .await?
+                    .ok_or_else(|| CoreError::validation(format!("Could not find region: {p}.")))?;
                 // Walk up from the new parent; meeting this region would close a loop.
                 let mut cursor = Some(p.clone());
                 let mut steps = 0;
                 while let Some(c) = cursor {
                     if c == region.id || steps > 1000 {
                         return Err(CoreError::validation(format!(
-                            "Circular reference or a repeated entry found in region tree - {}.",
+                            "The specified parent region {} would create a circular region hierarchy.",
                             region.id
                         )));
                     }
@@ -214,14 +223,13 @@ impl Limen {
     // ---- endpoints ----
 
     pub async fn create_endpoint(&self, input: NewEndpoint) -> CoreResult<Endpoint> {
-        self.store
-            .get_service(&input.service_id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("service", &input.service_id))?;
+        if self.store.get_service(&input.service_id).await?.is_none() {
+            return Err(expecting_endpoint("service_id in service table"));
+        }
         if let Some(r) = &input.region_id {
-            self.store.get_region(r).await?.ok_or_else(|| {
-                CoreError::validation(format!("Could not find region: {r}."))
-            })?;
+            if self.store.get_region(r).await?.is_none() {
+                return Err(expecting_endpoint("region_id in region table"));
+            }
         }
         let e = Endpoint {
             id: self.new_id(),
@@ -250,17 +258,16 @@ impl Limen {
     pub async fn update_endpoint(&self, id: &str, patch: EndpointPatch) -> CoreResult<Endpoint> {
         let mut e = self.get_endpoint(id).await?;
         if let Some(s) = patch.service_id {
-            self.store
-                .get_service(&s)
-                .await?
-                .ok_or_else(|| CoreError::not_found("service", &s))?;
+            if self.store.get_service(&s).await?.is_none() {
+                return Err(expecting_endpoint("service_id in service table"));
+            }
             e.service_id = s;
         }
         if let Some(r) = patch.region_id {
             if let Some(rid) = &r {
-                self.store.get_region(rid).await?.ok_or_else(|| {
-                    CoreError::validation(format!("Could not find region: {rid}."))
-                })?;
+                if self.store.get_region(rid).await?.is_none() {
+                    return Err(expecting_endpoint("region_id in region table"));
+                }
             }
             e.region_id = r;
         }
@@ -288,7 +295,10 @@ impl Limen {
     /// The catalog a token shows: enabled services with their enabled endpoints.
     pub async fn catalog(&self) -> CoreResult<Vec<CatalogEntry>> {
         let services = self.store.list_services().await?;
-        let endpoints = self.store.list_endpoints(&EndpointFilter::default()).await?;
+        let endpoints = self
+            .store
+            .list_endpoints(&EndpointFilter::default())
+            .await?;
         Ok(services
             .into_iter()
             .filter(|s| s.enabled)

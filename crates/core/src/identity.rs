@@ -2,7 +2,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Extra, Group, Password, RevocationEvent, User};
-use crate::resource::{conflict_as, merge_extra};
+use crate::resource::{conflict_as, merge_extra, merge_options};
 use crate::service::Limen;
 use crate::store::{GroupFilter, UserFilter};
 use serde_json::Value;
@@ -96,9 +96,12 @@ impl Limen {
 
     pub async fn create_user(&self, input: NewUser) -> CoreResult<User> {
         validate_user_options(&input.options)?;
-        self.store.get_domain(&input.domain_id).await?.ok_or_else(|| {
-            CoreError::validation(format!("Could not find domain: {}.", input.domain_id))
-        })?;
+        self.store
+            .get_domain(&input.domain_id)
+            .await?
+            .ok_or_else(|| {
+                CoreError::validation(format!("Could not find domain: {}.", input.domain_id))
+            })?;
         if self
             .store
             .get_user_by_name(&input.domain_id, &input.name)
@@ -107,7 +110,10 @@ impl Limen {
         {
             return Err(CoreError::conflict(
                 "user",
-                format!("Duplicate entry found with name {} at domain ID {}", input.name, input.domain_id),
+                format!(
+                    "Duplicate entry found with name {} at domain ID {}",
+                    input.name, input.domain_id
+                ),
             ));
         }
         let now = self.clock.now();
@@ -273,7 +279,10 @@ impl Limen {
                 {
                     return Err(CoreError::conflict(
                         "user",
-                        format!("Duplicate entry found with name {name} at domain ID {}", user.domain_id),
+                        format!(
+                            "Duplicate entry found with name {name} at domain ID {}",
+                            user.domain_id
+                        ),
                     ));
                 }
                 user.name = name;
@@ -290,9 +299,7 @@ impl Limen {
         if let Some(dp) = patch.default_project_id {
             user.default_project_id = dp;
         }
-        if let Some(opts) = patch.options {
-            merge_extra(&mut user.options, opts);
-        }
+        merge_options(&mut user.options, patch.options);
         merge_extra(&mut user.extra, patch.extra);
         let now = self.clock.now();
         let new_password = match patch.password {
@@ -369,9 +376,12 @@ impl Limen {
     // ---- groups ----
 
     pub async fn create_group(&self, input: NewGroup) -> CoreResult<Group> {
-        self.store.get_domain(&input.domain_id).await?.ok_or_else(|| {
-            CoreError::validation(format!("Could not find domain: {}.", input.domain_id))
-        })?;
+        self.store
+            .get_domain(&input.domain_id)
+            .await?
+            .ok_or_else(|| {
+                CoreError::validation(format!("Could not find domain: {}.", input.domain_id))
+            })?;
         let existing = self
             .store
             .list_groups(&GroupFilter {

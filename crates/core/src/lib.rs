@@ -7,6 +7,7 @@
 
 pub mod assignment;
 pub mod auth;
+pub mod bootstrap;
 pub mod catalog;
 pub mod clock;
 pub mod config;

@@ -15,6 +15,7 @@ pub struct Domain {
     pub name: String,
     pub description: String,
     pub enabled: bool,
+    pub tags: Vec<String>,
     pub options: Extra,
     pub extra: Extra,
 }

@@ -14,6 +14,7 @@ pub struct NewDomain {
     pub name: String,
     pub description: String,
     pub enabled: bool,
+    pub tags: Vec<String>,
     pub options: Extra,
     pub extra: Extra,
 }
@@ -23,6 +24,7 @@ pub struct DomainPatch {
     pub name: Option<String>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
+    pub tags: Option<Vec<String>>,
     pub options: Option<Extra>,
     pub extra: Extra,
 }
@@ -49,21 +51,21 @@ pub struct ProjectPatch {
     pub extra: Extra,
 }
 
-/// Merges free-form attributes: a `null` value removes the key, as in Keystone.
+/// Merges free-form attributes; a `null` is stored as `null`, as Keystone does.
 pub fn merge_extra(target: &mut Extra, patch: Extra) {
     for (k, v) in patch {
-        if v.is_null() {
-            target.remove(&k);
-        } else {
-            target.insert(k, v);
-        }
+        target.insert(k, v);
     }
 }
 
 /// Keystone's options merge: a `null` value unsets the option.
 pub fn merge_options(target: &mut Extra, patch: Option<Extra>) {
-    if let Some(p) = patch {
-        merge_extra(target, p);
+    for (k, v) in patch.unwrap_or_default() {
+        if v.is_null() {
+            target.remove(&k);
+        } else {
+            target.insert(k, v);
+        }
     }
 }
 
@@ -82,6 +84,7 @@ impl Limen {
             name: input.name,
             description: input.description,
             enabled: input.enabled,
+            tags: dedup_tags(input.tags),
             options: input.options,
             extra: input.extra,
         };
@@ -130,6 +133,9 @@ impl Limen {
         if let Some(e) = patch.enabled {
             domain.enabled = e;
         }
+        if let Some(t) = patch.tags {
+            domain.tags = dedup_tags(t);
+        }
         merge_options(&mut domain.options, patch.options);
         merge_extra(&mut domain.extra, patch.extra);
         self.store
@@ -161,9 +167,13 @@ impl Limen {
     // ---- projects ----
 
     pub async fn create_project(&self, input: NewProject) -> CoreResult<Project> {
-        let domain = self.store.get_domain(&input.domain_id).await?.ok_or_else(|| {
-            CoreError::validation(format!("Could not find domain: {}.", input.domain_id))
-        })?;
+        let domain = self
+            .store
+            .get_domain(&input.domain_id)
+            .await?
+            .ok_or_else(|| {
+                CoreError::validation(format!("Could not find domain: {}.", input.domain_id))
+            })?;
         let parent_id = match input.parent_id {
             Some(pid) if pid != domain.id => {
                 let parent = self.store.get_project(&pid).await?.ok_or_else(|| {
@@ -308,6 +318,15 @@ impl Limen {
                     }
                 }
             }
+            if !e && was_enabled {
+                let subtree = self.project_subtree(&project.id).await?;
+                if subtree.iter().any(|p| p.enabled) {
+                    return Err(CoreError::forbidden(format!(
+                        "Cannot disable project {} since its subtree contains enabled projects.",
+                        project.id
+                    )));
+                }
+            }
             project.enabled = e;
         }
         if let Some(tags) = patch.tags {
@@ -389,7 +408,11 @@ impl Limen {
         Ok(())
     }
 
-    pub async fn set_project_tags(&self, project_id: &str, tags: Vec<String>) -> CoreResult<Project> {
+    pub async fn set_project_tags(
+        &self,
+        project_id: &str,
+        tags: Vec<String>,
+    ) -> CoreResult<Project> {
         let mut p = self.get_project(project_id).await?;
         p.tags = dedup_tags(tags);
         self.store.update_project(&p).await?;

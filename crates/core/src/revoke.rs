@@ -34,12 +34,10 @@ pub fn event_matches(e: &RevocationEvent, t: &TokenFacts<'_>) -> bool {
         && eq(&e.trust_id, t.trust_id)
         && eq(&e.audit_id, t.audit_id)
         && eq(&e.audit_chain_id, t.audit_chain_id)
-        && e
-            .domain_id
+        && e.domain_id
             .as_ref()
             .is_none_or(|d| t.domain_ids.contains(&d.as_str()))
-        && e
-            .role_id
+        && e.role_id
             .as_ref()
             .is_none_or(|r| t.role_ids.contains(&r.as_str()))
         && e.expires_at.is_none_or(|x| x == t.expires_at)

@@ -75,8 +75,11 @@ pub trait Store: Send + Sync {
     // Projects
     async fn create_project(&self, p: &Project) -> StoreResult<()>;
     async fn get_project(&self, id: &str) -> StoreResult<Option<Project>>;
-    async fn get_project_by_name(&self, domain_id: &str, name: &str)
-        -> StoreResult<Option<Project>>;
+    async fn get_project_by_name(
+        &self,
+        domain_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<Project>>;
     async fn list_projects(&self, f: &ProjectFilter) -> StoreResult<Vec<Project>>;
     async fn update_project(&self, p: &Project) -> StoreResult<()>;
     /// Deletes the project, its tags and the assignments on it.
@@ -152,8 +155,10 @@ pub trait Store: Send + Sync {
     // Revocation
     async fn add_revocation_event(&self, e: &RevocationEvent) -> StoreResult<()>;
     /// Events that can still match a live token (issued_before later than `since`).
-    async fn list_revocation_events(&self, since: Option<OffsetDateTime>)
-        -> StoreResult<Vec<RevocationEvent>>;
+    async fn list_revocation_events(
+        &self,
+        since: Option<OffsetDateTime>,
+    ) -> StoreResult<Vec<RevocationEvent>>;
     /// Removes events older than `before`: no token they could match is still valid.
     async fn prune_revocation_events(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }

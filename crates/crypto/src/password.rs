@@ -165,9 +165,11 @@ fn verify_pbkdf2_sha512(password: &str, rest: &str) -> bool {
     let [rounds, salt, digest] = parts[..] else {
         return false;
     };
-    let (Ok(rounds), Some(salt), Some(want)) =
-        (rounds.parse::<u32>(), ab64_decode(salt), ab64_decode(digest))
-    else {
+    let (Ok(rounds), Some(salt), Some(want)) = (
+        rounds.parse::<u32>(),
+        ab64_decode(salt),
+        ab64_decode(digest),
+    ) else {
         return false;
     };
     if rounds == 0 || rounds > 10_000_000 || want.is_empty() || want.len() > 128 {
@@ -212,7 +214,14 @@ mod tests {
 
     #[test]
     fn rejects_unknown_or_corrupt_hashes() {
-        for h in ["", "plain", "$2b$04$short", "$scrypt$ln=99,r=8,p=1$AAAA$AAAA", "$pbkdf2-sha512$0$AA$AA", "$bcrypt-sha256$v=2,t=2b,r=12$x$y"] {
+        for h in [
+            "",
+            "plain",
+            "$2b$04$short",
+            "$scrypt$ln=99,r=8,p=1$AAAA$AAAA",
+            "$pbkdf2-sha512$0$AA$AA",
+            "$bcrypt-sha256$v=2,t=2b,r=12$x$y",
+        ] {
             assert!(!verify_sync("secret", h), "{h}");
         }
     }

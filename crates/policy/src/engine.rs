@@ -64,7 +64,8 @@ impl Policy {
     pub fn keystone_defaults() -> Policy {
         // The embedded file is checked by a test; a parse failure here cannot happen at
         // run time, but it degrades to an empty (deny-all) policy rather than a panic.
-        let parsed: HashMap<String, DefaultRule> = serde_yaml::from_str(DEFAULTS).unwrap_or_default();
+        let parsed: HashMap<String, DefaultRule> =
+            serde_yaml::from_str(DEFAULTS).unwrap_or_default();
         let mut rules = HashMap::new();
         let mut scopes = HashMap::new();
         for (name, d) in parsed {
@@ -143,7 +144,13 @@ impl Policy {
             .is_some_and(|r| self.eval(r, creds, &flat, 0))
     }
 
-    fn eval(&self, rule: &Rule, creds: &Value, target: &HashMap<String, Value>, depth: u32) -> bool {
+    fn eval(
+        &self,
+        rule: &Rule,
+        creds: &Value,
+        target: &HashMap<String, Value>,
+        depth: u32,
+    ) -> bool {
         if depth > 32 {
             return false;
         }
@@ -291,19 +298,34 @@ mod tests {
         let p = Policy::keystone_defaults();
         assert_eq!(p.rules.len(), 204);
         assert!(p.has_rule("identity:create_user"));
-        assert_eq!(p.scopes.get("identity:create_domain").unwrap(), &vec!["system".to_string(), "project".to_string()]);
+        assert_eq!(
+            p.scopes.get("identity:create_domain").unwrap(),
+            &vec!["system".to_string(), "project".to_string()]
+        );
     }
 
     #[test]
     fn admin_and_scope_enforcement() {
         let p = Policy::keystone_defaults();
-        assert_eq!(p.enforce("identity:create_domain", &admin_project(), &json!({})), Decision::Allow);
+        assert_eq!(
+            p.enforce("identity:create_domain", &admin_project(), &json!({})),
+            Decision::Allow
+        );
         let mut dm = domain_manager("d1");
         dm["roles"] = json!(["admin"]);
-        assert_eq!(p.enforce("identity:create_domain", &dm, &json!({})), Decision::ScopeMismatch);
+        assert_eq!(
+            p.enforce("identity:create_domain", &dm, &json!({})),
+            Decision::ScopeMismatch
+        );
         let member = json!({"user_id": "u2", "project_id": "p1", "roles": ["member", "reader"]});
-        assert_eq!(p.enforce("identity:create_domain", &member, &json!({})), Decision::Deny);
-        assert_eq!(p.enforce("identity:no_such_rule", &admin_project(), &json!({})), Decision::Deny);
+        assert_eq!(
+            p.enforce("identity:create_domain", &member, &json!({})),
+            Decision::Deny
+        );
+        assert_eq!(
+            p.enforce("identity:no_such_rule", &admin_project(), &json!({})),
+            Decision::Deny
+        );
     }
 
     #[test]
@@ -314,8 +336,14 @@ mod tests {
         let other = json!({"target": {"user": {"domain_id": "d2"}}});
         let missing = json!({"target": {"user": {}}});
         assert_eq!(p.enforce("identity:create_user", &dm, &ok), Decision::Allow);
-        assert_eq!(p.enforce("identity:create_user", &dm, &other), Decision::Deny);
-        assert_eq!(p.enforce("identity:create_user", &dm, &missing), Decision::Deny);
+        assert_eq!(
+            p.enforce("identity:create_user", &dm, &other),
+            Decision::Deny
+        );
+        assert_eq!(
+            p.enforce("identity:create_user", &dm, &missing),
+            Decision::Deny
+        );
     }
 
     #[test]
@@ -323,11 +351,23 @@ mod tests {
         let p = Policy::keystone_defaults();
         let dm = domain_manager("d1");
         let grant = |role: &str| json!({"target": {"user": {"domain_id": "d1"}, "project": {"domain_id": "d1"}, "role": {"name": role, "domain_id": null}}});
-        assert_eq!(p.enforce("identity:create_grant", &dm, &grant("member")), Decision::Allow);
-        assert_eq!(p.enforce("identity:create_grant", &dm, &grant("reader")), Decision::Allow);
-        assert_eq!(p.enforce("identity:create_grant", &dm, &grant("admin")), Decision::Deny);
+        assert_eq!(
+            p.enforce("identity:create_grant", &dm, &grant("member")),
+            Decision::Allow
+        );
+        assert_eq!(
+            p.enforce("identity:create_grant", &dm, &grant("reader")),
+            Decision::Allow
+        );
+        assert_eq!(
+            p.enforce("identity:create_grant", &dm, &grant("admin")),
+            Decision::Deny
+        );
         let cross = json!({"target": {"user": {"domain_id": "d2"}, "project": {"domain_id": "d1"}, "role": {"name": "member"}}});
-        assert_eq!(p.enforce("identity:create_grant", &dm, &cross), Decision::Deny);
+        assert_eq!(
+            p.enforce("identity:create_grant", &dm, &cross),
+            Decision::Deny
+        );
     }
 
     #[test]
@@ -335,9 +375,16 @@ mod tests {
         let p = Policy::keystone_defaults();
         // list_roles: a manager needs a domain-scoped token ("not domain_id:None").
         let dm = domain_manager("d1");
-        assert_eq!(p.enforce("identity:list_roles", &dm, &json!({})), Decision::Allow);
-        let project_manager = json!({"user_id": "x", "project_id": "p", "domain_id": null, "roles": ["manager"]});
-        assert_eq!(p.enforce("identity:list_roles", &project_manager, &json!({})), Decision::Deny);
+        assert_eq!(
+            p.enforce("identity:list_roles", &dm, &json!({})),
+            Decision::Allow
+        );
+        let project_manager =
+            json!({"user_id": "x", "project_id": "p", "domain_id": null, "roles": ["manager"]});
+        assert_eq!(
+            p.enforce("identity:list_roles", &project_manager, &json!({})),
+            Decision::Deny
+        );
     }
 
     #[test]
@@ -345,8 +392,18 @@ mod tests {
         let mut p = Policy::keystone_defaults();
         p.apply_overrides("\"identity:list_regions\": \"role:admin\"\n\"identity:get_region\": [[\"role:reader\"]]\n", "test").unwrap();
         let member = json!({"user_id": "u2", "project_id": "p1", "roles": ["member"]});
-        assert_eq!(p.enforce("identity:list_regions", &member, &json!({})), Decision::Deny);
-        assert_eq!(p.enforce("identity:get_region", &json!({"roles": ["reader"]}), &json!({})), Decision::Allow);
+        assert_eq!(
+            p.enforce("identity:list_regions", &member, &json!({})),
+            Decision::Deny
+        );
+        assert_eq!(
+            p.enforce(
+                "identity:get_region",
+                &json!({"roles": ["reader"]}),
+                &json!({})
+            ),
+            Decision::Allow
+        );
         assert!(p.apply_overrides("- not a map", "bad").is_err());
     }
 
@@ -356,12 +413,16 @@ mod tests {
         let target = json!({"target": {"x": "u1", "n": null}, "user_id": "u1"});
         let check = |s: &str| {
             let mut p = Policy::keystone_defaults();
-            p.apply_overrides(&format!("t: {}", serde_json::to_string(s).unwrap()), "t").unwrap();
+            p.apply_overrides(&format!("t: {}", serde_json::to_string(s).unwrap()), "t")
+                .unwrap();
             p.check("t", &creds, &target)
         };
         assert!(check("user_id:%(target.x)s"));
         assert!(check("user_id:%(user_id)s"));
-        assert!(check("role:reader"), "role names compare case-insensitively");
+        assert!(
+            check("role:reader"),
+            "role names compare case-insensitively"
+        );
         assert!(check("None:%(target.n)s"));
         assert!(!check("None:%(target.x)s"));
         assert!(!check("user_id:%(target.missing)s"));

@@ -13,7 +13,10 @@ pub enum Rule {
     /// `role:NAME` (the name may interpolate the target)
     Role(String),
     /// `kind:match`: `kind` is a credential path or a quoted/`None`/number literal.
-    Generic { kind: String, matcher: String },
+    Generic {
+        kind: String,
+        matcher: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -203,7 +206,10 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_legacy(&[vec!["role:a".into()], vec!["role:b".into(), "rule:x".into()]]),
+            parse_legacy(&[
+                vec!["role:a".into()],
+                vec!["role:b".into(), "rule:x".into()]
+            ]),
             Rule::Or(vec![
                 Rule::And(vec![role("a")]),
                 Rule::And(vec![role("b"), Rule::RuleRef("x".into())])

@@ -1,1 +1,13 @@
+//! Keystone Identity API v3 wire format: validating request bodies into domain inputs
+//! ([`input`]) and rendering domain entities as Keystone renders them ([`render`]).
 
+pub mod input;
+pub mod render;
+pub mod times;
+
+/// A request body or query that breaks the API's schema; always answered with 400.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+pub type ProtoResult<T> = Result<T, Invalid>;

@@ -6,6 +6,7 @@ CREATE TABLE domains (
     name TEXT NOT NULL UNIQUE,
     description TEXT NOT NULL DEFAULT '',
     enabled BIGINT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
     options TEXT NOT NULL DEFAULT '{}',
     extra TEXT NOT NULL DEFAULT '{}'
 );

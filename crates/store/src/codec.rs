@@ -32,3 +32,11 @@ pub fn from_json(s: &str) -> Result<Extra, StoreError> {
 pub fn b(v: bool) -> i64 {
     i64::from(v)
 }
+
+pub fn tags_json(tags: &[String]) -> String {
+    serde_json::Value::from(tags.to_vec()).to_string()
+}
+
+pub fn tags_from_json(s: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Backend(format!("corrupt tags column: {e}")))
+}

@@ -163,7 +163,11 @@ impl SqlStore {
     }
 }
 
-async fn tx_exec(tx: &mut Transaction<'static, Any>, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
+async fn tx_exec(
+    tx: &mut Transaction<'static, Any>,
+    sql: &str,
+    args: Vec<Arg>,
+) -> StoreResult<u64> {
     bind_all(sqlx::query(sql), &args)
         .execute(&mut **tx)
         .await
@@ -172,7 +176,12 @@ async fn tx_exec(tx: &mut Transaction<'static, Any>, sql: &str, args: Vec<Arg>) 
 }
 
 async fn write_tags(tx: &mut Transaction<'static, Any>, p: &Project) -> StoreResult<()> {
-    tx_exec(tx, "DELETE FROM project_tags WHERE project_id = $1", vec![(&p.id).into()]).await?;
+    tx_exec(
+        tx,
+        "DELETE FROM project_tags WHERE project_id = $1",
+        vec![(&p.id).into()],
+    )
+    .await?;
     for (i, t) in p.tags.iter().enumerate() {
         tx_exec(
             tx,
@@ -199,6 +208,7 @@ fn domain_row(r: &AnyRow) -> StoreResult<Domain> {
         name: get(r, "name")?,
         description: get(r, "description")?,
         enabled: get::<i64>(r, "enabled")? != 0,
+        tags: tags_from_json(&get::<String>(r, "tags")?)?,
         options: from_json(&get::<String>(r, "options")?)?,
         extra: from_json(&get::<String>(r, "extra")?)?,
     })
@@ -351,8 +361,8 @@ impl Store for SqlStore {
 
     async fn create_domain(&self, d: &Domain) -> StoreResult<()> {
         self.exec(
-            "INSERT INTO domains (id, name, description, enabled, options, extra) VALUES ($1, $2, $3, $4, $5, $6)",
-            vec![(&d.id).into(), (&d.name).into(), (&d.description).into(), b(d.enabled).into(), to_json(&d.options).into(), to_json(&d.extra).into()],
+            "INSERT INTO domains (id, name, description, enabled, tags, options, extra) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vec![(&d.id).into(), (&d.name).into(), (&d.description).into(), b(d.enabled).into(), tags_json(&d.tags).into(), to_json(&d.options).into(), to_json(&d.extra).into()],
         )
         .await
         .map(|_| ())
@@ -388,8 +398,8 @@ impl Store for SqlStore {
 
     async fn update_domain(&self, d: &Domain) -> StoreResult<()> {
         self.exec(
-            "UPDATE domains SET name = $2, description = $3, enabled = $4, options = $5, extra = $6 WHERE id = $1",
-            vec![(&d.id).into(), (&d.name).into(), (&d.description).into(), b(d.enabled).into(), to_json(&d.options).into(), to_json(&d.extra).into()],
+            "UPDATE domains SET name = $2, description = $3, enabled = $4, options = $5, extra = $6, tags = $7 WHERE id = $1",
+            vec![(&d.id).into(), (&d.name).into(), (&d.description).into(), b(d.enabled).into(), to_json(&d.options).into(), to_json(&d.extra).into(), tags_json(&d.tags).into()],
         )
         .await
         .map(|_| ())
@@ -399,17 +409,37 @@ impl Store for SqlStore {
         let mut tx = self.begin().await?;
         let a = vec![Arg::from(id)];
         // Assignments on the domain, on its projects, and of its users and groups.
-        tx_exec(&mut tx, "DELETE FROM assignments WHERE target_type = 'domain' AND target_id = $1", a.clone()).await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM assignments WHERE target_type = 'domain' AND target_id = $1",
+            a.clone(),
+        )
+        .await?;
         tx_exec(&mut tx, "DELETE FROM assignments WHERE target_type = 'project' AND target_id IN (SELECT id FROM projects WHERE domain_id = $1)", a.clone()).await?;
         tx_exec(&mut tx, "DELETE FROM assignments WHERE actor_type = 'user' AND actor_id IN (SELECT id FROM users WHERE domain_id = $1)", a.clone()).await?;
         tx_exec(&mut tx, "DELETE FROM assignments WHERE actor_type = 'group' AND actor_id IN (SELECT id FROM user_group WHERE domain_id = $1)", a.clone()).await?;
         tx_exec(&mut tx, "DELETE FROM roles WHERE domain_id = $1", a.clone()).await?;
         tx_exec(&mut tx, "DELETE FROM project_tags WHERE project_id IN (SELECT id FROM projects WHERE domain_id = $1)", a.clone()).await?;
-        tx_exec(&mut tx, "DELETE FROM projects WHERE domain_id = $1", a.clone()).await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM projects WHERE domain_id = $1",
+            a.clone(),
+        )
+        .await?;
         tx_exec(&mut tx, "DELETE FROM group_membership WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1) OR group_id IN (SELECT id FROM user_group WHERE domain_id = $1)", a.clone()).await?;
-        tx_exec(&mut tx, "DELETE FROM passwords WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1)", a.clone()).await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM passwords WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1)",
+            a.clone(),
+        )
+        .await?;
         tx_exec(&mut tx, "DELETE FROM users WHERE domain_id = $1", a.clone()).await?;
-        tx_exec(&mut tx, "DELETE FROM user_group WHERE domain_id = $1", a.clone()).await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM user_group WHERE domain_id = $1",
+            a.clone(),
+        )
+        .await?;
         let n = tx_exec(&mut tx, "DELETE FROM domains WHERE id = $1", a).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(n > 0)
@@ -442,7 +472,11 @@ impl Store for SqlStore {
         Ok(Some(p))
     }
 
-    async fn get_project_by_name(&self, domain_id: &str, name: &str) -> StoreResult<Option<Project>> {
+    async fn get_project_by_name(
+        &self,
+        domain_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<Project>> {
         let Some(row) = self
             .fetch_one(
                 "SELECT * FROM projects WHERE domain_id = $1 AND name = $2",
@@ -496,10 +530,30 @@ impl Store for SqlStore {
 
     async fn delete_project(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        tx_exec(&mut tx, "DELETE FROM assignments WHERE target_type = 'project' AND target_id = $1", vec![id.into()]).await?;
-        tx_exec(&mut tx, "UPDATE users SET default_project_id = NULL WHERE default_project_id = $1", vec![id.into()]).await?;
-        tx_exec(&mut tx, "DELETE FROM project_tags WHERE project_id = $1", vec![id.into()]).await?;
-        let n = tx_exec(&mut tx, "DELETE FROM projects WHERE id = $1", vec![id.into()]).await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM assignments WHERE target_type = 'project' AND target_id = $1",
+            vec![id.into()],
+        )
+        .await?;
+        tx_exec(
+            &mut tx,
+            "UPDATE users SET default_project_id = NULL WHERE default_project_id = $1",
+            vec![id.into()],
+        )
+        .await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM project_tags WHERE project_id = $1",
+            vec![id.into()],
+        )
+        .await?;
+        let n = tx_exec(
+            &mut tx,
+            "DELETE FROM projects WHERE id = $1",
+            vec![id.into()],
+        )
+        .await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(n > 0)
     }
@@ -526,11 +580,14 @@ impl Store for SqlStore {
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
-        self.fetch_one(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), vec![id.into()])
-            .await?
-            .as_ref()
-            .map(user_row)
-            .transpose()
+        self.fetch_one(
+            &format!("SELECT {USER_COLS} FROM users WHERE id = $1"),
+            vec![id.into()],
+        )
+        .await?
+        .as_ref()
+        .map(user_row)
+        .transpose()
     }
 
     async fn get_user_by_name(&self, domain_id: &str, name: &str) -> StoreResult<Option<User>> {
@@ -578,9 +635,24 @@ impl Store for SqlStore {
 
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        tx_exec(&mut tx, "DELETE FROM assignments WHERE actor_type = 'user' AND actor_id = $1", vec![id.into()]).await?;
-        tx_exec(&mut tx, "DELETE FROM group_membership WHERE user_id = $1", vec![id.into()]).await?;
-        tx_exec(&mut tx, "DELETE FROM passwords WHERE user_id = $1", vec![id.into()]).await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM assignments WHERE actor_type = 'user' AND actor_id = $1",
+            vec![id.into()],
+        )
+        .await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM group_membership WHERE user_id = $1",
+            vec![id.into()],
+        )
+        .await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM passwords WHERE user_id = $1",
+            vec![id.into()],
+        )
+        .await?;
         let n = tx_exec(&mut tx, "DELETE FROM users WHERE id = $1", vec![id.into()]).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(n > 0)
@@ -597,7 +669,12 @@ impl Store for SqlStore {
             .map_err(backend_err)?;
         for r in rows.iter().skip(keep_history.max(1)) {
             let id: String = get(r, "id")?;
-            tx_exec(&mut tx, "DELETE FROM passwords WHERE id = $1", vec![id.into()]).await?;
+            tx_exec(
+                &mut tx,
+                "DELETE FROM passwords WHERE id = $1",
+                vec![id.into()],
+            )
+            .await?;
         }
         tx.commit().await.map_err(backend_err)
     }
@@ -608,7 +685,12 @@ impl Store for SqlStore {
         rows(self.fetch(&sql).await?, password_row)
     }
 
-    async fn record_auth_failure(&self, user_id: &str, count: i64, at: Option<OffsetDateTime>) -> StoreResult<()> {
+    async fn record_auth_failure(
+        &self,
+        user_id: &str,
+        count: i64,
+        at: Option<OffsetDateTime>,
+    ) -> StoreResult<()> {
         self.exec(
             "UPDATE users SET failed_auth_count = $2, failed_auth_at = $3 WHERE id = $1",
             vec![user_id.into(), count.into(), at.map(to_micros).into()],
@@ -664,7 +746,12 @@ impl Store for SqlStore {
     async fn update_group(&self, g: &Group) -> StoreResult<()> {
         self.exec(
             "UPDATE user_group SET name = $2, description = $3, extra = $4 WHERE id = $1",
-            vec![(&g.id).into(), (&g.name).into(), (&g.description).into(), to_json(&g.extra).into()],
+            vec![
+                (&g.id).into(),
+                (&g.name).into(),
+                (&g.description).into(),
+                to_json(&g.extra).into(),
+            ],
         )
         .await
         .map(|_| ())
@@ -672,9 +759,24 @@ impl Store for SqlStore {
 
     async fn delete_group(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        tx_exec(&mut tx, "DELETE FROM assignments WHERE actor_type = 'group' AND actor_id = $1", vec![id.into()]).await?;
-        tx_exec(&mut tx, "DELETE FROM group_membership WHERE group_id = $1", vec![id.into()]).await?;
-        let n = tx_exec(&mut tx, "DELETE FROM user_group WHERE id = $1", vec![id.into()]).await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM assignments WHERE actor_type = 'group' AND actor_id = $1",
+            vec![id.into()],
+        )
+        .await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM group_membership WHERE group_id = $1",
+            vec![id.into()],
+        )
+        .await?;
+        let n = tx_exec(
+            &mut tx,
+            "DELETE FROM user_group WHERE id = $1",
+            vec![id.into()],
+        )
+        .await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(n > 0)
     }
@@ -710,13 +812,21 @@ impl Store for SqlStore {
     async fn list_group_ids_for_user(&self, user_id: &str) -> StoreResult<Vec<String>> {
         let mut sql = Sql::new("SELECT group_id FROM group_membership WHERE user_id = ");
         sql.bind(user_id);
-        self.fetch(&sql).await?.iter().map(|r| get(r, "group_id")).collect()
+        self.fetch(&sql)
+            .await?
+            .iter()
+            .map(|r| get(r, "group_id"))
+            .collect()
     }
 
     async fn list_user_ids_in_group(&self, group_id: &str) -> StoreResult<Vec<String>> {
         let mut sql = Sql::new("SELECT user_id FROM group_membership WHERE group_id = ");
         sql.bind(group_id);
-        self.fetch(&sql).await?.iter().map(|r| get(r, "user_id")).collect()
+        self.fetch(&sql)
+            .await?
+            .iter()
+            .map(|r| get(r, "user_id"))
+            .collect()
     }
 
     // ---- roles ----
@@ -744,7 +854,8 @@ impl Store for SqlStore {
             sql.push(" AND name = ").bind(n);
         }
         if let Some(d) = &f.domain_id {
-            sql.push(" AND domain_id = ").bind(d.clone().unwrap_or_default());
+            sql.push(" AND domain_id = ")
+                .bind(d.clone().unwrap_or_default());
         }
         sql.push(" ORDER BY name, id");
         rows(self.fetch(&sql).await?, role_row)
@@ -753,7 +864,13 @@ impl Store for SqlStore {
     async fn update_role(&self, r: &Role) -> StoreResult<()> {
         self.exec(
             "UPDATE roles SET name = $2, description = $3, options = $4, extra = $5 WHERE id = $1",
-            vec![(&r.id).into(), (&r.name).into(), r.description.clone().into(), to_json(&r.options).into(), to_json(&r.extra).into()],
+            vec![
+                (&r.id).into(),
+                (&r.name).into(),
+                r.description.clone().into(),
+                to_json(&r.options).into(),
+                to_json(&r.extra).into(),
+            ],
         )
         .await
         .map(|_| ())
@@ -761,8 +878,18 @@ impl Store for SqlStore {
 
     async fn delete_role(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        tx_exec(&mut tx, "DELETE FROM assignments WHERE role_id = $1", vec![id.into()]).await?;
-        tx_exec(&mut tx, "DELETE FROM implied_roles WHERE prior_role_id = $1 OR implied_role_id = $1", vec![id.into()]).await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM assignments WHERE role_id = $1",
+            vec![id.into()],
+        )
+        .await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM implied_roles WHERE prior_role_id = $1 OR implied_role_id = $1",
+            vec![id.into()],
+        )
+        .await?;
         let n = tx_exec(&mut tx, "DELETE FROM roles WHERE id = $1", vec![id.into()]).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(n > 0)
@@ -836,7 +963,11 @@ impl Store for SqlStore {
                 if i > 0 {
                     sql.push(" OR ");
                 }
-                sql.push("(actor_type = ").bind(t).push(" AND actor_id = ").bind(id).push(")");
+                sql.push("(actor_type = ")
+                    .bind(t)
+                    .push(" AND actor_id = ")
+                    .bind(id)
+                    .push(")");
             }
             sql.push(")");
         }
@@ -850,7 +981,11 @@ impl Store for SqlStore {
                 if i > 0 {
                     sql.push(" OR ");
                 }
-                sql.push("(target_type = ").bind(tt).push(" AND target_id = ").bind(id).push(")");
+                sql.push("(target_type = ")
+                    .bind(tt)
+                    .push(" AND target_id = ")
+                    .bind(id)
+                    .push(")");
             }
             sql.push(")");
         }
@@ -895,7 +1030,12 @@ impl Store for SqlStore {
     async fn update_region(&self, r: &Region) -> StoreResult<()> {
         self.exec(
             "UPDATE regions SET description = $2, parent_region_id = $3, extra = $4 WHERE id = $1",
-            vec![(&r.id).into(), (&r.description).into(), r.parent_region_id.clone().into(), to_json(&r.extra).into()],
+            vec![
+                (&r.id).into(),
+                (&r.description).into(),
+                r.parent_region_id.clone().into(),
+                to_json(&r.extra).into(),
+            ],
         )
         .await
         .map(|_| ())
@@ -910,7 +1050,12 @@ impl Store for SqlStore {
     async fn create_service(&self, s: &Service) -> StoreResult<()> {
         self.exec(
             "INSERT INTO services (id, type, enabled, extra) VALUES ($1, $2, $3, $4)",
-            vec![(&s.id).into(), (&s.service_type).into(), b(s.enabled).into(), to_json(&s.extra).into()],
+            vec![
+                (&s.id).into(),
+                (&s.service_type).into(),
+                b(s.enabled).into(),
+                to_json(&s.extra).into(),
+            ],
         )
         .await
         .map(|_| ())
@@ -925,13 +1070,22 @@ impl Store for SqlStore {
     }
 
     async fn list_services(&self) -> StoreResult<Vec<Service>> {
-        rows(self.fetch(&Sql::new("SELECT * FROM services ORDER BY type, id")).await?, service_row)
+        rows(
+            self.fetch(&Sql::new("SELECT * FROM services ORDER BY type, id"))
+                .await?,
+            service_row,
+        )
     }
 
     async fn update_service(&self, s: &Service) -> StoreResult<()> {
         self.exec(
             "UPDATE services SET type = $2, enabled = $3, extra = $4 WHERE id = $1",
-            vec![(&s.id).into(), (&s.service_type).into(), b(s.enabled).into(), to_json(&s.extra).into()],
+            vec![
+                (&s.id).into(),
+                (&s.service_type).into(),
+                b(s.enabled).into(),
+                to_json(&s.extra).into(),
+            ],
         )
         .await
         .map(|_| ())
@@ -939,8 +1093,18 @@ impl Store for SqlStore {
 
     async fn delete_service(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        tx_exec(&mut tx, "DELETE FROM endpoints WHERE service_id = $1", vec![id.into()]).await?;
-        let n = tx_exec(&mut tx, "DELETE FROM services WHERE id = $1", vec![id.into()]).await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM endpoints WHERE service_id = $1",
+            vec![id.into()],
+        )
+        .await?;
+        let n = tx_exec(
+            &mut tx,
+            "DELETE FROM services WHERE id = $1",
+            vec![id.into()],
+        )
+        .await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(n > 0)
     }
@@ -1013,7 +1177,10 @@ impl Store for SqlStore {
         .map(|_| ())
     }
 
-    async fn list_revocation_events(&self, since: Option<OffsetDateTime>) -> StoreResult<Vec<RevocationEvent>> {
+    async fn list_revocation_events(
+        &self,
+        since: Option<OffsetDateTime>,
+    ) -> StoreResult<Vec<RevocationEvent>> {
         let mut sql = Sql::new("SELECT * FROM revocation_events");
         if let Some(s) = since {
             sql.push(" WHERE issued_before > ").bind(to_micros(s));
@@ -1033,7 +1200,8 @@ impl Store for SqlStore {
 
 async fn insert_password(tx: &mut Transaction<'static, Any>, p: &Password) -> StoreResult<()> {
     // seq orders a user's passwords: micro-time plus a counter, unique within a process.
-    let seq = to_micros(p.created_at).saturating_mul(16) + (SEQ.fetch_add(1, Ordering::Relaxed) % 16) as i64;
+    let seq = to_micros(p.created_at).saturating_mul(16)
+        + (SEQ.fetch_add(1, Ordering::Relaxed) % 16) as i64;
     let id = format!("{}-{}-{}", p.user_id, seq, std::process::id());
     tx_exec(
         tx,

@@ -61,7 +61,9 @@ impl FernetCodec {
         if fp.is_some() && fp != s.fingerprint {
             match load(&self.repo) {
                 Ok(fresh) => *s = fresh,
-                Err(e) => tracing::warn!(error = %e, "fernet key repository changed but could not be read; keeping the keys in use"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "fernet key repository changed but could not be read; keeping the keys in use")
+                }
             }
         }
     }
@@ -98,13 +100,14 @@ fn unix_secs(t: OffsetDateTime) -> u64 {
 
 impl TokenCodec for FernetCodec {
     fn encode(&self, p: &TokenPayload) -> Result<String, TokenError> {
-        let bytes =
-            payload::encode(p, &self.methods).map_err(|e| TokenError::Unencodable(e.to_string()))?;
+        let bytes = payload::encode(p, &self.methods)
+            .map_err(|e| TokenError::Unencodable(e.to_string()))?;
         let token = self.with_keys(|keys| {
             keys.first()
                 .map(|primary| primary.encrypt_at_time(&bytes, unix_secs(p.issued_at)))
         });
-        let token = token.ok_or_else(|| TokenError::NoKeys(self.repo.dir().display().to_string()))?;
+        let token =
+            token.ok_or_else(|| TokenError::NoKeys(self.repo.dir().display().to_string()))?;
         // Keystone strips the padding when issuing.
         Ok(token.trim_end_matches('=').to_string())
     }
@@ -174,7 +177,11 @@ mod tests {
         let c = codec(dir.path(), clock);
         let p = sample(t0);
         let tok = c.encode(&p).unwrap();
-        assert_eq!(tok.len(), 183, "project tokens are 183 chars, like Keystone's");
+        assert_eq!(
+            tok.len(),
+            183,
+            "project tokens are 183 chars, like Keystone's"
+        );
         assert!(!tok.ends_with('='));
         let back = c.decode(&tok).unwrap();
         assert_eq!(back, p);
@@ -187,13 +194,18 @@ mod tests {
         repo.setup(3).unwrap();
         let t0 = datetime!(2026-01-01 12:00:00 UTC);
         let clock = Arc::new(ManualClock::at(t0));
-        let before = codec(dir.path(), clock.clone()).encode(&sample(t0)).unwrap();
+        let before = codec(dir.path(), clock.clone())
+            .encode(&sample(t0))
+            .unwrap();
         repo.rotate(3).unwrap();
         let c = codec(dir.path(), clock.clone());
         assert!(c.decode(&before).is_ok(), "a secondary key still decrypts");
         repo.rotate(3).unwrap();
         let c = codec(dir.path(), clock.clone());
-        assert!(c.decode(&before).is_err(), "a key rotated out no longer does");
+        assert!(
+            c.decode(&before).is_err(),
+            "a key rotated out no longer does"
+        );
 
         let other = tempfile::tempdir().unwrap();
         KeyRepository::new(other.path()).setup(3).unwrap();

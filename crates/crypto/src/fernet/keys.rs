@@ -227,6 +227,9 @@ mod tests {
         repo.setup(3).unwrap();
         repo.rotate(1).unwrap();
         assert_eq!(repo.key_numbers().unwrap(), vec![0]);
-        assert!(matches!(repo.rotate(0), Err(KeyRepositoryError::BadMaxActiveKeys)));
+        assert!(matches!(
+            repo.rotate(0),
+            Err(KeyRepositoryError::BadMaxActiveKeys)
+        ));
     }
 }

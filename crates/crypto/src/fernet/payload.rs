@@ -59,7 +59,10 @@ pub fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
     let mut s = id.trim();
     s = s.strip_prefix("urn:").unwrap_or(s);
     s = s.strip_prefix("uuid:").unwrap_or(s);
-    let s = s.trim_start_matches('{').trim_end_matches('}').replace('-', "");
+    let s = s
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .replace('-', "");
     if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -308,7 +311,8 @@ fn raw16_hex(v: &Value) -> R<String> {
 }
 
 fn uint(v: &Value) -> R<u64> {
-    v.as_u64().ok_or(PayloadError::Malformed("expected an integer"))
+    v.as_u64()
+        .ok_or(PayloadError::Malformed("expected an integer"))
 }
 
 fn expires(v: &Value) -> R<OffsetDateTime> {
@@ -358,7 +362,11 @@ pub fn decode(bytes: &[u8], methods: &MethodMap) -> R<TokenPayload> {
     let a = value
         .as_array()
         .ok_or(PayloadError::Malformed("payload is not an array"))?;
-    let version = a.first().map(uint).transpose()?.ok_or(PayloadError::Malformed("empty"))?;
+    let version = a
+        .first()
+        .map(uint)
+        .transpose()?
+        .ok_or(PayloadError::Malformed("empty"))?;
     let need = |n: usize| {
         if a.len() == n {
             Ok(())
@@ -383,7 +391,13 @@ pub fn decode(bytes: &[u8], methods: &MethodMap) -> R<TokenPayload> {
         }
         2 => {
             need(6)?;
-            (TokenScope::Project { project_id: id(&a[3])? }, 4, 5)
+            (
+                TokenScope::Project {
+                    project_id: id(&a[3])?,
+                },
+                4,
+                5,
+            )
         }
         3 => {
             need(7)?;
@@ -548,16 +562,28 @@ mod tests {
             methods: vec!["token".into(), "password".into()],
             scope: TokenScope::Unscoped,
             expires_at: datetime!(2030-01-01 00:00:00.5 UTC),
-            audit_ids: vec!["AAAAAAAAAAAAAAAAAAAAAA".into(), "BBBBBBBBBBBBBBBBBBBBBA".into()],
+            audit_ids: vec![
+                "AAAAAAAAAAAAAAAAAAAAAA".into(),
+                "BBBBBBBBBBBBBBBBBBBBBA".into(),
+            ],
             issued_at: OffsetDateTime::UNIX_EPOCH,
         };
         let u = "0123456789abcdef0123456789abcdef".to_string();
         let scopes = vec![
             TokenScope::Unscoped,
-            TokenScope::Domain { domain_id: "default".into() },
-            TokenScope::Domain { domain_id: u.clone() },
-            TokenScope::Project { project_id: u.clone() },
-            TokenScope::Trust { project_id: u.clone(), trust_id: u.clone() },
+            TokenScope::Domain {
+                domain_id: "default".into(),
+            },
+            TokenScope::Domain {
+                domain_id: u.clone(),
+            },
+            TokenScope::Project {
+                project_id: u.clone(),
+            },
+            TokenScope::Trust {
+                project_id: u.clone(),
+                trust_id: u.clone(),
+            },
             TokenScope::Federated {
                 group_ids: vec![u.clone(), "g2".into()],
                 idp_id: "idp".into(),
@@ -576,9 +602,15 @@ mod tests {
                 protocol_id: "saml2".into(),
                 scope: Some(FederatedScope::Domain("default".into())),
             },
-            TokenScope::OAuth1 { project_id: u.clone(), access_token_id: u.clone() },
+            TokenScope::OAuth1 {
+                project_id: u.clone(),
+                access_token_id: u.clone(),
+            },
             TokenScope::System,
-            TokenScope::ApplicationCredential { project_id: u.clone(), app_cred_id: u.clone() },
+            TokenScope::ApplicationCredential {
+                project_id: u.clone(),
+                app_cred_id: u.clone(),
+            },
             TokenScope::OAuth2Mtls {
                 project_id: u.clone(),
                 domain_id: "default".into(),
@@ -586,7 +618,10 @@ mod tests {
             },
         ];
         for scope in scopes {
-            let p = TokenPayload { scope: scope.clone(), ..base.clone() };
+            let p = TokenPayload {
+                scope: scope.clone(),
+                ..base.clone()
+            };
             let back = decode(&encode(&p, &map()).unwrap(), &map()).unwrap();
             assert_eq!(back.scope, scope);
             assert_eq!(back.user_id, p.user_id);
@@ -597,7 +632,13 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bytes in [&b""[..], b"\x90", b"\x91\x63", b"\x95\x00\xc0\xc0\xc0\xc0", b"\xff\xff"] {
+        for bytes in [
+            &b""[..],
+            b"\x90",
+            b"\x91\x63",
+            b"\x95\x00\xc0\xc0\xc0\xc0",
+            b"\xff\xff",
+        ] {
             assert!(decode(bytes, &map()).is_err());
         }
     }

@@ -1,0 +1,233 @@
+//! Wiring: configuration → store, keys, policy → the axum application, and serving it.
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::routes;
+use crate::state::AppState;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use limen_core::clock::{Clock, OsRandom, Random, SystemClock};
+use limen_core::Limen;
+use limen_crypto::{FernetCodec, KeyRepository, KeystoneHasher};
+use limen_policy::Policy;
+use limen_store::SqlStore;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+use thiserror::Error;
+use tower_http::catch_panic::CatchPanicLayer;
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] limen_store::OpenError),
+    #[error("fernet keys: {0} (run `limen bootstrap` or `limen keys fernet setup`)")]
+    Keys(#[from] limen_crypto::KeyRepositoryError),
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Policy(#[from] limen_policy::PolicyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A built application: the shared state and the router over it.
+pub struct App {
+    pub state: AppState,
+    pub store: SqlStore,
+    pub router: Router,
+}
+
+/// Opens the store and key material named by `config` and builds the domain services.
+pub async fn open_services(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+) -> Result<(Limen, SqlStore), StartError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| StartError::Config(format!("data dir {}: {e}", config.data_dir.display())))?;
+    let store = SqlStore::open(&config.database_url()).await?;
+    let codec = FernetCodec::new(
+        KeyRepository::new(config.fernet_key_repository()),
+        config.auth.methods.clone(),
+        clock.clone(),
+    )?;
+    let hasher =
+        KeystoneHasher::new(config.identity.password_hash_rounds).map_err(StartError::Config)?;
+    let limen = Limen::new(
+        Arc::new(store.clone()),
+        clock,
+        random,
+        Arc::new(codec),
+        Arc::new(hasher),
+        config.core(),
+    );
+    Ok((limen, store))
+}
+
+fn load_policy(config: &Config) -> Result<Policy, StartError> {
+    Ok(match &config.policy.file {
+        Some(f) => Policy::from_file(f)?,
+        None => Policy::keystone_defaults(),
+    })
+}
+
+pub async fn build(config: Config) -> Result<App, StartError> {
+    let (limen, store) = open_services(&config, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
+    let policy = load_policy(&config)?;
+    let state = AppState {
+        limen,
+        policy: Arc::new(RwLock::new(Arc::new(policy))),
+        config: Arc::new(config),
+    };
+    let router = routes::router()
+        .layer(middleware::from_fn(request_headers))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected error prevented the server from fulfilling your request.",
+            )
+            .into_response()
+        }))
+        .with_state(state.clone());
+    Ok(App {
+        state,
+        store,
+        router,
+    })
+}
+
+/// Keystone's response headers: a request id and `Vary: X-Auth-Token`.
+async fn request_headers(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let mut resp = next.run(req).await;
+    let id = format!("req-{}", uuid_like());
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert(HeaderName::from_static("x-openstack-request-id"), v);
+    }
+    h.insert(
+        axum::http::header::VARY,
+        HeaderValue::from_static("X-Auth-Token"),
+    );
+    tracing::info!(
+        request_id = %id,
+        %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    resp
+}
+
+fn uuid_like() -> String {
+    let mut b = [0u8; 16];
+    OsRandom.fill(&mut b);
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Re-reads the policy file when it changes, so overrides apply without a restart.
+fn watch_policy(state: AppState, file: PathBuf) {
+    tokio::spawn(async move {
+        let mut seen: Option<SystemTime> = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let now = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
+            if now.is_some() && now != seen {
+                seen = now;
+                match Policy::from_file(&file) {
+                    Ok(p) => {
+                        if let Ok(mut slot) = state.policy.write() {
+                            *slot = Arc::new(p);
+                        }
+                        tracing::info!(file = %file.display(), "policy reloaded");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "policy file changed but is invalid; keeping the rules in force")
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Drops revocation events no live token can match any more.
+fn prune_revocations(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            let t = &state.config.token;
+            let keep =
+                time::Duration::seconds(t.expiration.max(0) + t.allow_expired_window.max(0) + 3600);
+            let before = state.limen.clock.now() - keep;
+            if let Err(e) = state.limen.store.prune_revocation_events(before).await {
+                tracing::warn!(error = %e, "pruning revocation events failed");
+            }
+        }
+    });
+}
+
+/// Serves until SIGINT/SIGTERM. Prints the bound address (useful with port 0).
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let listen = config.listen.clone();
+    let policy_file = config.policy.file.clone();
+    let app = build(config).await?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(StartError::Serve)?;
+    if let Some(f) = policy_file {
+        watch_policy(app.state.clone(), f);
+    }
+    prune_revocations(app.state.clone());
+    println!("limen listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, app.router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(StartError::Serve)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

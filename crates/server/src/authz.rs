@@ -1,0 +1,79 @@
+//! Authorization: the caller's token as oslo.policy credentials, and enforcement of a
+//! named rule against a target, as Keystone's RBAC enforcer does it.
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use limen_core::auth::{ResolvedScope, TokenInfo};
+use limen_policy::Decision;
+use serde_json::{json, Map, Value};
+
+/// The credentials oslo.policy checks see (Keystone's `to_policy_values()` plus the token).
+pub fn credentials(t: &TokenInfo) -> Value {
+    let (project_id, project_domain_id, domain_id, system) = match &t.scope {
+        ResolvedScope::Project { project, .. } => (
+            Some(project.id.as_str()),
+            Some(project.domain_id.as_str()),
+            None,
+            None,
+        ),
+        ResolvedScope::Domain(d) => (None, None, Some(d.id.as_str()), None),
+        ResolvedScope::System => (None, None, None, Some("all")),
+        ResolvedScope::Unscoped => (None, None, None, None),
+    };
+    let mut token = Map::new();
+    token.insert("user_id".into(), json!(t.user.id));
+    token.insert(
+        "user".into(),
+        json!({"id": t.user.id, "domain": {"id": t.user.domain_id}}),
+    );
+    match &t.scope {
+        ResolvedScope::Project { project, .. } => {
+            token.insert(
+                "project".into(),
+                json!({"id": project.id, "domain": {"id": project.domain_id}}),
+            );
+        }
+        ResolvedScope::Domain(d) => {
+            token.insert("domain".into(), json!({"id": d.id, "name": d.name}));
+        }
+        ResolvedScope::System => {
+            token.insert("system".into(), json!({"all": true}));
+        }
+        ResolvedScope::Unscoped => {}
+    }
+    json!({
+        "user_id": t.user.id,
+        "user_domain_id": t.user.domain_id,
+        "project_id": project_id,
+        "project_domain_id": project_domain_id,
+        "domain_id": domain_id,
+        "system_scope": system,
+        "system": system,
+        "roles": t.role_names(),
+        "is_admin": false,
+        "is_admin_project": false,
+        "token": Value::Object(token),
+    })
+}
+
+/// Enforces `action` for the caller on `target` (`{"target": {...}, ...path args}`).
+pub fn enforce(state: &AppState, caller: &TokenInfo, action: &str, target: Value) -> ApiResult<()> {
+    let creds = credentials(caller);
+    match state.policy().enforce(action, &creds, &target) {
+        Decision::Allow => Ok(()),
+        Decision::Deny | Decision::ScopeMismatch => {
+            tracing::debug!(action, user = %caller.user.id, "policy denied");
+            Err(ApiError::forbidden_action(action))
+        }
+    }
+}
+
+/// A target document: `{"target": inner}` plus top-level path arguments.
+pub fn target(inner: Value, path_args: &[(&str, &str)]) -> Value {
+    let mut m = Map::new();
+    m.insert("target".into(), inner);
+    for (k, v) in path_args {
+        m.insert((*k).to_string(), json!(v));
+    }
+    Value::Object(m)
+}

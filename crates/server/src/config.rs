@@ -1,0 +1,190 @@
+//! Limen's configuration: a TOML file, overridden by `LIMEN_…` environment variables
+//! (nested keys joined with `__`, e.g. `LIMEN_TOKEN__EXPIRATION=7200`), overridden by
+//! command-line flags.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use limen_core::config::{
+    default_auth_methods, CoreConfig, IdentitySettings, SecurityCompliance, TokenSettings,
+};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database and the key repositories live.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: String,
+    /// `sqlite://PATH` or `postgres://…`; default: SQLite inside the data directory.
+    pub database_url: Option<String>,
+    /// The externally visible base URL (e.g. `https://keystone.example.com`), used in links;
+    /// default: taken from each request's Host header.
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes (Keystone's `max_request_body_size`).
+    pub max_request_body_size: usize,
+    /// Log format: `text` or `json`.
+    pub log_format: String,
+    pub token: TokenSettings,
+    pub security_compliance: SecurityCompliance,
+    pub identity: IdentityConfig,
+    pub fernet_tokens: FernetConfig,
+    pub auth: AuthConfig,
+    pub policy: PolicyConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// bcrypt cost for new password hashes (Keystone's `password_hash_rounds`).
+    pub password_hash_rounds: u32,
+    pub max_password_length: usize,
+    pub strict_password_check: bool,
+    pub list_limit: Option<usize>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        let d = IdentitySettings::default();
+        IdentityConfig {
+            password_hash_rounds: 12,
+            max_password_length: d.max_password_length,
+            strict_password_check: d.strict_password_check,
+            list_limit: d.list_limit,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FernetConfig {
+    /// Key repository; default `<data_dir>/fernet-keys`.
+    pub key_repository: Option<PathBuf>,
+    pub max_active_keys: usize,
+}
+
+impl Default for FernetConfig {
+    fn default() -> Self {
+        FernetConfig {
+            key_repository: None,
+            max_active_keys: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Keystone's `[auth] methods`; the order defines the Fernet method bitmask and must
+    /// match every node (and Python Keystone) sharing the key repository.
+    pub methods: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            methods: default_auth_methods(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// A YAML or JSON file of rule overrides, re-read when it changes.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./limen-data"),
+            listen: "127.0.0.1:5000".into(),
+            database_url: None,
+            public_url: None,
+            max_request_body_size: 114_688,
+            log_format: "text".into(),
+            token: TokenSettings::default(),
+            security_compliance: SecurityCompliance::default(),
+            identity: IdentityConfig::default(),
+            fernet_tokens: FernetConfig::default(),
+            auth: AuthConfig::default(),
+            policy: PolicyConfig::default(),
+        }
+    }
+}
+
+const CONFIG_KEYS: &[&str] = &[
+    "data_dir",
+    "listen",
+    "database_url",
+    "public_url",
+    "max_request_body_size",
+    "log_format",
+    "token",
+    "security_compliance",
+    "identity",
+    "fernet_tokens",
+    "auth",
+    "policy",
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults, then the file (if given), then `LIMEN_…` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(ConfigError(format!("{} does not exist", f.display())));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        // Only variables naming a configuration section or key; others (such as the CLI's
+        // own LIMEN_ADMIN_PASSWORD) are not configuration.
+        fig = fig.merge(
+            Env::prefixed("LIMEN_")
+                .filter(|k| {
+                    let top = k
+                        .as_str()
+                        .split("__")
+                        .next()
+                        .unwrap_or("")
+                        .to_ascii_lowercase();
+                    CONFIG_KEYS.contains(&top.as_str())
+                })
+                .split("__"),
+        );
+        fig.extract().map_err(|e| ConfigError(e.to_string()))
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("limen.db").display()),
+        }
+    }
+
+    pub fn fernet_key_repository(&self) -> PathBuf {
+        self.fernet_tokens
+            .key_repository
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("fernet-keys"))
+    }
+
+    pub fn core(&self) -> CoreConfig {
+        CoreConfig {
+            token: self.token.clone(),
+            security: self.security_compliance.clone(),
+            identity: IdentitySettings {
+                max_password_length: self.identity.max_password_length,
+                strict_password_check: self.identity.strict_password_check,
+                list_limit: self.identity.list_limit,
+            },
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! `/v3/auth/*`: issuing, validating and revoking tokens, and what a token gives access to.
+
+use crate::authz::{enforce, target};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Base, JsonBody, Query};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use limen_core::auth::{ResolvedScope, TokenInfo};
+use limen_core::model::Target;
+use limen_proto::{input, render};
+use serde_json::{json, Value};
+
+const SUBJECT_TOKEN: &str = "x-subject-token";
+
+async fn token_response(
+    state: &AppState,
+    info: &TokenInfo,
+    token_id: &str,
+    nocatalog: bool,
+    status: StatusCode,
+) -> ApiResult<Response> {
+    let catalog = if nocatalog || matches!(info.scope, ResolvedScope::Unscoped) {
+        None
+    } else {
+        Some(state.limen.catalog().await?)
+    };
+    let body = render::token(info, catalog.as_deref());
+    let mut resp = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(token_id) {
+        resp.headers_mut().insert(SUBJECT_TOKEN, v);
+    }
+    Ok(resp)
+}
+
+/// `POST /v3/auth/tokens`
+pub async fn issue(
+    State(state): State<AppState>,
+    q: Query,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    if body.is_null() {
+        return Err(ApiError::expecting("auth in request body"));
+    }
+    let req = input::auth_request(body)?;
+    let issued = state.limen.authenticate(req).await?;
+    tracing::info!(user = %issued.info.user.id, "token issued");
+    token_response(
+        &state,
+        &issued.info,
+        &issued.id,
+        q.flag("nocatalog")?,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+/// Validates the `X-Subject-Token` and checks the caller may see it.
+async fn subject(
+    state: &AppState,
+    caller: &TokenInfo,
+    headers: &HeaderMap,
+    allow_expired: bool,
+    action: &str,
+) -> ApiResult<(TokenInfo, String)> {
+    let subject = headers
+        .get(SUBJECT_TOKEN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::not_found("No token in the request"))?
+        .to_string();
+    let info = state
+        .limen
+        .validate_token(&subject, allow_expired)
+        .await
+        .map_err(|e| match e {
+            limen_core::CoreError::Internal(m) => limen_core::CoreError::Internal(m).into(),
+            _ => ApiError::not_found("Failed to validate token"),
+        })?;
+    enforce(
+        state,
+        caller,
+        action,
+        target(json!({"token": {"user_id": info.user.id}}), &[]),
+    )?;
+    Ok((info, subject))
+}
+
+/// `GET /v3/auth/tokens`
+pub async fn validate(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    q: Query,
+) -> ApiResult<Response> {
+    let allow_expired = q.flag("allow_expired")?;
+    let (info, id) = subject(
+        &state,
+        &auth.info,
+        &headers,
+        allow_expired,
+        "identity:validate_token",
+    )
+    .await?;
+    token_response(&state, &info, &id, q.flag("nocatalog")?, StatusCode::OK).await
+}
+
+/// `HEAD /v3/auth/tokens`
+pub async fn check(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    q: Query,
+) -> ApiResult<Response> {
+    let allow_expired = q.flag("allow_expired")?;
+    let (_, id) = subject(
+        &state,
+        &auth.info,
+        &headers,
+        allow_expired,
+        "identity:check_token",
+    )
+    .await?;
+    let mut resp = StatusCode::OK.into_response();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(SUBJECT_TOKEN, v);
+    }
+    Ok(resp)
+}
+
+/// `DELETE /v3/auth/tokens`
+pub async fn revoke(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let (info, _) = subject(&state, &auth.info, &headers, false, "identity:revoke_token").await?;
+    state.limen.revoke_token(&info).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v3/auth/catalog`
+pub async fn catalog(
+    State(state): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &state,
+        &auth.info,
+        "identity:get_auth_catalog",
+        target(json!({}), &[]),
+    )?;
+    if matches!(
+        auth.info.scope,
+        ResolvedScope::Unscoped | ResolvedScope::System
+    ) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "You are not authorized to perform the requested action.",
+        ));
+    }
+    let c = state.limen.catalog().await?;
+    Ok(Json(json!({
+        "catalog": render::catalog(&c),
+        "links": {"self": l.url("auth/catalog"), "previous": null, "next": null},
+    })))
+}
+
+/// `GET /v3/auth/projects`
+pub async fn projects(
+    State(state): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &state,
+        &auth.info,
+        "identity:get_auth_projects",
+        target(json!({}), &[]),
+    )?;
+    let projects = state.limen.projects_for_user(&auth.info.user.id).await?;
+    let mut items = Vec::new();
+    for p in projects.iter().filter(|p| p.enabled) {
+        if state
+            .limen
+            .get_domain(&p.domain_id)
+            .await
+            .map(|d| d.enabled)
+            .unwrap_or(false)
+        {
+            items.push(render::project(&l, p));
+        }
+    }
+    Ok(Json(l.collection("projects", "auth/projects", items)))
+}
+
+/// `GET /v3/auth/domains`
+pub async fn domains(
+    State(state): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &state,
+        &auth.info,
+        "identity:get_auth_domains",
+        target(json!({}), &[]),
+    )?;
+    let domains = state.limen.domains_for_user(&auth.info.user.id).await?;
+    let items = domains
+        .iter()
+        .filter(|d| d.enabled)
+        .map(|d| render::domain(&l, d))
+        .collect();
+    Ok(Json(l.collection("domains", "auth/domains", items)))
+}
+
+/// `GET /v3/auth/system`
+pub async fn system(
+    State(state): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &state,
+        &auth.info,
+        "identity:get_auth_system",
+        target(json!({}), &[]),
+    )?;
+    let roles = state
+        .limen
+        .effective_role_ids(&auth.info.user.id, &Target::System)
+        .await?;
+    let system: Vec<Value> = if roles.is_empty() {
+        vec![]
+    } else {
+        vec![json!({"all": true})]
+    };
+    Ok(Json(json!({
+        "system": system,
+        "links": {"self": l.url("auth/system"), "previous": null, "next": null},
+    })))
+}

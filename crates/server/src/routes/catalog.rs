@@ -1,0 +1,380 @@
+//! `/v3/regions`, `/v3/services`, `/v3/endpoints`
+
+use crate::authz::{enforce, target};
+use crate::error::ApiResult;
+use crate::extract::{Auth, Base, JsonBody, Query};
+use crate::routes::created;
+use crate::routes::domains::qs;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use limen_core::catalog::{NewEndpoint, NewRegion};
+use limen_core::model::Interface;
+use limen_core::store::EndpointFilter;
+use limen_proto::{input, render};
+use serde_json::{json, Value};
+
+fn none() -> Value {
+    json!({})
+}
+
+// ---- regions ----
+
+pub async fn list_regions(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    enforce(&s, &auth.info, "identity:list_regions", target(none(), &[]))?;
+    let regions = s.limen.list_regions(q.get("parent_region_id")).await?;
+    let items = regions.iter().map(|r| render::region(&l, r)).collect();
+    Ok(Json(l.collection(
+        "regions",
+        &format!("regions{}", qs(&q)),
+        items,
+    )))
+}
+
+pub async fn create_region(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:create_region",
+        target(none(), &[]),
+    )?;
+    let r = s
+        .limen
+        .create_region(input::region_create(body, None)?)
+        .await?;
+    Ok(created(json!({"region": render::region(&l, &r)})))
+}
+
+pub async fn put_region(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:create_region",
+        target(none(), &[("region_id", &id)]),
+    )?;
+    let body = if body.is_null() {
+        json!({"region": {}})
+    } else {
+        body
+    };
+    let r = s
+        .limen
+        .create_region(input::region_create(body, Some(&id))?)
+        .await?;
+    Ok(created(json!({"region": render::region(&l, &r)})))
+}
+
+pub async fn get_region(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:get_region",
+        target(none(), &[("region_id", &id)]),
+    )?;
+    let r = s.limen.get_region(&id).await?;
+    Ok(Json(json!({"region": render::region(&l, &r)})))
+}
+
+pub async fn update_region(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:update_region",
+        target(none(), &[("region_id", &id)]),
+    )?;
+    let r = s
+        .limen
+        .update_region(&id, input::region_update(body)?)
+        .await?;
+    Ok(Json(json!({"region": render::region(&l, &r)})))
+}
+
+pub async fn delete_region(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:delete_region",
+        target(none(), &[("region_id", &id)]),
+    )?;
+    s.limen.delete_region(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- services ----
+
+pub async fn list_services(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:list_services",
+        target(none(), &[]),
+    )?;
+    let mut services = s.limen.list_services().await?;
+    if let Some(t) = q.get("type") {
+        services.retain(|x| x.service_type == t);
+    }
+    if let Some(n) = q.get("name") {
+        services.retain(|x| x.name() == Some(n));
+    }
+    let items = services.iter().map(|x| render::service(&l, x)).collect();
+    Ok(Json(l.collection(
+        "services",
+        &format!("services{}", qs(&q)),
+        items,
+    )))
+}
+
+pub async fn create_service(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:create_service",
+        target(none(), &[]),
+    )?;
+    let x = s.limen.create_service(input::service_create(body)?).await?;
+    Ok(created(json!({"service": render::service(&l, &x)})))
+}
+
+pub async fn get_service(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:get_service",
+        target(none(), &[("service_id", &id)]),
+    )?;
+    let x = s.limen.get_service(&id).await?;
+    Ok(Json(json!({"service": render::service(&l, &x)})))
+}
+
+pub async fn update_service(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:update_service",
+        target(none(), &[("service_id", &id)]),
+    )?;
+    let x = s
+        .limen
+        .update_service(&id, input::service_update(body)?)
+        .await?;
+    Ok(Json(json!({"service": render::service(&l, &x)})))
+}
+
+pub async fn delete_service(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:delete_service",
+        target(none(), &[("service_id", &id)]),
+    )?;
+    s.limen.delete_service(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- endpoints ----
+
+/// The legacy `region` attribute (without `region_id`) names a region that Keystone
+/// creates on the fly when it does not exist yet.
+async fn ensure_legacy_region(s: &AppState, body: &Value) -> ApiResult<()> {
+    let e = body.get("endpoint");
+    let legacy = e.and_then(|e| e.get("region")).and_then(Value::as_str);
+    let explicit = e.and_then(|e| e.get("region_id"));
+    if let (Some(region), None) = (legacy, explicit) {
+        if s.limen
+            .store
+            .get_region(region)
+            .await
+            .map_err(limen_core::CoreError::from)?
+            .is_none()
+        {
+            s.limen
+                .create_region(NewRegion {
+                    id: Some(region.to_string()),
+                    ..Default::default()
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn list_endpoints(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:list_endpoints",
+        target(none(), &[]),
+    )?;
+    let interface = match q.get("interface") {
+        None => None,
+        Some(i) => match Interface::parse(i) {
+            Some(x) => Some(x),
+            None => {
+                return Ok(Json(l.collection(
+                    "endpoints",
+                    &format!("endpoints{}", qs(&q)),
+                    vec![],
+                )))
+            }
+        },
+    };
+    let f = EndpointFilter {
+        service_id: q.get("service_id").map(str::to_string),
+        region_id: q.get("region_id").map(str::to_string),
+        interface,
+    };
+    let items = s
+        .limen
+        .list_endpoints(&f)
+        .await?
+        .iter()
+        .map(|e| render::endpoint(&l, e))
+        .collect();
+    Ok(Json(l.collection(
+        "endpoints",
+        &format!("endpoints{}", qs(&q)),
+        items,
+    )))
+}
+
+pub async fn create_endpoint(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:create_endpoint",
+        target(none(), &[]),
+    )?;
+    let e = input::endpoint_create(body.clone())?;
+    ensure_legacy_region(&s, &body).await?;
+    let x = s
+        .limen
+        .create_endpoint(NewEndpoint {
+            service_id: e.service_id,
+            region_id: e.region_id,
+            interface: e.interface,
+            url: e.url,
+            enabled: e.enabled,
+            extra: e.extra,
+        })
+        .await?;
+    Ok(created(json!({"endpoint": render::endpoint(&l, &x)})))
+}
+
+pub async fn get_endpoint(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:get_endpoint",
+        target(none(), &[("endpoint_id", &id)]),
+    )?;
+    let x = s.limen.get_endpoint(&id).await?;
+    Ok(Json(json!({"endpoint": render::endpoint(&l, &x)})))
+}
+
+pub async fn update_endpoint(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:update_endpoint",
+        target(none(), &[("endpoint_id", &id)]),
+    )?;
+    let patch = input::endpoint_update(body.clone())?;
+    s.limen.get_endpoint(&id).await?;
+    ensure_legacy_region(&s, &body).await?;
+    let x = s.limen.update_endpoint(&id, patch).await?;
+    Ok(Json(json!({"endpoint": render::endpoint(&l, &x)})))
+}
+
+pub async fn delete_endpoint(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:delete_endpoint",
+        target(none(), &[("endpoint_id", &id)]),
+    )?;
+    s.limen.delete_endpoint(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,134 @@
+//! `/v3/domains`
+
+use crate::authz::{enforce, target};
+use crate::error::ApiResult;
+use crate::extract::{Auth, Base, JsonBody, Query};
+use crate::routes::{created, filter_name};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use limen_core::resource::NewDomain;
+use limen_core::store::DomainFilter;
+use limen_proto::{input, render};
+use serde_json::{json, Value};
+
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    let token_domain = auth.info.domain_scope_id().map(str::to_string);
+    let t = match &token_domain {
+        Some(d) => json!({"domain": {"id": d}}),
+        None => json!({}),
+    };
+    enforce(&s, &auth.info, "identity:list_domains", target(t, &[]))?;
+    let filter = DomainFilter {
+        name: q.get("name").map(str::to_string),
+        enabled: q.bool("enabled")?,
+    };
+    let mut domains = s.limen.list_domains(&filter).await?;
+    if let Some(d) = token_domain {
+        domains.retain(|x| x.id == d);
+    }
+    let items = filter_name(domains, &q, |d| &d.name)?
+        .iter()
+        .map(|d| render::domain(&l, d))
+        .collect();
+    Ok(Json(l.collection(
+        "domains",
+        &format!("domains{}", qs(&q)),
+        items,
+    )))
+}
+
+pub fn qs(q: &Query) -> String {
+    if q.raw.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.raw)
+    }
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let target_doc = target(
+        json!({"domain": body.get("domain").cloned().unwrap_or(Value::Null)}),
+        &[],
+    );
+    enforce(&s, &auth.info, "identity:create_domain", target_doc)?;
+    let d = input::domain_create(body)?;
+    let domain = s
+        .limen
+        .create_domain(NewDomain {
+            id: None,
+            name: d.name,
+            description: d.description,
+            enabled: d.enabled,
+            tags: d.tags,
+            options: d.options,
+            extra: d.extra,
+        })
+        .await?;
+    Ok(created(json!({"domain": render::domain(&l, &domain)})))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let domain = s.limen.get_domain(&id).await;
+    let t = match &domain {
+        Ok(d) => json!({"domain": {"id": d.id, "name": d.name}}),
+        Err(_) => json!({"domain": {"id": id}}),
+    };
+    enforce(
+        &s,
+        &auth.info,
+        "identity:get_domain",
+        target(t, &[("domain_id", &id)]),
+    )?;
+    Ok(Json(json!({"domain": render::domain(&l, &domain?)})))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:update_domain",
+        target(json!({"domain": {"id": id}}), &[("domain_id", &id)]),
+    )?;
+    let patch = input::domain_update(body)?;
+    let d = s.limen.update_domain(&id, patch).await?;
+    Ok(Json(json!({"domain": render::domain(&l, &d)})))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:delete_domain",
+        target(json!({"domain": {"id": id}}), &[("domain_id", &id)]),
+    )?;
+    s.limen.delete_domain(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

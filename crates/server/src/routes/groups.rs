@@ -1,0 +1,201 @@
+//! `/v3/groups` and membership.
+
+use crate::authz::{enforce, target};
+use crate::error::ApiResult;
+use crate::extract::{Auth, Base, JsonBody, Query};
+use crate::routes::domains::qs;
+use crate::routes::users::render_user;
+use crate::routes::{created, filter_name};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use limen_core::auth::ResolvedScope;
+use limen_core::model::{Group, DEFAULT_DOMAIN_ID};
+use limen_core::store::GroupFilter;
+use limen_proto::{input, render};
+use serde_json::{json, Value};
+
+fn group_target(g: &Group) -> Value {
+    json!({"id": g.id, "name": g.name, "domain_id": g.domain_id})
+}
+
+async fn checked_group(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<Group> {
+    let g = s.limen.get_group(id).await;
+    let t = match &g {
+        Ok(g) => json!({"group": group_target(g)}),
+        Err(_) => json!({"group": {"id": id}}),
+    };
+    enforce(s, &auth.info, action, target(t, &[("group_id", id)]))?;
+    Ok(g?)
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    let token_domain = auth.info.domain_scope_id().map(str::to_string);
+    let t = match &token_domain {
+        Some(d) => json!({"group": {"domain_id": d}}),
+        None => json!({}),
+    };
+    enforce(&s, &auth.info, "identity:list_groups", target(t, &[]))?;
+    let filter = GroupFilter {
+        name: q.get("name").map(str::to_string),
+        domain_id: token_domain.or_else(|| q.get("domain_id").map(str::to_string)),
+        ids: None,
+    };
+    let groups = filter_name(s.limen.list_groups(&filter).await?, &q, |g| &g.name)?;
+    let items = groups.iter().map(|g| render::group(&l, g)).collect();
+    Ok(Json(l.collection(
+        "groups",
+        &format!("groups{}", qs(&q)),
+        items,
+    )))
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let raw = body.get("group").cloned().unwrap_or(Value::Null);
+    enforce(
+        &s,
+        &auth.info,
+        "identity:create_group",
+        target(json!({"group": raw}), &[]),
+    )?;
+    let (mut g, domain_id) = input::group_create(body)?;
+    g.domain_id = match domain_id {
+        Some(d) => d,
+        None => match &auth.info.scope {
+            ResolvedScope::Domain(d) => d.id.clone(),
+            _ => DEFAULT_DOMAIN_ID.to_string(),
+        },
+    };
+    let group = s.limen.create_group(g).await?;
+    Ok(created(json!({"group": render::group(&l, &group)})))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let g = checked_group(&s, &auth, &id, "identity:get_group").await?;
+    Ok(Json(json!({"group": render::group(&l, &g)})))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let g = checked_group(&s, &auth, &id, "identity:update_group").await?;
+    let mut body = body;
+    if let Some(m) = body.get_mut("group").and_then(Value::as_object_mut) {
+        if m.get("domain_id").and_then(Value::as_str) == Some(g.domain_id.as_str()) {
+            m.remove("domain_id");
+        }
+    }
+    let patch = input::group_update(body)?;
+    let g = s.limen.update_group(&id, patch).await?;
+    Ok(Json(json!({"group": render::group(&l, &g)})))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    checked_group(&s, &auth, &id, "identity:delete_group").await?;
+    s.limen.delete_group(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn users(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    checked_group(&s, &auth, &id, "identity:list_users_in_group").await?;
+    let mut users = s.limen.list_users_in_group(&id).await?;
+    if let Some(e) = q.bool("enabled")? {
+        users.retain(|u| u.enabled == e);
+    }
+    let users = filter_name(users, &q, |u| &u.name)?;
+    let mut items = Vec::with_capacity(users.len());
+    for u in &users {
+        items.push(render_user(&s, &l, u).await?);
+    }
+    Ok(Json(l.collection(
+        "users",
+        &format!("groups/{id}/users{}", qs(&q)),
+        items,
+    )))
+}
+
+/// Membership checks need both the group and the user in the target.
+async fn membership_target(
+    s: &AppState,
+    auth: &Auth,
+    gid: &str,
+    uid: &str,
+    action: &str,
+) -> ApiResult<()> {
+    let g = s.limen.get_group(gid).await;
+    let u = s.limen.get_user(uid).await;
+    let t = json!({
+        "group": match &g { Ok(g) => group_target(g), Err(_) => json!({"id": gid}) },
+        "user": match &u { Ok(u) => json!({"id": u.id, "domain_id": u.domain_id}), Err(_) => json!({"id": uid}) },
+    });
+    enforce(
+        s,
+        &auth.info,
+        action,
+        target(t, &[("group_id", gid), ("user_id", uid)]),
+    )?;
+    g?;
+    u?;
+    Ok(())
+}
+
+pub async fn add_member(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((gid, uid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    membership_target(&s, &auth, &gid, &uid, "identity:add_user_to_group").await?;
+    s.limen.add_user_to_group(&gid, &uid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn check_member(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((gid, uid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    membership_target(&s, &auth, &gid, &uid, "identity:check_user_in_group").await?;
+    s.limen.check_user_in_group(&gid, &uid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn remove_member(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((gid, uid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    membership_target(&s, &auth, &gid, &uid, "identity:remove_user_from_group").await?;
+    s.limen.remove_user_from_group(&gid, &uid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,295 @@
+//! The Identity API v3 routes, one module per resource.
+
+pub mod assignments;
+pub mod auth;
+pub mod catalog;
+pub mod discovery;
+pub mod domains;
+pub mod grants;
+pub mod groups;
+pub mod projects;
+pub mod revoke;
+pub mod roles;
+pub mod users;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Base, Query};
+use crate::state::AppState;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, head, post, put};
+use axum::{Json, Router};
+use grants::{ActorKind, GrantRoute, TargetKind};
+use serde_json::Value;
+
+/// A 201 with a JSON body.
+pub fn created(body: Value) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+/// Keystone's name filters beyond exact match: `name__contains`, `__icontains`,
+/// `__startswith`, `__istartswith`, `__endswith`, `__iendswith`.
+pub fn filter_name<T>(items: Vec<T>, q: &Query, name: impl Fn(&T) -> &str) -> ApiResult<Vec<T>> {
+    let mut items = items;
+    for (k, v) in &q.pairs {
+        let Some(op) = k.strip_prefix("name__") else {
+            continue;
+        };
+        let (ci, op) = match op.strip_prefix('i') {
+            Some(rest) if ["contains", "startswith", "endswith"].contains(&rest) => (true, rest),
+            _ => (false, op),
+        };
+        let want = if ci { v.to_lowercase() } else { v.clone() };
+        let test = |n: &str| -> bool {
+            let n = if ci { n.to_lowercase() } else { n.to_string() };
+            match op {
+                "contains" => n.contains(&want),
+                "startswith" => n.starts_with(&want),
+                "endswith" => n.ends_with(&want),
+                _ => true,
+            }
+        };
+        if !["contains", "startswith", "endswith"].contains(&op) {
+            continue;
+        }
+        items.retain(|i| test(name(i)));
+    }
+    Ok(items)
+}
+
+fn grant_routes(
+    router: Router<AppState>,
+    base: &str,
+    g: GrantRoute,
+    with_list: bool,
+) -> Router<AppState> {
+    let suffix = if g.inherited {
+        "/inherited_to_projects"
+    } else {
+        ""
+    };
+    let one = format!("{base}/roles/{{role_id}}{suffix}");
+    let router = router.route(
+        &one,
+        put(move |s: State<AppState>, a: Auth, p: Path<Vec<String>>| grants::create(g, s, a, p))
+            .get(move |s: State<AppState>, a: Auth, p: Path<Vec<String>>| grants::check(g, s, a, p))
+            .delete(move |s: State<AppState>, a: Auth, p: Path<Vec<String>>| {
+                grants::revoke(g, s, a, p)
+            }),
+    );
+    if !with_list {
+        return router;
+    }
+    let list_path = if g.inherited {
+        format!("{base}/roles/inherited_to_projects")
+    } else {
+        format!("{base}/roles")
+    };
+    router.route(
+        &list_path,
+        get(
+            move |s: State<AppState>, a: Auth, b: Base, u: OriginalUri, p: Path<Vec<String>>| {
+                grants::list(g, s, a, b, u, p)
+            },
+        ),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("The resource could not be found.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "The method is not allowed for the requested URL.",
+    )
+}
+
+pub fn router() -> Router<AppState> {
+    let mut r = Router::new()
+        .route("/", get(discovery::versions))
+        .route("/v3", get(discovery::v3))
+        .route("/v3/", get(discovery::v3))
+        .route(
+            "/v3/auth/tokens",
+            post(auth::issue)
+                .get(auth::validate)
+                .head(auth::check)
+                .delete(auth::revoke),
+        )
+        .route("/v3/auth/catalog", get(auth::catalog))
+        .route("/v3/auth/projects", get(auth::projects))
+        .route("/v3/auth/domains", get(auth::domains))
+        .route("/v3/auth/system", get(auth::system))
+        .route("/v3/domains", get(domains::list).post(domains::create))
+        .route(
+            "/v3/domains/{domain_id}",
+            get(domains::get)
+                .patch(domains::update)
+                .delete(domains::delete),
+        )
+        .route("/v3/projects", get(projects::list).post(projects::create))
+        .route(
+            "/v3/projects/{project_id}",
+            get(projects::get)
+                .patch(projects::update)
+                .delete(projects::delete),
+        )
+        .route(
+            "/v3/projects/{project_id}/tags",
+            get(projects::list_tags)
+                .put(projects::replace_tags)
+                .delete(projects::delete_tags),
+        )
+        .route(
+            "/v3/projects/{project_id}/tags/{tag}",
+            get(projects::check_tag)
+                .put(projects::add_tag)
+                .delete(projects::delete_tag),
+        )
+        .route("/v3/users", get(users::list).post(users::create))
+        .route(
+            "/v3/users/{user_id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
+        .route("/v3/users/{user_id}/password", post(users::change_password))
+        .route("/v3/users/{user_id}/groups", get(users::groups))
+        .route("/v3/users/{user_id}/projects", get(users::projects))
+        .route("/v3/groups", get(groups::list).post(groups::create))
+        .route(
+            "/v3/groups/{group_id}",
+            get(groups::get)
+                .patch(groups::update)
+                .delete(groups::delete),
+        )
+        .route("/v3/groups/{group_id}/users", get(groups::users))
+        .route(
+            "/v3/groups/{group_id}/users/{user_id}",
+            put(groups::add_member)
+                .get(groups::check_member)
+                .delete(groups::remove_member),
+        )
+        .route("/v3/roles", get(roles::list).post(roles::create))
+        .route(
+            "/v3/roles/{role_id}",
+            get(roles::get).patch(roles::update).delete(roles::delete),
+        )
+        .route(
+            "/v3/roles/{prior_role_id}/implies",
+            get(roles::list_implied),
+        )
+        .route(
+            "/v3/roles/{prior_role_id}/implies/{implied_role_id}",
+            put(roles::create_implied)
+                .get(roles::get_implied)
+                .delete(roles::delete_implied)
+                .merge(head(roles::check_implied)),
+        )
+        .route("/v3/role_inferences", get(roles::inferences))
+        .route("/v3/role_assignments", get(assignments::list))
+        .route(
+            "/v3/regions",
+            get(catalog::list_regions).post(catalog::create_region),
+        )
+        .route(
+            "/v3/regions/{region_id}",
+            get(catalog::get_region)
+                .put(catalog::put_region)
+                .patch(catalog::update_region)
+                .delete(catalog::delete_region),
+        )
+        .route(
+            "/v3/services",
+            get(catalog::list_services).post(catalog::create_service),
+        )
+        .route(
+            "/v3/services/{service_id}",
+            get(catalog::get_service)
+                .patch(catalog::update_service)
+                .delete(catalog::delete_service),
+        )
+        .route(
+            "/v3/endpoints",
+            get(catalog::list_endpoints).post(catalog::create_endpoint),
+        )
+        .route(
+            "/v3/endpoints/{endpoint_id}",
+            get(catalog::get_endpoint)
+                .patch(catalog::update_endpoint)
+                .delete(catalog::delete_endpoint),
+        )
+        .route("/v3/OS-REVOKE/events", get(revoke::events));
+
+    use ActorKind::{Group, User};
+    use TargetKind::{Domain, Project, System};
+    let grant = |actor, target, inherited| GrantRoute {
+        actor,
+        target,
+        inherited,
+    };
+    r = grant_routes(
+        r,
+        "/v3/projects/{project_id}/users/{user_id}",
+        grant(User, Project, false),
+        true,
+    );
+    r = grant_routes(
+        r,
+        "/v3/projects/{project_id}/groups/{group_id}",
+        grant(Group, Project, false),
+        true,
+    );
+    r = grant_routes(
+        r,
+        "/v3/domains/{domain_id}/users/{user_id}",
+        grant(User, Domain, false),
+        true,
+    );
+    r = grant_routes(
+        r,
+        "/v3/domains/{domain_id}/groups/{group_id}",
+        grant(Group, Domain, false),
+        true,
+    );
+    r = grant_routes(
+        r,
+        "/v3/system/users/{user_id}",
+        grant(User, System, false),
+        true,
+    );
+    r = grant_routes(
+        r,
+        "/v3/system/groups/{group_id}",
+        grant(Group, System, false),
+        true,
+    );
+    r = grant_routes(
+        r,
+        "/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}",
+        grant(User, Domain, true),
+        true,
+    );
+    r = grant_routes(
+        r,
+        "/v3/OS-INHERIT/domains/{domain_id}/groups/{group_id}",
+        grant(Group, Domain, true),
+        true,
+    );
+    r = grant_routes(
+        r,
+        "/v3/OS-INHERIT/projects/{project_id}/users/{user_id}",
+        grant(User, Project, true),
+        false,
+    );
+    r = grant_routes(
+        r,
+        "/v3/OS-INHERIT/projects/{project_id}/groups/{group_id}",
+        grant(Group, Project, true),
+        false,
+    );
+
+    r.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}

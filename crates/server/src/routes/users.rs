@@ -1,0 +1,252 @@
+//! `/v3/users`, self-service password change, a user's groups and projects.
+
+use crate::authz::{enforce, target};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Base, JsonBody, Query};
+use crate::routes::domains::qs;
+use crate::routes::{created, filter_name};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use limen_core::auth::ResolvedScope;
+use limen_core::identity::NewUser;
+use limen_core::model::{User, DEFAULT_DOMAIN_ID};
+use limen_core::store::UserFilter;
+use limen_proto::render::Links;
+use limen_proto::{input, render};
+use serde_json::{json, Value};
+
+fn user_target(u: &User) -> Value {
+    json!({"user": {"id": u.id, "name": u.name, "domain_id": u.domain_id}})
+}
+
+pub async fn render_user(s: &AppState, l: &Links, u: &User) -> ApiResult<Value> {
+    let exp = s.limen.password_expires_at(&u.id).await?;
+    Ok(render::user(l, u, exp))
+}
+
+async fn render_users(s: &AppState, l: &Links, users: &[User]) -> ApiResult<Vec<Value>> {
+    let mut out = Vec::with_capacity(users.len());
+    for u in users {
+        out.push(render_user(s, l, u).await?);
+    }
+    Ok(out)
+}
+
+/// A user, with the policy check done against it (a missing user is checked by id and
+/// then reported as 404).
+async fn checked_user(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<User> {
+    let u = s.limen.get_user(id).await;
+    let t = match &u {
+        Ok(u) => user_target(u),
+        Err(_) => json!({"user": {"id": id}}),
+    };
+    enforce(s, &auth.info, action, target(t, &[("user_id", id)]))?;
+    Ok(u?)
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    let token_domain = auth.info.domain_scope_id().map(str::to_string);
+    let t = match &token_domain {
+        Some(d) => json!({"domain_id": d}),
+        None => json!({}),
+    };
+    enforce(&s, &auth.info, "identity:list_users", target(t, &[]))?;
+    let filter = UserFilter {
+        name: q.get("name").map(str::to_string),
+        domain_id: token_domain.or_else(|| q.get("domain_id").map(str::to_string)),
+        enabled: q.bool("enabled")?,
+        ids: None,
+    };
+    let users = filter_name(s.limen.list_users(&filter).await?, &q, |u| &u.name)?;
+    let items = render_users(&s, &l, &users).await?;
+    Ok(Json(l.collection(
+        "users",
+        &format!("users{}", qs(&q)),
+        items,
+    )))
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let raw = body.get("user").cloned().unwrap_or(Value::Null);
+    enforce(
+        &s,
+        &auth.info,
+        "identity:create_user",
+        target(json!({"user": raw}), &[]),
+    )?;
+    let u = input::user_create(body)?;
+    let domain_id = match u.domain_id {
+        Some(d) => d,
+        None => match &auth.info.scope {
+            ResolvedScope::Domain(d) => d.id.clone(),
+            _ => DEFAULT_DOMAIN_ID.to_string(),
+        },
+    };
+    if s.limen
+        .store
+        .get_domain(&domain_id)
+        .await
+        .map_err(limen_core::CoreError::from)?
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "Could not find domain: {domain_id}."
+        )));
+    }
+    if let Some(dp) = &u.default_project_id {
+        check_default_project(&s, dp).await?;
+    }
+    let user = s
+        .limen
+        .create_user(NewUser {
+            name: u.name,
+            domain_id,
+            enabled: u.enabled,
+            default_project_id: u.default_project_id,
+            password: u.password,
+            options: u.options,
+            extra: u.extra,
+        })
+        .await?;
+    Ok(created(json!({"user": render_user(&s, &l, &user).await?})))
+}
+
+async fn check_default_project(s: &AppState, id: &str) -> ApiResult<()> {
+    let is_domain = s
+        .limen
+        .store
+        .get_domain(id)
+        .await
+        .map_err(limen_core::CoreError::from)?
+        .is_some();
+    if is_domain {
+        return Err(ApiError::bad_request(format!(
+            "User's default project ID cannot be a domain ID: {id}"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let u = checked_user(&s, &auth, &id, "identity:get_user").await?;
+    Ok(Json(json!({"user": render_user(&s, &l, &u).await?})))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let u = checked_user(&s, &auth, &id, "identity:update_user").await?;
+    let mut body = body;
+    // Restating the current domain is not a change.
+    if let Some(m) = body.get_mut("user").and_then(Value::as_object_mut) {
+        if m.get("domain_id").and_then(Value::as_str) == Some(u.domain_id.as_str()) {
+            m.remove("domain_id");
+        }
+    }
+    let patch = input::user_update(body)?;
+    if let Some(Some(dp)) = &patch.default_project_id {
+        check_default_project(&s, dp).await?;
+    }
+    let updated = s.limen.update_user(&id, patch).await?;
+    Ok(Json(json!({"user": render_user(&s, &l, &updated).await?})))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    checked_user(&s, &auth, &id, "identity:delete_user").await?;
+    s.limen.delete_user(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v3/users/{id}/password`: no token needed, the original password proves it.
+pub async fn change_password(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    let c = input::password_change(body)?;
+    s.limen
+        .change_password(&id, &c.original_password, &c.password)
+        .await
+        .map_err(|e| match e {
+            // An unknown user looks like a wrong password.
+            limen_core::CoreError::NotFound { .. } => ApiError::unauthorized(),
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn groups(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    checked_user(&s, &auth, &id, "identity:list_groups_for_user").await?;
+    let groups = s.limen.list_groups_for_user(&id).await?;
+    let items = filter_name(groups, &q, |g| &g.name)?
+        .iter()
+        .map(|g| {
+            let mut v = render::group(&l, g);
+            v["membership_expires_at"] = Value::Null;
+            v
+        })
+        .collect();
+    Ok(Json(l.collection(
+        "groups",
+        &format!("users/{id}/groups{}", qs(&q)),
+        items,
+    )))
+}
+
+pub async fn projects(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    checked_user(&s, &auth, &id, "identity:list_user_projects").await?;
+    let mut projects = s.limen.projects_for_user(&id).await?;
+    if let Some(e) = q.bool("enabled")? {
+        projects.retain(|p| p.enabled == e);
+    }
+    if let Some(d) = q.get("domain_id") {
+        projects.retain(|p| p.domain_id == d);
+    }
+    let items = filter_name(projects, &q, |p| &p.name)?
+        .iter()
+        .map(|p| render::project(&l, p))
+        .collect();
+    Ok(Json(l.collection(
+        "projects",
+        &format!("users/{id}/projects{}", qs(&q)),
+        items,
+    )))
+}
