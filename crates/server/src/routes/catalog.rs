@@ -103,8 +103,9 @@ pub async fn update_region(
     auth: Auth,
     Base(l): Base,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
+    crate::routes::drop_same_id(&mut body, "region", &id);
     enforce(
         &s,
         &auth.info,
@@ -199,8 +200,9 @@ pub async fn update_service(
     auth: Auth,
     Base(l): Base,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
+    crate::routes::drop_same_id(&mut body, "service", &id);
     enforce(
         &s,
         &auth.info,
@@ -349,8 +351,9 @@ pub async fn update_endpoint(
     auth: Auth,
     Base(l): Base,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
+    crate::routes::drop_same_id(&mut body, "endpoint", &id);
     enforce(
         &s,
         &auth.info,

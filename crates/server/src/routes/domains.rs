@@ -105,8 +105,9 @@ pub async fn update(
     auth: Auth,
     Base(l): Base,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
+    crate::routes::drop_same_id(&mut body, "domain", &id);
     enforce(
         &s,
         &auth.info,

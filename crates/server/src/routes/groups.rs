@@ -97,10 +97,10 @@ pub async fn update(
     auth: Auth,
     Base(l): Base,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
+    crate::routes::drop_same_id(&mut body, "group", &id);
     let g = checked_group(&s, &auth, &id, "identity:update_group").await?;
-    let mut body = body;
     if let Some(m) = body.get_mut("group").and_then(Value::as_object_mut) {
         if m.get("domain_id").and_then(Value::as_str) == Some(g.domain_id.as_str()) {
             m.remove("domain_id");

@@ -23,6 +23,16 @@ use axum::{Json, Router};
 use grants::{ActorKind, GrantRoute, TargetKind};
 use serde_json::Value;
 
+/// Drops `id` from an update body when it restates the entity's own id (clients such as
+/// tempest send whole documents back); a different id is left for the parser to reject.
+pub fn drop_same_id(body: &mut Value, wrapper: &str, id: &str) {
+    if let Some(m) = body.get_mut(wrapper).and_then(Value::as_object_mut) {
+        if m.get("id").and_then(Value::as_str) == Some(id) {
+            m.remove("id");
+        }
+    }
+}
+
 /// A 201 with a JSON body.
 pub fn created(body: Value) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()

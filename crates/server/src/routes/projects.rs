@@ -267,8 +267,9 @@ pub async fn update(
     auth: Auth,
     Base(l): Base,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
+    crate::routes::drop_same_id(&mut body, "project", &id);
     let found = find(&s, &id).await?;
     let t = match &found {
         Found::Project(p) => project_target(p),
@@ -305,7 +306,6 @@ pub async fn update(
                     ));
                 }
             }
-            let mut body = body;
             if let Some(m) = body.get_mut("project").and_then(Value::as_object_mut) {
                 m.remove("parent_id");
                 if m.get("domain_id").and_then(Value::as_str) == Some(p.domain_id.as_str()) {

@@ -99,10 +99,10 @@ pub async fn update(
     auth: Auth,
     Base(l): Base,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
+    crate::routes::drop_same_id(&mut body, "role", &id);
     let r = checked_role(&s, &auth, &id, "identity:update_role").await?;
-    let mut body = body;
     if let Some(m) = body.get_mut("role").and_then(Value::as_object_mut) {
         if m.get("domain_id") == Some(&json!(r.domain_id)) {
             m.remove("domain_id");

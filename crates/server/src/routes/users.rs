@@ -155,10 +155,10 @@ pub async fn update(
     auth: Auth,
     Base(l): Base,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
+    crate::routes::drop_same_id(&mut body, "user", &id);
     let u = checked_user(&s, &auth, &id, "identity:update_user").await?;
-    let mut body = body;
     // Restating the current domain is not a change.
     if let Some(m) = body.get_mut("user").and_then(Value::as_object_mut) {
         if m.get("domain_id").and_then(Value::as_str) == Some(u.domain_id.as_str()) {
