@@ -92,7 +92,7 @@ impl Limen {
         self.store
             .create_role(&role)
             .await
-            .map_err(|e| conflict_as("role", e))?;
+            .map_err(|e| conflict_as("role", &role.name, e))?;
         Ok(role)
     }
 
@@ -135,7 +135,7 @@ impl Limen {
         self.store
             .update_role(&role)
             .await
-            .map_err(|e| conflict_as("role", e))?;
+            .map_err(|e| conflict_as("role", &role.name, e))?;
         Ok(role)
     }
 

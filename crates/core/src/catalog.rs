@@ -101,7 +101,7 @@ impl Limen {
         self.store
             .create_region(&region)
             .await
-            .map_err(|e| conflict_as("region", e))?;
+            .map_err(|e| conflict_as("region", &region.id, e))?;
         Ok(region)
     }
 

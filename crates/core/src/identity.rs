@@ -139,7 +139,7 @@ impl Limen {
         self.store
             .create_user(&user, password.as_ref())
             .await
-            .map_err(|e| conflict_as("user", e))?;
+            .map_err(|e| conflict_as("user", &user.name, e))?;
         Ok(user)
     }
 
@@ -311,7 +311,7 @@ impl Limen {
         self.store
             .update_user(&user)
             .await
-            .map_err(|e| conflict_as("user", e))?;
+            .map_err(|e| conflict_as("user", &user.name, e))?;
         if let Some(p) = &new_password {
             self.store.set_password(p, self.history_to_keep()).await?;
         }
@@ -405,7 +405,7 @@ impl Limen {
         self.store
             .create_group(&group)
             .await
-            .map_err(|e| conflict_as("group", e))?;
+            .map_err(|e| conflict_as("group", &group.name, e))?;
         Ok(group)
     }
 
@@ -448,7 +448,7 @@ impl Limen {
         self.store
             .update_group(&group)
             .await
-            .map_err(|e| conflict_as("group", e))?;
+            .map_err(|e| conflict_as("group", &group.name, e))?;
         Ok(group)
     }
 

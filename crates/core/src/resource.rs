@@ -91,7 +91,7 @@ impl Limen {
         self.store
             .create_domain(&domain)
             .await
-            .map_err(|e| conflict_as("domain", e))?;
+            .map_err(|e| conflict_as("domain", &domain.name, e))?;
         Ok(domain)
     }
 
@@ -141,7 +141,7 @@ impl Limen {
         self.store
             .update_domain(&domain)
             .await
-            .map_err(|e| conflict_as("domain", e))?;
+            .map_err(|e| conflict_as("domain", &domain.name, e))?;
         if was_enabled && !domain.enabled {
             let mut ev = RevocationEvent::at(self.clock.now());
             ev.domain_id = Some(domain.id.clone());
@@ -220,7 +220,7 @@ impl Limen {
         self.store
             .create_project(&project)
             .await
-            .map_err(|e| conflict_as("project", e))?;
+            .map_err(|e| conflict_as("project", &project.name, e))?;
         Ok(project)
     }
 
@@ -337,7 +337,7 @@ impl Limen {
         self.store
             .update_project(&project)
             .await
-            .map_err(|e| conflict_as("project", e))?;
+            .map_err(|e| conflict_as("project", &project.name, e))?;
         if was_enabled && !project.enabled {
             let mut ev = RevocationEvent::at(self.clock.now());
             ev.project_id = Some(project.id.clone());
@@ -435,9 +435,15 @@ fn dedup_tags(tags: Vec<String>) -> Vec<String> {
 
 /// A uniqueness violation the store caught (a race with a concurrent create) becomes the
 /// same 409 the explicit check gives.
-pub(crate) fn conflict_as(kind: &'static str, e: crate::error::StoreError) -> CoreError {
+pub(crate) fn conflict_as(
+    kind: &'static str,
+    name: &str,
+    e: crate::error::StoreError,
+) -> CoreError {
     match e {
-        crate::error::StoreError::Duplicate(what) => CoreError::conflict(kind, what),
+        crate::error::StoreError::Duplicate(_) => {
+            CoreError::conflict(kind, format!("Duplicate entry found with name {name}"))
+        }
         other => other.into(),
     }
 }

@@ -220,3 +220,21 @@ mod tests {
         assert_eq!(p[4], ("c".into(), "%4".into()));
     }
 }
+
+/// Path parameters; a path that cannot be decoded (invalid UTF-8, say) names nothing
+/// that exists, so it is Keystone's 404 rather than axum's plain-text 400.
+pub struct Path<T>(pub T);
+
+impl<T> FromRequestParts<AppState> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(_) => Err(ApiError::not_found("The resource could not be found.")),
+        }
+    }
+}

@@ -2,11 +2,12 @@
 
 use crate::authz::{enforce, target};
 use crate::error::ApiResult;
+use crate::extract::Path;
 use crate::extract::{Auth, Base, JsonBody, Query};
 use crate::routes::created;
 use crate::routes::domains::qs;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;

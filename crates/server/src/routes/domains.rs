@@ -2,10 +2,11 @@
 
 use crate::authz::{enforce, target};
 use crate::error::ApiResult;
+use crate::extract::Path;
 use crate::extract::{Auth, Base, JsonBody, Query};
 use crate::routes::{created, filter_name};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;

@@ -3,9 +3,10 @@
 
 use crate::authz::{enforce, target};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Path;
 use crate::extract::{Auth, Base};
 use crate::state::AppState;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::Json;
 use limen_core::model::{Actor, Assignment, Target};

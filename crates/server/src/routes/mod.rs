@@ -13,9 +13,10 @@ pub mod roles;
 pub mod users;
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Path;
 use crate::extract::{Auth, Base, Query};
 use crate::state::AppState;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, head, post, put};
