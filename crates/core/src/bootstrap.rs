@@ -146,11 +146,15 @@ impl Limen {
                 report
                     .created
                     .push(format!("user {}", input.admin_username));
+                // The operator chose this password; it is not a first-use password.
+                let mut options = Extra::new();
+                options.insert("ignore_change_password_upon_first_use".into(), json!(true));
                 self.create_user(NewUser {
                     name: input.admin_username.clone(),
                     domain_id: DEFAULT_DOMAIN_ID.into(),
                     enabled: true,
                     password: Some(input.admin_password.clone()),
+                    options,
                     ..Default::default()
                 })
                 .await?
