@@ -243,7 +243,7 @@ def main():
                 srv.print_log_tail()
                 return 1
             print(f"ok   {name}: {note} ({time.monotonic() - t:.1f}s)", flush=True)
-    print(f"fernet interop: {len(steps)} passed, 0 failed ({time.monotonic() - total:.0f}s)")
+    print(f"took {time.monotonic() - total:.0f}s\nfernet-interop: {len(steps)} passed, 0 failed")
     return 0
 
 

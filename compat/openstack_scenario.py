@@ -304,7 +304,7 @@ def main():
                 srv.print_log_tail()
                 return 1
             print(f"ok   {name} ({time.monotonic() - t:.1f}s)", flush=True)
-    print(f"scenario: {len(sc.steps())} passed, 0 failed ({time.monotonic() - total:.0f}s)")
+    print(f"took {time.monotonic() - total:.0f}s\nscenario: {len(sc.steps())} passed, 0 failed")
     return 0
 
 

@@ -99,7 +99,7 @@ async fn domain_manager_stays_inside_its_domain() {
         let scope_project = r["scope"]["project"]["id"].as_str();
         assert!(scope_domain == Some(a.id.as_str()) || scope_project == Some(pid.as_str()), "{r}");
     }
-    let (_, buser) = s.get(&format!("/v3/users?name=dom-b-mgr"), &s.admin_token).await;
+    let (_, buser) = s.get("/v3/users?name=dom-b-mgr", &s.admin_token).await;
     let b_user = buser["users"][0]["id"].as_str().unwrap().to_string();
     assert_eq!(s.get(&format!("/v3/users/{b_user}"), t).await.0, StatusCode::FORBIDDEN);
     assert_eq!(s.delete(&format!("/v3/users/{b_user}"), t).await.0, StatusCode::FORBIDDEN);

@@ -55,23 +55,25 @@ async fn password_history_and_self_service() {
 #[tokio::test]
 async fn expiry_first_use_and_regex() {
     let config = format!(
-        "{DEFAULT_CONFIG}password_expires_days = 90\nchange_password_upon_first_use = true\npassword_regex = '^.{{8,}}$'\npassword_regex_description = 'at least 8 characters'\n"
+        "{DEFAULT_CONFIG}password_expires_days = 90\nchange_password_upon_first_use = true\npassword_regex = '^(?=.*\\d)(?=.*[a-zA-Z]).{{7,}}$'\npassword_regex_description = 'at least 7 characters with a letter and a digit'\n"
     );
     let s = TestServer::start_with(&config).await;
     let (st, v) = s.post("/v3/users", &s.admin_token, json!({"user": {"name": "short", "password": "abc"}})).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(v["error"]["message"].as_str().unwrap().contains("at least 8 characters"));
-    let u = s.create("users", "user", json!({"name": "fresh", "password": "initial-pw"})).await;
+    assert!(v["error"]["message"].as_str().unwrap().contains("with a letter and a digit"));
+    let (st, _) = s.post("/v3/users", &s.admin_token, json!({"user": {"name": "nodigit", "password": "abcdefghij"}})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "look-ahead rules apply");
+    let u = s.create("users", "user", json!({"name": "fresh", "password": "initial-pw1"})).await;
     let uid = u["id"].as_str().unwrap();
     assert!(u["password_expires_at"].is_string(), "first-use password expires at once");
-    let (st, _, b) = s.authenticate(password_auth_by_id(uid, "initial-pw", None)).await;
+    let (st, _, b) = s.authenticate(password_auth_by_id(uid, "initial-pw1", None)).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "must change first: {b}");
     assert!(b["error"]["message"].as_str().unwrap().contains("expired"));
-    assert_eq!(change(&s, uid, "initial-pw", "my-own-password").await, StatusCode::NO_CONTENT);
-    let (_, b) = s.token(password_auth_by_id(uid, "my-own-password", None)).await;
+    assert_eq!(change(&s, uid, "initial-pw1", "my-own-password1").await, StatusCode::NO_CONTENT);
+    let (_, b) = s.token(password_auth_by_id(uid, "my-own-password1", None)).await;
     let exp = b["token"]["user"]["password_expires_at"].as_str().unwrap();
     assert!(exp.len() == 26 && !exp.ends_with('Z'), "{exp}");
     // Users exempt from first-use change can log in directly.
-    let e = s.create("users", "user", json!({"name": "exempt", "password": "initial-pw", "options": {"ignore_change_password_upon_first_use": true}})).await;
-    assert_eq!(s.authenticate(password_auth_by_id(e["id"].as_str().unwrap(), "initial-pw", None)).await.0, StatusCode::CREATED);
+    let e = s.create("users", "user", json!({"name": "exempt", "password": "initial-pw1", "options": {"ignore_change_password_upon_first_use": true}})).await;
+    assert_eq!(s.authenticate(password_auth_by_id(e["id"].as_str().unwrap(), "initial-pw1", None)).await.0, StatusCode::CREATED);
 }

@@ -195,8 +195,10 @@ impl Limen {
             ));
         }
         if let Some(re) = &self.config.security.password_regex {
-            let ok = regex::Regex::new(re)
-                .map(|r| r.is_match(password))
+            // fancy-regex: Keystone's documented regexes use look-ahead.
+            let ok = fancy_regex::Regex::new(re)
+                .ok()
+                .and_then(|r| r.is_match(password).ok())
                 .unwrap_or(false);
             if !ok {
                 let detail = self

@@ -206,21 +206,6 @@ impl FromRequestParts<AppState> for Base {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_parsing() {
-        let p = form_urlencoded_pairs("a=1&effective&name=x%20y&b=%zz&c=%4");
-        assert_eq!(p[0], ("a".into(), "1".into()));
-        assert_eq!(p[1], ("effective".into(), "".into()));
-        assert_eq!(p[2], ("name".into(), "x y".into()));
-        assert_eq!(p[3], ("b".into(), "%zz".into()));
-        assert_eq!(p[4], ("c".into(), "%4".into()));
-    }
-}
-
 /// Path parameters; a path that cannot be decoded (invalid UTF-8, say) names nothing
 /// that exists, so it is Keystone's 404 rather than axum's plain-text 400.
 pub struct Path<T>(pub T);
@@ -236,5 +221,20 @@ where
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
             Err(_) => Err(ApiError::not_found("The resource could not be found.")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing() {
+        let p = form_urlencoded_pairs("a=1&effective&name=x%20y&b=%zz&c=%4");
+        assert_eq!(p[0], ("a".into(), "1".into()));
+        assert_eq!(p[1], ("effective".into(), "".into()));
+        assert_eq!(p[2], ("name".into(), "x y".into()));
+        assert_eq!(p[3], ("b".into(), "%zz".into()));
+        assert_eq!(p[4], ("c".into(), "%4".into()));
     }
 }

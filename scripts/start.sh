@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# From a fresh Debian machine with the Rust toolchain to a running Limen: builds the
+# release binary, bootstraps the embedded default (SQLite in ./limen-data, an admin user,
+# the identity endpoint) and serves on 127.0.0.1:5000, printing how to log in.
+#
+#   scripts/start.sh                      admin password generated (kept in limen-data/)
+#   LIMEN_ADMIN_PASSWORD=... scripts/start.sh
+#   LIMEN_LISTEN=0.0.0.0:5000 scripts/start.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+data=${LIMEN_DATA_DIR:-./limen-data}
+listen=${LIMEN_LISTEN:-127.0.0.1:5000}
+mkdir -p "$data"
+chmod 700 "$data"
+
+echo "==> building limen (release)"
+cargo build --release --quiet -p limen
+bin=target/release/limen
+
+pwfile=$data/admin-password
+if [ -z "${LIMEN_ADMIN_PASSWORD:-}" ]; then
+    if [ ! -s "$pwfile" ]; then
+        (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$pwfile")
+    fi
+    LIMEN_ADMIN_PASSWORD=$(cat "$pwfile")
+fi
+export LIMEN_ADMIN_PASSWORD
+
+echo "==> bootstrapping $data"
+"$bin" --data-dir "$data" bootstrap --public-url "http://${listen/0.0.0.0/127.0.0.1}/v3" |
+    sed "s|OS_PASSWORD=<the admin password>|OS_PASSWORD=$LIMEN_ADMIN_PASSWORD|"
+[ -f "$pwfile" ] && echo "(the admin password is kept in $pwfile)"
+echo "    (no openstack CLI yet? compat/setup-venv.sh installs one into .venv/bin)"
+
+echo "==> serving; stop with Ctrl-C"
+exec "$bin" --data-dir "$data" serve --listen "$listen"

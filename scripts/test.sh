@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs every test Limen has, on a fresh Debian machine with the Rust toolchain:
+# formatting and lints, unit tests, integration tests against a real `limen serve` on
+# SQLite and on PostgreSQL (started here from Debian's packages), and the compatibility
+# suite with real clients (openstack CLI, openstacksdk, Keystone's own Fernet code,
+# tempest) installed from PyPI into .venv.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh --quick    Rust tests on SQLite only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=false
+[ "${1:-}" = "--quick" ] && quick=true
+
+started=$SECONDS
+step() {
+    printf '\n==> %s (%ss)\n' "$*" "$((SECONDS - started))"
+}
+
+nextest() {
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run --no-fail-fast "$@"
+    else
+        cargo test --no-fail-fast "$@"
+    fi
+}
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "build"
+cargo build --workspace --quiet
+
+step "unit and integration tests (SQLite)"
+nextest --workspace
+
+if $quick; then
+    step "done (quick)"
+    exit 0
+fi
+
+work=$(mktemp -d)
+cleanup() {
+    scripts/postgres.sh stop "$work/pg" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+step "PostgreSQL"
+pg_url=$(scripts/postgres.sh start "$work/pg")
+echo "$pg_url"
+
+step "integration tests (PostgreSQL)"
+LIMEN_TEST_DATABASE_URL=$pg_url nextest -p limen-tests
+
+step "compatibility suite with real clients (SQLite)"
+compat/run.sh
+
+step "compatibility suite with real clients (PostgreSQL)"
+LIMEN_TEST_DATABASE_URL=$pg_url compat/run.sh
+
+step "all tests passed"
