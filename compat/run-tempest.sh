@@ -27,7 +27,10 @@ if [[ "${1:-}" == "--under-limen" ]]; then
   passed=$(sed -n 's/^ - Passed: \([0-9]*\)$/\1/p' tempest-run.log | tail -1)
   failed=$(sed -n 's/^ - Failed: \([0-9]*\)$/\1/p' tempest-run.log | tail -1)
   passed=${passed:-0} failed=${failed:-0}
-  if [[ $rc -ne 0 && $failed -eq 0 ]]; then
+  if [[ $failed -ne 0 ]]; then
+    # The failures' tracebacks (the workspace is deleted on exit).
+    sed -n '/^Failed [0-9]* tests* - output below/,/^Totals$/p' tempest-run.log | head -400
+  elif [[ $rc -ne 0 ]]; then
     tail -40 tempest-run.log   # tempest itself broke (config, import): show why
   fi
   echo "tempest: $passed passed, $failed failed"

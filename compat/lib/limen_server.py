@@ -129,7 +129,11 @@ class LimenServer:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()
+            raise
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:

@@ -33,7 +33,11 @@ async fn sigkill_during_writes_keeps_every_acknowledged_write() {
         let _ = w.await;
     }
     let acked = acknowledged.lock().unwrap().clone();
-    assert!(acked.len() > 5, "the writers made progress before the kill ({})", acked.len());
+    assert!(
+        acked.len() > 5,
+        "the writers made progress before the kill ({})",
+        acked.len()
+    );
     let token = s.admin_project_token().await;
     let (st, v) = s.get("/v3/projects?domain_id=default", &token).await;
     assert_eq!(st, StatusCode::OK);
@@ -41,18 +45,32 @@ async fn sigkill_during_writes_keeps_every_acknowledged_write() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["name"].as_str().unwrap().to_string(), p["tags"].as_array().unwrap().len()))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["tags"].as_array().unwrap().len(),
+            )
+        })
         .collect();
     for name in &acked {
         let found = stored.iter().find(|(n, _)| n == name);
         assert!(found.is_some(), "acknowledged project {name} lost");
-        assert_eq!(found.unwrap().1, 3, "project {name} stored without all its tags");
+        assert_eq!(
+            found.unwrap().1,
+            3,
+            "project {name} stored without all its tags"
+        );
     }
     // Every stored project is whole, acknowledged or not.
     assert!(stored.iter().all(|(n, tags)| n == "admin" || *tags == 3));
     if s.database_url.starts_with("sqlite") {
-        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&s.database_url).await.unwrap();
-        let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(&mut conn).await.unwrap();
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&s.database_url)
+            .await
+            .unwrap();
+        let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
         assert_eq!(check, "ok");
     }
 }

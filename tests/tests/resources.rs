@@ -862,6 +862,48 @@ async fn catalog_regions_services_endpoints() {
         json!([]),
         "disabled endpoints leave the catalog"
     );
+    s.patch(
+        &format!("/v3/endpoints/{}", id(&ep)),
+        t,
+        json!({"endpoint": {"enabled": true}}),
+    )
+    .await;
+    let project_id = b["token"]["project"]["id"].as_str().unwrap();
+    let (_, c) = s
+        .get("/v3/auth/catalog", &s.admin_project_token().await)
+        .await;
+    let compute = c["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "compute")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        compute["endpoints"][0]["url"],
+        json!(format!("http://nova/v2.1/{project_id}")),
+        "URL templates are filled"
+    );
+    let (_, b) = s
+        .token(password_auth_by_name(
+            "admin",
+            "Default",
+            ADMIN_PASSWORD,
+            Some(json!({"system": {"all": true}})),
+        ))
+        .await;
+    let compute = b["token"]["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "compute")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        compute["endpoints"],
+        json!([]),
+        "templated endpoints need a project"
+    );
     assert_eq!(
         s.delete(&format!("/v3/services/{}", id(&svc)), t).await.0,
         StatusCode::NO_CONTENT

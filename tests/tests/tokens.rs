@@ -228,6 +228,9 @@ async fn rescoping_keeps_expiry_and_chains_audit_ids() {
     assert_eq!(methods, vec!["password", "token"]);
     assert_eq!(sb["token"]["audit_ids"][1], ub["token"]["audit_ids"][0]);
     assert_eq!(sb["token"]["user"], ub["token"]["user"]);
+    // Exchanging a scoped token without naming a scope gives an unscoped token.
+    let (_, again) = s.token(token_auth(&scoped, None)).await;
+    assert!(again["token"].get("project").is_none(), "{again}");
     // Revoking the rescoped token leaves its parent valid.
     let resp = s
         .http
@@ -462,6 +465,31 @@ async fn revocation_follows_every_change() {
         s.validate(&tok).await,
         StatusCode::NOT_FOUND,
         "grant removed"
+    );
+
+    // removed from the group that gave it its role
+    let (uid, pid) = member_on_project(&s, "u-group").await;
+    let g = s.create("groups", "group", json!({"name": "grp"})).await;
+    let gid = g["id"].as_str().unwrap();
+    s.put(&format!("/v3/groups/{gid}/users/{uid}"), &s.admin_token)
+        .await;
+    let (tok, _) = s
+        .token(password_auth_by_id(
+            &uid,
+            "pw-123456",
+            Some(project_scope(&pid)),
+        ))
+        .await;
+    assert_eq!(
+        s.delete(&format!("/v3/groups/{gid}/users/{uid}"), &s.admin_token)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.validate(&tok).await,
+        StatusCode::NOT_FOUND,
+        "group membership removed"
     );
 
     // domain disabled

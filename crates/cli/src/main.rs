@@ -61,6 +61,9 @@ enum Command {
     )]
     Bootstrap(BootstrapArgs),
     /// Manage key repositories.
+    #[command(
+        after_help = "Examples:\n  limen keys fernet setup\n  limen keys fernet rotate --max-active-keys 3"
+    )]
     Keys {
         #[command(subcommand)]
         kind: KeysKind,
@@ -95,6 +98,9 @@ struct BootstrapArgs {
 #[derive(Subcommand)]
 enum KeysKind {
     /// Fernet token keys (Keystone-compatible repository: 0 staged, highest primary).
+    #[command(
+        after_help = "Examples:\n  limen keys fernet setup --data-dir /var/lib/limen\n  limen keys fernet rotate"
+    )]
     Fernet {
         #[command(subcommand)]
         action: KeyAction,

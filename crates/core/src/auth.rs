@@ -190,7 +190,13 @@ impl Limen {
             return Err(auth_failed());
         }
 
-        let scope = self.resolve_scope(&user, &req.scope).await?;
+        // A token exchanged without a scope gives an unscoped token, as in Keystone; only
+        // a password login falls back to the default project.
+        let scope_req = match (&req.scope, &parent) {
+            (ScopeRequest::Default, Some(_)) => ScopeRequest::Unscoped,
+            (s, _) => s.clone(),
+        };
+        let scope = self.resolve_scope(&user, &scope_req).await?;
         let roles = match scope.target() {
             None => vec![],
             Some(t) => {

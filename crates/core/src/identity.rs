@@ -476,8 +476,8 @@ impl Limen {
                 "{user_id} is not a member of group {group_id}."
             )));
         }
-        // Roles the user held through the group are gone; their tokens are rebuilt on use.
-        Ok(())
+        // Keystone revokes the user's tokens: they may carry roles held through the group.
+        self.revoke_user_tokens(user_id).await
     }
 
     pub async fn check_user_in_group(&self, group_id: &str, user_id: &str) -> CoreResult<()> {

@@ -204,19 +204,31 @@ pub fn endpoint(l: &Links, e: &Endpoint) -> Value {
     )
 }
 
-pub fn catalog(entries: &[CatalogEntry]) -> Value {
+/// Fills Keystone's `$(project_id)s` / `$(tenant_id)s` in an endpoint URL; `None` when the
+/// URL needs a project and the token has none (such endpoints are left out).
+fn substitute(url: &str, project_id: Option<&str>) -> Option<String> {
+    let needs = url.contains("$(project_id)s") || url.contains("$(tenant_id)s");
+    match (needs, project_id) {
+        (false, _) => Some(url.to_string()),
+        (true, Some(p)) => Some(url.replace("$(project_id)s", p).replace("$(tenant_id)s", p)),
+        (true, None) => None,
+    }
+}
+
+/// The service catalog; `project_id` fills URL templates (project-scoped tokens).
+pub fn catalog(entries: &[CatalogEntry], project_id: Option<&str>) -> Value {
     Value::Array(
         entries
             .iter()
             .map(|c| {
                 json!({
-                    "endpoints": c.endpoints.iter().map(|e| json!({
+                    "endpoints": c.endpoints.iter().filter_map(|e| Some(json!({
                         "id": e.id,
                         "interface": e.interface.as_str(),
                         "region_id": e.region_id,
-                        "url": e.url,
+                        "url": substitute(&e.url, project_id)?,
                         "region": e.region_id,
-                    })).collect::<Vec<_>>(),
+                    }))).collect::<Vec<_>>(),
                     "id": c.service.id,
                     "type": c.service.service_type,
                     "name": c.service.name().unwrap_or(""),
@@ -272,7 +284,7 @@ pub fn token(t: &TokenInfo, catalog_entries: Option<&[CatalogEntry]>) -> Value {
             ),
         );
         if let Some(c) = catalog_entries {
-            m.insert("catalog".into(), catalog(c));
+            m.insert("catalog".into(), catalog(c, t.project_id()));
         }
     }
     json!({ "token": Value::Object(m) })

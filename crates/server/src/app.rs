@@ -55,9 +55,8 @@ pub async fn open_services(
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StartError::Config(format!("data dir {}: {e}", config.data_dir.display())))?;
     if let Some(re) = &config.security_compliance.password_regex {
-        fancy_regex::Regex::new(re).map_err(|e| {
-            StartError::Config(format!("security_compliance.password_regex: {e}"))
-        })?;
+        fancy_regex::Regex::new(re)
+            .map_err(|e| StartError::Config(format!("security_compliance.password_regex: {e}")))?;
     }
     let store = SqlStore::open(&config.database_url()).await?;
     let codec = FernetCodec::new(

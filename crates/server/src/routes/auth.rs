@@ -165,7 +165,7 @@ pub async fn catalog(
     }
     let c = state.limen.catalog().await?;
     Ok(Json(json!({
-        "catalog": render::catalog(&c),
+        "catalog": render::catalog(&c, auth.info.project_id()),
         "links": {"self": l.url("auth/catalog"), "previous": null, "next": null},
     })))
 }
