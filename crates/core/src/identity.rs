@@ -266,6 +266,15 @@ impl Limen {
             .and_then(|p| p.expires_at))
     }
 
+    /// Current password expiries of many users in one store call (for list responses).
+    pub async fn password_expiries(
+        &self,
+        users: &[User],
+    ) -> CoreResult<std::collections::HashMap<String, Option<OffsetDateTime>>> {
+        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        Ok(self.store.current_password_expiries(&ids).await?)
+    }
+
     pub async fn update_user(&self, id: &str, patch: UserPatch) -> CoreResult<User> {
         let mut user = self.get_user(id).await?;
         let was_enabled = user.enabled;

@@ -98,6 +98,12 @@ pub trait Store: Send + Sync {
     async fn set_password(&self, p: &Password, keep_history: usize) -> StoreResult<()>;
     /// The user's passwords, newest first.
     async fn list_passwords(&self, user_id: &str) -> StoreResult<Vec<Password>>;
+    /// The expiry of each listed user's current password (users without a password, or
+    /// whose password does not expire, map to `None` or are absent).
+    async fn current_password_expiries(
+        &self,
+        user_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Option<OffsetDateTime>>>;
     async fn record_auth_failure(
         &self,
         user_id: &str,

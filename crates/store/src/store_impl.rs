@@ -685,6 +685,36 @@ impl Store for SqlStore {
         rows(self.fetch(&sql).await?, password_row)
     }
 
+    async fn current_password_expiries(
+        &self,
+        user_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Option<OffsetDateTime>>> {
+        let mut out = std::collections::HashMap::new();
+        if user_ids.is_empty() {
+            return Ok(out);
+        }
+        // Large lists read the whole table once rather than thousands of placeholders.
+        let mut sql = Sql::new("SELECT user_id, expires_at, seq FROM passwords");
+        if user_ids.len() <= 500 {
+            sql.push(" WHERE ");
+            sql.push_in("user_id", user_ids);
+        }
+        let mut newest: std::collections::HashMap<String, (i64, Option<i64>)> = Default::default();
+        for r in self.fetch(&sql).await? {
+            let uid: String = get(&r, "user_id")?;
+            let seq: i64 = get(&r, "seq")?;
+            let exp: Option<i64> = get(&r, "expires_at")?;
+            let slot = newest.entry(uid).or_insert((i64::MIN, None));
+            if seq > slot.0 {
+                *slot = (seq, exp);
+            }
+        }
+        for (uid, (_, exp)) in newest {
+            out.insert(uid, opt_from_micros(exp)?);
+        }
+        Ok(out)
+    }
+
     async fn record_auth_failure(
         &self,
         user_id: &str,

@@ -3,7 +3,7 @@
 use crate::authz::{enforce, target};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Base, Query};
-use crate::routes::domains::qs;
+use crate::routes::qs;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;

@@ -5,7 +5,6 @@ use crate::error::ApiResult;
 use crate::extract::Path;
 use crate::extract::{Auth, Base, JsonBody, Query};
 use crate::routes::created;
-use crate::routes::domains::qs;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -32,11 +31,7 @@ pub async fn list_regions(
     enforce(&s, &auth.info, "identity:list_regions", target(none(), &[]))?;
     let regions = s.limen.list_regions(q.get("parent_region_id")).await?;
     let items = regions.iter().map(|r| render::region(&l, r)).collect();
-    Ok(Json(l.collection(
-        "regions",
-        &format!("regions{}", qs(&q)),
-        items,
-    )))
+    crate::routes::paged(&s, &l, "regions", "regions", &q, items)
 }
 
 pub async fn create_region(
@@ -157,11 +152,7 @@ pub async fn list_services(
         services.retain(|x| x.name() == Some(n));
     }
     let items = services.iter().map(|x| render::service(&l, x)).collect();
-    Ok(Json(l.collection(
-        "services",
-        &format!("services{}", qs(&q)),
-        items,
-    )))
+    crate::routes::paged(&s, &l, "services", "services", &q, items)
 }
 
 pub async fn create_service(
@@ -275,13 +266,7 @@ pub async fn list_endpoints(
         None => None,
         Some(i) => match Interface::parse(i) {
             Some(x) => Some(x),
-            None => {
-                return Ok(Json(l.collection(
-                    "endpoints",
-                    &format!("endpoints{}", qs(&q)),
-                    vec![],
-                )))
-            }
+            None => return crate::routes::paged(&s, &l, "endpoints", "endpoints", &q, vec![]),
         },
     };
     let f = EndpointFilter {
@@ -296,11 +281,7 @@ pub async fn list_endpoints(
         .iter()
         .map(|e| render::endpoint(&l, e))
         .collect();
-    Ok(Json(l.collection(
-        "endpoints",
-        &format!("endpoints{}", qs(&q)),
-        items,
-    )))
+    crate::routes::paged(&s, &l, "endpoints", "endpoints", &q, items)
 }
 
 pub async fn create_endpoint(

@@ -39,19 +39,7 @@ pub async fn list(
         .iter()
         .map(|d| render::domain(&l, d))
         .collect();
-    Ok(Json(l.collection(
-        "domains",
-        &format!("domains{}", qs(&q)),
-        items,
-    )))
-}
-
-pub fn qs(q: &Query) -> String {
-    if q.raw.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", q.raw)
-    }
+    crate::routes::paged(&s, &l, "domains", "domains", &q, items)
 }
 
 pub async fn create(

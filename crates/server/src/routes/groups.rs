@@ -4,8 +4,7 @@ use crate::authz::{enforce, target};
 use crate::error::ApiResult;
 use crate::extract::Path;
 use crate::extract::{Auth, Base, JsonBody, Query};
-use crate::routes::domains::qs;
-use crate::routes::users::render_user;
+use crate::routes::users::render_users;
 use crate::routes::{created, filter_name};
 use crate::state::AppState;
 use axum::extract::State;
@@ -51,11 +50,7 @@ pub async fn list(
     };
     let groups = filter_name(s.limen.list_groups(&filter).await?, &q, |g| &g.name)?;
     let items = groups.iter().map(|g| render::group(&l, g)).collect();
-    Ok(Json(l.collection(
-        "groups",
-        &format!("groups{}", qs(&q)),
-        items,
-    )))
+    crate::routes::paged(&s, &l, "groups", "groups", &q, items)
 }
 
 pub async fn create(
@@ -135,15 +130,8 @@ pub async fn users(
         users.retain(|u| u.enabled == e);
     }
     let users = filter_name(users, &q, |u| &u.name)?;
-    let mut items = Vec::with_capacity(users.len());
-    for u in &users {
-        items.push(render_user(&s, &l, u).await?);
-    }
-    Ok(Json(l.collection(
-        "users",
-        &format!("groups/{id}/users{}", qs(&q)),
-        items,
-    )))
+    let items = render_users(&s, &l, &users).await?;
+    crate::routes::paged(&s, &l, "users", &format!("groups/{id}/users"), &q, items)
 }
 
 /// Membership checks need both the group and the user in the target.

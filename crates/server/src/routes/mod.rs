@@ -34,6 +34,87 @@ pub fn drop_same_id(body: &mut Value, wrapper: &str, id: &str) {
     }
 }
 
+/// A collection response with Keystone's pagination: with `?limit` or `?marker` (or a
+/// configured `list_limit`) entries are ordered by id, start after the marker, stop at the
+/// limit, and a `next` link plus `"truncated": true` say that more remain.
+pub fn paged(
+    s: &AppState,
+    l: &limen_proto::render::Links,
+    key: &str,
+    path: &str,
+    q: &Query,
+    mut items: Vec<Value>,
+) -> ApiResult<Json<Value>> {
+    let self_path = format!("{path}{}", qs(q));
+    let asked = match q.get("limit") {
+        None | Some("") => None,
+        Some(v) => match v.parse::<usize>() {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(_) => return Err(ApiError::bad_request(format!("Invalid limit: {v}"))),
+        },
+    };
+    let limit = match (asked, s.config.identity.list_limit) {
+        (Some(a), Some(c)) => Some(a.min(c)),
+        (a, c) => a.or(c),
+    };
+    let marker = q.get("marker").filter(|m| !m.is_empty());
+    if limit.is_none() && marker.is_none() {
+        return Ok(Json(l.collection(key, &self_path, items)));
+    }
+    let id_of = |v: &Value| v["id"].as_str().unwrap_or("").to_string();
+    items.sort_by_key(id_of);
+    if let Some(m) = marker {
+        let Some(pos) = items.iter().position(|v| id_of(v) == m) else {
+            return Err(ApiError::not_found(format!(
+                "Marker {m} could not be found."
+            )));
+        };
+        items.drain(..=pos);
+    }
+    let mut truncated = false;
+    if let Some(n) = limit {
+        if items.len() > n {
+            items.truncate(n);
+            truncated = true;
+        }
+    }
+    let mut doc = l.collection(key, &self_path, items);
+    if truncated {
+        let last = doc[key]
+            .as_array()
+            .and_then(|a| a.last())
+            .map(id_of)
+            .unwrap_or_default();
+        let mut params: Vec<String> = q
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != "marker" && k != "limit")
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        params.push(format!("limit={}", limit.unwrap_or_default()));
+        params.push(format!("marker={last}"));
+        doc["links"]["next"] = Value::String(l.url(&format!("{path}?{}", params.join("&"))));
+        doc["truncated"] = Value::Bool(true);
+    }
+    Ok(Json(doc))
+}
+
+/// The query string with its `?`, for self links.
+pub fn qs(q: &Query) -> String {
+    if q.raw.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.raw)
+    }
+}
+
 /// A 201 with a JSON body.
 pub fn created(body: Value) -> Response {
     (StatusCode::CREATED, Json(body)).into_response()

@@ -4,7 +4,6 @@ use crate::authz::{enforce, target};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
 use crate::extract::{Auth, Base, JsonBody, Query};
-use crate::routes::domains::qs;
 use crate::routes::{created, filter_name};
 use crate::state::AppState;
 use axum::extract::State;
@@ -45,7 +44,6 @@ pub async fn list(
         None => json!({}),
     };
     enforce(&s, &auth.info, "identity:list_projects", target(t, &[]))?;
-    let path = format!("projects{}", qs(&q));
     if q.bool("is_domain")? == Some(true) {
         let domains = s
             .limen
@@ -59,7 +57,7 @@ pub async fn list(
             .filter(|d| token_domain.as_ref().is_none_or(|t| *t == d.id))
             .map(|d| render::domain_as_project(&l, d))
             .collect();
-        return Ok(Json(l.collection("projects", &path, items)));
+        return crate::routes::paged(&s, &l, "projects", "projects", &q, items);
     }
     let filter = ProjectFilter {
         name: q.get("name").map(str::to_string),
@@ -87,7 +85,7 @@ pub async fn list(
         .iter()
         .map(|p| render::project(&l, p))
         .collect();
-    Ok(Json(l.collection("projects", &path, items)))
+    crate::routes::paged(&s, &l, "projects", "projects", &q, items)
 }
 
 pub async fn create(

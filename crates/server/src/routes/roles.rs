@@ -4,7 +4,6 @@ use crate::authz::{enforce, target};
 use crate::error::ApiResult;
 use crate::extract::Path;
 use crate::extract::{Auth, Base, JsonBody, Query};
-use crate::routes::domains::qs;
 use crate::routes::{created, filter_name};
 use crate::state::AppState;
 use axum::extract::State;
@@ -60,11 +59,7 @@ pub async fn list(
         .iter()
         .map(|r| render::role(&l, r))
         .collect();
-    Ok(Json(l.collection(
-        "roles",
-        &format!("roles{}", qs(&q)),
-        items,
-    )))
+    crate::routes::paged(&s, &l, "roles", "roles", &q, items)
 }
 
 pub async fn create(

@@ -4,7 +4,6 @@ use crate::authz::{enforce, target};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
 use crate::extract::{Auth, Base, JsonBody, Query};
-use crate::routes::domains::qs;
 use crate::routes::{created, filter_name};
 use crate::state::AppState;
 use axum::extract::State;
@@ -28,12 +27,12 @@ pub async fn render_user(s: &AppState, l: &Links, u: &User) -> ApiResult<Value> 
     Ok(render::user(l, u, exp))
 }
 
-async fn render_users(s: &AppState, l: &Links, users: &[User]) -> ApiResult<Vec<Value>> {
-    let mut out = Vec::with_capacity(users.len());
-    for u in users {
-        out.push(render_user(s, l, u).await?);
-    }
-    Ok(out)
+pub async fn render_users(s: &AppState, l: &Links, users: &[User]) -> ApiResult<Vec<Value>> {
+    let expiries = s.limen.password_expiries(users).await?;
+    Ok(users
+        .iter()
+        .map(|u| render::user(l, u, expiries.get(&u.id).copied().flatten()))
+        .collect())
 }
 
 /// A user, with the policy check done against it (a missing user is checked by id and
@@ -68,11 +67,7 @@ pub async fn list(
     };
     let users = filter_name(s.limen.list_users(&filter).await?, &q, |u| &u.name)?;
     let items = render_users(&s, &l, &users).await?;
-    Ok(Json(l.collection(
-        "users",
-        &format!("users{}", qs(&q)),
-        items,
-    )))
+    crate::routes::paged(&s, &l, "users", "users", &q, items)
 }
 
 pub async fn create(
@@ -219,11 +214,7 @@ pub async fn groups(
             v
         })
         .collect();
-    Ok(Json(l.collection(
-        "groups",
-        &format!("users/{id}/groups{}", qs(&q)),
-        items,
-    )))
+    crate::routes::paged(&s, &l, "groups", &format!("users/{id}/groups"), &q, items)
 }
 
 pub async fn projects(
@@ -245,9 +236,12 @@ pub async fn projects(
         .iter()
         .map(|p| render::project(&l, p))
         .collect();
-    Ok(Json(l.collection(
+    crate::routes::paged(
+        &s,
+        &l,
         "projects",
-        &format!("users/{id}/projects{}", qs(&q)),
+        &format!("users/{id}/projects"),
+        &q,
         items,
-    )))
+    )
 }
