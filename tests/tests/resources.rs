@@ -936,7 +936,7 @@ async fn pagination_with_limit_and_marker() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|d| id(d))
+            .map(id)
             .collect();
         assert!(page.len() <= 2);
         seen.extend(page);
