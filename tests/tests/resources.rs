@@ -932,12 +932,7 @@ async fn pagination_with_limit_and_marker() {
     loop {
         let (st, v) = s.get(&path, t).await;
         assert_eq!(st, StatusCode::OK);
-        let page: Vec<String> = v["domains"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(id)
-            .collect();
+        let page: Vec<String> = v["domains"].as_array().unwrap().iter().map(id).collect();
         assert!(page.len() <= 2);
         seen.extend(page);
         match v["links"]["next"].as_str() {

@@ -136,6 +136,18 @@ impl SqlStore {
         self.pool.begin().await.map_err(backend_err)
     }
 
+    /// Runs `statements` (each taking the id as `$1`) in one transaction: a delete with
+    /// its cascade. Returns whether the last statement removed anything.
+    async fn cascade_delete(&self, statements: &[&str], id: &str) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let mut last = 0;
+        for sql in statements {
+            last = tx_exec(&mut tx, sql, vec![id.into()]).await?;
+        }
+        tx.commit().await.map_err(backend_err)?;
+        Ok(last > 0)
+    }
+
     async fn load_tags(&self, projects: &mut [Project]) -> StoreResult<()> {
         if projects.is_empty() {
             return Ok(());
@@ -406,43 +418,24 @@ impl Store for SqlStore {
     }
 
     async fn delete_domain(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        let a = vec![Arg::from(id)];
-        // Assignments on the domain, on its projects, and of its users and groups.
-        tx_exec(
-            &mut tx,
-            "DELETE FROM assignments WHERE target_type = 'domain' AND target_id = $1",
-            a.clone(),
+        self.cascade_delete(
+            &[
+                "DELETE FROM assignments WHERE target_type = 'domain' AND target_id = $1",
+                "DELETE FROM assignments WHERE target_type = 'project' AND target_id IN (SELECT id FROM projects WHERE domain_id = $1)",
+                "DELETE FROM assignments WHERE actor_type = 'user' AND actor_id IN (SELECT id FROM users WHERE domain_id = $1)",
+                "DELETE FROM assignments WHERE actor_type = 'group' AND actor_id IN (SELECT id FROM user_group WHERE domain_id = $1)",
+                "DELETE FROM roles WHERE domain_id = $1",
+                "DELETE FROM project_tags WHERE project_id IN (SELECT id FROM projects WHERE domain_id = $1)",
+                "DELETE FROM projects WHERE domain_id = $1",
+                "DELETE FROM group_membership WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1) OR group_id IN (SELECT id FROM user_group WHERE domain_id = $1)",
+                "DELETE FROM passwords WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1)",
+                "DELETE FROM users WHERE domain_id = $1",
+                "DELETE FROM user_group WHERE domain_id = $1",
+                "DELETE FROM domains WHERE id = $1",
+            ],
+            id,
         )
-        .await?;
-        tx_exec(&mut tx, "DELETE FROM assignments WHERE target_type = 'project' AND target_id IN (SELECT id FROM projects WHERE domain_id = $1)", a.clone()).await?;
-        tx_exec(&mut tx, "DELETE FROM assignments WHERE actor_type = 'user' AND actor_id IN (SELECT id FROM users WHERE domain_id = $1)", a.clone()).await?;
-        tx_exec(&mut tx, "DELETE FROM assignments WHERE actor_type = 'group' AND actor_id IN (SELECT id FROM user_group WHERE domain_id = $1)", a.clone()).await?;
-        tx_exec(&mut tx, "DELETE FROM roles WHERE domain_id = $1", a.clone()).await?;
-        tx_exec(&mut tx, "DELETE FROM project_tags WHERE project_id IN (SELECT id FROM projects WHERE domain_id = $1)", a.clone()).await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM projects WHERE domain_id = $1",
-            a.clone(),
-        )
-        .await?;
-        tx_exec(&mut tx, "DELETE FROM group_membership WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1) OR group_id IN (SELECT id FROM user_group WHERE domain_id = $1)", a.clone()).await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM passwords WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1)",
-            a.clone(),
-        )
-        .await?;
-        tx_exec(&mut tx, "DELETE FROM users WHERE domain_id = $1", a.clone()).await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM user_group WHERE domain_id = $1",
-            a.clone(),
-        )
-        .await?;
-        let n = tx_exec(&mut tx, "DELETE FROM domains WHERE id = $1", a).await?;
-        tx.commit().await.map_err(backend_err)?;
-        Ok(n > 0)
+        .await
     }
 
     // ---- projects ----
@@ -529,33 +522,16 @@ impl Store for SqlStore {
     }
 
     async fn delete_project(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM assignments WHERE target_type = 'project' AND target_id = $1",
-            vec![id.into()],
+        self.cascade_delete(
+            &[
+                "DELETE FROM assignments WHERE target_type = 'project' AND target_id = $1",
+                "UPDATE users SET default_project_id = NULL WHERE default_project_id = $1",
+                "DELETE FROM project_tags WHERE project_id = $1",
+                "DELETE FROM projects WHERE id = $1",
+            ],
+            id,
         )
-        .await?;
-        tx_exec(
-            &mut tx,
-            "UPDATE users SET default_project_id = NULL WHERE default_project_id = $1",
-            vec![id.into()],
-        )
-        .await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM project_tags WHERE project_id = $1",
-            vec![id.into()],
-        )
-        .await?;
-        let n = tx_exec(
-            &mut tx,
-            "DELETE FROM projects WHERE id = $1",
-            vec![id.into()],
-        )
-        .await?;
-        tx.commit().await.map_err(backend_err)?;
-        Ok(n > 0)
+        .await
     }
 
     // ---- users ----
@@ -634,28 +610,16 @@ impl Store for SqlStore {
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM assignments WHERE actor_type = 'user' AND actor_id = $1",
-            vec![id.into()],
+        self.cascade_delete(
+            &[
+                "DELETE FROM assignments WHERE actor_type = 'user' AND actor_id = $1",
+                "DELETE FROM group_membership WHERE user_id = $1",
+                "DELETE FROM passwords WHERE user_id = $1",
+                "DELETE FROM users WHERE id = $1",
+            ],
+            id,
         )
-        .await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM group_membership WHERE user_id = $1",
-            vec![id.into()],
-        )
-        .await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM passwords WHERE user_id = $1",
-            vec![id.into()],
-        )
-        .await?;
-        let n = tx_exec(&mut tx, "DELETE FROM users WHERE id = $1", vec![id.into()]).await?;
-        tx.commit().await.map_err(backend_err)?;
-        Ok(n > 0)
+        .await
     }
 
     async fn set_password(&self, p: &Password, keep_history: usize) -> StoreResult<()> {
@@ -788,27 +752,15 @@ impl Store for SqlStore {
     }
 
     async fn delete_group(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM assignments WHERE actor_type = 'group' AND actor_id = $1",
-            vec![id.into()],
+        self.cascade_delete(
+            &[
+                "DELETE FROM assignments WHERE actor_type = 'group' AND actor_id = $1",
+                "DELETE FROM group_membership WHERE group_id = $1",
+                "DELETE FROM user_group WHERE id = $1",
+            ],
+            id,
         )
-        .await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM group_membership WHERE group_id = $1",
-            vec![id.into()],
-        )
-        .await?;
-        let n = tx_exec(
-            &mut tx,
-            "DELETE FROM user_group WHERE id = $1",
-            vec![id.into()],
-        )
-        .await?;
-        tx.commit().await.map_err(backend_err)?;
-        Ok(n > 0)
+        .await
     }
 
     async fn add_user_to_group(&self, group_id: &str, user_id: &str) -> StoreResult<()> {
@@ -907,22 +859,15 @@ impl Store for SqlStore {
     }
 
     async fn delete_role(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM assignments WHERE role_id = $1",
-            vec![id.into()],
+        self.cascade_delete(
+            &[
+                "DELETE FROM assignments WHERE role_id = $1",
+                "DELETE FROM implied_roles WHERE prior_role_id = $1 OR implied_role_id = $1",
+                "DELETE FROM roles WHERE id = $1",
+            ],
+            id,
         )
-        .await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM implied_roles WHERE prior_role_id = $1 OR implied_role_id = $1",
-            vec![id.into()],
-        )
-        .await?;
-        let n = tx_exec(&mut tx, "DELETE FROM roles WHERE id = $1", vec![id.into()]).await?;
-        tx.commit().await.map_err(backend_err)?;
-        Ok(n > 0)
+        .await
     }
 
     async fn create_implied_role(&self, i: &ImpliedRole) -> StoreResult<()> {
@@ -1122,21 +1067,14 @@ impl Store for SqlStore {
     }
 
     async fn delete_service(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        tx_exec(
-            &mut tx,
-            "DELETE FROM endpoints WHERE service_id = $1",
-            vec![id.into()],
+        self.cascade_delete(
+            &[
+                "DELETE FROM endpoints WHERE service_id = $1",
+                "DELETE FROM services WHERE id = $1",
+            ],
+            id,
         )
-        .await?;
-        let n = tx_exec(
-            &mut tx,
-            "DELETE FROM services WHERE id = $1",
-            vec![id.into()],
-        )
-        .await?;
-        tx.commit().await.map_err(backend_err)?;
-        Ok(n > 0)
+        .await
     }
 
     async fn create_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
