@@ -5,6 +5,7 @@ use crate::times::{iso, iso_z};
 use limen_core::assignment::RoleAssignment;
 use limen_core::auth::{ResolvedScope, TokenInfo};
 use limen_core::catalog::CatalogEntry;
+use limen_core::clock::whole_seconds;
 use limen_core::model::*;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -251,8 +252,9 @@ pub fn token(t: &TokenInfo, catalog_entries: Option<&[CatalogEntry]>) -> Value {
             "password_expires_at": t.password_expires_at.map(iso),
         },
         "audit_ids": p.audit_ids,
-        "expires_at": iso_z(p.expires_at),
-        "issued_at": iso_z(p.issued_at),
+        // Keystone renders token times to the second, whatever the payload holds.
+        "expires_at": iso_z(whole_seconds(p.expires_at)),
+        "issued_at": iso_z(whole_seconds(p.issued_at)),
     }));
     let scoped = match &t.scope {
         ResolvedScope::Unscoped => false,
