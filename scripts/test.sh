@@ -44,6 +44,8 @@ if $quick; then
 fi
 
 work=$(mktemp -d)
+# PostgreSQL runs as an unprivileged user, who must be able to reach its directory.
+chmod 755 "$work"
 cleanup() {
     scripts/postgres.sh stop "$work/pg" >/dev/null 2>&1 || true
     rm -rf "$work"

@@ -199,3 +199,48 @@ async fn expiry_first_use_and_regex() {
         StatusCode::CREATED
     );
 }
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_address() {
+    let s = TestServer::start_with(&format!(
+        "{DEFAULT_CONFIG}\n[auth]\nfailed_logins_per_minute = 3\n"
+    ))
+    .await;
+    let u = s.create("users", "user", json!({"name": "guess", "password": "right-pw-1", "options": {"ignore_lockout_failure_attempts": true}})).await;
+    let uid = u["id"].as_str().unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            s.authenticate(password_auth_by_id(uid, "wrong", None))
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let resp = s
+        .send(
+            Method::POST,
+            "/v3/auth/tokens",
+            None,
+            Some(password_auth_by_id(uid, "right-pw-1", None)),
+        )
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even a right password waits"
+    );
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&wait), "{wait}");
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], json!(429));
+    assert_eq!(
+        change(&s, uid, "wrong", "x-new-pw-1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Token validation and other APIs are not affected.
+    assert_eq!(s.get("/v3/users", &s.admin_token).await.0, StatusCode::OK);
+}

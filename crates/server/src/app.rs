@@ -87,10 +87,13 @@ fn load_policy(config: &Config) -> Result<Policy, StartError> {
 pub async fn build(config: Config) -> Result<App, StartError> {
     let (limen, store) = open_services(&config, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
     let policy = load_policy(&config)?;
+    let login_limiter =
+        crate::ratelimit::LoginLimiter::new(config.auth.failed_logins_per_minute).map(Arc::new);
     let state = AppState {
         limen,
         policy: Arc::new(RwLock::new(Arc::new(policy))),
         config: Arc::new(config),
+        login_limiter,
     };
     let router = routes::router()
         .layer(middleware::from_fn(request_headers))
@@ -209,10 +212,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     prune_revocations(app.state.clone());
     println!("limen listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(StartError::Serve)
+    axum::serve(
+        listener,
+        app.router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(StartError::Serve)
 }
 
 async fn shutdown_signal() {

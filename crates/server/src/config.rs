@@ -79,12 +79,16 @@ pub struct AuthConfig {
     /// Keystone's `[auth] methods`; the order defines the Fernet method bitmask and must
     /// match every node (and Python Keystone) sharing the key repository.
     pub methods: Vec<String>,
+    /// Failed logins (and password changes) a client address may make per minute before
+    /// it gets 429 Too Many Requests; 0 disables the limit.
+    pub failed_logins_per_minute: u32,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             methods: default_auth_methods(),
+            failed_logins_per_minute: 30,
         }
     }
 }

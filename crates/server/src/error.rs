@@ -12,6 +12,8 @@ pub struct ApiError {
     pub message: String,
     /// `WWW-Authenticate` value for 401s.
     pub authenticate: Option<String>,
+    /// `Retry-After` seconds for 429s.
+    pub retry_after: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -22,6 +24,7 @@ impl ApiError {
             status,
             message: message.into(),
             authenticate: None,
+            retry_after: None,
         }
     }
 
@@ -73,6 +76,7 @@ fn title(status: StatusCode) -> &'static str {
         409 => "Conflict",
         413 => "Request Entity Too Large",
         415 => "Unsupported Media Type",
+        429 => "Too Many Requests",
         500 => "Internal Server Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
@@ -92,6 +96,10 @@ impl IntoResponse for ApiError {
             if let Ok(v) = HeaderValue::from_str(&a) {
                 resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
             }
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

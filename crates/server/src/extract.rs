@@ -206,6 +206,50 @@ impl FromRequestParts<AppState> for Base {
     }
 }
 
+/// The client's address (absent when the server runs without connection info, as in
+/// in-process tests).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// Runs a login attempt under the failed-login limit of the client's address: refused
+/// with 429 while the address is over the limit; a 401 counts against it.
+pub async fn limited_login<T>(
+    state: &AppState,
+    addr: &ClientAddr,
+    attempt: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let (Some(limiter), Some(ip)) = (&state.login_limiter, addr.0) else {
+        return attempt.await;
+    };
+    if let Err(wait) = limiter.check(ip, std::time::Instant::now()) {
+        let mut e = ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed authentication attempts from this address; try again later.",
+        );
+        e.retry_after = Some(wait.as_secs().max(1));
+        return Err(e);
+    }
+    let result = attempt.await;
+    if let Err(e) = &result {
+        if e.status == axum::http::StatusCode::UNAUTHORIZED {
+            limiter.record_failure(ip, std::time::Instant::now());
+        }
+    }
+    result
+}
+
 /// Path parameters; a path that cannot be decoded (invalid UTF-8, say) names nothing
 /// that exists, so it is Keystone's 404 rather than axum's plain-text 400.
 pub struct Path<T>(pub T);

@@ -1,6 +1,7 @@
 //! What every handler shares.
 
 use crate::config::Config;
+use crate::ratelimit::LoginLimiter;
 use limen_core::Limen;
 use limen_policy::Policy;
 use std::sync::{Arc, RwLock};
@@ -10,6 +11,7 @@ pub struct AppState {
     pub limen: Limen,
     pub policy: Arc<RwLock<Arc<Policy>>>,
     pub config: Arc<Config>,
+    pub login_limiter: Option<Arc<LoginLimiter>>,
 }
 
 impl AppState {

@@ -2,7 +2,7 @@
 
 use crate::authz::{enforce, target};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Base, JsonBody, Query};
+use crate::extract::{limited_login, Auth, Base, ClientAddr, JsonBody, Query};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -38,6 +38,7 @@ async fn token_response(
 /// `POST /v3/auth/tokens`
 pub async fn issue(
     State(state): State<AppState>,
+    addr: ClientAddr,
     q: Query,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
@@ -45,7 +46,10 @@ pub async fn issue(
         return Err(ApiError::expecting("auth in request body"));
     }
     let req = input::auth_request(body)?;
-    let issued = state.limen.authenticate(req).await?;
+    let issued = limited_login(&state, &addr, async {
+        Ok(state.limen.authenticate(req).await?)
+    })
+    .await?;
     tracing::info!(user = %issued.info.user.id, "token issued");
     token_response(
         &state,

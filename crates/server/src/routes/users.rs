@@ -3,7 +3,7 @@
 use crate::authz::{enforce, target};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
-use crate::extract::{Auth, Base, JsonBody, Query};
+use crate::extract::{limited_login, Auth, Base, ClientAddr, JsonBody, Query};
 use crate::routes::{created, filter_name};
 use crate::state::AppState;
 use axum::extract::State;
@@ -182,18 +182,22 @@ pub async fn delete(
 /// `POST /v3/users/{id}/password`: no token needed, the original password proves it.
 pub async fn change_password(
     State(s): State<AppState>,
+    addr: ClientAddr,
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
     let c = input::password_change(body)?;
-    s.limen
-        .change_password(&id, &c.original_password, &c.password)
-        .await
-        .map_err(|e| match e {
-            // An unknown user looks like a wrong password.
-            limen_core::CoreError::NotFound { .. } => ApiError::unauthorized(),
-            other => other.into(),
-        })?;
+    limited_login(&s, &addr, async {
+        s.limen
+            .change_password(&id, &c.original_password, &c.password)
+            .await
+            .map_err(|e| match e {
+                // An unknown user looks like a wrong password.
+                limen_core::CoreError::NotFound { .. } => ApiError::unauthorized(),
+                other => other.into(),
+            })
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
