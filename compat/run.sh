@@ -51,7 +51,7 @@ bash "$here/setup-venv.sh"
 record setup-venv $((SECONDS - start)) ok
 if [[ -z "${LIMEN_BIN:-}" ]]; then
   start=$SECONDS
-  cargo build --quiet --bin limen
+  cargo build --quiet --workspace
   record "cargo build" $((SECONDS - start)) ok
 fi
 

@@ -18,11 +18,24 @@ step() {
     printf '\n==> %s (%ss)\n' "$*" "$((SECONDS - started))"
 }
 
-nextest() {
-    if cargo nextest --version >/dev/null 2>&1; then
-        cargo nextest run --no-fail-fast "$@"
+have_nextest=false
+cargo nextest --version >/dev/null 2>&1 && have_nextest=true
+
+# Runs the workspace's tests, or only the integration tests with `integration`.
+run_tests() {
+    if $have_nextest; then
+        if [ "${1:-}" = integration ]; then
+            # A filter rather than -p, so cargo keeps the workspace's features and rebuilds nothing.
+            cargo nextest run --no-fail-fast --workspace -E 'package(limen-tests)'
+        else
+            cargo nextest run --no-fail-fast --workspace
+        fi
     else
-        cargo test --no-fail-fast "$@"
+        if [ "${1:-}" = integration ]; then
+            cargo test --no-fail-fast -p limen-tests
+        else
+            cargo test --no-fail-fast --workspace
+        fi
     fi
 }
 
@@ -36,7 +49,7 @@ step "build"
 cargo build --workspace --quiet
 
 step "unit and integration tests (SQLite)"
-nextest --workspace
+run_tests
 
 if $quick; then
     step "done (quick)"
@@ -57,7 +70,10 @@ pg_url=$(scripts/postgres.sh start "$work/pg")
 echo "$pg_url"
 
 step "integration tests (PostgreSQL)"
-LIMEN_TEST_DATABASE_URL=$pg_url nextest -p limen-tests
+LIMEN_TEST_DATABASE_URL=$pg_url run_tests integration
+
+# The compat suite uses the binary built above.
+export LIMEN_BIN=$PWD/target/debug/limen
 
 step "compatibility suite with real clients (SQLite)"
 compat/run.sh

@@ -653,7 +653,23 @@ impl Limen {
             }
         }
 
-        // 5. The remaining filters apply to the rows as they now stand.
+        // 5. Domain-specific roles never show as effective; only what they imply does.
+        if q.effective {
+            let mut domain_specific: HashSet<String> = HashSet::new();
+            let mut checked: HashSet<String> = HashSet::new();
+            for r in &rows {
+                if checked.insert(r.role_id.clone()) {
+                    if let Some(role) = self.store.get_role(&r.role_id).await? {
+                        if role.domain_id.is_some() {
+                            domain_specific.insert(role.id);
+                        }
+                    }
+                }
+            }
+            rows.retain(|r| !domain_specific.contains(&r.role_id));
+        }
+
+        // 6. The remaining filters apply to the rows as they now stand.
         let subtree: Option<HashSet<String>> = match (&q.project_id, q.include_subtree) {
             (Some(p), true) => {
                 let mut ids: HashSet<String> = self

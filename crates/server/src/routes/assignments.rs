@@ -11,7 +11,7 @@ use limen_core::assignment::{RoleAssignment, RoleAssignmentQuery};
 use limen_core::model::{Actor, Target};
 use limen_proto::render::{self, NameLookup};
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Names for `?include_names`, fetched once per entity.
 #[derive(Default)]
@@ -161,21 +161,6 @@ pub async fn list(
         include_subtree,
     };
     let mut rows = s.limen.list_role_assignments(&query).await?;
-    if q.flag("effective")? {
-        // Domain-specific roles never show as effective; only what they imply does.
-        let mut global: HashSet<String> = HashSet::new();
-        let mut domain_specific: HashSet<String> = HashSet::new();
-        for r in &rows {
-            if global.contains(&r.role_id) || domain_specific.contains(&r.role_id) {
-                continue;
-            }
-            match s.limen.get_role(&r.role_id).await {
-                Ok(role) if role.domain_id.is_some() => domain_specific.insert(role.id),
-                _ => global.insert(r.role_id.clone()),
-            };
-        }
-        rows.retain(|r| !domain_specific.contains(&r.role_id));
-    }
     if let Some(d) = &token_domain {
         // A domain-scoped caller sees only its own domain's assignments.
         let mut in_domain: HashMap<String, bool> = HashMap::new();
