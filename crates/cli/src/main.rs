@@ -171,8 +171,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Bootstrap(args) => {
             init_logging(&config);
             let repo = KeyRepository::new(config.fernet_key_repository());
-            std::fs::create_dir_all(&config.data_dir)
-                .map_err(|e| format!("data dir {}: {e}", config.data_dir.display()))?;
+            limen_server::app::ensure_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
             if repo
                 .setup(config.fernet_tokens.max_active_keys)
                 .map_err(|e| e.to_string())?

@@ -52,8 +52,7 @@ pub async fn open_services(
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
 ) -> Result<(Limen, SqlStore), StartError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| StartError::Config(format!("data dir {}: {e}", config.data_dir.display())))?;
+    ensure_private_dir(&config.data_dir)?;
     if let Some(re) = &config.security_compliance.password_regex {
         fancy_regex::Regex::new(re)
             .map_err(|e| StartError::Config(format!("security_compliance.password_regex: {e}")))?;
@@ -75,6 +74,22 @@ pub async fn open_services(
         config.core(),
     );
     Ok((limen, store))
+}
+
+/// Creates the data directory readable by its owner only (it holds password hashes and
+/// keys); an existing directory keeps the permissions its operator gave it.
+pub fn ensure_private_dir(dir: &std::path::Path) -> Result<(), StartError> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let fail = |e: std::io::Error| StartError::Config(format!("data dir {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    Ok(())
 }
 
 fn load_policy(config: &Config) -> Result<Policy, StartError> {
