@@ -466,6 +466,22 @@ async fn revocation_follows_every_change() {
         StatusCode::NOT_FOUND,
         "grant removed"
     );
+    s.put(
+        &format!("/v3/projects/{pid}/users/{uid}/roles/{member}"),
+        &s.admin_token,
+    )
+    .await;
+    // Roles are recomputed on every validation: granting again makes the token whole.
+    assert_eq!(s.validate(&tok).await, StatusCode::OK);
+    // A new login right away works too.
+    let (fresh, _) = s
+        .token(password_auth_by_id(
+            &uid,
+            "pw-123456",
+            Some(project_scope(&pid)),
+        ))
+        .await;
+    assert_eq!(s.validate(&fresh).await, StatusCode::OK);
 
     // removed from the group that gave it its role
     let (uid, pid) = member_on_project(&s, "u-group").await;

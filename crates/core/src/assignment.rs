@@ -335,6 +335,19 @@ impl Limen {
         if !self.store.delete_assignment(a).await? {
             return Err(assignment_not_found(a));
         }
+        // Tokens need no event: their roles are recomputed on every validation. Application
+        // credentials whose roles are no longer all held are deleted, as in Keystone.
+        let users = match &a.actor {
+            Actor::User(u) => vec![u.clone()],
+            Actor::Group(g) => self.store.list_user_ids_in_group(g).await?,
+        };
+        for u in users {
+            for c in self.store.list_application_credentials(&u, None).await? {
+                if self.application_credential_roles(&c).await?.is_none() {
+                    self.store.delete_application_credential(&c.id).await?;
+                }
+            }
+        }
         Ok(())
     }
 

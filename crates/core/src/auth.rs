@@ -46,13 +46,35 @@ pub struct PasswordCredentials {
     pub password: String,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppCredRef {
+    Id(String),
+    Name { name: String, user: UserRef },
+}
+
+#[derive(Debug, Clone)]
+pub struct AppCredCredentials {
+    pub credential: AppCredRef,
+    pub secret: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct AuthRequest {
     /// The method names as requested, in order.
     pub methods: Vec<String>,
     pub password: Option<PasswordCredentials>,
     pub token: Option<String>,
+    pub application_credential: Option<AppCredCredentials>,
     pub scope: ScopeRequest,
+}
+
+/// What a token issued through an application credential shows of it.
+#[derive(Debug, Clone)]
+pub struct AppCredTokenInfo {
+    pub id: String,
+    pub name: String,
+    pub unrestricted: bool,
+    pub access_rules: Vec<crate::model::AccessRule>,
 }
 
 /// What a token resolves to: the scope with the entities it names.
@@ -84,6 +106,10 @@ pub struct TokenInfo {
     pub scope: ResolvedScope,
     pub roles: Vec<Role>,
     pub password_expires_at: Option<OffsetDateTime>,
+    /// Set for tokens issued through an application credential.
+    pub application_credential: Option<AppCredTokenInfo>,
+    /// Set for trust-scoped tokens.
+    pub trust_id: Option<String>,
 }
 
 impl TokenInfo {
@@ -135,6 +161,7 @@ impl Limen {
         let mut methods: Vec<String> = Vec::new();
         let mut user: Option<User> = None;
         let mut parent: Option<TokenInfo> = None;
+        let mut app_cred: Option<crate::model::ApplicationCredential> = None;
         for m in &req.methods {
             match m.as_str() {
                 "password" => {
@@ -174,6 +201,14 @@ impl Limen {
                     merge_user(&mut user, info.user.clone())?;
                     parent = Some(info);
                 }
+                "application_credential" => {
+                    let creds = req.application_credential.as_ref().ok_or_else(|| {
+                        CoreError::validation("Invalid input for field 'identity': 'application_credential' is a required property")
+                    })?;
+                    let (cred, u) = self.check_application_credential(creds).await?;
+                    merge_user(&mut user, u)?;
+                    app_cred = Some(cred);
+                }
                 _ => {
                     return Err(CoreError::unauthorized(
                         "Attempted to authenticate with an unsupported method.",
@@ -192,14 +227,31 @@ impl Limen {
 
         // A token exchanged without a scope gives an unscoped token, as in Keystone; only
         // a password login falls back to the default project.
-        let scope_req = match (&req.scope, &parent) {
-            (ScopeRequest::Default, Some(_)) => ScopeRequest::Unscoped,
-            (s, _) => s.clone(),
+        let scope_req = match (&req.scope, &parent, &app_cred) {
+            // An application credential always scopes to its own project.
+            (ScopeRequest::Default, _, Some(c)) => {
+                ScopeRequest::Project(ProjectRef::Id(c.project_id.clone()))
+            }
+            (ScopeRequest::Project(ProjectRef::Id(p)), _, Some(c)) if *p == c.project_id => {
+                req.scope.clone()
+            }
+            (_, _, Some(_)) => {
+                return Err(CoreError::unauthorized(
+                    "Application credentials cannot request a scope.",
+                ))
+            }
+            (ScopeRequest::Default, Some(_), None) => ScopeRequest::Unscoped,
+            (s, _, None) => s.clone(),
         };
         let scope = self.resolve_scope(&user, &scope_req).await?;
-        let roles = match scope.target() {
-            None => vec![],
-            Some(t) => {
+        let roles = match (&app_cred, scope.target()) {
+            (Some(c), _) => self
+                .application_credential_roles(c)
+                .await?
+                .filter(|r| !r.is_empty())
+                .ok_or_else(auth_failed)?,
+            (None, None) => vec![],
+            (None, Some(t)) => {
                 let roles = self.effective_roles(&user.id, &t).await?;
                 if roles.is_empty() {
                     return Err(CoreError::unauthorized(no_access_message(&user, &scope)));
@@ -208,7 +260,16 @@ impl Limen {
             }
         };
 
-        let issued_at = whole_seconds(now);
+        // Fernet times are whole seconds. A revocation earlier in this same second (a
+        // password change, a grant removed) would also match a token stamped with this
+        // second, so such a token is stamped with the next one.
+        let mut issued_at = whole_seconds(now);
+        if self
+            .revoked_this_second(&user, &scope, &roles, issued_at)
+            .await?
+        {
+            issued_at += Duration::seconds(1);
+        }
         let mut audit_ids = vec![self.new_audit_id()];
         let expires_at = match &parent {
             Some(p) => {
@@ -219,13 +280,24 @@ impl Limen {
             }
             None => issued_at + Duration::seconds(self.config.token.expiration),
         };
+        // A credential's own expiry caps its tokens.
+        let expires_at = match app_cred.as_ref().and_then(|c| c.expires_at) {
+            Some(limit) if limit < expires_at => limit,
+            _ => expires_at,
+        };
         let payload = TokenPayload {
             user_id: user.id.clone(),
             methods,
             scope: match &scope {
                 ResolvedScope::Unscoped => TokenScope::Unscoped,
-                ResolvedScope::Project { project, .. } => TokenScope::Project {
-                    project_id: project.id.clone(),
+                ResolvedScope::Project { project, .. } => match &app_cred {
+                    Some(c) => TokenScope::ApplicationCredential {
+                        project_id: project.id.clone(),
+                        app_cred_id: c.id.clone(),
+                    },
+                    None => TokenScope::Project {
+                        project_id: project.id.clone(),
+                    },
                 },
                 ResolvedScope::Domain(d) => TokenScope::Domain {
                     domain_id: d.id.clone(),
@@ -241,6 +313,10 @@ impl Limen {
             .encode(&payload)
             .map_err(|e| CoreError::Internal(e.to_string()))?;
         let password_expires_at = self.password_expires_at(&user.id).await?;
+        let application_credential = match &app_cred {
+            Some(c) => Some(self.app_cred_token_info(c).await?),
+            None => None,
+        };
         Ok(IssuedToken {
             id,
             info: TokenInfo {
@@ -250,6 +326,8 @@ impl Limen {
                 scope,
                 roles,
                 password_expires_at,
+                application_credential,
+                trust_id: None,
             },
         })
     }
@@ -258,6 +336,57 @@ impl Limen {
         let mut b = [0u8; 16];
         self.random.fill(&mut b);
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+
+    async fn app_cred_token_info(
+        &self,
+        c: &crate::model::ApplicationCredential,
+    ) -> CoreResult<AppCredTokenInfo> {
+        let (_, access_rules) = self.application_credential_details(c).await?;
+        Ok(AppCredTokenInfo {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            unrestricted: c.unrestricted,
+            access_rules,
+        })
+    }
+
+    /// Finds an application credential and checks its secret and expiry; returns it with
+    /// its user. Every failure is the same 401.
+    async fn check_application_credential(
+        &self,
+        creds: &AppCredCredentials,
+    ) -> CoreResult<(crate::model::ApplicationCredential, User)> {
+        let cred = match &creds.credential {
+            AppCredRef::Id(id) => self.store.get_application_credential(id).await?,
+            AppCredRef::Name { name, user } => {
+                let u = self.resolve_user(user).await?;
+                self.store
+                    .list_application_credentials(&u.id, Some(name))
+                    .await?
+                    .into_iter()
+                    .next()
+            }
+        };
+        let Some(cred) = cred else {
+            let _ = self.hasher.verify(&creds.secret, DUMMY_HASH).await;
+            return Err(auth_failed());
+        };
+        if !self.hasher.verify(&creds.secret, &cred.secret_hash).await {
+            return Err(auth_failed());
+        }
+        if cred.expires_at.is_some_and(|e| e <= self.clock.now()) {
+            return Err(auth_failed());
+        }
+        let user = self
+            .store
+            .get_user(&cred.user_id)
+            .await?
+            .ok_or_else(auth_failed)?;
+        if !user.enabled {
+            return Err(auth_failed());
+        }
+        Ok((cred, user))
     }
 
     async fn resolve_domain(&self, d: &DomainRef) -> CoreResult<Domain> {
@@ -427,21 +556,10 @@ impl Limen {
             .ok_or_else(not_found)?;
         let scope = match &payload.scope {
             TokenScope::Unscoped => ResolvedScope::Unscoped,
-            TokenScope::Project { project_id } => {
-                let project = self
-                    .store
-                    .get_project(project_id)
-                    .await?
-                    .filter(|p| p.enabled)
-                    .ok_or_else(not_found)?;
-                let domain = self
-                    .store
-                    .get_domain(&project.domain_id)
-                    .await?
-                    .filter(|d| d.enabled)
-                    .ok_or_else(not_found)?;
-                ResolvedScope::Project { project, domain }
-            }
+            TokenScope::Project { project_id } => self
+                .enabled_project_scope(project_id)
+                .await?
+                .ok_or_else(not_found)?,
             TokenScope::Domain { domain_id } => ResolvedScope::Domain(
                 self.store
                     .get_domain(domain_id)
@@ -450,12 +568,34 @@ impl Limen {
                     .ok_or_else(not_found)?,
             ),
             TokenScope::System => ResolvedScope::System,
+            TokenScope::ApplicationCredential { project_id, .. } => self
+                .enabled_project_scope(project_id)
+                .await?
+                .ok_or_else(not_found)?,
             // Kinds Limen reads but does not honour yet.
             _ => return Err(not_found()),
         };
-        let roles = match scope.target() {
-            None => vec![],
-            Some(t) => {
+        let app_cred = match &payload.scope {
+            TokenScope::ApplicationCredential { app_cred_id, .. } => {
+                let c = self
+                    .store
+                    .get_application_credential(app_cred_id)
+                    .await?
+                    .filter(|c| c.user_id == user.id)
+                    .filter(|c| c.expires_at.is_none_or(|e| now < e || allow_expired))
+                    .ok_or_else(not_found)?;
+                Some(c)
+            }
+            _ => None,
+        };
+        let roles = match (&app_cred, scope.target()) {
+            (Some(c), _) => self
+                .application_credential_roles(c)
+                .await?
+                .filter(|r| !r.is_empty())
+                .ok_or_else(not_found)?,
+            (None, None) => vec![],
+            (None, Some(t)) => {
                 let r = self.effective_roles(&user.id, &t).await?;
                 if r.is_empty() {
                     return Err(not_found());
@@ -487,6 +627,10 @@ impl Limen {
             return Err(not_found());
         }
         let password_expires_at = self.password_expires_at(&user.id).await?;
+        let application_credential = match &app_cred {
+            Some(c) => Some(self.app_cred_token_info(c).await?),
+            None => None,
+        };
         Ok(TokenInfo {
             payload,
             user,
@@ -494,7 +638,63 @@ impl Limen {
             scope,
             roles,
             password_expires_at,
+            application_credential,
+            trust_id: None,
         })
+    }
+
+    async fn revoked_this_second(
+        &self,
+        user: &User,
+        scope: &ResolvedScope,
+        roles: &[Role],
+        second: OffsetDateTime,
+    ) -> CoreResult<bool> {
+        let mut domain_ids = vec![user.domain_id.as_str()];
+        let project_id = match scope {
+            ResolvedScope::Project { project, .. } => {
+                domain_ids.push(&project.domain_id);
+                Some(project.id.as_str())
+            }
+            ResolvedScope::Domain(d) => {
+                domain_ids.push(&d.id);
+                None
+            }
+            _ => None,
+        };
+        let facts = TokenFacts {
+            user_id: &user.id,
+            project_id,
+            domain_ids,
+            role_ids: roles.iter().map(|r| r.id.as_str()).collect(),
+            trust_id: None,
+            audit_id: None,
+            audit_chain_id: None,
+            expires_at: second,
+            issued_at: second,
+        };
+        self.is_revoked(&facts).await
+    }
+
+    /// A project scope whose project and domain are both enabled, if so.
+    async fn enabled_project_scope(&self, project_id: &str) -> CoreResult<Option<ResolvedScope>> {
+        let Some(project) = self
+            .store
+            .get_project(project_id)
+            .await?
+            .filter(|p| p.enabled)
+        else {
+            return Ok(None);
+        };
+        let Some(domain) = self
+            .store
+            .get_domain(&project.domain_id)
+            .await?
+            .filter(|d| d.enabled)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(ResolvedScope::Project { project, domain }))
     }
 
     /// Revokes a token (`DELETE /v3/auth/tokens`).

@@ -221,3 +221,31 @@ impl RevocationEvent {
         }
     }
 }
+
+/// An application credential: a secret that acts for its user on one project with a
+/// subset of the user's roles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationCredential {
+    pub id: String,
+    pub name: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub description: Option<String>,
+    pub secret_hash: String,
+    pub expires_at: Option<OffsetDateTime>,
+    /// May create further application credentials and trusts.
+    pub unrestricted: bool,
+    pub role_ids: Vec<String>,
+    pub access_rule_ids: Vec<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// An access rule (service, path, method) an application credential is limited to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessRule {
+    pub id: String,
+    pub user_id: String,
+    pub service: String,
+    pub path: String,
+    pub method: String,
+}

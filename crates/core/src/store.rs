@@ -158,6 +158,27 @@ pub trait Store: Send + Sync {
     async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()>;
     async fn delete_endpoint(&self, id: &str) -> StoreResult<bool>;
 
+    // Application credentials and access rules
+    /// Stores the credential and the access rules it names that are new, in one
+    /// transaction.
+    async fn create_application_credential(
+        &self,
+        c: &ApplicationCredential,
+        new_rules: &[AccessRule],
+    ) -> StoreResult<()>;
+    async fn get_application_credential(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<ApplicationCredential>>;
+    async fn list_application_credentials(
+        &self,
+        user_id: &str,
+        name: Option<&str>,
+    ) -> StoreResult<Vec<ApplicationCredential>>;
+    async fn delete_application_credential(&self, id: &str) -> StoreResult<bool>;
+    async fn list_access_rules(&self, user_id: &str) -> StoreResult<Vec<AccessRule>>;
+    async fn delete_access_rule(&self, id: &str) -> StoreResult<bool>;
+
     // Revocation
     async fn add_revocation_event(&self, e: &RevocationEvent) -> StoreResult<()>;
     /// Events that can still match a live token (issued_before later than `since`).

@@ -2,9 +2,11 @@
 //! Attributes a schema does not name are kept as `extra`, as Keystone keeps them.
 
 use crate::{Invalid, ProtoResult};
+use limen_core::appcred::{AccessRuleInput, NewApplicationCredential, RoleRef};
 use limen_core::assignment::{NewRole, RolePatch};
 use limen_core::auth::{
-    AuthRequest, DomainRef, PasswordCredentials, ProjectRef, ScopeRequest, UserRef,
+    AppCredCredentials, AppCredRef, AuthRequest, DomainRef, PasswordCredentials, ProjectRef,
+    ScopeRequest, UserRef,
 };
 use limen_core::catalog::{EndpointPatch, NewRegion, NewService, RegionPatch, ServicePatch};
 use limen_core::identity::{GroupPatch, NewGroup, UserPatch};
@@ -703,6 +705,100 @@ pub fn endpoint_update(body: Value) -> ProtoResult<EndpointPatch> {
     })
 }
 
+// ---- application credentials ----
+
+pub fn application_credential_create(body: Value) -> ProtoResult<NewApplicationCredential> {
+    let mut f = Fields::new(
+        "application_credential",
+        unwrap(body, "application_credential")?,
+    );
+    f.required("name")?;
+    let name = f.name("name", 255)?.unwrap_or_default();
+    let description = f.nullable_string("description", 255)?.flatten();
+    let secret = f.nullable_string("secret", 4096)?.flatten();
+    let expires_at = match f.take("expires_at") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(crate::times::parse(&s).ok_or_else(|| {
+            invalid(
+                "expires_at",
+                &Value::String(s.clone()),
+                "is not a valid date-time",
+            )
+        })?),
+        Some(v) => return Err(invalid("expires_at", &v, "is not of type 'string', 'null'")),
+    };
+    let unrestricted = match f.take("unrestricted") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(v) => return Err(invalid("unrestricted", &v, "is not of type 'boolean'")),
+    };
+    let roles = match f.take("roles") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .into_iter()
+                .map(|r| {
+                    match (
+                        r.get("id").and_then(Value::as_str),
+                        r.get("name").and_then(Value::as_str),
+                    ) {
+                        (Some(id), _) => Ok(RoleRef::Id(id.to_string())),
+                        (None, Some(n)) => Ok(RoleRef::Name(n.to_string())),
+                        _ => Err(invalid("roles", &r, "each role needs an id or a name")),
+                    }
+                })
+                .collect::<ProtoResult<Vec<_>>>()?,
+        ),
+        Some(v) => return Err(invalid("roles", &v, "is not of type 'array'")),
+    };
+    let access_rules = match f.take("access_rules") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .into_iter()
+                .map(|r| {
+                    let s = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
+                    let method = s("method");
+                    if let Some(m) = &method {
+                        if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str())
+                        {
+                            return Err(invalid(
+                                "access_rules/method",
+                                &Value::String(m.clone()),
+                                "is not a valid HTTP method",
+                            ));
+                        }
+                    }
+                    Ok(AccessRuleInput {
+                        id: s("id"),
+                        service: s("service"),
+                        path: s("path"),
+                        method,
+                    })
+                })
+                .collect::<ProtoResult<Vec<_>>>()?,
+        ),
+        Some(v) => return Err(invalid("access_rules", &v, "is not of type 'array'")),
+    };
+    f.take("id");
+    f.take("system");
+    f.take("project_id");
+    if let Some(k) = f.extra().keys().next() {
+        return Err(Invalid(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    Ok(NewApplicationCredential {
+        name,
+        description,
+        secret,
+        expires_at,
+        roles,
+        unrestricted,
+        access_rules,
+    })
+}
+
 // ---- authentication ----
 
 fn expecting(what: &str, inside: &str) -> Invalid {
@@ -781,6 +877,7 @@ pub fn auth_request(body: Value) -> ProtoResult<AuthRequest> {
     };
     let mut password = None;
     let mut token = None;
+    let mut application_credential = None;
     for m in &methods {
         match m.as_str() {
             "password" => {
@@ -821,6 +918,39 @@ pub fn auth_request(body: Value) -> ProtoResult<AuthRequest> {
                             .into(),
                     )
                 })?);
+            }
+            "application_credential" => {
+                let a = identity
+                    .get("application_credential")
+                    .ok_or_else(|| expecting("application_credential", "identity"))?;
+                let path = "identity/application_credential";
+                let a = obj(a, path)?;
+                let secret = str_field(a, "secret", path)?.ok_or_else(|| {
+                    Invalid(format!(
+                        "Invalid input for field '{path}': 'secret' is a required property"
+                    ))
+                })?;
+                let credential = if let Some(id) = str_field(a, "id", path)? {
+                    AppCredRef::Id(id)
+                } else if let Some(name) = str_field(a, "name", path)? {
+                    let u = a
+                        .get("user")
+                        .ok_or_else(|| expecting("user", "application credential"))?;
+                    let u = obj(u, &format!("{path}/user"))?;
+                    let user = if let Some(id) = str_field(u, "id", path)? {
+                        UserRef::Id(id)
+                    } else if let Some(name) = str_field(u, "name", path)? {
+                        let domain =
+                            domain_ref(u, path)?.ok_or_else(|| expecting("domain", "user"))?;
+                        UserRef::Name { name, domain }
+                    } else {
+                        return Err(expecting("id or name", "user"));
+                    };
+                    AppCredRef::Name { name, user }
+                } else {
+                    return Err(expecting("id or name", "application credential"));
+                };
+                application_credential = Some(AppCredCredentials { credential, secret });
             }
             _ => {}
         }
@@ -875,6 +1005,7 @@ pub fn auth_request(body: Value) -> ProtoResult<AuthRequest> {
         methods,
         password,
         token,
+        application_credential,
         scope,
     })
 }

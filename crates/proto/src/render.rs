@@ -217,6 +217,43 @@ fn substitute(url: &str, project_id: Option<&str>) -> Option<String> {
 }
 
 /// The service catalog; `project_id` fills URL templates (project-scoped tokens).
+pub fn access_rule(l: &Links, r: &AccessRule) -> Value {
+    json!({
+        "id": r.id,
+        "service": r.service,
+        "path": r.path,
+        "method": r.method,
+        "links": l.self_link(&format!("users/{}/access_rules/{}", r.user_id, r.id)),
+    })
+}
+
+/// An application credential; the secret only appears in the creation response.
+pub fn application_credential(
+    l: &Links,
+    c: &ApplicationCredential,
+    roles: &[Role],
+    rules: &[AccessRule],
+    secret: Option<&str>,
+) -> Value {
+    let mut m = obj(json!({
+        "id": c.id,
+        "name": c.name,
+        "description": c.description,
+        "user_id": c.user_id,
+        "project_id": c.project_id,
+        "system": null,
+        "expires_at": c.expires_at.map(iso),
+        "unrestricted": c.unrestricted,
+        "roles": roles.iter().map(|r| json!({"id": r.id, "name": r.name, "domain_id": r.domain_id, "description": r.description, "options": r.options})).collect::<Vec<_>>(),
+        "access_rules": rules.iter().map(|r| json!({"id": r.id, "service": r.service, "path": r.path, "method": r.method})).collect::<Vec<_>>(),
+        "links": l.self_link(&format!("application_credentials/{}", c.id)),
+    }));
+    if let Some(s) = secret {
+        m.insert("secret".into(), json!(s));
+    }
+    Value::Object(m)
+}
+
 pub fn catalog(entries: &[CatalogEntry], project_id: Option<&str>) -> Value {
     Value::Array(
         entries
@@ -275,6 +312,21 @@ pub fn token(t: &TokenInfo, catalog_entries: Option<&[CatalogEntry]>) -> Value {
             true
         }
     };
+    if let Some(ac) = &t.application_credential {
+        let mut a = obj(json!({"id": ac.id, "name": ac.name, "restricted": !ac.unrestricted}));
+        if !ac.access_rules.is_empty() {
+            a.insert(
+                "access_rules".into(),
+                Value::Array(
+                    ac.access_rules
+                        .iter()
+                        .map(|r| json!({"id": r.id, "service": r.service, "path": r.path, "method": r.method}))
+                        .collect(),
+                ),
+            );
+        }
+        m.insert("application_credential".into(), Value::Object(a));
+    }
     if scoped {
         m.insert(
             "roles".into(),

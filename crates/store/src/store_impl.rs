@@ -344,6 +344,36 @@ fn endpoint_row(r: &AnyRow) -> StoreResult<Endpoint> {
     })
 }
 
+fn ids_from_json(s: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(s).map_err(|e| StoreError::Backend(format!("corrupt id list: {e}")))
+}
+
+fn app_cred_row(r: &AnyRow) -> StoreResult<ApplicationCredential> {
+    Ok(ApplicationCredential {
+        id: get(r, "id")?,
+        name: get(r, "name")?,
+        user_id: get(r, "user_id")?,
+        project_id: get::<Option<String>>(r, "project_id")?.unwrap_or_default(),
+        description: get(r, "description")?,
+        secret_hash: get(r, "secret_hash")?,
+        expires_at: opt_from_micros(get(r, "expires_at")?)?,
+        unrestricted: get::<i64>(r, "unrestricted")? != 0,
+        role_ids: ids_from_json(&get::<String>(r, "role_ids")?)?,
+        access_rule_ids: ids_from_json(&get::<String>(r, "access_rule_ids")?)?,
+        created_at: from_micros(get(r, "created_at")?)?,
+    })
+}
+
+fn access_rule_row(r: &AnyRow) -> StoreResult<AccessRule> {
+    Ok(AccessRule {
+        id: get(r, "id")?,
+        user_id: get(r, "user_id")?,
+        service: get(r, "service")?,
+        path: get(r, "path")?,
+        method: get(r, "method")?,
+    })
+}
+
 fn event_row(r: &AnyRow) -> StoreResult<RevocationEvent> {
     Ok(RevocationEvent {
         user_id: get(r, "user_id")?,
@@ -429,6 +459,8 @@ impl Store for SqlStore {
                 "DELETE FROM projects WHERE domain_id = $1",
                 "DELETE FROM group_membership WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1) OR group_id IN (SELECT id FROM user_group WHERE domain_id = $1)",
                 "DELETE FROM passwords WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1)",
+                "DELETE FROM application_credentials WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1)",
+                "DELETE FROM access_rules WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1)",
                 "DELETE FROM users WHERE domain_id = $1",
                 "DELETE FROM user_group WHERE domain_id = $1",
                 "DELETE FROM domains WHERE id = $1",
@@ -525,6 +557,7 @@ impl Store for SqlStore {
         self.cascade_delete(
             &[
                 "DELETE FROM assignments WHERE target_type = 'project' AND target_id = $1",
+                "DELETE FROM application_credentials WHERE project_id = $1",
                 "UPDATE users SET default_project_id = NULL WHERE default_project_id = $1",
                 "DELETE FROM project_tags WHERE project_id = $1",
                 "DELETE FROM projects WHERE id = $1",
@@ -613,6 +646,8 @@ impl Store for SqlStore {
         self.cascade_delete(
             &[
                 "DELETE FROM assignments WHERE actor_type = 'user' AND actor_id = $1",
+                "DELETE FROM application_credentials WHERE user_id = $1",
+                "DELETE FROM access_rules WHERE user_id = $1",
                 "DELETE FROM group_membership WHERE user_id = $1",
                 "DELETE FROM passwords WHERE user_id = $1",
                 "DELETE FROM users WHERE id = $1",
@@ -1120,6 +1155,92 @@ impl Store for SqlStore {
 
     async fn delete_endpoint(&self, id: &str) -> StoreResult<bool> {
         self.exec("DELETE FROM endpoints WHERE id = $1", vec![id.into()])
+            .await
+            .map(|n| n > 0)
+    }
+
+    // ---- application credentials ----
+
+    async fn create_application_credential(
+        &self,
+        c: &ApplicationCredential,
+        new_rules: &[AccessRule],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for r in new_rules {
+            tx_exec(
+                &mut tx,
+                "INSERT INTO access_rules (id, user_id, service, path, method) VALUES ($1, $2, $3, $4, $5)",
+                vec![(&r.id).into(), (&r.user_id).into(), (&r.service).into(), (&r.path).into(), (&r.method).into()],
+            )
+            .await?;
+        }
+        tx_exec(
+            &mut tx,
+            "INSERT INTO application_credentials (id, name, user_id, project_id, description, secret_hash, expires_at, unrestricted, role_ids, access_rule_ids, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            vec![
+                (&c.id).into(),
+                (&c.name).into(),
+                (&c.user_id).into(),
+                (&c.project_id).into(),
+                c.description.clone().into(),
+                (&c.secret_hash).into(),
+                c.expires_at.map(to_micros).into(),
+                b(c.unrestricted).into(),
+                tags_json(&c.role_ids).into(),
+                tags_json(&c.access_rule_ids).into(),
+                to_micros(c.created_at).into(),
+            ],
+        )
+        .await?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn get_application_credential(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<ApplicationCredential>> {
+        self.fetch_one(
+            "SELECT * FROM application_credentials WHERE id = $1",
+            vec![id.into()],
+        )
+        .await?
+        .as_ref()
+        .map(app_cred_row)
+        .transpose()
+    }
+
+    async fn list_application_credentials(
+        &self,
+        user_id: &str,
+        name: Option<&str>,
+    ) -> StoreResult<Vec<ApplicationCredential>> {
+        let mut sql = Sql::new("SELECT * FROM application_credentials WHERE user_id = ");
+        sql.bind(user_id);
+        if let Some(n) = name {
+            sql.push(" AND name = ").bind(n);
+        }
+        sql.push(" ORDER BY name, id");
+        rows(self.fetch(&sql).await?, app_cred_row)
+    }
+
+    async fn delete_application_credential(&self, id: &str) -> StoreResult<bool> {
+        self.exec(
+            "DELETE FROM application_credentials WHERE id = $1",
+            vec![id.into()],
+        )
+        .await
+        .map(|n| n > 0)
+    }
+
+    async fn list_access_rules(&self, user_id: &str) -> StoreResult<Vec<AccessRule>> {
+        let mut sql = Sql::new("SELECT * FROM access_rules WHERE user_id = ");
+        sql.bind(user_id).push(" ORDER BY id");
+        rows(self.fetch(&sql).await?, access_rule_row)
+    }
+
+    async fn delete_access_rule(&self, id: &str) -> StoreResult<bool> {
+        self.exec("DELETE FROM access_rules WHERE id = $1", vec![id.into()])
             .await
             .map(|n| n > 0)
     }

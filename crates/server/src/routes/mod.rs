@@ -1,5 +1,6 @@
 //! The Identity API v3 routes, one module per resource.
 
+pub mod appcreds;
 pub mod assignments;
 pub mod auth;
 pub mod catalog;
@@ -249,6 +250,22 @@ pub fn router() -> Router<AppState> {
         .route("/v3/users/{user_id}/password", post(users::change_password))
         .route("/v3/users/{user_id}/groups", get(users::groups))
         .route("/v3/users/{user_id}/projects", get(users::projects))
+        .route(
+            "/v3/users/{user_id}/application_credentials",
+            get(appcreds::list).post(appcreds::create),
+        )
+        .route(
+            "/v3/users/{user_id}/application_credentials/{application_credential_id}",
+            get(appcreds::get).delete(appcreds::delete),
+        )
+        .route(
+            "/v3/users/{user_id}/access_rules",
+            get(appcreds::list_access_rules),
+        )
+        .route(
+            "/v3/users/{user_id}/access_rules/{access_rule_id}",
+            get(appcreds::get_access_rule).delete(appcreds::delete_access_rule),
+        )
         .route("/v3/groups", get(groups::list).post(groups::create))
         .route(
             "/v3/groups/{group_id}",

@@ -1,0 +1,185 @@
+//! `/v3/users/{user_id}/application_credentials` and `/v3/users/{user_id}/access_rules`.
+
+use crate::authz::{enforce, target};
+use crate::error::ApiResult;
+use crate::extract::{Auth, Base, JsonBody, Path, Query};
+use crate::routes::{created, paged};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use limen_core::CoreError;
+use limen_proto::{input, render};
+use serde_json::{json, Value};
+
+fn owner_target(user_id: &str) -> Value {
+    target(json!({"user": {"id": user_id}}), &[("user_id", user_id)])
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(user_id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:create_application_credential",
+        owner_target(&user_id),
+    )?;
+    let input = input::application_credential_create(body)?;
+    let c = s
+        .limen
+        .create_application_credential(&auth.info, &user_id, input)
+        .await?;
+    Ok(created(
+        json!({"application_credential": render::application_credential(
+            &l,
+            &c.credential,
+            &c.roles,
+            &c.access_rules,
+            Some(&c.secret),
+        )}),
+    ))
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(user_id): Path<String>,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:list_application_credentials",
+        owner_target(&user_id),
+    )?;
+    let creds = s
+        .limen
+        .list_application_credentials(&user_id, q.get("name"))
+        .await?;
+    let mut items = Vec::with_capacity(creds.len());
+    for c in &creds {
+        let (roles, rules) = s.limen.application_credential_details(c).await?;
+        items.push(render::application_credential(&l, c, &roles, &rules, None));
+    }
+    paged(
+        &s,
+        &l,
+        "application_credentials",
+        &format!("users/{user_id}/application_credentials"),
+        &q,
+        items,
+    )
+}
+
+/// A credential of `user_id`; another user's credential is "not found".
+async fn owned(
+    s: &AppState,
+    user_id: &str,
+    id: &str,
+) -> ApiResult<limen_core::model::ApplicationCredential> {
+    let c = s.limen.get_application_credential(id).await?;
+    if c.user_id != user_id {
+        return Err(CoreError::not_found("application credential", id).into());
+    }
+    Ok(c)
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path((user_id, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:get_application_credential",
+        owner_target(&user_id),
+    )?;
+    let c = owned(&s, &user_id, &id).await?;
+    let (roles, rules) = s.limen.application_credential_details(&c).await?;
+    Ok(Json(
+        json!({"application_credential": render::application_credential(&l, &c, &roles, &rules, None)}),
+    ))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((user_id, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:delete_application_credential",
+        owner_target(&user_id),
+    )?;
+    owned(&s, &user_id, &id).await?;
+    s.limen
+        .delete_application_credential(&auth.info, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_access_rules(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(user_id): Path<String>,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:list_access_rules",
+        owner_target(&user_id),
+    )?;
+    let rules = s.limen.list_access_rules(&user_id).await?;
+    let items = rules.iter().map(|r| render::access_rule(&l, r)).collect();
+    paged(
+        &s,
+        &l,
+        "access_rules",
+        &format!("users/{user_id}/access_rules"),
+        &q,
+        items,
+    )
+}
+
+pub async fn get_access_rule(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path((user_id, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:get_access_rule",
+        owner_target(&user_id),
+    )?;
+    let r = s.limen.get_access_rule(&user_id, &id).await?;
+    Ok(Json(json!({"access_rule": render::access_rule(&l, &r)})))
+}
+
+pub async fn delete_access_rule(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((user_id, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:delete_access_rule",
+        owner_target(&user_id),
+    )?;
+    s.limen.delete_access_rule(&user_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
