@@ -160,6 +160,25 @@ impl TestServer {
         self.spawn(port);
     }
 
+    /// Runs a `limen` command against this server's configuration and data.
+    pub fn limen(&self, args: &[&str]) -> std::process::Output {
+        let out = Command::new(limen_bin())
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .args(["--database-url", &self.database_url])
+            .args(args)
+            .output()
+            .expect("run limen");
+        assert!(
+            out.status.success(),
+            "limen {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     pub fn log_tail(&self) -> String {
         let mut s = String::new();
         if let Ok(mut f) = std::fs::File::open(&self.stderr_log) {

@@ -97,6 +97,15 @@ struct BootstrapArgs {
 
 #[derive(Subcommand)]
 enum KeysKind {
+    /// Credential encryption keys (Keystone-compatible repository). Rotating also
+    /// re-encrypts every stored credential with the new primary key.
+    #[command(
+        after_help = "Examples:\n  limen keys credential setup\n  limen keys credential rotate"
+    )]
+    Credential {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
     /// Fernet token keys (Keystone-compatible repository: 0 staged, highest primary).
     #[command(
         after_help = "Examples:\n  limen keys fernet setup --data-dir /var/lib/limen\n  limen keys fernet rotate"
@@ -178,6 +187,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             {
                 println!("created Fernet key repository {}", repo.dir().display());
             }
+            let cred_repo = KeyRepository::new(config.credential_key_repository());
+            if cred_repo
+                .setup(config.credential.max_active_keys)
+                .map_err(|e| e.to_string())?
+            {
+                println!(
+                    "created credential key repository {}",
+                    cred_repo.dir().display()
+                );
+            }
             let (limen, _) = limen_server::app::open_services(
                 &config,
                 Arc::new(SystemClock),
@@ -212,30 +231,56 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Keys {
-            kind: KeysKind::Fernet { action },
-        } => {
-            let repo = KeyRepository::new(config.fernet_key_repository());
+        Command::Keys { kind } => {
+            let (repo, default_max, credential) = match &kind {
+                KeysKind::Fernet { .. } => (
+                    KeyRepository::new(config.fernet_key_repository()),
+                    config.fernet_tokens.max_active_keys,
+                    false,
+                ),
+                KeysKind::Credential { .. } => (
+                    KeyRepository::new(config.credential_key_repository()),
+                    config.credential.max_active_keys,
+                    true,
+                ),
+            };
+            let (KeysKind::Fernet { action } | KeysKind::Credential { action }) = kind;
+            limen_server::app::ensure_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
             match action {
                 KeyAction::Setup { max_active_keys } => {
-                    let n = max_active_keys.unwrap_or(config.fernet_tokens.max_active_keys);
-                    if repo.setup(n).map_err(|e| e.to_string())? {
-                        println!("created Fernet key repository {}", repo.dir().display());
+                    if repo
+                        .setup(max_active_keys.unwrap_or(default_max))
+                        .map_err(|e| e.to_string())?
+                    {
+                        println!("created key repository {}", repo.dir().display());
                     } else {
-                        println!(
-                            "Fernet key repository {} already holds keys",
-                            repo.dir().display()
-                        );
+                        println!("key repository {} already holds keys", repo.dir().display());
                     }
                 }
                 KeyAction::Rotate { max_active_keys } => {
-                    let n = max_active_keys.unwrap_or(config.fernet_tokens.max_active_keys);
-                    let primary = repo.rotate(n).map_err(|e| e.to_string())?;
+                    let primary = repo
+                        .rotate(max_active_keys.unwrap_or(default_max))
+                        .map_err(|e| e.to_string())?;
                     let keys = repo.key_numbers().map_err(|e| e.to_string())?;
                     println!(
                         "rotated {}: primary key is now {primary}; keys {keys:?}",
                         repo.dir().display()
                     );
+                    if credential {
+                        init_logging(&config);
+                        let (limen, _) = limen_server::app::open_services(
+                            &config,
+                            Arc::new(SystemClock),
+                            Arc::new(OsRandom),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                        let n = limen
+                            .reencrypt_credentials()
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        println!("re-encrypted {n} credentials with the new primary key");
+                    }
                 }
             }
             Ok(())

@@ -23,6 +23,9 @@ pub enum CoreError {
     /// 409: conflicts with something stored.
     #[error("Conflict occurred attempting to store {kind} - {detail}.")]
     Conflict { kind: &'static str, detail: String },
+    /// 503: a feature is not set up on this node (the message says what is missing).
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: the store or a dependency failed; the message is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),

@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod credential;
 pub mod error;
 pub mod identity;
 pub mod model;

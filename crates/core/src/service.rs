@@ -2,6 +2,7 @@
 
 use crate::clock::{Clock, Random};
 use crate::config::CoreConfig;
+use crate::credential::CredentialCipher;
 use crate::password::PasswordHasher;
 use crate::store::Store;
 use crate::token::TokenCodec;
@@ -17,6 +18,8 @@ pub struct Limen {
     pub random: Arc<dyn Random>,
     pub tokens: Arc<dyn TokenCodec>,
     pub hasher: Arc<dyn PasswordHasher>,
+    /// Encrypts stored credentials; `None` where no credential key repository exists.
+    pub credentials: Option<Arc<dyn CredentialCipher>>,
     pub config: Arc<CoreConfig>,
 }
 
@@ -35,8 +38,15 @@ impl Limen {
             random,
             tokens,
             hasher,
+            credentials: None,
             config: Arc::new(config),
         }
+    }
+
+    /// Sets the cipher for stored credentials.
+    pub fn with_credential_cipher(mut self, c: Arc<dyn CredentialCipher>) -> Self {
+        self.credentials = Some(c);
+        self
     }
 
     pub(crate) fn new_id(&self) -> String {

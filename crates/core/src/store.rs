@@ -179,6 +179,20 @@ pub trait Store: Send + Sync {
     async fn list_access_rules(&self, user_id: &str) -> StoreResult<Vec<AccessRule>>;
     async fn delete_access_rule(&self, id: &str) -> StoreResult<bool>;
 
+    // Credentials
+    async fn create_credential(&self, c: &crate::credential::StoredCredential) -> StoreResult<()>;
+    async fn get_credential(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<crate::credential::StoredCredential>>;
+    async fn list_credentials(
+        &self,
+        user_id: Option<&str>,
+        cred_type: Option<&str>,
+    ) -> StoreResult<Vec<crate::credential::StoredCredential>>;
+    async fn update_credential(&self, c: &crate::credential::StoredCredential) -> StoreResult<()>;
+    async fn delete_credential(&self, id: &str) -> StoreResult<bool>;
+
     // Revocation
     async fn add_revocation_event(&self, e: &RevocationEvent) -> StoreResult<()>;
     /// Events that can still match a live token (issued_before later than `since`).

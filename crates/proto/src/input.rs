@@ -705,6 +705,39 @@ pub fn endpoint_update(body: Value) -> ProtoResult<EndpointPatch> {
     })
 }
 
+// ---- credentials ----
+
+pub fn credential_create(body: Value) -> ProtoResult<limen_core::credential::NewCredential> {
+    let mut f = Fields::new("credential", unwrap(body, "credential")?);
+    for k in ["user_id", "type", "blob"] {
+        f.required(k)?;
+    }
+    let user_id = f.string("user_id", 1, 64)?.unwrap_or_default();
+    let cred_type = f.string("type", 1, 255)?.unwrap_or_default();
+    let blob = f.string("blob", 1, 65_535)?.unwrap_or_default();
+    let project_id = f.nullable_string("project_id", 64)?.flatten();
+    f.take("id");
+    Ok(limen_core::credential::NewCredential {
+        user_id,
+        project_id,
+        cred_type,
+        blob,
+        extra: f.extra(),
+    })
+}
+
+pub fn credential_update(body: Value) -> ProtoResult<limen_core::credential::CredentialPatch> {
+    let mut f = Fields::new("credential", unwrap(body, "credential")?);
+    f.immutable("id", "Cannot change ID")?;
+    Ok(limen_core::credential::CredentialPatch {
+        user_id: f.string("user_id", 1, 64)?,
+        project_id: f.nullable_string("project_id", 64)?,
+        cred_type: f.string("type", 1, 255)?,
+        blob: f.string("blob", 1, 65_535)?,
+        extra: f.extra(),
+    })
+}
+
 // ---- application credentials ----
 
 pub fn application_credential_create(body: Value) -> ProtoResult<NewApplicationCredential> {

@@ -217,6 +217,33 @@ fn substitute(url: &str, project_id: Option<&str>) -> Option<String> {
 }
 
 /// The service catalog; `project_id` fills URL templates (project-scoped tokens).
+pub fn credential(l: &Links, c: &limen_core::credential::Credential) -> Value {
+    with_extra(
+        obj(json!({
+            "id": c.id,
+            "user_id": c.user_id,
+            "project_id": c.project_id,
+            "type": c.cred_type,
+            "blob": c.blob,
+            "links": l.self_link(&format!("credentials/{}", c.id)),
+        })),
+        &c.extra,
+    )
+}
+
+/// An EC2 credential as `OS-EC2` shows it.
+pub fn ec2_credential(l: &Links, c: &limen_core::credential::Credential) -> Value {
+    let (access, secret) = limen_core::credential::ec2_keys(c);
+    json!({
+        "user_id": c.user_id,
+        "tenant_id": c.project_id,
+        "access": access,
+        "secret": secret,
+        "trust_id": null,
+        "links": l.self_link(&format!("users/{}/credentials/OS-EC2/{access}", c.user_id)),
+    })
+}
+
 pub fn access_rule(l: &Links, r: &AccessRule) -> Value {
     json!({
         "id": r.id,

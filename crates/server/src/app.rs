@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use limen_core::clock::{Clock, OsRandom, Random, SystemClock};
 use limen_core::Limen;
-use limen_crypto::{FernetCodec, KeyRepository, KeystoneHasher};
+use limen_crypto::{FernetCodec, FernetCredentialCipher, KeyRepository, KeystoneHasher};
 use limen_policy::Policy;
 use limen_store::SqlStore;
 use std::path::PathBuf;
@@ -65,7 +65,7 @@ pub async fn open_services(
     )?;
     let hasher =
         KeystoneHasher::new(config.identity.password_hash_rounds).map_err(StartError::Config)?;
-    let limen = Limen::new(
+    let mut limen = Limen::new(
         Arc::new(store.clone()),
         clock,
         random,
@@ -73,6 +73,16 @@ pub async fn open_services(
         Arc::new(hasher),
         config.core(),
     );
+    let credential_keys = KeyRepository::new(config.credential_key_repository());
+    if credential_keys.load().is_ok() {
+        limen =
+            limen.with_credential_cipher(Arc::new(FernetCredentialCipher::new(credential_keys)));
+    } else {
+        tracing::warn!(
+            repository = %credential_keys.dir().display(),
+            "no credential keys: the credentials API answers 503 until `limen keys credential setup`"
+        );
+    }
     Ok((limen, store))
 }
 

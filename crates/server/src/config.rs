@@ -30,6 +30,7 @@ pub struct Config {
     pub security_compliance: SecurityCompliance,
     pub identity: IdentityConfig,
     pub fernet_tokens: FernetConfig,
+    pub credential: CredentialConfig,
     pub auth: AuthConfig,
     pub policy: PolicyConfig,
 }
@@ -67,6 +68,23 @@ pub struct FernetConfig {
 impl Default for FernetConfig {
     fn default() -> Self {
         FernetConfig {
+            key_repository: None,
+            max_active_keys: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// Key repository encrypting stored credentials; default `<data_dir>/credential-keys`.
+    pub key_repository: Option<PathBuf>,
+    pub max_active_keys: usize,
+}
+
+impl Default for CredentialConfig {
+    fn default() -> Self {
+        CredentialConfig {
             key_repository: None,
             max_active_keys: 3,
         }
@@ -113,6 +131,7 @@ impl Default for Config {
             security_compliance: SecurityCompliance::default(),
             identity: IdentityConfig::default(),
             fernet_tokens: FernetConfig::default(),
+            credential: CredentialConfig::default(),
             auth: AuthConfig::default(),
             policy: PolicyConfig::default(),
         }
@@ -130,6 +149,7 @@ const CONFIG_KEYS: &[&str] = &[
     "security_compliance",
     "identity",
     "fernet_tokens",
+    "credential",
     "auth",
     "policy",
 ];
@@ -178,6 +198,13 @@ impl Config {
             .key_repository
             .clone()
             .unwrap_or_else(|| self.data_dir.join("fernet-keys"))
+    }
+
+    pub fn credential_key_repository(&self) -> PathBuf {
+        self.credential
+            .key_repository
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("credential-keys"))
     }
 
     pub fn core(&self) -> CoreConfig {

@@ -114,6 +114,7 @@ impl From<CoreError> for ApiError {
             e @ CoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
             CoreError::NotFoundMessage(m) => ApiError::not_found(m),
             e @ CoreError::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            CoreError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
             CoreError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 ApiError::new(

@@ -4,6 +4,7 @@ use crate::codec::*;
 use crate::sql::{bind_all, Arg, Sql};
 use crate::OpenError;
 use async_trait::async_trait;
+use limen_core::credential::{SealedBlob, StoredCredential};
 use limen_core::error::{StoreError, StoreResult};
 use limen_core::model::*;
 use limen_core::store::*;
@@ -374,6 +375,20 @@ fn access_rule_row(r: &AnyRow) -> StoreResult<AccessRule> {
     })
 }
 
+fn credential_row(r: &AnyRow) -> StoreResult<StoredCredential> {
+    Ok(StoredCredential {
+        id: get(r, "id")?,
+        user_id: get(r, "user_id")?,
+        project_id: get(r, "project_id")?,
+        cred_type: get(r, "type")?,
+        sealed: SealedBlob {
+            ciphertext: get(r, "encrypted_blob")?,
+            key_hash: get(r, "key_hash")?,
+        },
+        extra: from_json(&get::<String>(r, "extra")?)?,
+    })
+}
+
 fn event_row(r: &AnyRow) -> StoreResult<RevocationEvent> {
     Ok(RevocationEvent {
         user_id: get(r, "user_id")?,
@@ -461,6 +476,7 @@ impl Store for SqlStore {
                 "DELETE FROM passwords WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1)",
                 "DELETE FROM application_credentials WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1)",
                 "DELETE FROM access_rules WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1)",
+                "DELETE FROM credentials WHERE user_id IN (SELECT id FROM users WHERE domain_id = $1)",
                 "DELETE FROM users WHERE domain_id = $1",
                 "DELETE FROM user_group WHERE domain_id = $1",
                 "DELETE FROM domains WHERE id = $1",
@@ -558,6 +574,7 @@ impl Store for SqlStore {
             &[
                 "DELETE FROM assignments WHERE target_type = 'project' AND target_id = $1",
                 "DELETE FROM application_credentials WHERE project_id = $1",
+                "DELETE FROM credentials WHERE project_id = $1",
                 "UPDATE users SET default_project_id = NULL WHERE default_project_id = $1",
                 "DELETE FROM project_tags WHERE project_id = $1",
                 "DELETE FROM projects WHERE id = $1",
@@ -648,6 +665,7 @@ impl Store for SqlStore {
                 "DELETE FROM assignments WHERE actor_type = 'user' AND actor_id = $1",
                 "DELETE FROM application_credentials WHERE user_id = $1",
                 "DELETE FROM access_rules WHERE user_id = $1",
+                "DELETE FROM credentials WHERE user_id = $1",
                 "DELETE FROM group_membership WHERE user_id = $1",
                 "DELETE FROM passwords WHERE user_id = $1",
                 "DELETE FROM users WHERE id = $1",
@@ -1241,6 +1259,56 @@ impl Store for SqlStore {
 
     async fn delete_access_rule(&self, id: &str) -> StoreResult<bool> {
         self.exec("DELETE FROM access_rules WHERE id = $1", vec![id.into()])
+            .await
+            .map(|n| n > 0)
+    }
+
+    // ---- credentials ----
+
+    async fn create_credential(&self, c: &StoredCredential) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO credentials (id, user_id, project_id, type, encrypted_blob, key_hash, extra) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vec![(&c.id).into(), (&c.user_id).into(), c.project_id.clone().into(), (&c.cred_type).into(), (&c.sealed.ciphertext).into(), (&c.sealed.key_hash).into(), to_json(&c.extra).into()],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_credential(&self, id: &str) -> StoreResult<Option<StoredCredential>> {
+        self.fetch_one("SELECT * FROM credentials WHERE id = $1", vec![id.into()])
+            .await?
+            .as_ref()
+            .map(credential_row)
+            .transpose()
+    }
+
+    async fn list_credentials(
+        &self,
+        user_id: Option<&str>,
+        cred_type: Option<&str>,
+    ) -> StoreResult<Vec<StoredCredential>> {
+        let mut sql = Sql::new("SELECT * FROM credentials WHERE 1 = 1");
+        if let Some(u) = user_id {
+            sql.push(" AND user_id = ").bind(u);
+        }
+        if let Some(t) = cred_type {
+            sql.push(" AND type = ").bind(t);
+        }
+        sql.push(" ORDER BY id");
+        rows(self.fetch(&sql).await?, credential_row)
+    }
+
+    async fn update_credential(&self, c: &StoredCredential) -> StoreResult<()> {
+        self.exec(
+            "UPDATE credentials SET user_id = $2, project_id = $3, type = $4, encrypted_blob = $5, key_hash = $6, extra = $7 WHERE id = $1",
+            vec![(&c.id).into(), (&c.user_id).into(), c.project_id.clone().into(), (&c.cred_type).into(), (&c.sealed.ciphertext).into(), (&c.sealed.key_hash).into(), to_json(&c.extra).into()],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_credential(&self, id: &str) -> StoreResult<bool> {
+        self.exec("DELETE FROM credentials WHERE id = $1", vec![id.into()])
             .await
             .map(|n| n > 0)
     }

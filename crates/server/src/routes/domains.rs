@@ -75,18 +75,15 @@ pub async fn get(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let domain = s.limen.get_domain(&id).await;
-    let t = match &domain {
-        Ok(d) => json!({"domain": {"id": d.id, "name": d.name}}),
-        Err(_) => json!({"domain": {"id": id}}),
-    };
+    let domain = s.limen.get_domain(&id).await?;
+    let t = json!({"domain": {"id": domain.id, "name": domain.name}});
     enforce(
         &s,
         &auth.info,
         "identity:get_domain",
         target(t, &[("domain_id", &id)]),
     )?;
-    Ok(Json(json!({"domain": render::domain(&l, &domain?)})))
+    Ok(Json(json!({"domain": render::domain(&l, &domain)})))
 }
 
 pub async fn update(

@@ -107,52 +107,50 @@ impl GrantRoute {
 }
 
 /// The policy target Keystone builds for grants: the actor, the target and the role as
-/// stored (never from the request).
+/// stored (never from the request). Each is looked up first, so an unknown one is a 404.
 async fn grant_target(
     s: &AppState,
     r: &GrantRoute,
     target_id: &str,
     actor_id: &str,
     role_id: Option<&str>,
-) -> Value {
+) -> ApiResult<Value> {
     let mut t = Map::new();
+    if let Some(rid) = role_id {
+        let role = s.limen.get_role(rid).await?;
+        t.insert(
+            "role".into(),
+            json!({"id": role.id, "name": role.name, "domain_id": role.domain_id}),
+        );
+    }
     match r.actor {
         ActorKind::User => {
-            let v = match s.limen.get_user(actor_id).await {
-                Ok(u) => json!({"id": u.id, "domain_id": u.domain_id}),
-                Err(_) => json!({"id": actor_id}),
-            };
-            t.insert("user".into(), v);
+            let u = s.limen.get_user(actor_id).await?;
+            t.insert("user".into(), json!({"id": u.id, "domain_id": u.domain_id}));
         }
         ActorKind::Group => {
-            let v = match s.limen.get_group(actor_id).await {
-                Ok(g) => json!({"id": g.id, "domain_id": g.domain_id}),
-                Err(_) => json!({"id": actor_id}),
-            };
-            t.insert("group".into(), v);
+            let g = s.limen.get_group(actor_id).await?;
+            t.insert(
+                "group".into(),
+                json!({"id": g.id, "domain_id": g.domain_id}),
+            );
         }
     }
     match r.target {
         TargetKind::Project => {
-            let v = match s.limen.get_project(target_id).await {
-                Ok(p) => json!({"id": p.id, "domain_id": p.domain_id}),
-                Err(_) => json!({"id": target_id}),
-            };
-            t.insert("project".into(), v);
+            let p = s.limen.get_project(target_id).await?;
+            t.insert(
+                "project".into(),
+                json!({"id": p.id, "domain_id": p.domain_id}),
+            );
         }
         TargetKind::Domain => {
-            t.insert("domain".into(), json!({"id": target_id}));
+            let d = s.limen.get_domain(target_id).await?;
+            t.insert("domain".into(), json!({"id": d.id}));
         }
         TargetKind::System => {}
     }
-    if let Some(rid) = role_id {
-        let v = match s.limen.get_role(rid).await {
-            Ok(role) => json!({"id": role.id, "name": role.name, "domain_id": role.domain_id}),
-            Err(_) => json!({"id": rid}),
-        };
-        t.insert("role".into(), v);
-    }
-    target(Value::Object(t), &[])
+    Ok(target(Value::Object(t), &[]))
 }
 
 async fn single(
@@ -164,7 +162,7 @@ async fn single(
 ) -> ApiResult<Assignment> {
     let (tid, aid, rid) = r.ids(&params)?;
     let rid = rid.ok_or_else(|| ApiError::not_found("Not Found"))?;
-    let t = grant_target(s, &r, &tid, &aid, Some(&rid)).await;
+    let t = grant_target(s, &r, &tid, &aid, Some(&rid)).await?;
     enforce(s, &auth.info, &r.action(op), t)?;
     Ok(Assignment {
         actor: r.actor(&aid),
@@ -216,7 +214,7 @@ pub async fn list(
     Path(params): Path<Vec<String>>,
 ) -> ApiResult<Json<Value>> {
     let (tid, aid, _) = r.ids(&params)?;
-    let t = grant_target(&s, &r, &tid, &aid, None).await;
+    let t = grant_target(&s, &r, &tid, &aid, None).await?;
     enforce(&s, &auth.info, &r.action(Op::List), t)?;
     let roles = s
         .limen

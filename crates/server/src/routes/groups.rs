@@ -22,13 +22,10 @@ fn group_target(g: &Group) -> Value {
 }
 
 async fn checked_group(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<Group> {
-    let g = s.limen.get_group(id).await;
-    let t = match &g {
-        Ok(g) => json!({"group": group_target(g)}),
-        Err(_) => json!({"group": {"id": id}}),
-    };
+    let g = s.limen.get_group(id).await?;
+    let t = json!({"group": group_target(&g)});
     enforce(s, &auth.info, action, target(t, &[("group_id", id)]))?;
-    Ok(g?)
+    Ok(g)
 }
 
 pub async fn list(
@@ -142,11 +139,11 @@ async fn membership_target(
     uid: &str,
     action: &str,
 ) -> ApiResult<()> {
-    let g = s.limen.get_group(gid).await;
-    let u = s.limen.get_user(uid).await;
+    let g = s.limen.get_group(gid).await?;
+    let u = s.limen.get_user(uid).await?;
     let t = json!({
-        "group": match &g { Ok(g) => group_target(g), Err(_) => json!({"id": gid}) },
-        "user": match &u { Ok(u) => json!({"id": u.id, "domain_id": u.domain_id}), Err(_) => json!({"id": uid}) },
+        "group": group_target(&g),
+        "user": {"id": u.id, "domain_id": u.domain_id},
     });
     enforce(
         s,
@@ -154,8 +151,6 @@ async fn membership_target(
         action,
         target(t, &[("group_id", gid), ("user_id", uid)]),
     )?;
-    g?;
-    u?;
     Ok(())
 }
 

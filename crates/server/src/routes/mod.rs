@@ -4,6 +4,7 @@ pub mod appcreds;
 pub mod assignments;
 pub mod auth;
 pub mod catalog;
+pub mod credentials;
 pub mod discovery;
 pub mod domains;
 pub mod grants;
@@ -329,7 +330,25 @@ pub fn router() -> Router<AppState> {
                 .patch(catalog::update_endpoint)
                 .delete(catalog::delete_endpoint),
         )
-        .route("/v3/OS-REVOKE/events", get(revoke::events));
+        .route("/v3/OS-REVOKE/events", get(revoke::events))
+        .route(
+            "/v3/credentials",
+            get(credentials::list).post(credentials::create),
+        )
+        .route(
+            "/v3/credentials/{credential_id}",
+            get(credentials::get)
+                .patch(credentials::update)
+                .delete(credentials::delete),
+        )
+        .route(
+            "/v3/users/{user_id}/credentials/OS-EC2",
+            get(credentials::ec2_list).post(credentials::ec2_create),
+        )
+        .route(
+            "/v3/users/{user_id}/credentials/OS-EC2/{credential_id}",
+            get(credentials::ec2_get).delete(credentials::ec2_delete),
+        );
 
     use ActorKind::{Group, User};
     use TargetKind::{Domain, Project, System};

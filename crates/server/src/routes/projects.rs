@@ -166,11 +166,10 @@ pub async fn get(
     Path(id): Path<String>,
     q: Query,
 ) -> ApiResult<Json<Value>> {
-    let found = find(&s, &id).await;
+    let found = find(&s, &id).await?;
     let t = match &found {
-        Ok(Found::Project(p)) => project_target(p),
-        Ok(Found::Domain(d)) => json!({"project": {"id": d.id, "domain_id": null}}),
-        Err(_) => json!({"project": {"id": id}}),
+        Found::Project(p) => project_target(p),
+        Found::Domain(d) => json!({"project": {"id": d.id, "domain_id": null}}),
     };
     enforce(
         &s,
@@ -178,7 +177,7 @@ pub async fn get(
         "identity:get_project",
         target(t, &[("project_id", &id)]),
     )?;
-    let project = match found? {
+    let project = match found {
         Found::Project(p) => p,
         Found::Domain(d) => return Ok(Json(json!({"project": render::domain_as_project(&l, &d)}))),
     };
@@ -348,13 +347,10 @@ pub async fn delete(
 // ---- tags ----
 
 async fn tagged(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<Project> {
-    let p = s.limen.get_project(id).await;
-    let t = match &p {
-        Ok(p) => project_target(p),
-        Err(_) => json!({"project": {"id": id}}),
-    };
+    let p = s.limen.get_project(id).await?;
+    let t = project_target(&p);
     enforce(s, &auth.info, action, target(t, &[("project_id", id)]))?;
-    Ok(p?)
+    Ok(p)
 }
 
 fn tags_doc(l: &Links, tags: &[String]) -> Value {

@@ -21,18 +21,15 @@ fn role_target(r: &Role) -> Value {
 
 /// A role with the policy check done; domain-specific roles use the `*_domain_role` rules.
 async fn checked_role(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<Role> {
-    let r = s.limen.get_role(id).await;
-    let (t, domain_role) = match &r {
-        Ok(r) => (role_target(r), r.domain_id.is_some()),
-        Err(_) => (json!({"role": {"id": id}}), false),
-    };
+    let r = s.limen.get_role(id).await?;
+    let (t, domain_role) = (role_target(&r), r.domain_id.is_some());
     let action = if domain_role {
         action.replace("_role", "_domain_role")
     } else {
         action.to_string()
     };
     enforce(s, &auth.info, &action, target(t, &[("role_id", id)]))?;
-    Ok(r?)
+    Ok(r)
 }
 
 pub async fn list(

@@ -38,13 +38,10 @@ pub async fn render_users(s: &AppState, l: &Links, users: &[User]) -> ApiResult<
 /// A user, with the policy check done against it (a missing user is checked by id and
 /// then reported as 404).
 async fn checked_user(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<User> {
-    let u = s.limen.get_user(id).await;
-    let t = match &u {
-        Ok(u) => user_target(u),
-        Err(_) => json!({"user": {"id": id}}),
-    };
+    let u = s.limen.get_user(id).await?;
+    let t = user_target(&u);
     enforce(s, &auth.info, action, target(t, &[("user_id", id)]))?;
-    Ok(u?)
+    Ok(u)
 }
 
 pub async fn list(

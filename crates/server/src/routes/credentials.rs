@@ -1,0 +1,200 @@
+//! `/v3/credentials` and `/v3/users/{user_id}/credentials/OS-EC2`.
+
+use crate::authz::{enforce, target};
+use crate::error::ApiResult;
+use crate::extract::{Auth, Base, JsonBody, Path, Query};
+use crate::routes::{created, paged};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use limen_core::credential::Credential;
+use limen_policy::Decision;
+use limen_proto::{input, render};
+use serde_json::{json, Value};
+
+fn cred_target(c: &Credential) -> Value {
+    target(
+        json!({"credential": {"id": c.id, "user_id": c.user_id, "project_id": c.project_id, "type": c.cred_type}}),
+        &[("credential_id", &c.id)],
+    )
+}
+
+async fn checked(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<Credential> {
+    // Looked up first, as Keystone builds its policy target from the stored entity.
+    let c = s.limen.get_credential(id).await?;
+    enforce(s, &auth.info, action, cred_target(&c))?;
+    Ok(c)
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let raw = body.get("credential").cloned().unwrap_or(Value::Null);
+    enforce(
+        &s,
+        &auth.info,
+        "identity:create_credential",
+        target(json!({"credential": raw}), &[]),
+    )?;
+    let c = s
+        .limen
+        .create_credential(input::credential_create(body)?)
+        .await?;
+    Ok(created(json!({"credential": render::credential(&l, &c)})))
+}
+
+/// Lists what the caller may see: every credential the policy lets it read.
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    let all = s
+        .limen
+        .list_credentials(q.get("user_id"), q.get("type"))
+        .await?;
+    let policy = s.policy();
+    let creds = crate::authz::credentials(&auth.info);
+    let items = all
+        .iter()
+        .filter(|c| {
+            policy.enforce("identity:list_credentials", &creds, &cred_target(c)) == Decision::Allow
+        })
+        .map(|c| render::credential(&l, c))
+        .collect();
+    paged(&s, &l, "credentials", "credentials", &q, items)
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let c = checked(&s, &auth, &id, "identity:get_credential").await?;
+    Ok(Json(json!({"credential": render::credential(&l, &c)})))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(mut body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    crate::routes::drop_same_id(&mut body, "credential", &id);
+    checked(&s, &auth, &id, "identity:update_credential").await?;
+    let c = s
+        .limen
+        .update_credential(&id, input::credential_update(body)?)
+        .await?;
+    Ok(Json(json!({"credential": render::credential(&l, &c)})))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    checked(&s, &auth, &id, "identity:delete_credential").await?;
+    s.limen.delete_credential(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- OS-EC2 ----
+
+fn ec2_target(user_id: &str) -> Value {
+    target(
+        json!({"credential": {"user_id": user_id}}),
+        &[("user_id", user_id)],
+    )
+}
+
+pub async fn ec2_create(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(user_id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:ec2_create_credential",
+        ec2_target(&user_id),
+    )?;
+    let project = body
+        .get("tenant_id")
+        .or_else(|| body.get("project_id"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| crate::error::ApiError::bad_request("'tenant_id' is a required property"))?
+        .to_string();
+    s.limen.get_user(&user_id).await?;
+    let c = s.limen.create_ec2_credential(&user_id, &project).await?;
+    Ok(created(
+        json!({"credential": render::ec2_credential(&l, &c)}),
+    ))
+}
+
+pub async fn ec2_list(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(user_id): Path<String>,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:ec2_list_credentials",
+        ec2_target(&user_id),
+    )?;
+    let creds = s.limen.list_ec2_credentials(&user_id).await?;
+    let items: Vec<Value> = creds
+        .iter()
+        .map(|c| render::ec2_credential(&l, c))
+        .collect();
+    let _ = q;
+    Ok(Json(l.collection(
+        "credentials",
+        &format!("users/{user_id}/credentials/OS-EC2"),
+        items,
+    )))
+}
+
+pub async fn ec2_get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path((user_id, access)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:ec2_get_credential",
+        ec2_target(&user_id),
+    )?;
+    let c = s.limen.get_ec2_credential(&user_id, &access).await?;
+    Ok(Json(json!({"credential": render::ec2_credential(&l, &c)})))
+}
+
+pub async fn ec2_delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((user_id, access)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    enforce(
+        &s,
+        &auth.info,
+        "identity:ec2_delete_credential",
+        ec2_target(&user_id),
+    )?;
+    s.limen.delete_ec2_credential(&user_id, &access).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
