@@ -292,13 +292,19 @@ impl Limen {
         Ok(())
     }
 
-    /// The catalog a token shows: enabled services with their enabled endpoints.
-    pub async fn catalog(&self) -> CoreResult<Vec<CatalogEntry>> {
+    /// The catalog a token shows: enabled services with their enabled endpoints,
+    /// restricted to a project's endpoint associations where it has any.
+    pub async fn catalog(&self, project_id: Option<&str>) -> CoreResult<Vec<CatalogEntry>> {
         let services = self.store.list_services().await?;
-        let endpoints = self
+        let mut endpoints = self
             .store
             .list_endpoints(&EndpointFilter::default())
             .await?;
+        if let Some(p) = project_id {
+            if let Some(allowed) = self.filtered_endpoint_ids(p).await? {
+                endpoints.retain(|e| allowed.contains(&e.id));
+            }
+        }
         Ok(services
             .into_iter()
             .filter(|s| s.enabled)

@@ -157,7 +157,21 @@ impl Limen {
                 "Cannot delete a domain that is enabled, please disable it first.",
             ));
         }
+        // Documents keyed by the domain's projects go with them.
+        let projects = self
+            .store
+            .list_projects(&ProjectFilter {
+                domain_id: Some(id.to_string()),
+                ..Default::default()
+            })
+            .await?;
         self.store.delete_domain(id).await?;
+        for p in projects {
+            self.forget_project_endpoints(&p.id).await?;
+            self.forget_limits_of(&p.id).await?;
+        }
+        self.forget_limits_of(id).await?;
+        self.doc_delete("domain_config", id).await?;
         let mut ev = RevocationEvent::at(self.clock.now());
         ev.domain_id = Some(domain.id);
         self.store.add_revocation_event(&ev).await?;
@@ -375,6 +389,8 @@ impl Limen {
     }
 
     async fn revoke_project(&self, project_id: &str) -> CoreResult<()> {
+        self.forget_project_endpoints(project_id).await?;
+        self.forget_limits_of(project_id).await?;
         let mut ev = RevocationEvent::at(self.clock.now());
         ev.project_id = Some(project_id.to_string());
         self.store.add_revocation_event(&ev).await?;

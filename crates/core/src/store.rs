@@ -193,6 +193,19 @@ pub trait Store: Send + Sync {
     async fn update_credential(&self, c: &crate::credential::StoredCredential) -> StoreResult<()>;
     async fn delete_credential(&self, id: &str) -> StoreResult<bool>;
 
+    // Documents: small configuration resources kept as JSON by kind and id.
+    /// Inserts (`create_only`: a duplicate is an error) or replaces a document.
+    async fn put_document(
+        &self,
+        kind: &str,
+        id: &str,
+        body: &serde_json::Value,
+        create_only: bool,
+    ) -> StoreResult<()>;
+    async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<serde_json::Value>>;
+    async fn list_documents(&self, kind: &str) -> StoreResult<Vec<serde_json::Value>>;
+    async fn delete_document(&self, kind: &str, id: &str) -> StoreResult<bool>;
+
     // Revocation
     async fn add_revocation_event(&self, e: &RevocationEvent) -> StoreResult<()>;
     /// Events that can still match a live token (issued_before later than `since`).

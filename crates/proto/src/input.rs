@@ -1108,3 +1108,215 @@ mod tests {
         assert!(endpoint_create(json!({"endpoint": {"service_id": "s", "interface": "public", "url": "http://x", "enabled": "False"}})).is_err());
     }
 }
+
+// ---- legacy policies, OAuth1 consumers, endpoint groups, limits ----
+
+pub fn policy_create(body: Value) -> ProtoResult<(String, String, Extra)> {
+    let mut f = Fields::new("policy", unwrap(body, "policy")?);
+    f.required("blob")?;
+    f.required("type")?;
+    let blob = f.string("blob", 0, 65_535)?.unwrap_or_default();
+    let policy_type = f.string("type", 1, 255)?.unwrap_or_default();
+    f.take("id");
+    Ok((blob, policy_type, f.extra()))
+}
+
+pub fn policy_update(body: Value) -> ProtoResult<limen_core::policyblob::PolicyPatch> {
+    let mut f = Fields::new("policy", unwrap(body, "policy")?);
+    f.immutable("id", "Cannot change ID")?;
+    Ok(limen_core::policyblob::PolicyPatch {
+        blob: f.string("blob", 0, 65_535)?,
+        policy_type: f.string("type", 1, 255)?,
+        extra: f.extra(),
+    })
+}
+
+pub fn consumer_create(body: Value) -> ProtoResult<(Option<String>, Extra)> {
+    let mut f = Fields::new("consumer", unwrap(body, "consumer")?);
+    if f.has("secret") {
+        return Err(Invalid(
+            "A consumer's secret is generated, not given.".into(),
+        ));
+    }
+    let description = f.nullable_string("description", 65_535)?.flatten();
+    f.take("id");
+    Ok((description, f.extra()))
+}
+
+pub fn consumer_update(body: Value) -> ProtoResult<(Option<Option<String>>, Extra)> {
+    let map = unwrap(body, "consumer")?;
+    if map.is_empty() {
+        return Err(invalid(
+            "consumer",
+            &Value::Object(map),
+            "{} should be non-empty",
+        ));
+    }
+    let mut f = Fields::new("consumer", map);
+    f.immutable("id", "Cannot change ID")?;
+    if f.has("secret") {
+        return Err(Invalid("A consumer's secret cannot be changed.".into()));
+    }
+    let description = f.nullable_string("description", 65_535)?;
+    Ok((description, f.extra()))
+}
+
+pub struct EndpointGroupInput {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub filters: Option<Extra>,
+}
+
+pub fn endpoint_group(body: Value, create: bool) -> ProtoResult<EndpointGroupInput> {
+    let mut f = Fields::new("endpoint_group", unwrap(body, "endpoint_group")?);
+    if create {
+        f.required("filters")?;
+        f.required("name")?;
+    }
+    f.immutable("id", "Cannot change ID")?;
+    let name = f.name("name", 255)?;
+    let description = f.nullable_string("description", 65_535)?;
+    let filters = f.object("filters")?;
+    if let Some(k) = f.extra().keys().next() {
+        return Err(Invalid(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    Ok(EndpointGroupInput {
+        name,
+        description,
+        filters,
+    })
+}
+
+fn limit_items(body: Value, key: &str) -> ProtoResult<Vec<Map<String, Value>>> {
+    let Value::Object(mut top) = body else {
+        return Err(Invalid(format!("'{key}' is a required property")));
+    };
+    let items = match top.remove(key) {
+        Some(Value::Array(a)) => a,
+        Some(v) => return Err(invalid(key, &v, "is not of type 'array'")),
+        None => return Err(Invalid(format!("'{key}' is a required property"))),
+    };
+    if items.is_empty() {
+        return Err(invalid(
+            key,
+            &Value::Array(vec![]),
+            "[] should be non-empty",
+        ));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Object(m) => Ok(m),
+            other => Err(invalid(&i.to_string(), &other, "is not of type 'object'")),
+        })
+        .collect()
+}
+
+fn int_field(f: &mut Fields, k: &str, min: i64) -> ProtoResult<Option<i64>> {
+    match f.take(k) {
+        None => Ok(None),
+        Some(Value::Number(n)) if n.as_i64().is_some() => {
+            let v = n.as_i64().unwrap_or_default();
+            if v < min {
+                return Err(invalid(
+                    k,
+                    &Value::Number(n),
+                    format!("{v} is less than the minimum of {min}"),
+                ));
+            }
+            Ok(Some(v))
+        }
+        Some(v) => Err(invalid(k, &v, format!("{v} is not of type 'integer'"))),
+    }
+}
+
+pub fn registered_limits(body: Value) -> ProtoResult<Vec<limen_core::limits::RegisteredLimit>> {
+    limit_items(body, "registered_limits")?
+        .into_iter()
+        .map(|m| {
+            let mut f = Fields::new("registered_limit", m);
+            for k in ["service_id", "resource_name", "default_limit"] {
+                f.required(k)?;
+            }
+            Ok(limen_core::limits::RegisteredLimit {
+                id: String::new(),
+                service_id: f.string("service_id", 1, 255)?.unwrap_or_default(),
+                region_id: f.nullable_string("region_id", 255)?.flatten(),
+                resource_name: f.string("resource_name", 1, 255)?.unwrap_or_default(),
+                default_limit: int_field(&mut f, "default_limit", -1)?.unwrap_or_default(),
+                description: f.nullable_string("description", 65_535)?.flatten(),
+            })
+        })
+        .collect()
+}
+
+pub fn registered_limit_update(
+    body: Value,
+) -> ProtoResult<limen_core::limits::RegisteredLimitPatch> {
+    let mut f = Fields::new("registered_limit", unwrap(body, "registered_limit")?);
+    f.immutable("id", "Cannot change ID")?;
+    Ok(limen_core::limits::RegisteredLimitPatch {
+        service_id: f.string("service_id", 1, 255)?,
+        region_id: f.nullable_string("region_id", 255)?,
+        resource_name: f.string("resource_name", 1, 255)?,
+        default_limit: int_field(&mut f, "default_limit", -1)?,
+        description: f.nullable_string("description", 65_535)?,
+    })
+}
+
+pub fn limits(body: Value) -> ProtoResult<Vec<limen_core::limits::Limit>> {
+    limit_items(body, "limits")?
+        .into_iter()
+        .map(|m| {
+            let mut f = Fields::new("limit", m);
+            for k in ["service_id", "resource_name", "resource_limit"] {
+                f.required(k)?;
+            }
+            let project_id = f.nullable_string("project_id", 64)?.flatten();
+            let domain_id = f.nullable_string("domain_id", 64)?.flatten();
+            if project_id.is_some() == domain_id.is_some() {
+                return Err(Invalid(
+                    "A limit names a project_id or a domain_id, not both and not neither.".into(),
+                ));
+            }
+            Ok(limen_core::limits::Limit {
+                id: String::new(),
+                project_id,
+                domain_id,
+                service_id: f.string("service_id", 1, 255)?.unwrap_or_default(),
+                region_id: f.nullable_string("region_id", 255)?.flatten(),
+                resource_name: f.string("resource_name", 1, 255)?.unwrap_or_default(),
+                resource_limit: int_field(&mut f, "resource_limit", -1)?.unwrap_or_default(),
+                description: f.nullable_string("description", 65_535)?.flatten(),
+            })
+        })
+        .collect()
+}
+
+pub fn limit_update(body: Value) -> ProtoResult<(Option<i64>, Option<Option<String>>)> {
+    let mut f = Fields::new("limit", unwrap(body, "limit")?);
+    f.immutable("id", "Cannot change ID")?;
+    let r = int_field(&mut f, "resource_limit", -1)?;
+    let d = f.nullable_string("description", 65_535)?;
+    if let Some(k) = f.extra().keys().next() {
+        return Err(Invalid(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    Ok((r, d))
+}
+
+/// `{"config": {...}}` bodies of the domain configuration API.
+pub fn domain_config(body: Value) -> ProtoResult<Extra> {
+    let Value::Object(mut top) = body else {
+        return Err(Invalid("'config' is a required property".into()));
+    };
+    match top.remove("config") {
+        Some(Value::Object(m)) => Ok(m),
+        Some(v) => Err(invalid("config", &v, "is not of type 'object'")),
+        None => Err(Invalid("'config' is a required property".into())),
+    }
+}

@@ -1313,6 +1313,63 @@ impl Store for SqlStore {
             .map(|n| n > 0)
     }
 
+    // ---- documents ----
+
+    async fn put_document(
+        &self,
+        kind: &str,
+        id: &str,
+        body: &serde_json::Value,
+        create_only: bool,
+    ) -> StoreResult<()> {
+        let sql = if create_only {
+            "INSERT INTO documents (kind, id, body) VALUES ($1, $2, $3)"
+        } else {
+            "INSERT INTO documents (kind, id, body) VALUES ($1, $2, $3) ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body"
+        };
+        self.exec(sql, vec![kind.into(), id.into(), body.to_string().into()])
+            .await
+            .map(|_| ())
+    }
+
+    async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<serde_json::Value>> {
+        let row = self
+            .fetch_one(
+                "SELECT body FROM documents WHERE kind = $1 AND id = $2",
+                vec![kind.into(), id.into()],
+            )
+            .await?;
+        row.map(|r| {
+            let body: String = get(&r, "body")?;
+            serde_json::from_str(&body)
+                .map_err(|e| StoreError::Backend(format!("corrupt document: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn list_documents(&self, kind: &str) -> StoreResult<Vec<serde_json::Value>> {
+        let mut sql = Sql::new("SELECT body FROM documents WHERE kind = ");
+        sql.bind(kind).push(" ORDER BY id");
+        self.fetch(&sql)
+            .await?
+            .iter()
+            .map(|r| {
+                let body: String = get(r, "body")?;
+                serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Backend(format!("corrupt document: {e}")))
+            })
+            .collect()
+    }
+
+    async fn delete_document(&self, kind: &str, id: &str) -> StoreResult<bool> {
+        self.exec(
+            "DELETE FROM documents WHERE kind = $1 AND id = $2",
+            vec![kind.into(), id.into()],
+        )
+        .await
+        .map(|n| n > 0)
+    }
+
     // ---- revocation ----
 
     async fn add_revocation_event(&self, e: &RevocationEvent) -> StoreResult<()> {

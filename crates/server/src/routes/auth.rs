@@ -25,7 +25,7 @@ async fn token_response(
     let catalog = if nocatalog || matches!(info.scope, ResolvedScope::Unscoped) {
         None
     } else {
-        Some(state.limen.catalog().await?)
+        Some(state.limen.catalog(info.project_id()).await?)
     };
     let body = render::token(info, catalog.as_deref());
     let mut resp = (status, Json(body)).into_response();
@@ -167,7 +167,7 @@ pub async fn catalog(
             "You are not authorized to perform the requested action.",
         ));
     }
-    let c = state.limen.catalog().await?;
+    let c = state.limen.catalog(auth.info.project_id()).await?;
     Ok(Json(json!({
         "catalog": render::catalog(&c, auth.info.project_id()),
         "links": {"self": l.url("auth/catalog"), "previous": null, "next": null},

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod discovery;
 pub mod domains;
+pub mod extensions;
 pub mod grants;
 pub mod groups;
 pub mod projects;
@@ -150,6 +151,151 @@ pub fn filter_name<T>(items: Vec<T>, q: &Query, name: impl Fn(&T) -> &str) -> Ap
         items.retain(|i| test(name(i)));
     }
     Ok(items)
+}
+
+/// Routes of Keystone's smaller APIs (see `extensions`).
+fn extension_routes() -> Router<AppState> {
+    use extensions as x;
+    use x::AssociationKind::{Endpoint, RegionAndService, Service};
+    let assoc = |r: Router<AppState>, path: &str, kind: x::AssociationKind| {
+        r.route(
+            path,
+            put(move |s: State<AppState>, a: Auth, p: Path<Vec<String>>| {
+                x::put_association(kind, s, a, p)
+            })
+            .get(move |s: State<AppState>, a: Auth, p: Path<Vec<String>>| {
+                x::check_association(kind, s, a, p)
+            })
+            .delete(move |s: State<AppState>, a: Auth, p: Path<Vec<String>>| {
+                x::delete_association(kind, s, a, p)
+            }),
+        )
+    };
+    let r = Router::new()
+        .route("/v3/policies", get(x::list_policies).post(x::create_policy))
+        .route(
+            "/v3/policies/{policy_id}",
+            get(x::get_policy)
+                .patch(x::update_policy)
+                .delete(x::delete_policy),
+        )
+        .route(
+            "/v3/policies/{policy_id}/OS-ENDPOINT-POLICY/endpoints",
+            get(x::policy_endpoints),
+        )
+        .route(
+            "/v3/OS-OAUTH1/consumers",
+            get(x::list_consumers).post(x::create_consumer),
+        )
+        .route(
+            "/v3/OS-OAUTH1/consumers/{consumer_id}",
+            get(x::get_consumer)
+                .patch(x::update_consumer)
+                .delete(x::delete_consumer),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups",
+            get(x::list_endpoint_groups).post(x::create_endpoint_group),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group_id}",
+            get(x::get_endpoint_group)
+                .patch(x::update_endpoint_group)
+                .delete(x::delete_endpoint_group),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group_id}/endpoints",
+            get(x::endpoint_group_endpoints),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group_id}/projects",
+            get(x::endpoint_group_projects),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group_id}/projects/{project_id}",
+            put(x::put_group_project)
+                .get(x::get_group_project)
+                .delete(x::delete_group_project),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/projects/{project_id}/endpoint_groups",
+            get(x::project_endpoint_groups),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/projects/{project_id}/endpoints",
+            get(x::project_endpoints),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/projects/{project_id}/endpoints/{endpoint_id}",
+            put(x::put_project_endpoint)
+                .get(x::check_project_endpoint)
+                .delete(x::delete_project_endpoint),
+        )
+        .route(
+            "/v3/OS-EP-FILTER/endpoints/{endpoint_id}/projects",
+            get(x::endpoint_projects),
+        )
+        .route(
+            "/v3/domains/{domain_id}/config",
+            put(x::put_domain_config)
+                .get(x::get_domain_config)
+                .patch(x::update_domain_config)
+                .delete(x::delete_domain_config),
+        )
+        .route(
+            "/v3/domains/{domain_id}/config/{group}",
+            get(x::get_domain_config)
+                .patch(x::update_domain_config)
+                .delete(x::delete_domain_config),
+        )
+        .route(
+            "/v3/domains/{domain_id}/config/{group}/{option}",
+            get(x::get_domain_config)
+                .patch(x::update_domain_config)
+                .delete(x::delete_domain_config),
+        )
+        .route("/v3/domains/config/default", get(x::default_domain_config))
+        .route(
+            "/v3/domains/config/{group}/default",
+            get(x::default_domain_config_part),
+        )
+        .route(
+            "/v3/domains/config/{group}/{option}/default",
+            get(x::default_domain_config_part),
+        )
+        .route("/v3/limits/model", get(x::limit_model))
+        .route(
+            "/v3/registered_limits",
+            get(x::list_registered_limits).post(x::create_registered_limits),
+        )
+        .route(
+            "/v3/registered_limits/{registered_limit_id}",
+            get(x::get_registered_limit)
+                .patch(x::update_registered_limit)
+                .delete(x::delete_registered_limit),
+        )
+        .route("/v3/limits", get(x::list_limits).post(x::create_limits))
+        .route(
+            "/v3/limits/{limit_id}",
+            get(x::get_limit)
+                .patch(x::update_limit)
+                .delete(x::delete_limit),
+        );
+    let r = assoc(
+        r,
+        "/v3/policies/{policy_id}/OS-ENDPOINT-POLICY/endpoints/{endpoint_id}",
+        Endpoint,
+    );
+    let r = assoc(
+        r,
+        "/v3/policies/{policy_id}/OS-ENDPOINT-POLICY/services/{service_id}",
+        Service,
+    );
+    assoc(
+        r,
+        "/v3/policies/{policy_id}/OS-ENDPOINT-POLICY/services/{service_id}/regions/{region_id}",
+        RegionAndService,
+    )
 }
 
 fn grant_routes(
@@ -341,6 +487,7 @@ pub fn router() -> Router<AppState> {
                 .patch(credentials::update)
                 .delete(credentials::delete),
         )
+        .merge(extension_routes())
         .route(
             "/v3/users/{user_id}/credentials/OS-EC2",
             get(credentials::ec2_list).post(credentials::ec2_create),
