@@ -1043,72 +1043,6 @@ pub fn auth_request(body: Value) -> ProtoResult<AuthRequest> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn wrapper_and_extra() {
-        let u =
-            user_create(json!({"user": {"name": "a", "email": "a@x", "enabled": false}})).unwrap();
-        assert_eq!(u.name, "a");
-        assert!(!u.enabled);
-        assert_eq!(u.extra.get("email"), Some(&json!("a@x")));
-        assert!(user_create(json!({"user": {"name": "a"}, "x": 1})).is_err());
-        assert!(user_create(json!({"name": "a"})).is_err());
-        assert!(user_create(json!({"user": {}})).is_err());
-        assert!(user_create(json!({"user": {"name": ""}})).is_err());
-        assert!(user_create(json!({"user": {"name": "a", "enabled": "yes"}})).is_err());
-        assert!(user_update(json!({"user": {"domain_id": "x"}})).is_err());
-    }
-
-    #[test]
-    fn names_and_tags() {
-        assert!(project_create(json!({"project": {"name": "n".repeat(65)}})).is_err());
-        assert!(project_create(json!({"project": {"name": "n".repeat(64)}})).is_ok());
-        assert!(project_create(json!({"project": {"name": "p", "tags": ["a/b"]}})).is_err());
-        assert!(project_create(json!({"project": {"name": "p", "tags": ["a", "a"]}})).is_err());
-        let many: Vec<String> = (0..81).map(|i| format!("t{i}")).collect();
-        assert!(project_create(json!({"project": {"name": "p", "tags": many}})).is_err());
-    }
-
-    #[test]
-    fn auth_bodies() {
-        let r = auth_request(json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "u", "domain": {"name": "Default"}, "password": "p"}}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})).unwrap();
-        assert_eq!(
-            r.scope,
-            ScopeRequest::Project(ProjectRef::Name {
-                name: "admin".into(),
-                domain: DomainRef::Id("default".into())
-            })
-        );
-        assert!(auth_request(json!({})).is_err());
-        assert!(auth_request(json!({"auth": {"identity": {"methods": ["password"]}}})).is_err());
-        assert!(auth_request(json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "u", "password": "p"}}}}})).is_err());
-        assert!(
-            auth_request(json!({"auth": {"identity": {"methods": ["token"], "token": {}}}}))
-                .is_err()
-        );
-        let both = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "t"}}, "scope": {"project": {"id": "p"}, "domain": {"id": "d"}}}});
-        assert!(auth_request(both).is_err());
-        let sys = auth_request(json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "t"}}, "scope": {"system": {"all": true}}}})).unwrap();
-        assert_eq!(sys.scope, ScopeRequest::System);
-    }
-
-    #[test]
-    fn endpoints() {
-        let e = endpoint_create(json!({"endpoint": {"service_id": "s", "interface": "public", "url": "http://x/$(project_id)s", "region": "R"}})).unwrap();
-        assert_eq!(e.region_id.as_deref(), Some("R"));
-        assert!(endpoint_create(
-            json!({"endpoint": {"service_id": "s", "interface": "private", "url": "http://x"}})
-        )
-        .is_err());
-        assert!(endpoint_create(json!({"endpoint": {"service_id": "s", "interface": "public", "url": "http://x/$(bogus)s"}})).is_err());
-        assert!(endpoint_create(json!({"endpoint": {"service_id": "s", "interface": "public", "url": "http://x", "enabled": "False"}})).is_err());
-    }
-}
-
 // ---- legacy policies, OAuth1 consumers, endpoint groups, limits ----
 
 pub fn policy_create(body: Value) -> ProtoResult<(String, String, Extra)> {
@@ -1318,5 +1252,71 @@ pub fn domain_config(body: Value) -> ProtoResult<Extra> {
         Some(Value::Object(m)) => Ok(m),
         Some(v) => Err(invalid("config", &v, "is not of type 'object'")),
         None => Err(Invalid("'config' is a required property".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn wrapper_and_extra() {
+        let u =
+            user_create(json!({"user": {"name": "a", "email": "a@x", "enabled": false}})).unwrap();
+        assert_eq!(u.name, "a");
+        assert!(!u.enabled);
+        assert_eq!(u.extra.get("email"), Some(&json!("a@x")));
+        assert!(user_create(json!({"user": {"name": "a"}, "x": 1})).is_err());
+        assert!(user_create(json!({"name": "a"})).is_err());
+        assert!(user_create(json!({"user": {}})).is_err());
+        assert!(user_create(json!({"user": {"name": ""}})).is_err());
+        assert!(user_create(json!({"user": {"name": "a", "enabled": "yes"}})).is_err());
+        assert!(user_update(json!({"user": {"domain_id": "x"}})).is_err());
+    }
+
+    #[test]
+    fn names_and_tags() {
+        assert!(project_create(json!({"project": {"name": "n".repeat(65)}})).is_err());
+        assert!(project_create(json!({"project": {"name": "n".repeat(64)}})).is_ok());
+        assert!(project_create(json!({"project": {"name": "p", "tags": ["a/b"]}})).is_err());
+        assert!(project_create(json!({"project": {"name": "p", "tags": ["a", "a"]}})).is_err());
+        let many: Vec<String> = (0..81).map(|i| format!("t{i}")).collect();
+        assert!(project_create(json!({"project": {"name": "p", "tags": many}})).is_err());
+    }
+
+    #[test]
+    fn auth_bodies() {
+        let r = auth_request(json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "u", "domain": {"name": "Default"}, "password": "p"}}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})).unwrap();
+        assert_eq!(
+            r.scope,
+            ScopeRequest::Project(ProjectRef::Name {
+                name: "admin".into(),
+                domain: DomainRef::Id("default".into())
+            })
+        );
+        assert!(auth_request(json!({})).is_err());
+        assert!(auth_request(json!({"auth": {"identity": {"methods": ["password"]}}})).is_err());
+        assert!(auth_request(json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "u", "password": "p"}}}}})).is_err());
+        assert!(
+            auth_request(json!({"auth": {"identity": {"methods": ["token"], "token": {}}}}))
+                .is_err()
+        );
+        let both = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "t"}}, "scope": {"project": {"id": "p"}, "domain": {"id": "d"}}}});
+        assert!(auth_request(both).is_err());
+        let sys = auth_request(json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "t"}}, "scope": {"system": {"all": true}}}})).unwrap();
+        assert_eq!(sys.scope, ScopeRequest::System);
+    }
+
+    #[test]
+    fn endpoints() {
+        let e = endpoint_create(json!({"endpoint": {"service_id": "s", "interface": "public", "url": "http://x/$(project_id)s", "region": "R"}})).unwrap();
+        assert_eq!(e.region_id.as_deref(), Some("R"));
+        assert!(endpoint_create(
+            json!({"endpoint": {"service_id": "s", "interface": "private", "url": "http://x"}})
+        )
+        .is_err());
+        assert!(endpoint_create(json!({"endpoint": {"service_id": "s", "interface": "public", "url": "http://x/$(bogus)s"}})).is_err());
+        assert!(endpoint_create(json!({"endpoint": {"service_id": "s", "interface": "public", "url": "http://x", "enabled": "False"}})).is_err());
     }
 }
