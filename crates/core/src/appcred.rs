@@ -65,7 +65,7 @@ impl Limen {
                 ));
             }
         }
-        if caller.trust_id.is_some() {
+        if caller.trust.is_some() {
             return Err(CoreError::forbidden(
                 "Using method 'trust' is not allowed for managing application credentials.",
             ));

@@ -38,6 +38,8 @@ pub enum ScopeRequest {
     Project(ProjectRef),
     Domain(DomainRef),
     System,
+    /// `OS-TRUST:trust`: act under a trust.
+    Trust(String),
 }
 
 #[derive(Debug, Clone)]
@@ -109,7 +111,27 @@ pub struct TokenInfo {
     /// Set for tokens issued through an application credential.
     pub application_credential: Option<AppCredTokenInfo>,
     /// Set for trust-scoped tokens.
-    pub trust_id: Option<String>,
+    pub trust: Option<TrustTokenInfo>,
+}
+
+/// What a trust-scoped token shows of its trust.
+#[derive(Debug, Clone)]
+pub struct TrustTokenInfo {
+    pub id: String,
+    pub trustor_user_id: String,
+    pub trustee_user_id: String,
+    pub impersonation: bool,
+}
+
+impl TrustTokenInfo {
+    fn of(t: &crate::model::Trust) -> Self {
+        TrustTokenInfo {
+            id: t.id.clone(),
+            trustor_user_id: t.trustor_user_id.clone(),
+            trustee_user_id: t.trustee_user_id.clone(),
+            impersonation: t.impersonation,
+        }
+    }
 }
 
 impl TokenInfo {
@@ -186,6 +208,17 @@ impl Limen {
                         CoreError::Internal(m) => CoreError::Internal(m),
                         _ => CoreError::NotFoundMessage("Failed to validate token".into()),
                     })?;
+                    if info.trust.is_some() {
+                        return Err(CoreError::forbidden(
+                            "Using trust-scoped token to create another token. Create a new \
+                             trust-scoped token instead.",
+                        ));
+                    }
+                    if info.application_credential.is_some() {
+                        return Err(CoreError::forbidden(
+                            "Using a delegated token to create another token is not allowed.",
+                        ));
+                    }
                     if !matches!(info.scope, ResolvedScope::Unscoped)
                         && !self.config.token.allow_rescope_scoped_token
                     {
@@ -220,44 +253,32 @@ impl Limen {
             }
         }
         let user = user.ok_or_else(auth_failed)?;
-        let user_domain = self.get_domain(&user.domain_id).await?;
-        if !user_domain.enabled {
+        let authenticated_domain = self.get_domain(&user.domain_id).await?;
+        if !authenticated_domain.enabled {
             return Err(auth_failed());
         }
 
-        // A token exchanged without a scope gives an unscoped token, as in Keystone; only
-        // a password login falls back to the default project.
-        let scope_req = match (&req.scope, &parent, &app_cred) {
-            // An application credential always scopes to its own project.
-            (ScopeRequest::Default, _, Some(c)) => {
-                ScopeRequest::Project(ProjectRef::Id(c.project_id.clone()))
-            }
-            (ScopeRequest::Project(ProjectRef::Id(p)), _, Some(c)) if *p == c.project_id => {
-                req.scope.clone()
-            }
-            (_, _, Some(_)) => {
-                return Err(CoreError::unauthorized(
-                    "Application credentials cannot request a scope.",
-                ))
-            }
-            (ScopeRequest::Default, Some(_), None) => ScopeRequest::Unscoped,
-            (s, _, None) => s.clone(),
-        };
-        let scope = self.resolve_scope(&user, &scope_req).await?;
-        let roles = match (&app_cred, scope.target()) {
-            (Some(c), _) => self
-                .application_credential_roles(c)
-                .await?
-                .filter(|r| !r.is_empty())
-                .ok_or_else(auth_failed)?,
-            (None, None) => vec![],
-            (None, Some(t)) => {
-                let roles = self.effective_roles(&user.id, &t).await?;
-                if roles.is_empty() {
-                    return Err(CoreError::unauthorized(no_access_message(&user, &scope)));
+        let (user, scope, roles, trust) = match &req.scope {
+            ScopeRequest::Trust(trust_id) => {
+                if app_cred.is_some() {
+                    return Err(CoreError::unauthorized(
+                        "Application credentials cannot request a scope.",
+                    ));
                 }
-                roles
+                let (t, token_user, scope, roles) = self.trust_scope(&user, trust_id).await?;
+                (token_user, scope, roles, Some(t))
             }
+            _ => {
+                let (scope, roles) = self
+                    .plain_scope(&user, &req.scope, parent.is_some(), app_cred.as_ref())
+                    .await?;
+                (user, scope, roles, None)
+            }
+        };
+        let user_domain = if user.domain_id == authenticated_domain.id {
+            authenticated_domain
+        } else {
+            self.get_domain(&user.domain_id).await?
         };
 
         // Fernet times are whole seconds. A revocation earlier in this same second (a
@@ -280,8 +301,12 @@ impl Limen {
             }
             None => issued_at + Duration::seconds(self.config.token.expiration),
         };
-        // A credential's own expiry caps its tokens.
-        let expires_at = match app_cred.as_ref().and_then(|c| c.expires_at) {
+        // A credential's or a trust's own expiry caps its tokens.
+        let limit = app_cred
+            .as_ref()
+            .and_then(|c| c.expires_at)
+            .or(trust.as_ref().and_then(|t| t.expires_at));
+        let expires_at = match limit {
             Some(limit) if limit < expires_at => limit,
             _ => expires_at,
         };
@@ -290,12 +315,16 @@ impl Limen {
             methods,
             scope: match &scope {
                 ResolvedScope::Unscoped => TokenScope::Unscoped,
-                ResolvedScope::Project { project, .. } => match &app_cred {
-                    Some(c) => TokenScope::ApplicationCredential {
+                ResolvedScope::Project { project, .. } => match (&app_cred, &trust) {
+                    (Some(c), _) => TokenScope::ApplicationCredential {
                         project_id: project.id.clone(),
                         app_cred_id: c.id.clone(),
                     },
-                    None => TokenScope::Project {
+                    (None, Some(t)) => TokenScope::Trust {
+                        project_id: project.id.clone(),
+                        trust_id: t.id.clone(),
+                    },
+                    (None, None) => TokenScope::Project {
                         project_id: project.id.clone(),
                     },
                 },
@@ -327,9 +356,97 @@ impl Limen {
                 roles,
                 password_expires_at,
                 application_credential,
-                trust_id: None,
+                trust: trust.as_ref().map(TrustTokenInfo::of),
             },
         })
+    }
+
+    /// Scope and roles of a token that is not trust-scoped.
+    async fn plain_scope(
+        &self,
+        user: &User,
+        requested: &ScopeRequest,
+        exchanged_token: bool,
+        app_cred: Option<&crate::model::ApplicationCredential>,
+    ) -> CoreResult<(ResolvedScope, Vec<Role>)> {
+        // A token exchanged without a scope gives an unscoped token, as in Keystone; only
+        // a password login falls back to the default project.
+        let scope_req = match (requested, exchanged_token, app_cred) {
+            // An application credential always scopes to its own project.
+            (ScopeRequest::Default, _, Some(c)) => {
+                ScopeRequest::Project(ProjectRef::Id(c.project_id.clone()))
+            }
+            (ScopeRequest::Project(ProjectRef::Id(p)), _, Some(c)) if *p == c.project_id => {
+                requested.clone()
+            }
+            (_, _, Some(_)) => {
+                return Err(CoreError::unauthorized(
+                    "Application credentials cannot request a scope.",
+                ))
+            }
+            (ScopeRequest::Default, true, None) => ScopeRequest::Unscoped,
+            (s, _, None) => s.clone(),
+        };
+        let scope = self.resolve_scope(user, &scope_req).await?;
+        let roles = match (app_cred, scope.target()) {
+            (Some(c), _) => self
+                .application_credential_roles(c)
+                .await?
+                .filter(|r| !r.is_empty())
+                .ok_or_else(auth_failed)?,
+            (None, None) => vec![],
+            (None, Some(t)) => {
+                let roles = self.effective_roles(&user.id, &t).await?;
+                if roles.is_empty() {
+                    return Err(CoreError::unauthorized(no_access_message(user, &scope)));
+                }
+                roles
+            }
+        };
+        Ok((scope, roles))
+    }
+
+    /// A trust-scoped token for the trustee `user`: the trust's project and roles, acting
+    /// as the trustor when the trust impersonates. Takes one use of the trust.
+    async fn trust_scope(
+        &self,
+        user: &User,
+        trust_id: &str,
+    ) -> CoreResult<(crate::model::Trust, User, ResolvedScope, Vec<Role>)> {
+        let t = self.get_trust(trust_id).await?;
+        if t.trustee_user_id != user.id {
+            return Err(CoreError::forbidden(format!(
+                "User {} is not a trustee of trust {trust_id}.",
+                user.id
+            )));
+        }
+        let trustor = self
+            .store
+            .get_user(&t.trustor_user_id)
+            .await?
+            .filter(|u| u.enabled)
+            .ok_or_else(|| CoreError::forbidden("The trustor is disabled or gone."))?;
+        let project_id = t.project_id.clone().ok_or_else(|| {
+            CoreError::forbidden("A trust without a project cannot scope a token.")
+        })?;
+        let scope = self
+            .enabled_project_scope(&project_id)
+            .await?
+            .ok_or_else(|| CoreError::forbidden("The trust's project is disabled or gone."))?;
+        let roles = self
+            .trust_effective_roles(&t)
+            .await?
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                CoreError::forbidden("The trustor no longer holds the delegated roles.")
+            })?;
+        self.consume_trust(&t).await?;
+        let token_user = if t.impersonation {
+            trustor
+        } else {
+            user.clone()
+        };
+        Ok((t, token_user, scope, roles))
     }
 
     fn new_audit_id(&self) -> String {
@@ -522,6 +639,8 @@ impl Limen {
                 Ok(ResolvedScope::Domain(domain))
             }
             ScopeRequest::System => Ok(ResolvedScope::System),
+            // Trust scopes are resolved by `trust_scope`.
+            ScopeRequest::Trust(_) => Err(auth_failed()),
         }
     }
 
@@ -568,7 +687,8 @@ impl Limen {
                     .ok_or_else(not_found)?,
             ),
             TokenScope::System => ResolvedScope::System,
-            TokenScope::ApplicationCredential { project_id, .. } => self
+            TokenScope::ApplicationCredential { project_id, .. }
+            | TokenScope::Trust { project_id, .. } => self
                 .enabled_project_scope(project_id)
                 .await?
                 .ok_or_else(not_found)?,
@@ -588,14 +708,39 @@ impl Limen {
             }
             _ => None,
         };
-        let roles = match (&app_cred, scope.target()) {
-            (Some(c), _) => self
+        let trust = match &payload.scope {
+            TokenScope::Trust { trust_id, .. } => {
+                let t = self
+                    .store
+                    .get_trust(trust_id)
+                    .await?
+                    .filter(|t| t.expires_at.is_none_or(|e| now < e || allow_expired))
+                    .ok_or_else(not_found)?;
+                let acting_as = if t.impersonation {
+                    &t.trustor_user_id
+                } else {
+                    &t.trustee_user_id
+                };
+                if *acting_as != user.id {
+                    return Err(not_found());
+                }
+                Some(t)
+            }
+            _ => None,
+        };
+        let roles = match (&app_cred, &trust, scope.target()) {
+            (Some(c), _, _) => self
                 .application_credential_roles(c)
                 .await?
                 .filter(|r| !r.is_empty())
                 .ok_or_else(not_found)?,
-            (None, None) => vec![],
-            (None, Some(t)) => {
+            (None, Some(t), _) => self
+                .trust_effective_roles(t)
+                .await?
+                .filter(|r| !r.is_empty())
+                .ok_or_else(not_found)?,
+            (None, None, None) => vec![],
+            (None, None, Some(t)) => {
                 let r = self.effective_roles(&user.id, &t).await?;
                 if r.is_empty() {
                     return Err(not_found());
@@ -617,7 +762,7 @@ impl Limen {
             },
             domain_ids,
             role_ids: roles.iter().map(|r| r.id.as_str()).collect(),
-            trust_id: None,
+            trust_id: trust.as_ref().map(|t| t.id.as_str()),
             audit_id: payload.audit_ids.first().map(String::as_str),
             audit_chain_id: payload.audit_ids.last().map(String::as_str),
             expires_at: payload.expires_at,
@@ -639,7 +784,7 @@ impl Limen {
             roles,
             password_expires_at,
             application_credential,
-            trust_id: None,
+            trust: trust.as_ref().map(TrustTokenInfo::of),
         })
     }
 

@@ -28,6 +28,7 @@ pub mod revoke;
 pub mod service;
 pub mod store;
 pub mod token;
+pub mod trust;
 
 pub use error::{CoreError, CoreResult};
 pub use service::Limen;

@@ -249,3 +249,22 @@ pub struct AccessRule {
     pub path: String,
     pub method: String,
 }
+
+/// A trust: the trustor lets the trustee act with some of its roles on a project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trust {
+    pub id: String,
+    pub trustor_user_id: String,
+    pub trustee_user_id: String,
+    pub project_id: Option<String>,
+    /// Tokens act as the trustor rather than the trustee.
+    pub impersonation: bool,
+    pub expires_at: Option<OffsetDateTime>,
+    /// Tokens that may still be issued (`None`: unlimited).
+    pub remaining_uses: Option<i64>,
+    pub redelegated_trust_id: Option<String>,
+    pub redelegation_count: i64,
+    pub role_ids: Vec<String>,
+    pub extra: Extra,
+    pub created_at: OffsetDateTime,
+}

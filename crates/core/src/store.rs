@@ -193,6 +193,19 @@ pub trait Store: Send + Sync {
     async fn update_credential(&self, c: &crate::credential::StoredCredential) -> StoreResult<()>;
     async fn delete_credential(&self, id: &str) -> StoreResult<bool>;
 
+    // Trusts
+    async fn create_trust(&self, t: &Trust) -> StoreResult<()>;
+    async fn get_trust(&self, id: &str) -> StoreResult<Option<Trust>>;
+    async fn list_trusts(
+        &self,
+        trustor_user_id: Option<&str>,
+        trustee_user_id: Option<&str>,
+    ) -> StoreResult<Vec<Trust>>;
+    async fn delete_trust(&self, id: &str) -> StoreResult<bool>;
+    /// Takes one use of a limited trust atomically; false when none is left. Unlimited
+    /// trusts always succeed.
+    async fn consume_trust_use(&self, id: &str) -> StoreResult<bool>;
+
     // Documents: small configuration resources kept as JSON by kind and id.
     /// Inserts (`create_only`: a duplicate is an error) or replaces a document.
     async fn put_document(

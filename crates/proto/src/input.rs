@@ -738,6 +738,99 @@ pub fn credential_update(body: Value) -> ProtoResult<limen_core::credential::Cre
     })
 }
 
+// ---- trusts ----
+
+pub fn trust_create(body: Value) -> ProtoResult<limen_core::trust::NewTrust> {
+    let mut f = Fields::new("trust", unwrap(body, "trust")?);
+    for k in ["trustor_user_id", "trustee_user_id", "impersonation"] {
+        f.required(k)?;
+    }
+    let trustor_user_id = f.string("trustor_user_id", 1, 64)?.unwrap_or_default();
+    let trustee_user_id = f.string("trustee_user_id", 1, 64)?.unwrap_or_default();
+    let project_id = f.nullable_string("project_id", 64)?.flatten();
+    let impersonation = f.boolean("impersonation")?.unwrap_or(false);
+    let expires_at = match f.take("expires_at") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(crate::times::parse(&s).ok_or_else(|| {
+            Invalid(format!("Invalid input for field/attribute expires_at. Value: {s}. '{s}' is not a 'date-time'"))
+        })?),
+        Some(v) => return Err(invalid("expires_at", &v, "is not of type 'string', 'null'")),
+    };
+    let remaining_uses = match f.take("remaining_uses") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_i64().is_some() => {
+            let v = n.as_i64().unwrap_or_default();
+            if v < 1 {
+                return Err(invalid(
+                    "remaining_uses",
+                    &Value::Number(n),
+                    format!("{v} is less than the minimum of 1"),
+                ));
+            }
+            Some(v)
+        }
+        Some(v) => {
+            return Err(invalid(
+                "remaining_uses",
+                &v,
+                format!("{v} is not of type 'integer', 'null'"),
+            ))
+        }
+    };
+    let roles = match f.take("roles") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|r| {
+                match (
+                    r.get("id").and_then(Value::as_str),
+                    r.get("name").and_then(Value::as_str),
+                ) {
+                    (Some(id), _) => Ok(RoleRef::Id(id.to_string())),
+                    (None, Some(n)) => Ok(RoleRef::Name(n.to_string())),
+                    _ => Err(invalid("roles", &r, "each role needs an id or a name")),
+                }
+            })
+            .collect::<ProtoResult<Vec<_>>>()?,
+        Some(v) => return Err(invalid("roles", &v, "is not of type 'array'")),
+    };
+    let allow_redelegation = match f.take("allow_redelegation") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(v) => {
+            return Err(invalid(
+                "allow_redelegation",
+                &v,
+                "is not of type 'boolean'",
+            ))
+        }
+    };
+    let redelegation_count = match f.take("redelegation_count") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+        Some(v) => {
+            return Err(invalid(
+                "redelegation_count",
+                &v,
+                "is not of type 'integer'",
+            ))
+        }
+    };
+    f.take("id");
+    Ok(limen_core::trust::NewTrust {
+        trustor_user_id,
+        trustee_user_id,
+        project_id,
+        impersonation,
+        expires_at,
+        remaining_uses,
+        roles,
+        allow_redelegation,
+        redelegation_count,
+        extra: f.extra(),
+    })
+}
+
 // ---- application credentials ----
 
 pub fn application_credential_create(body: Value) -> ProtoResult<NewApplicationCredential> {
@@ -1029,8 +1122,17 @@ pub fn auth_request(body: Value) -> ProtoResult<AuthRequest> {
                     Some(Value::Bool(true)) => ScopeRequest::System,
                     _ => return Err(expecting("system all", "scope")),
                 }
+            } else if let Some(t) = s.get("OS-TRUST:trust") {
+                let t = obj(t, "scope/OS-TRUST:trust")?;
+                match str_field(t, "id", "scope/OS-TRUST:trust")? {
+                    Some(id) => ScopeRequest::Trust(id),
+                    None => return Err(expecting("trust_id", "trust")),
+                }
             } else {
-                return Err(Invalid("Trust-scoped tokens are not supported yet.".into()));
+                return Err(expecting(
+                    "system, project, domain, OS-TRUST:trust or unscoped",
+                    "scope",
+                ));
             }
         }
     };

@@ -244,6 +244,34 @@ pub fn ec2_credential(l: &Links, c: &limen_core::credential::Credential) -> Valu
     })
 }
 
+/// A trust; `roles` is `Some` for the full document, `None` in lists.
+pub fn trust(l: &Links, t: &Trust, roles: Option<&[Role]>) -> Value {
+    let mut m = obj(json!({
+        "id": t.id,
+        "trustor_user_id": t.trustor_user_id,
+        "trustee_user_id": t.trustee_user_id,
+        "project_id": t.project_id,
+        "impersonation": t.impersonation,
+        "expires_at": t.expires_at.map(iso_z),
+        "remaining_uses": t.remaining_uses,
+        "deleted_at": null,
+        "redelegated_trust_id": t.redelegated_trust_id,
+        "redelegation_count": t.redelegation_count,
+        "links": l.self_link(&format!("OS-TRUST/trusts/{}", t.id)),
+    }));
+    if let Some(roles) = roles {
+        m.insert(
+            "roles".into(),
+            Value::Array(roles.iter().map(|r| role(l, r)).collect()),
+        );
+        m.insert(
+            "roles_links".into(),
+            json!({"self": l.url(&format!("OS-TRUST/trusts/{}/roles", t.id)), "next": null, "previous": null}),
+        );
+    }
+    with_extra(m, &t.extra)
+}
+
 pub fn access_rule(l: &Links, r: &AccessRule) -> Value {
     json!({
         "id": r.id,
@@ -339,6 +367,17 @@ pub fn token(t: &TokenInfo, catalog_entries: Option<&[CatalogEntry]>) -> Value {
             true
         }
     };
+    if let Some(tr) = &t.trust {
+        m.insert(
+            "OS-TRUST:trust".into(),
+            json!({
+                "id": tr.id,
+                "trustor_user": {"id": tr.trustor_user_id},
+                "trustee_user": {"id": tr.trustee_user_id},
+                "impersonation": tr.impersonation,
+            }),
+        );
+    }
     if let Some(ac) = &t.application_credential {
         let mut a = obj(json!({"id": ac.id, "name": ac.name, "restricted": !ac.unrestricted}));
         if !ac.access_rules.is_empty() {

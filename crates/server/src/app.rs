@@ -237,10 +237,16 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     prune_revocations(app.state.clone());
     println!("limen listening on http://{addr}");
     tracing::info!(%addr, "listening");
+    // Trailing slashes are trimmed before routing: clients ask for `…/trusts/` as well.
+    let service = tower::Layer::layer(
+        &tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(),
+        app.router,
+    );
     axum::serve(
         listener,
-        app.router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            std::net::SocketAddr,
+        >(service),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await

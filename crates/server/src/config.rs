@@ -6,6 +6,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use limen_core::config::{
     default_auth_methods, CoreConfig, IdentitySettings, SecurityCompliance, TokenSettings,
+    TrustSettings,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ pub struct Config {
     pub log_format: String,
     pub token: TokenSettings,
     pub security_compliance: SecurityCompliance,
+    pub trust: TrustSettings,
     pub identity: IdentityConfig,
     pub fernet_tokens: FernetConfig,
     pub credential: CredentialConfig,
@@ -129,6 +131,7 @@ impl Default for Config {
             log_format: "text".into(),
             token: TokenSettings::default(),
             security_compliance: SecurityCompliance::default(),
+            trust: TrustSettings::default(),
             identity: IdentityConfig::default(),
             fernet_tokens: FernetConfig::default(),
             credential: CredentialConfig::default(),
@@ -147,6 +150,7 @@ const CONFIG_KEYS: &[&str] = &[
     "log_format",
     "token",
     "security_compliance",
+    "trust",
     "identity",
     "fernet_tokens",
     "credential",
@@ -216,6 +220,7 @@ impl Config {
                 strict_password_check: self.identity.strict_password_check,
                 list_limit: self.identity.list_limit,
             },
+            trust: self.trust.clone(),
         }
     }
 }

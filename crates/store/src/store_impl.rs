@@ -389,6 +389,23 @@ fn credential_row(r: &AnyRow) -> StoreResult<StoredCredential> {
     })
 }
 
+fn trust_row(r: &AnyRow) -> StoreResult<Trust> {
+    Ok(Trust {
+        id: get(r, "id")?,
+        trustor_user_id: get(r, "trustor_user_id")?,
+        trustee_user_id: get(r, "trustee_user_id")?,
+        project_id: get(r, "project_id")?,
+        impersonation: get::<i64>(r, "impersonation")? != 0,
+        expires_at: opt_from_micros(get(r, "expires_at")?)?,
+        remaining_uses: get(r, "remaining_uses")?,
+        redelegated_trust_id: get(r, "redelegated_trust_id")?,
+        redelegation_count: get(r, "redelegation_count")?,
+        role_ids: ids_from_json(&get::<String>(r, "role_ids")?)?,
+        extra: from_json(&get::<String>(r, "extra")?)?,
+        created_at: from_micros(get(r, "created_at")?)?,
+    })
+}
+
 fn event_row(r: &AnyRow) -> StoreResult<RevocationEvent> {
     Ok(RevocationEvent {
         user_id: get(r, "user_id")?,
@@ -465,6 +482,7 @@ impl Store for SqlStore {
     async fn delete_domain(&self, id: &str) -> StoreResult<bool> {
         self.cascade_delete(
             &[
+                "DELETE FROM trusts WHERE trustor_user_id IN (SELECT id FROM users WHERE domain_id = $1) OR trustee_user_id IN (SELECT id FROM users WHERE domain_id = $1) OR project_id IN (SELECT id FROM projects WHERE domain_id = $1)",
                 "DELETE FROM assignments WHERE target_type = 'domain' AND target_id = $1",
                 "DELETE FROM assignments WHERE target_type = 'project' AND target_id IN (SELECT id FROM projects WHERE domain_id = $1)",
                 "DELETE FROM assignments WHERE actor_type = 'user' AND actor_id IN (SELECT id FROM users WHERE domain_id = $1)",
@@ -575,6 +593,7 @@ impl Store for SqlStore {
                 "DELETE FROM assignments WHERE target_type = 'project' AND target_id = $1",
                 "DELETE FROM application_credentials WHERE project_id = $1",
                 "DELETE FROM credentials WHERE project_id = $1",
+                "DELETE FROM trusts WHERE project_id = $1",
                 "UPDATE users SET default_project_id = NULL WHERE default_project_id = $1",
                 "DELETE FROM project_tags WHERE project_id = $1",
                 "DELETE FROM projects WHERE id = $1",
@@ -666,6 +685,7 @@ impl Store for SqlStore {
                 "DELETE FROM application_credentials WHERE user_id = $1",
                 "DELETE FROM access_rules WHERE user_id = $1",
                 "DELETE FROM credentials WHERE user_id = $1",
+                "DELETE FROM trusts WHERE trustor_user_id = $1 OR trustee_user_id = $1",
                 "DELETE FROM group_membership WHERE user_id = $1",
                 "DELETE FROM passwords WHERE user_id = $1",
                 "DELETE FROM users WHERE id = $1",
@@ -1311,6 +1331,62 @@ impl Store for SqlStore {
         self.exec("DELETE FROM credentials WHERE id = $1", vec![id.into()])
             .await
             .map(|n| n > 0)
+    }
+
+    // ---- trusts ----
+
+    async fn create_trust(&self, t: &Trust) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO trusts (id, trustor_user_id, trustee_user_id, project_id, impersonation, expires_at, remaining_uses, redelegated_trust_id, redelegation_count, role_ids, extra, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            vec![
+                (&t.id).into(), (&t.trustor_user_id).into(), (&t.trustee_user_id).into(), t.project_id.clone().into(),
+                b(t.impersonation).into(), t.expires_at.map(to_micros).into(), t.remaining_uses.into(),
+                t.redelegated_trust_id.clone().into(), t.redelegation_count.into(), tags_json(&t.role_ids).into(),
+                to_json(&t.extra).into(), to_micros(t.created_at).into(),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_trust(&self, id: &str) -> StoreResult<Option<Trust>> {
+        self.fetch_one("SELECT * FROM trusts WHERE id = $1", vec![id.into()])
+            .await?
+            .as_ref()
+            .map(trust_row)
+            .transpose()
+    }
+
+    async fn list_trusts(
+        &self,
+        trustor: Option<&str>,
+        trustee: Option<&str>,
+    ) -> StoreResult<Vec<Trust>> {
+        let mut sql = Sql::new("SELECT * FROM trusts WHERE 1 = 1");
+        if let Some(t) = trustor {
+            sql.push(" AND trustor_user_id = ").bind(t);
+        }
+        if let Some(t) = trustee {
+            sql.push(" AND trustee_user_id = ").bind(t);
+        }
+        sql.push(" ORDER BY created_at, id");
+        rows(self.fetch(&sql).await?, trust_row)
+    }
+
+    async fn delete_trust(&self, id: &str) -> StoreResult<bool> {
+        self.exec("DELETE FROM trusts WHERE id = $1", vec![id.into()])
+            .await
+            .map(|n| n > 0)
+    }
+
+    async fn consume_trust_use(&self, id: &str) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "UPDATE trusts SET remaining_uses = remaining_uses - 1 WHERE id = $1 AND (remaining_uses IS NULL OR remaining_uses > 0)",
+                vec![id.into()],
+            )
+            .await?;
+        Ok(n > 0)
     }
 
     // ---- documents ----

@@ -13,6 +13,7 @@ pub mod groups;
 pub mod projects;
 pub mod revoke;
 pub mod roles;
+pub mod trusts;
 pub mod users;
 
 use crate::error::{ApiError, ApiResult};
@@ -488,6 +489,19 @@ pub fn router() -> Router<AppState> {
                 .delete(credentials::delete),
         )
         .merge(extension_routes())
+        .route(
+            "/v3/OS-TRUST/trusts",
+            get(trusts::list).post(trusts::create),
+        )
+        .route(
+            "/v3/OS-TRUST/trusts/{trust_id}",
+            get(trusts::get).delete(trusts::delete),
+        )
+        .route("/v3/OS-TRUST/trusts/{trust_id}/roles", get(trusts::roles))
+        .route(
+            "/v3/OS-TRUST/trusts/{trust_id}/roles/{role_id}",
+            get(trusts::role),
+        )
         .route(
             "/v3/users/{user_id}/credentials/OS-EC2",
             get(credentials::ec2_list).post(credentials::ec2_create),

@@ -1,0 +1,252 @@
+//! Trusts (`OS-TRUST`): a trustor delegates some of its roles on a project to a trustee,
+//! optionally letting the trustee act as the trustor (impersonation), for a limited time
+//! or number of uses, and optionally allowing the trustee to redelegate.
+
+use crate::appcred::RoleRef;
+use crate::assignment::expand_implied;
+use crate::auth::TokenInfo;
+use crate::error::{CoreError, CoreResult};
+use crate::model::{Extra, Role, Target, Trust};
+use crate::service::Limen;
+use std::collections::BTreeSet;
+use time::OffsetDateTime;
+
+/// Keystone's `[trust] max_redelegation_count`.
+pub const MAX_REDELEGATION_COUNT: i64 = 3;
+
+#[derive(Debug, Clone, Default)]
+pub struct NewTrust {
+    pub trustor_user_id: String,
+    pub trustee_user_id: String,
+    pub project_id: Option<String>,
+    pub impersonation: bool,
+    pub expires_at: Option<OffsetDateTime>,
+    pub remaining_uses: Option<i64>,
+    pub roles: Vec<RoleRef>,
+    pub allow_redelegation: bool,
+    pub redelegation_count: Option<i64>,
+    pub extra: Extra,
+}
+
+fn role_not_found(r: &RoleRef) -> CoreError {
+    let shown = match r {
+        RoleRef::Id(v) | RoleRef::Name(v) => v.clone(),
+    };
+    CoreError::not_found("role", shown)
+}
+
+impl Limen {
+    /// Creates a trust for the caller (who must be the trustor); a trust-scoped caller
+    /// redelegates its own trust.
+    pub async fn create_trust(
+        &self,
+        caller: &TokenInfo,
+        input: NewTrust,
+    ) -> CoreResult<(Trust, Vec<Role>)> {
+        if caller.application_credential.is_some() {
+            return Err(CoreError::forbidden(
+                "Delegated tokens cannot manage trusts.",
+            ));
+        }
+        if caller.user.id != input.trustor_user_id {
+            return Err(CoreError::forbidden("Only the trustor can create a trust."));
+        }
+        self.get_user(&input.trustee_user_id).await?;
+        if let Some(p) = &input.project_id {
+            self.get_project(p).await?;
+        }
+        let now = self.clock.now();
+        if input.expires_at.is_some_and(|e| e <= now) {
+            return Err(CoreError::validation(
+                "The expiration time of a trust must be in the future.",
+            ));
+        }
+        if input.project_id.is_some() && input.roles.is_empty() {
+            return Err(CoreError::forbidden(
+                "At least one role should be specified.",
+            ));
+        }
+        // Redelegation: the parent trust bounds everything the new one grants.
+        let parent = match &caller.trust {
+            Some(t) => Some(self.get_trust(&t.id).await?),
+            None => None,
+        };
+        if let Some(p) = &parent {
+            if p.redelegation_count < 1 {
+                return Err(CoreError::forbidden(
+                    "Redelegation of this trust is not allowed.",
+                ));
+            }
+            if input.project_id != p.project_id {
+                return Err(CoreError::forbidden(
+                    "A redelegated trust must keep the project of its parent.",
+                ));
+            }
+            if input.expires_at.is_none() && p.expires_at.is_some()
+                || matches!((input.expires_at, p.expires_at), (Some(a), Some(b)) if a > b)
+            {
+                return Err(CoreError::forbidden(
+                    "A redelegated trust cannot outlive its parent.",
+                ));
+            }
+            if p.impersonation == false && input.impersonation {
+                return Err(CoreError::forbidden(
+                    "A redelegated trust cannot add impersonation.",
+                ));
+            }
+        }
+        let redelegation_count = match (&parent, input.allow_redelegation) {
+            (Some(p), _) => p.redelegation_count - 1,
+            (None, true) => {
+                let c = input.redelegation_count.unwrap_or(MAX_REDELEGATION_COUNT);
+                if !self.config.trust.allow_redelegation {
+                    return Err(CoreError::forbidden(
+                        "Redelegation is not allowed on this cloud.",
+                    ));
+                }
+                if !(0..=MAX_REDELEGATION_COUNT).contains(&c) {
+                    return Err(CoreError::forbidden(format!(
+                        "Remaining redelegation depth of {c} out of allowed range of [0..{MAX_REDELEGATION_COUNT}]."
+                    )));
+                }
+                c
+            }
+            (None, false) => 0,
+        };
+        // Roles: each held by the trustor on the project (or by the parent trust).
+        let mut roles: Vec<Role> = Vec::new();
+        if !input.roles.is_empty() {
+            let held: BTreeSet<String> = match (&parent, &input.project_id) {
+                (Some(p), _) => p.role_ids.iter().cloned().collect(),
+                (None, Some(pid)) => {
+                    self.effective_role_ids(&input.trustor_user_id, &Target::Project(pid.clone()))
+                        .await?
+                }
+                (None, None) => BTreeSet::new(),
+            };
+            let all = self.store.list_roles(&Default::default()).await?;
+            for r in &input.roles {
+                let role = all
+                    .iter()
+                    .find(|x| match r {
+                        RoleRef::Id(id) => &x.id == id,
+                        RoleRef::Name(n) => &x.name == n && x.domain_id.is_none(),
+                    })
+                    .ok_or_else(|| role_not_found(r))?;
+                if !held.contains(&role.id) {
+                    return Err(CoreError::not_found("role", &role.id));
+                }
+                if !roles.iter().any(|x| x.id == role.id) {
+                    roles.push(role.clone());
+                }
+            }
+        }
+        let trust = Trust {
+            id: self.new_id(),
+            trustor_user_id: input.trustor_user_id,
+            trustee_user_id: input.trustee_user_id,
+            project_id: input.project_id,
+            impersonation: input.impersonation,
+            expires_at: input.expires_at,
+            remaining_uses: input.remaining_uses,
+            redelegated_trust_id: parent.map(|p| p.id),
+            redelegation_count,
+            role_ids: roles.iter().map(|r| r.id.clone()).collect(),
+            extra: input.extra,
+            created_at: now,
+        };
+        self.store.create_trust(&trust).await?;
+        Ok((trust, roles))
+    }
+
+    /// A trust that exists and has not expired.
+    pub async fn get_trust(&self, id: &str) -> CoreResult<Trust> {
+        let t = self
+            .store
+            .get_trust(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("trust", id))?;
+        if t.expires_at.is_some_and(|e| e <= self.clock.now()) {
+            return Err(CoreError::not_found("trust", id));
+        }
+        Ok(t)
+    }
+
+    pub async fn list_trusts(
+        &self,
+        trustor: Option<&str>,
+        trustee: Option<&str>,
+    ) -> CoreResult<Vec<Trust>> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .list_trusts(trustor, trustee)
+            .await?
+            .into_iter()
+            .filter(|t| t.expires_at.is_none_or(|e| e > now))
+            .collect())
+    }
+
+    pub async fn trust_roles(&self, t: &Trust) -> CoreResult<Vec<Role>> {
+        let mut out = Vec::new();
+        for id in &t.role_ids {
+            if let Some(r) = self.store.get_role(id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn delete_trust(&self, caller: &TokenInfo, id: &str) -> CoreResult<()> {
+        if caller.trust.is_some() || caller.application_credential.is_some() {
+            return Err(CoreError::forbidden(
+                "Delegated tokens cannot manage trusts.",
+            ));
+        }
+        self.get_trust(id).await?;
+        self.store.delete_trust(id).await?;
+        // Trusts redelegated from this one go with it.
+        for child in self.store.list_trusts(None, None).await? {
+            if child.redelegated_trust_id.as_deref() == Some(id) {
+                self.store.delete_trust(&child.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The roles a trust still confers: its roles (and what they imply) as long as the
+    /// trustor still holds every one on the project. `None` when it no longer can.
+    pub(crate) async fn trust_effective_roles(&self, t: &Trust) -> CoreResult<Option<Vec<Role>>> {
+        let Some(pid) = &t.project_id else {
+            return Ok(Some(vec![]));
+        };
+        let held = self
+            .effective_role_ids(&t.trustor_user_id, &Target::Project(pid.clone()))
+            .await?;
+        if t.role_ids.iter().any(|r| !held.contains(r)) {
+            return Ok(None);
+        }
+        let rules = self.store.list_implied_roles().await?;
+        let ids = expand_implied(&rules, t.role_ids.iter().cloned().collect());
+        let mut roles = Vec::new();
+        for id in ids {
+            if let Some(r) = self.store.get_role(&id).await? {
+                if r.domain_id.is_none() {
+                    roles.push(r);
+                }
+            }
+        }
+        Ok(Some(roles))
+    }
+
+    /// Takes one use of the trust for a new token; an exhausted trust goes away.
+    pub(crate) async fn consume_trust(&self, t: &Trust) -> CoreResult<()> {
+        if !self.store.consume_trust_use(&t.id).await? {
+            return Err(CoreError::forbidden("The trust has no uses left."));
+        }
+        if t.remaining_uses == Some(1) {
+            self.store.delete_trust(&t.id).await?;
+        }
+        Ok(())
+    }
+}
