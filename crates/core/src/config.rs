@@ -93,19 +93,11 @@ pub fn default_auth_methods() -> Vec<String> {
 }
 
 /// Keystone's `[trust]` options.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrustSettings {
     /// Whether trusts may allow their trustee to redelegate (Keystone's default: no).
     pub allow_redelegation: bool,
-}
-
-impl Default for TrustSettings {
-    fn default() -> Self {
-        TrustSettings {
-            allow_redelegation: false,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default)]

@@ -89,7 +89,7 @@ impl Limen {
                     "A redelegated trust cannot outlive its parent.",
                 ));
             }
-            if p.impersonation == false && input.impersonation {
+            if !p.impersonation && input.impersonation {
                 return Err(CoreError::forbidden(
                     "A redelegated trust cannot add impersonation.",
                 ));
