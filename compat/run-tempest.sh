@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Run the tempest identity tests of compat/tempest-foundation.txt against a fresh Limen.
+# Run the tempest identity tests of compat/tempest-identity.txt (all 138) against a fresh Limen.
 # Fails if any test fails or if fewer tests passed than the list names.
 # Uses $LIMEN_TEST_DATABASE_URL as-is when set (the caller provides a fresh database).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$(dirname "$here")/.venv"
-list="$here/tempest-foundation.txt"
+list="$here/tempest-identity.txt"
 
 if [[ "${1:-}" == "--under-limen" ]]; then
   # Second half: runs inside limen_server.py, which exports LIMEN_AUTH_URL and

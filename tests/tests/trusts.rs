@@ -1,0 +1,319 @@
+//! Trusts: delegation rules, trust-scoped tokens with and without impersonation, use
+//! limits, expiry and deletion.
+
+use limen_tests::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+struct Setup {
+    project: String,
+    trustor: String,
+    trustor_token: String,
+    trustee: String,
+    trustee_token: String,
+}
+
+async fn setup(s: &TestServer) -> Setup {
+    let p = s
+        .create(
+            "projects",
+            "project",
+            json!({"name": "tp", "domain_id": "default"}),
+        )
+        .await;
+    let trustor = s
+        .create(
+            "users",
+            "user",
+            json!({"name": "trustor", "password": "pw-123456"}),
+        )
+        .await;
+    let trustee = s
+        .create(
+            "users",
+            "user",
+            json!({"name": "trustee", "password": "pw-123456"}),
+        )
+        .await;
+    let member = s.role_id("member").await;
+    s.put(
+        &format!(
+            "/v3/projects/{}/users/{}/roles/{member}",
+            id(&p),
+            id(&trustor)
+        ),
+        &s.admin_token,
+    )
+    .await;
+    let (trustor_token, _) = s
+        .token(password_auth_by_id(
+            &id(&trustor),
+            "pw-123456",
+            Some(project_scope(&id(&p))),
+        ))
+        .await;
+    let (trustee_token, _) = s
+        .token(password_auth_by_id(&id(&trustee), "pw-123456", None))
+        .await;
+    Setup {
+        project: id(&p),
+        trustor: id(&trustor),
+        trustor_token,
+        trustee: id(&trustee),
+        trustee_token,
+    }
+}
+
+fn trust_body(x: &Setup, extra: Value) -> Value {
+    let mut t = json!({"trustor_user_id": x.trustor, "trustee_user_id": x.trustee, "project_id": x.project, "impersonation": false, "roles": [{"name": "member"}]});
+    for (k, v) in extra.as_object().unwrap() {
+        t[k] = v.clone();
+    }
+    json!({"trust": t})
+}
+
+fn trust_scope(trust_id: &str) -> Value {
+    json!({"OS-TRUST:trust": {"id": trust_id}})
+}
+
+#[tokio::test]
+async fn delegation_and_trust_tokens() {
+    let s = TestServer::start().await;
+    let x = setup(&s).await;
+    // Only the trustor creates, and only with roles it holds.
+    assert_eq!(
+        s.post(
+            "/v3/OS-TRUST/trusts",
+            &s.admin_token,
+            trust_body(&x, json!({}))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.post(
+            "/v3/OS-TRUST/trusts",
+            &x.trustor_token,
+            trust_body(&x, json!({"roles": [{"name": "admin"}]}))
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.post(
+            "/v3/OS-TRUST/trusts",
+            &x.trustor_token,
+            trust_body(&x, json!({"trustee_user_id": "nobody"}))
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.post(
+            "/v3/OS-TRUST/trusts",
+            &x.trustor_token,
+            trust_body(&x, json!({"expires_at": "bad.123Z"}))
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        s.post(
+            "/v3/OS-TRUST/trusts",
+            &x.trustor_token,
+            trust_body(&x, json!({"remaining_uses": 0}))
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+
+    let (st, v) = s
+        .post(
+            "/v3/OS-TRUST/trusts",
+            &x.trustor_token,
+            trust_body(&x, json!({"expires_at": "2099-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let t = &v["trust"];
+    assert_eq!(t["expires_at"], json!("2099-01-01T00:00:00.000000Z"));
+    assert_eq!(t["roles"][0]["name"], json!("member"));
+    let tid = id(t);
+    // The trustee gets a token acting as itself, with the delegated roles.
+    let (tok, b) = s
+        .token(token_auth(&x.trustee_token, Some(trust_scope(&tid))))
+        .await;
+    let tb = &b["token"];
+    assert_eq!(tb["user"]["id"], json!(x.trustee));
+    assert_eq!(tb["project"]["id"], json!(x.project));
+    assert_eq!(tb["OS-TRUST:trust"]["id"], json!(tid));
+    assert_eq!(tb["OS-TRUST:trust"]["trustor_user"]["id"], json!(x.trustor));
+    let mut roles: Vec<&str> = tb["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    roles.sort();
+    assert_eq!(roles, vec!["member", "reader"], "implied roles come along");
+    assert_eq!(s.validate(&tok).await, StatusCode::OK);
+    // Somebody else cannot use it; a trust token cannot be exchanged again.
+    let (st, _, _) = s
+        .authenticate(token_auth(&x.trustor_token, Some(trust_scope(&tid))))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _, _) = s.authenticate(token_auth(&tok, None)).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    // Listing by trustor and trustee; roles of the trust.
+    let (_, l) = s
+        .get(
+            &format!("/v3/OS-TRUST/trusts?trustor_user_id={}", x.trustor),
+            &x.trustor_token,
+        )
+        .await;
+    assert_eq!(l["trusts"].as_array().unwrap().len(), 1);
+    let (st, _) = s
+        .get(
+            &format!("/v3/OS-TRUST/trusts?trustor_user_id={}", x.trustor),
+            &x.trustee_token,
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let member = s.role_id("member").await;
+    assert_eq!(
+        s.get(
+            &format!("/v3/OS-TRUST/trusts/{tid}/roles/{member}"),
+            &x.trustor_token
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let admin = s.role_id("admin").await;
+    assert_eq!(
+        s.get(
+            &format!("/v3/OS-TRUST/trusts/{tid}/roles/{admin}"),
+            &x.trustor_token
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    // The trustor losing the role ends the trust's tokens.
+    s.delete(
+        &format!(
+            "/v3/projects/{}/users/{}/roles/{member}",
+            x.project, x.trustor
+        ),
+        &s.admin_token,
+    )
+    .await;
+    assert_eq!(s.validate(&tok).await, StatusCode::NOT_FOUND);
+    s.put(
+        &format!(
+            "/v3/projects/{}/users/{}/roles/{member}",
+            x.project, x.trustor
+        ),
+        &s.admin_token,
+    )
+    .await;
+    // Deleting the trust ends them for good.
+    let (trustor_token, _) = s
+        .token(password_auth_by_id(
+            &x.trustor,
+            "pw-123456",
+            Some(project_scope(&x.project)),
+        ))
+        .await;
+    assert_eq!(
+        s.delete(&format!("/v3/OS-TRUST/trusts/{tid}"), &trustor_token)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(s.validate(&tok).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.get(&format!("/v3/OS-TRUST/trusts/{tid}"), &trustor_token)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn impersonation_and_use_limits() {
+    let s = TestServer::start().await;
+    let x = setup(&s).await;
+    let (_, v) = s
+        .post(
+            "/v3/OS-TRUST/trusts",
+            &x.trustor_token,
+            trust_body(&x, json!({"impersonation": true, "remaining_uses": 2})),
+        )
+        .await;
+    let tid = id(&v["trust"]);
+    let (tok, b) = s
+        .token(token_auth(&x.trustee_token, Some(trust_scope(&tid))))
+        .await;
+    assert_eq!(
+        b["token"]["user"]["id"],
+        json!(x.trustor),
+        "impersonation acts as the trustor"
+    );
+    assert_eq!(b["token"]["OS-TRUST:trust"]["impersonation"], json!(true));
+    assert_eq!(s.validate(&tok).await, StatusCode::OK);
+    let (_, v) = s
+        .get(&format!("/v3/OS-TRUST/trusts/{tid}"), &x.trustor_token)
+        .await;
+    assert_eq!(v["trust"]["remaining_uses"], json!(1));
+    // The trustee may also use a password login for the trust scope.
+    let body = password_auth_by_id(&x.trustee, "pw-123456", Some(trust_scope(&tid)));
+    assert_eq!(s.authenticate(body.clone()).await.0, StatusCode::CREATED);
+    // Used up: gone.
+    assert_ne!(s.authenticate(body).await.0, StatusCode::CREATED);
+    assert_eq!(
+        s.get(&format!("/v3/OS-TRUST/trusts/{tid}"), &x.trustor_token)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn concurrent_uses_never_exceed_the_limit() {
+    let s = TestServer::start().await;
+    let x = setup(&s).await;
+    let (_, v) = s
+        .post(
+            "/v3/OS-TRUST/trusts",
+            &x.trustor_token,
+            trust_body(&x, json!({"remaining_uses": 3})),
+        )
+        .await;
+    let tid = id(&v["trust"]);
+    let mut handles = Vec::new();
+    for _ in 0..10 {
+        let http = s.http.clone();
+        let url = s.url("/v3/auth/tokens");
+        let body = token_auth(&x.trustee_token, Some(trust_scope(&tid)));
+        handles.push(tokio::spawn(async move {
+            http.post(url).json(&body).send().await.unwrap().status()
+        }));
+    }
+    let mut issued = 0;
+    for h in handles {
+        if h.await.unwrap() == StatusCode::CREATED {
+            issued += 1;
+        }
+    }
+    assert_eq!(issued, 3, "exactly remaining_uses tokens");
+}
