@@ -55,7 +55,7 @@ enum Command {
         public_url: Option<String>,
     },
     /// Create (idempotently) the default domain, the admin project, user and roles, the
-    /// region, the identity service and its endpoints, and the Fernet keys.
+    /// region, the identity service and its endpoints, and the Fernet and credential keys.
     #[command(
         after_help = "Examples:\n  limen bootstrap --admin-password s3cret\n  LIMEN_ADMIN_PASSWORD=s3cret limen bootstrap --public-url https://keystone.example.com/v3 --region-id RegionOne"
     )]
