@@ -242,3 +242,139 @@ async fn failed_logins_are_rate_limited_per_address() {
     // Token validation and other APIs are not affected.
     assert_eq!(s.get("/v3/users", &s.admin_token).await.0, StatusCode::OK);
 }
+
+/// RFC 6238 TOTP for a base32 secret at Unix time `t` (what an authenticator app shows).
+fn totp_code(secret_b32: &str, t: u64) -> String {
+    use hmac::{Hmac, Mac};
+    let mut bits = 0u64;
+    let mut n = 0;
+    let mut key = Vec::new();
+    for c in secret_b32.chars() {
+        let v = match c {
+            'A'..='Z' => c as u64 - 'A' as u64,
+            '2'..='7' => c as u64 - '2' as u64 + 26,
+            _ => continue,
+        };
+        bits = (bits << 5) | v;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            key.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&key).unwrap();
+    mac.update(&(t / 30).to_be_bytes());
+    let h = mac.finalize().into_bytes();
+    let o = (h[19] & 0xf) as usize;
+    let code = u32::from_be_bytes([h[o] & 0x7f, h[o + 1], h[o + 2], h[o + 3]]) % 1_000_000;
+    format!("{code:06}")
+}
+
+#[tokio::test]
+async fn mfa_with_totp_and_auth_receipts() {
+    let s = TestServer::start().await;
+    let u = s
+        .create(
+            "users",
+            "user",
+            json!({"name": "mfa", "password": "pw-123456"}),
+        )
+        .await;
+    let uid = u["id"].as_str().unwrap();
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let (st, _) = s
+        .post(
+            "/v3/credentials",
+            &s.admin_token,
+            json!({"credential": {"user_id": uid, "type": "totp", "blob": secret}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let totp_body = |code: String| json!({"auth": {"identity": {"methods": ["totp"], "totp": {"user": {"id": uid, "passcode": code}}}}});
+    // Without rules, TOTP alone logs in; a wrong code does not.
+    assert_eq!(
+        s.authenticate(totp_body(totp_code(secret, now()))).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        s.authenticate(totp_body("000000".into())).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    s.patch(&format!("/v3/users/{uid}"), &s.admin_token, json!({"user": {"options": {"multi_factor_auth_enabled": true, "multi_factor_auth_rules": [["password", "totp"]]}}})).await;
+    // The password alone yields a receipt, not a token.
+    let resp = s
+        .send(
+            Method::POST,
+            "/v3/auth/tokens",
+            None,
+            Some(password_auth_by_id(uid, "pw-123456", None)),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(resp.headers().get("x-subject-token").is_none());
+    let receipt = resp.headers()["openstack-auth-receipt"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["receipt"]["methods"], json!(["password"]));
+    assert_eq!(body["required_auth_methods"], json!([["password", "totp"]]));
+    // The receipt plus the second factor give the token.
+    let resp = s
+        .http
+        .post(s.url("/v3/auth/tokens"))
+        .header("Openstack-Auth-Receipt", &receipt)
+        .json(&totp_body(totp_code(secret, now())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let mut methods: Vec<String> =
+        serde_json::from_value(body["token"]["methods"].clone()).unwrap();
+    methods.sort();
+    assert_eq!(methods, vec!["password", "totp"]);
+    // A forged receipt or a wrong code does not.
+    let resp = s
+        .http
+        .post(s.url("/v3/auth/tokens"))
+        .header("Openstack-Auth-Receipt", "garbage")
+        .json(&totp_body(totp_code(secret, now())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = s
+        .http
+        .post(s.url("/v3/auth/tokens"))
+        .header("Openstack-Auth-Receipt", &receipt)
+        .json(&totp_body("000000".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // Both factors in one request work directly.
+    let both = json!({"auth": {"identity": {"methods": ["password", "totp"], "password": {"user": {"id": uid, "password": "pw-123456"}}, "totp": {"user": {"id": uid, "passcode": totp_code(secret, now())}}}}});
+    assert_eq!(s.authenticate(both).await.0, StatusCode::CREATED);
+    // Rules naming only unknown methods are ignored, as in Keystone.
+    s.patch(
+        &format!("/v3/users/{uid}"),
+        &s.admin_token,
+        json!({"user": {"options": {"multi_factor_auth_rules": [["kerberos-nonexistent"]]}}}),
+    )
+    .await;
+    assert_eq!(
+        s.authenticate(password_auth_by_id(uid, "pw-123456", None))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+}

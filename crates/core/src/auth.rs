@@ -61,13 +61,36 @@ pub struct AppCredCredentials {
 }
 
 #[derive(Debug, Clone)]
+pub struct TotpCredentials {
+    pub user: UserRef,
+    pub passcode: String,
+}
+
+#[derive(Debug, Clone)]
 pub struct AuthRequest {
     /// The method names as requested, in order.
     pub methods: Vec<String>,
     pub password: Option<PasswordCredentials>,
     pub token: Option<String>,
     pub application_credential: Option<AppCredCredentials>,
+    pub totp: Option<TotpCredentials>,
+    /// An `Openstack-Auth-Receipt` from an earlier, partial MFA login.
+    pub receipt: Option<String>,
     pub scope: ScopeRequest,
+}
+
+/// How long an MFA auth receipt lasts (Keystone's `[receipt] expiration`).
+pub const RECEIPT_SECONDS: i64 = 300;
+
+/// A partial MFA login: the receipt to send back and what it records.
+#[derive(Debug, Clone)]
+pub struct AuthReceipt {
+    pub id: String,
+    pub payload: crate::token::ReceiptPayload,
+    pub user: User,
+    pub user_domain: Domain,
+    /// The user's rules, as method sets, one of which must be met.
+    pub required: Vec<Vec<String>>,
 }
 
 /// What a token issued through an application credential shows of it.
@@ -234,6 +257,18 @@ impl Limen {
                     merge_user(&mut user, info.user.clone())?;
                     parent = Some(info);
                 }
+                "totp" => {
+                    let creds = req.totp.as_ref().ok_or_else(|| {
+                        CoreError::validation(
+                            "Invalid input for field 'identity': 'totp' is a required property",
+                        )
+                    })?;
+                    let u = self.resolve_user(&creds.user).await?;
+                    if !u.enabled || !self.check_totp(&u, &creds.passcode).await? {
+                        return Err(auth_failed());
+                    }
+                    merge_user(&mut user, u)?;
+                }
                 "application_credential" => {
                     let creds = req.application_credential.as_ref().ok_or_else(|| {
                         CoreError::validation("Invalid input for field 'identity': 'application_credential' is a required property")
@@ -256,6 +291,17 @@ impl Limen {
         let authenticated_domain = self.get_domain(&user.domain_id).await?;
         if !authenticated_domain.enabled {
             return Err(auth_failed());
+        }
+        // MFA rules govern how users log in; an application credential is a delegation
+        // the user already made.
+        if app_cred.is_none() {
+            self.enforce_mfa(
+                &user,
+                &authenticated_domain,
+                &mut methods,
+                req.receipt.as_deref(),
+            )
+            .await?;
         }
 
         let (user, scope, roles, trust) = match &req.scope {
@@ -359,6 +405,96 @@ impl Limen {
                 trust: trust.as_ref().map(TrustTokenInfo::of),
             },
         })
+    }
+
+    /// Checks the user's TOTP credentials for the passcode at the current time.
+    async fn check_totp(&self, user: &User, passcode: &str) -> CoreResult<bool> {
+        if self.credentials.is_none() {
+            return Ok(false);
+        }
+        let now = self.clock.now();
+        Ok(self
+            .list_credentials(Some(&user.id), Some("totp"))
+            .await?
+            .iter()
+            .any(|c| crate::totp::verify(&c.blob, passcode, now)))
+    }
+
+    /// The user's MFA rules reduced to enabled methods (Keystone ignores rules naming
+    /// only methods it does not offer); empty when MFA does not apply.
+    fn mfa_rules(&self, user: &User) -> Vec<Vec<String>> {
+        if user.options.get("multi_factor_auth_enabled") == Some(&serde_json::Value::Bool(false)) {
+            return vec![];
+        }
+        let Some(rules) = user
+            .options
+            .get("multi_factor_auth_rules")
+            .and_then(|v| v.as_array())
+        else {
+            return vec![];
+        };
+        rules
+            .iter()
+            .filter_map(|r| r.as_array())
+            .map(|r| {
+                let mut set: Vec<String> = r
+                    .iter()
+                    .filter_map(|m| m.as_str())
+                    .filter(|m| self.config.auth_methods.iter().any(|k| k == m))
+                    .map(str::to_string)
+                    .collect();
+                set.sort();
+                set.dedup();
+                set
+            })
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
+
+    /// Passes when the methods used (with those of a valid receipt) meet one of the
+    /// user's MFA rules; otherwise answers with a new receipt.
+    async fn enforce_mfa(
+        &self,
+        user: &User,
+        user_domain: &Domain,
+        methods: &mut Vec<String>,
+        receipt: Option<&str>,
+    ) -> CoreResult<()> {
+        let now = self.clock.now();
+        if let Some(r) = receipt {
+            let bad = || CoreError::unauthorized(format!("Could not find auth receipt: {r}."));
+            let p = self.tokens.decode_receipt(r).map_err(|_| bad())?;
+            if p.user_id != user.id || p.expires_at <= now {
+                return Err(bad());
+            }
+            for m in p.methods {
+                if !methods.contains(&m) {
+                    methods.push(m);
+                }
+            }
+        }
+        let rules = self.mfa_rules(user);
+        if rules.is_empty() || rules.iter().any(|r| r.iter().all(|m| methods.contains(m))) {
+            return Ok(());
+        }
+        let issued_at = whole_seconds(now);
+        let payload = crate::token::ReceiptPayload {
+            user_id: user.id.clone(),
+            methods: methods.clone(),
+            expires_at: issued_at + Duration::seconds(RECEIPT_SECONDS),
+            issued_at,
+        };
+        let id = self
+            .tokens
+            .encode_receipt(&payload)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        Err(CoreError::AdditionalAuthRequired(Box::new(AuthReceipt {
+            id,
+            payload,
+            user: user.clone(),
+            user_domain: user_domain.clone(),
+            required: rules,
+        })))
     }
 
     /// Scope and roles of a token that is not trust-scoped.

@@ -86,6 +86,8 @@ pub fn default_auth_methods() -> Vec<String> {
         "mapped",
         "application_credential",
         "ec2credential",
+        // After Keystone's defaults, so the bits of the others stay Keystone's.
+        "totp",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -100,10 +102,24 @@ pub struct TrustSettings {
     pub allow_redelegation: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CoreConfig {
     pub token: TokenSettings,
     pub security: SecurityCompliance,
     pub identity: IdentitySettings,
     pub trust: TrustSettings,
+    /// The enabled authentication methods (Keystone's `[auth] methods`).
+    pub auth_methods: Vec<String>,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            token: TokenSettings::default(),
+            security: SecurityCompliance::default(),
+            identity: IdentitySettings::default(),
+            trust: TrustSettings::default(),
+            auth_methods: default_auth_methods(),
+        }
+    }
 }

@@ -23,6 +23,10 @@ pub enum CoreError {
     /// 409: conflicts with something stored.
     #[error("Conflict occurred attempting to store {kind} - {detail}.")]
     Conflict { kind: &'static str, detail: String },
+    /// 401 with an auth receipt: the methods passed so far are not enough for the user's
+    /// MFA rules (Keystone's `Openstack-Auth-Receipt` flow).
+    #[error("additional authentication methods are required")]
+    AdditionalAuthRequired(Box<crate::auth::AuthReceipt>),
     /// 503: a feature is not set up on this node (the message says what is missing).
     #[error("{0}")]
     Unavailable(String),

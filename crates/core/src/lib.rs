@@ -28,6 +28,7 @@ pub mod revoke;
 pub mod service;
 pub mod store;
 pub mod token;
+pub mod totp;
 pub mod trust;
 
 pub use error::{CoreError, CoreResult};

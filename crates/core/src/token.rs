@@ -75,9 +75,24 @@ pub enum TokenError {
     NoKeys(String),
 }
 
+/// An MFA auth receipt (Keystone's `Openstack-Auth-Receipt`): who has passed which
+/// methods so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptPayload {
+    pub user_id: String,
+    pub methods: Vec<String>,
+    pub expires_at: OffsetDateTime,
+    /// Set on decode from the envelope; the issue time stamped on encode.
+    pub issued_at: OffsetDateTime,
+}
+
 pub trait TokenCodec: Send + Sync {
     /// Encodes `payload`, stamping `payload.issued_at` as the issue time.
     fn encode(&self, payload: &TokenPayload) -> Result<String, TokenError>;
     /// Decodes and authenticates a token; expiry is not checked here.
     fn decode(&self, token: &str) -> Result<TokenPayload, TokenError>;
+    /// Encodes an auth receipt (Keystone always uses Fernet for these).
+    fn encode_receipt(&self, receipt: &ReceiptPayload) -> Result<String, TokenError>;
+    /// Decodes and authenticates an auth receipt; expiry is not checked here.
+    fn decode_receipt(&self, receipt: &str) -> Result<ReceiptPayload, TokenError>;
 }

@@ -6,7 +6,7 @@ use limen_core::appcred::{AccessRuleInput, NewApplicationCredential, RoleRef};
 use limen_core::assignment::{NewRole, RolePatch};
 use limen_core::auth::{
     AppCredCredentials, AppCredRef, AuthRequest, DomainRef, PasswordCredentials, ProjectRef,
-    ScopeRequest, UserRef,
+    ScopeRequest, TotpCredentials, UserRef,
 };
 use limen_core::catalog::{EndpointPatch, NewRegion, NewService, RegionPatch, ServicePatch};
 use limen_core::identity::{GroupPatch, NewGroup, UserPatch};
@@ -1004,6 +1004,7 @@ pub fn auth_request(body: Value) -> ProtoResult<AuthRequest> {
     let mut password = None;
     let mut token = None;
     let mut application_credential = None;
+    let mut totp = None;
     for m in &methods {
         match m.as_str() {
             "password" => {
@@ -1044,6 +1045,25 @@ pub fn auth_request(body: Value) -> ProtoResult<AuthRequest> {
                             .into(),
                     )
                 })?);
+            }
+            "totp" => {
+                let t = identity
+                    .get("totp")
+                    .ok_or_else(|| expecting("totp", "identity"))?;
+                let t = obj(t, "identity/totp")?;
+                let u = t.get("user").ok_or_else(|| expecting("user", "totp"))?;
+                let path = "identity/totp/user";
+                let u = obj(u, path)?;
+                let passcode = str_field(u, "passcode", path)?.unwrap_or_default();
+                let user = if let Some(id) = str_field(u, "id", path)? {
+                    UserRef::Id(id)
+                } else if let Some(name) = str_field(u, "name", path)? {
+                    let domain = domain_ref(u, path)?.ok_or_else(|| expecting("domain", "user"))?;
+                    UserRef::Name { name, domain }
+                } else {
+                    return Err(expecting("id or name", "user"));
+                };
+                totp = Some(TotpCredentials { user, passcode });
             }
             "application_credential" => {
                 let a = identity
@@ -1141,6 +1161,8 @@ pub fn auth_request(body: Value) -> ProtoResult<AuthRequest> {
         password,
         token,
         application_credential,
+        totp,
+        receipt: None,
         scope,
     })
 }

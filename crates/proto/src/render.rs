@@ -410,6 +410,23 @@ pub fn token(t: &TokenInfo, catalog_entries: Option<&[CatalogEntry]>) -> Value {
     json!({ "token": Value::Object(m) })
 }
 
+/// The body of a 401 that asks for more MFA methods.
+pub fn auth_receipt(r: &limen_core::auth::AuthReceipt) -> Value {
+    json!({
+        "receipt": {
+            "methods": r.payload.methods,
+            "user": {
+                "id": r.user.id,
+                "name": r.user.name,
+                "domain": {"id": r.user_domain.id, "name": r.user_domain.name},
+            },
+            "expires_at": iso_z(r.payload.expires_at),
+            "issued_at": iso_z(r.payload.issued_at),
+        },
+        "required_auth_methods": r.required,
+    })
+}
+
 /// Names looked up for `?include_names`.
 pub trait NameLookup {
     fn role(&self, id: &str) -> Option<Value>;

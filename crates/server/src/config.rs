@@ -221,6 +221,7 @@ impl Config {
                 list_limit: self.identity.list_limit,
             },
             trust: self.trust.clone(),
+            auth_methods: self.auth.methods.clone(),
         }
     }
 }

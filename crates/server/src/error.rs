@@ -14,6 +14,8 @@ pub struct ApiError {
     pub authenticate: Option<String>,
     /// `Retry-After` seconds for 429s.
     pub retry_after: Option<u64>,
+    /// An MFA receipt: its id (the `Openstack-Auth-Receipt` header) and the body.
+    pub receipt: Option<(String, serde_json::Value)>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -25,6 +27,7 @@ impl ApiError {
             message: message.into(),
             authenticate: None,
             retry_after: None,
+            receipt: None,
         }
     }
 
@@ -86,6 +89,13 @@ fn title(status: StatusCode) -> &'static str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some((id, body)) = self.receipt {
+            let mut resp = (self.status, axum::Json(body)).into_response();
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                resp.headers_mut().insert("openstack-auth-receipt", v);
+            }
+            return resp;
+        }
         let body = json!({"error": {
             "code": self.status.as_u16(),
             "title": title(self.status),
@@ -114,6 +124,14 @@ impl From<CoreError> for ApiError {
             e @ CoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
             CoreError::NotFoundMessage(m) => ApiError::not_found(m),
             e @ CoreError::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            CoreError::AdditionalAuthRequired(r) => {
+                let mut e = ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "Additional authentications steps required.",
+                );
+                e.receipt = Some((r.id.clone(), limen_proto::render::auth_receipt(&r)));
+                e
+            }
             CoreError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
             CoreError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");

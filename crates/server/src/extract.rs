@@ -243,7 +243,8 @@ pub async fn limited_login<T>(
     }
     let result = attempt.await;
     if let Err(e) = &result {
-        if e.status == axum::http::StatusCode::UNAUTHORIZED {
+        // A receipt asking for a second factor is part of a normal MFA login.
+        if e.status == axum::http::StatusCode::UNAUTHORIZED && e.receipt.is_none() {
             limiter.record_failure(ip, std::time::Instant::now());
         }
     }

@@ -6,7 +6,7 @@ use super::keys::{KeyRepository, KeyRepositoryError};
 use super::payload::{self, MethodMap};
 use base64::Engine;
 use limen_core::clock::Clock;
-use limen_core::token::{TokenCodec, TokenError, TokenPayload};
+use limen_core::token::{ReceiptPayload, TokenCodec, TokenError, TokenPayload};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -98,13 +98,12 @@ fn unix_secs(t: OffsetDateTime) -> u64 {
     t.unix_timestamp().max(0) as u64
 }
 
-impl TokenCodec for FernetCodec {
-    fn encode(&self, p: &TokenPayload) -> Result<String, TokenError> {
-        let bytes = payload::encode(p, &self.methods)
-            .map_err(|e| TokenError::Unencodable(e.to_string()))?;
+impl FernetCodec {
+    /// Seals a payload under the primary key, stamped with `issued_at`.
+    fn seal(&self, bytes: &[u8], issued_at: OffsetDateTime) -> Result<String, TokenError> {
         let token = self.with_keys(|keys| {
             keys.first()
-                .map(|primary| primary.encrypt_at_time(&bytes, unix_secs(p.issued_at)))
+                .map(|primary| primary.encrypt_at_time(bytes, unix_secs(issued_at)))
         });
         let token =
             token.ok_or_else(|| TokenError::NoKeys(self.repo.dir().display().to_string()))?;
@@ -112,7 +111,8 @@ impl TokenCodec for FernetCodec {
         Ok(token.trim_end_matches('=').to_string())
     }
 
-    fn decode(&self, token: &str) -> Result<TokenPayload, TokenError> {
+    /// Opens an envelope with any key; returns the plaintext and its issue time.
+    fn open(&self, token: &str) -> Result<(Vec<u8>, OffsetDateTime), TokenError> {
         let token = token.trim();
         if token.is_empty() || token.len() > 8192 {
             return Err(TokenError::Invalid("bad length".into()));
@@ -123,10 +123,37 @@ impl TokenCodec for FernetCodec {
                 .find_map(|k| k.decrypt_at_time(token, None, now).ok())
         });
         let plain = plain.ok_or_else(|| TokenError::Invalid("no key decrypts it".into()))?;
+        Ok((plain, issue_time(token)?))
+    }
+}
+
+impl TokenCodec for FernetCodec {
+    fn encode(&self, p: &TokenPayload) -> Result<String, TokenError> {
+        let bytes = payload::encode(p, &self.methods)
+            .map_err(|e| TokenError::Unencodable(e.to_string()))?;
+        self.seal(&bytes, p.issued_at)
+    }
+
+    fn decode(&self, token: &str) -> Result<TokenPayload, TokenError> {
+        let (plain, issued_at) = self.open(token)?;
         let mut p = payload::decode(&plain, &self.methods)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        p.issued_at = issue_time(token)?;
+        p.issued_at = issued_at;
         Ok(p)
+    }
+
+    fn encode_receipt(&self, r: &ReceiptPayload) -> Result<String, TokenError> {
+        let bytes = payload::encode_receipt(r, &self.methods)
+            .map_err(|e| TokenError::Unencodable(e.to_string()))?;
+        self.seal(&bytes, r.issued_at)
+    }
+
+    fn decode_receipt(&self, receipt: &str) -> Result<ReceiptPayload, TokenError> {
+        let (plain, issued_at) = self.open(receipt)?;
+        let mut r = payload::decode_receipt(&plain, &self.methods)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        r.issued_at = issued_at;
+        Ok(r)
     }
 }
 

@@ -4,7 +4,7 @@
 //! accepts every payload version Keystone defines, including older tokens that carry ids
 //! packed as str.
 
-use limen_core::token::{FederatedScope, TokenPayload, TokenScope};
+use limen_core::token::{FederatedScope, ReceiptPayload, TokenPayload, TokenScope};
 use rmpv::Value;
 use time::OffsetDateTime;
 
@@ -271,6 +271,17 @@ pub fn encode(p: &TokenPayload, methods: &MethodMap) -> R<Vec<u8>> {
     Ok(w.0)
 }
 
+/// Serializes an MFA receipt as Keystone's `ReceiptFormatter` does:
+/// `(user id pair, methods, expires_at)` without a version.
+pub fn encode_receipt(r: &ReceiptPayload, methods: &MethodMap) -> R<Vec<u8>> {
+    let mut w = Writer(Vec::with_capacity(48));
+    w.array(3);
+    w.id(&r.user_id);
+    w.uint(methods.to_int(&r.methods));
+    w.expires(r.expires_at);
+    Ok(w.0)
+}
+
 // ---- decoding ----
 
 fn text(v: &Value) -> R<String> {
@@ -491,6 +502,23 @@ pub fn decode(bytes: &[u8], methods: &MethodMap) -> R<TokenPayload> {
         scope,
         expires_at: expires(&a[exp_i])?,
         audit_ids: audits(&a[audit_i])?,
+        issued_at: OffsetDateTime::UNIX_EPOCH,
+    })
+}
+
+/// Parses a receipt payload; `issued_at` is left for the caller to set.
+pub fn decode_receipt(bytes: &[u8], methods: &MethodMap) -> R<ReceiptPayload> {
+    let mut cursor = bytes;
+    let value = rmpv::decode::read_value(&mut cursor)
+        .map_err(|_| PayloadError::Malformed("not msgpack"))?;
+    let a = value
+        .as_array()
+        .filter(|a| a.len() == 3)
+        .ok_or(PayloadError::Malformed("a receipt is a 3-array"))?;
+    Ok(ReceiptPayload {
+        user_id: id(&a[0])?,
+        methods: methods.to_names(uint(&a[1])?),
+        expires_at: expires(&a[2])?,
         issued_at: OffsetDateTime::UNIX_EPOCH,
     })
 }

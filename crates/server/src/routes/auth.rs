@@ -39,13 +39,18 @@ async fn token_response(
 pub async fn issue(
     State(state): State<AppState>,
     addr: ClientAddr,
+    headers: HeaderMap,
     q: Query,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     if body.is_null() {
         return Err(ApiError::expecting("auth in request body"));
     }
-    let req = input::auth_request(body)?;
+    let mut req = input::auth_request(body)?;
+    req.receipt = headers
+        .get("openstack-auth-receipt")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let issued = limited_login(&state, &addr, async {
         Ok(state.limen.authenticate(req).await?)
     })
