@@ -140,6 +140,9 @@ class DomainManagerTest:
         idn.assign_project_role_to_user(i["proj_a2"], i["alice_a"], i["admin"])
         idn.assign_domain_role_to_group(i["dom_b"], i["grp_b"], i["reader"])
         idn.add_user_to_group(i["carol_b"], i["grp_b"])
+        # Memberships across the domains (only the admin can make these).
+        idn.add_user_to_group(i["erin_b"], i["grp_a"])
+        idn.add_user_to_group(i["bob_a"], i["grp_b"])
         check(idn.validate_user_has_domain_role(i["dom_a"], i["mgr_a"], i["manager"]),
               "setup: manager grant on domain A missing")
         self.names = {v: k for k, v in i.items()}
@@ -224,10 +227,11 @@ class DomainManagerTest:
                 eq(adm.get_user(u.id).domain_id, i[dom], "domain_id of the user (admin)")
             return verify
 
-        def access_ok(acc):
-            eq(acc.domain_id, i["dom_a"], "token domain")
-            check(acc.project_id is None, "token is project-scoped")
-            eq(sorted(acc.role_names), ["manager", "member", "reader"], "token roles")
+        def token_ok(tok):
+            eq((tok.domain or {}).get("id"), i["dom_a"], "token domain")
+            eq(tok.project, None, "token project")
+            eq(sorted(r["name"] for r in tok.roles), ["manager", "member", "reader"],
+               "token roles")
 
         def roles_listed(roles):
             names = {r.name for r in roles}
@@ -285,7 +289,7 @@ class DomainManagerTest:
         return [
             # -- scope, domains, roles --------------------------------------------------
             Case("token is domain-scoped to A with manager, member, reader",
-                 lambda: self.a.session.auth.get_access(self.a.session), then=access_ok),
+                 lambda: a.validate_token(self.a.auth_token), then=token_ok),
             Case("domain list shows only own domain", lambda: a.domains(),
                  then=lambda ds: eq([d.id for d in ds], [i["dom_a"]], "domains listed")),
             Case("get own domain", lambda: a.get_domain(i["dom_a"]),
@@ -296,6 +300,8 @@ class DomainManagerTest:
             Case("cannot update own domain",
                  lambda: a.update_domain(i["dom_a"], description="pwned"), DENIED,
                  then=self.attr_is("domain", "dom_a", "description", "domain manager test a")),
+            Case("cannot delete own domain", lambda: a.delete_domain(i["dom_a"]), DENIED,
+                 then=self.attr_is("domain", "dom_a", "name", DOM_A)),
             Case("cannot disable other domain",
                  lambda: a.update_domain(i["dom_b"], is_enabled=False), HIDDEN,
                  then=self.attr_is("domain", "dom_b", "is_enabled", True)),
@@ -421,6 +427,9 @@ class DomainManagerTest:
             # -- groups ------------------------------------------------------------------
             Case("group list shows only own domain", lambda: a.groups(),
                  then=self.only_dom_a("groups", ["grp-a", "grp-a2"])),
+            Case("group list for other domain is empty",
+                 lambda: a.groups(domain_id=i["dom_b"]), DENIED,
+                 then=self.empty("groups of domain B listed"), or_empty=True),
             Case("cannot get other domain's group", lambda: a.get_group(i["grp_b"]), HIDDEN),
             Case("find() group by name in own domain", lambda: a.find_group("grp-a"),
                  then=lambda g: eq(g and g.id, i["grp_a"], "found group")),
@@ -453,8 +462,11 @@ class DomainManagerTest:
             Case("can add own user to own group",
                  lambda: a.add_user_to_group(i["alice_a"], i["grp_a"]),
                  then=self.member_is(True, "alice_a", "grp_a")),
-            Case("can list own group's members", lambda: a.group_users(i["grp_a"]),
-                 then=users_of(["alice-a"])),
+            Case("own group's members list hides other domain's members",
+                 lambda: a.group_users(i["grp_a"]), then=users_of(["alice-a"])),
+            Case("user's groups list hides other domain's groups",
+                 lambda: a.user_groups(i["bob_a"]),
+                 then=lambda gs: eq([g.name for g in gs], [], "bob-a's groups listed")),
             Case("can check membership in own group",
                  lambda: a.check_user_in_group(i["alice_a"], i["grp_a"]),
                  then=lambda r: eq(r, True, "check_user_in_group")),
@@ -466,6 +478,12 @@ class DomainManagerTest:
                  then=self.member_is(False, "alice_a", "grp_b")),
             Case("cannot list other domain's group members",
                  lambda: a.group_users(i["grp_b"]), HIDDEN),
+            Case("cannot remove other domain's user from own group",
+                 lambda: a.remove_user_from_group(i["erin_b"], i["grp_a"]), HIDDEN,
+                 then=self.member_is(True, "erin_b", "grp_a")),
+            Case("cannot remove own user from other domain's group",
+                 lambda: a.remove_user_from_group(i["bob_a"], i["grp_b"]), HIDDEN,
+                 then=self.member_is(True, "bob_a", "grp_b")),
             Case("cannot remove a member of other domain's group",
                  lambda: a.remove_user_from_group(i["carol_b"], i["grp_b"]), HIDDEN,
                  then=self.member_is(True, "carol_b", "grp_b")),
@@ -492,6 +510,20 @@ class DomainManagerTest:
             Case("can grant reader to group on own domain",
                  lambda: a.assign_domain_role_to_group(i["dom_a"], i["grp_a"], i["reader"]),
                  then=self.grant_is(True, "reader", group="grp_a", domain="dom_a")),
+            Case("can grant inherited member on own domain",
+                 lambda: a.assign_domain_role_to_user(i["dom_a"], i["bob_a"], i["member"],
+                                                      inherited=True),
+                 then=lambda _: eq(
+                     len(list(adm.role_assignments(user_id=i["bob_a"], role_id=i["member"],
+                                                   scope_domain_id=i["dom_a"],
+                                                   inherited_to="projects"))), 1,
+                     "bob-a's inherited member assignments on domain A")),
+            Case("cannot grant inherited admin on own domain",
+                 lambda: a.assign_domain_role_to_group(i["dom_a"], i["grp_a"], i["admin"],
+                                                       inherited=True),
+                 DENIED, then=lambda _: eq(
+                     list(adm.role_assignments(group_id=i["grp_a"], role_id=i["admin"])), [],
+                     "grp-a's admin assignments")),
             Case("can check a grant in own domain",
                  lambda: a.validate_user_has_project_role(i["proj_a1"], i["alice_a"],
                                                           i["member"]),
@@ -544,6 +576,9 @@ class DomainManagerTest:
                                                           i["member"]), HIDDEN),
             Case("cannot list grants in other domain",
                  lambda: a.role_assignments_filter(project=i["proj_b1"], user=i["carol_b"]),
+                 HIDDEN),
+            Case("cannot list grants on other domain",
+                 lambda: a.role_assignments_filter(domain=i["dom_b"], group=i["grp_b"]),
                  HIDDEN),
             Case("can revoke a grant in own domain",
                  lambda: a.unassign_project_role_from_user(i["proj_a1"], i["bob_a"],

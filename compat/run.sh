@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Python compat suite: real OpenStack clients, Keystone's own Fernet code and tempest,
-# each against a fresh Limen. Exits non-zero if any part fails.
+# The Python compat suite: real OpenStack clients (an operator scenario and a domain-manager
+# conformance test), Keystone's own Fernet code and tempest, each against a fresh Limen.
+# Exits non-zero if any part fails.
 #
 # LIMEN_BIN: the limen binary to test [default: target/debug/limen, built here first].
 # LIMEN_TEST_DATABASE_URL: run Limen on PostgreSQL instead of SQLite. A postgres:// URL
@@ -13,6 +14,7 @@ cd "$repo"
 
 results=()
 failed=0
+parts=0
 record() {  # name, seconds, status
   results+=("$(printf '%-16s %5ss  %s' "$1" "$2" "$3")")
 }
@@ -20,6 +22,7 @@ record() {  # name, seconds, status
 run_part() {  # name, command...: times it, gives it a fresh database if asked
   local name="$1" start=$SECONDS rc=0 db=""
   shift
+  parts=$((parts + 1))
   echo "== $name"
   if [[ "${server_url:-}" == postgres* ]]; then
     db="limen_compat_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -56,10 +59,11 @@ if [[ -z "${LIMEN_BIN:-}" ]]; then
 fi
 
 run_part scenario "$repo/.venv/bin/python" "$here/openstack_scenario.py"
+run_part domain-manager "$repo/.venv/bin/python" "$here/domain_manager.py"
 run_part fernet-interop "$repo/.venv/bin/python" "$here/fernet_interop.py"
 run_part tempest bash "$here/run-tempest.sh"
 
 echo "== summary"
 printf '%s\n' "${results[@]}"
-echo "compat: $((3 - failed)) passed, $failed failed"
+echo "compat: $((parts - failed)) passed, $failed failed"
 [[ $failed -eq 0 ]]

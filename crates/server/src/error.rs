@@ -15,7 +15,7 @@ pub struct ApiError {
     /// `Retry-After` seconds for 429s.
     pub retry_after: Option<u64>,
     /// An MFA receipt: its id (the `Openstack-Auth-Receipt` header) and the body.
-    pub receipt: Option<(String, serde_json::Value)>,
+    pub receipt: Option<Box<(String, serde_json::Value)>>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -89,7 +89,8 @@ fn title(status: StatusCode) -> &'static str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Some((id, body)) = self.receipt {
+        if let Some(receipt) = self.receipt {
+            let (id, body) = *receipt;
             let mut resp = (self.status, axum::Json(body)).into_response();
             if let Ok(v) = HeaderValue::from_str(&id) {
                 resp.headers_mut().insert("openstack-auth-receipt", v);
@@ -129,7 +130,10 @@ impl From<CoreError> for ApiError {
                     StatusCode::UNAUTHORIZED,
                     "Additional authentications steps required.",
                 );
-                e.receipt = Some((r.id.clone(), limen_proto::render::auth_receipt(&r)));
+                e.receipt = Some(Box::new((
+                    r.id.clone(),
+                    limen_proto::render::auth_receipt(&r),
+                )));
                 e
             }
             CoreError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
