@@ -181,6 +181,20 @@ impl TokenInfo {
     }
 }
 
+/// Everything a new token is made of, once the caller is authenticated.
+pub(crate) struct Minting<'a> {
+    pub user: User,
+    /// The user's domain when the caller already has it at hand.
+    pub known_domain: Option<Domain>,
+    pub scope: ResolvedScope,
+    pub roles: Vec<Role>,
+    pub methods: Vec<String>,
+    /// The token this one is exchanged from: its expiry and audit chain carry over.
+    pub parent: Option<&'a TokenPayload>,
+    pub app_cred: Option<&'a crate::model::ApplicationCredential>,
+    pub trust: Option<&'a crate::model::Trust>,
+}
+
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
     pub id: String,
@@ -202,7 +216,6 @@ impl Limen {
         if req.methods.is_empty() {
             return Err(auth_failed());
         }
-        let now = self.clock.now();
         let mut methods: Vec<String> = Vec::new();
         let mut user: Option<User> = None;
         let mut parent: Option<TokenInfo> = None;
@@ -321,12 +334,36 @@ impl Limen {
                 (user, scope, roles, None)
             }
         };
-        let user_domain = if user.domain_id == authenticated_domain.id {
-            authenticated_domain
-        } else {
-            self.get_domain(&user.domain_id).await?
-        };
+        self.mint(Minting {
+            user,
+            known_domain: Some(authenticated_domain),
+            scope,
+            roles,
+            methods,
+            parent: parent.as_ref().map(|p| &p.payload),
+            app_cred: app_cred.as_ref(),
+            trust: trust.as_ref(),
+        })
+        .await
+    }
 
+    /// Stamps and encodes a token for an authenticated user, scope and roles.
+    async fn mint(&self, m: Minting<'_>) -> CoreResult<IssuedToken> {
+        let Minting {
+            user,
+            known_domain,
+            scope,
+            roles,
+            methods,
+            parent,
+            app_cred,
+            trust,
+        } = m;
+        let user_domain = match known_domain {
+            Some(d) if d.id == user.domain_id => d,
+            _ => self.get_domain(&user.domain_id).await?,
+        };
+        let now = self.clock.now();
         // Fernet times are whole seconds. A revocation earlier in this same second (a
         // password change, a grant removed) would also match a token stamped with this
         // second, so such a token is stamped with the next one.
@@ -338,20 +375,19 @@ impl Limen {
             issued_at += Duration::seconds(1);
         }
         let mut audit_ids = vec![self.new_audit_id()];
-        let expires_at = match &parent {
+        let expires_at = match parent {
             Some(p) => {
-                if let Some(chain) = p.payload.audit_ids.last() {
+                if let Some(chain) = p.audit_ids.last() {
                     audit_ids.push(chain.clone());
                 }
-                p.payload.expires_at
+                p.expires_at
             }
             None => issued_at + Duration::seconds(self.config.token.expiration),
         };
         // A credential's or a trust's own expiry caps its tokens.
         let limit = app_cred
-            .as_ref()
             .and_then(|c| c.expires_at)
-            .or(trust.as_ref().and_then(|t| t.expires_at));
+            .or(trust.and_then(|t| t.expires_at));
         let expires_at = match limit {
             Some(limit) if limit < expires_at => limit,
             _ => expires_at,
@@ -361,7 +397,7 @@ impl Limen {
             methods,
             scope: match &scope {
                 ResolvedScope::Unscoped => TokenScope::Unscoped,
-                ResolvedScope::Project { project, .. } => match (&app_cred, &trust) {
+                ResolvedScope::Project { project, .. } => match (app_cred, trust) {
                     (Some(c), _) => TokenScope::ApplicationCredential {
                         project_id: project.id.clone(),
                         app_cred_id: c.id.clone(),
@@ -388,7 +424,7 @@ impl Limen {
             .encode(&payload)
             .map_err(|e| CoreError::Internal(e.to_string()))?;
         let password_expires_at = self.password_expires_at(&user.id).await?;
-        let application_credential = match &app_cred {
+        let application_credential = match app_cred {
             Some(c) => Some(self.app_cred_token_info(c).await?),
             None => None,
         };
@@ -402,7 +438,7 @@ impl Limen {
                 roles,
                 password_expires_at,
                 application_credential,
-                trust: trust.as_ref().map(TrustTokenInfo::of),
+                trust: trust.map(TrustTokenInfo::of),
             },
         })
     }

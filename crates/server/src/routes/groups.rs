@@ -40,9 +40,12 @@ pub async fn list(
         None => json!({}),
     };
     enforce(&s, &auth.info, "identity:list_groups", target(t, &[]))?;
+    let Some(domain_id) = crate::routes::listed_domain(token_domain.as_deref(), &q) else {
+        return crate::routes::paged(&s, &l, "groups", "groups", &q, vec![]);
+    };
     let filter = GroupFilter {
         name: q.get("name").map(str::to_string),
-        domain_id: token_domain.or_else(|| q.get("domain_id").map(str::to_string)),
+        domain_id,
         ids: None,
     };
     let groups = filter_name(s.limen.list_groups(&filter).await?, &q, |g| &g.name)?;
@@ -123,6 +126,10 @@ pub async fn users(
 ) -> ApiResult<Json<Value>> {
     checked_group(&s, &auth, &id, "identity:list_users_in_group").await?;
     let mut users = s.limen.list_users_in_group(&id).await?;
+    // A domain-scoped caller sees only its domain's members, as in Keystone.
+    if let Some(d) = auth.info.domain_scope_id() {
+        users.retain(|u| u.domain_id == d);
+    }
     if let Some(e) = q.bool("enabled")? {
         users.retain(|u| u.enabled == e);
     }

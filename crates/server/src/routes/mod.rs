@@ -111,6 +111,17 @@ pub fn paged(
 }
 
 /// The query string with its `?`, for self links.
+/// The domain a list is narrowed to. A domain-scoped token sees its own domain only, and
+/// a `domain_id` query naming another domain matches nothing (Keystone applies both
+/// filters). `None`: the answer is empty.
+pub fn listed_domain(token_domain: Option<&str>, q: &Query) -> Option<Option<String>> {
+    match (token_domain, q.get("domain_id")) {
+        (Some(t), Some(d)) if t != d => None,
+        (Some(t), _) => Some(Some(t.to_string())),
+        (None, d) => Some(d.map(str::to_string)),
+    }
+}
+
 pub fn qs(q: &Query) -> String {
     if q.raw.is_empty() {
         String::new()

@@ -59,11 +59,12 @@ pub async fn list(
             .collect();
         return crate::routes::paged(&s, &l, "projects", "projects", &q, items);
     }
+    let Some(domain_id) = crate::routes::listed_domain(token_domain.as_deref(), &q) else {
+        return crate::routes::paged(&s, &l, "projects", "projects", &q, vec![]);
+    };
     let filter = ProjectFilter {
         name: q.get("name").map(str::to_string),
-        domain_id: token_domain
-            .clone()
-            .or_else(|| q.get("domain_id").map(str::to_string)),
+        domain_id,
         parent_id: q.get("parent_id").map(str::to_string),
         enabled: q.bool("enabled")?,
         ids: None,
@@ -104,6 +105,12 @@ pub async fn create(
     )?;
     let p = input::project_create(body)?;
     if p.is_domain {
+        // A parent defaults to the domain named, and a domain must be a root.
+        if p.domain_id.is_some() || p.parent_id.is_some() {
+            return Err(ApiError::bad_request(
+                "only root projects are allowed to act as domains.",
+            ));
+        }
         let d = s
             .limen
             .create_domain(NewDomain {

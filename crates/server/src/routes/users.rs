@@ -56,9 +56,12 @@ pub async fn list(
         None => json!({}),
     };
     enforce(&s, &auth.info, "identity:list_users", target(t, &[]))?;
+    let Some(domain_id) = crate::routes::listed_domain(token_domain.as_deref(), &q) else {
+        return crate::routes::paged(&s, &l, "users", "users", &q, vec![]);
+    };
     let filter = UserFilter {
         name: q.get("name").map(str::to_string),
-        domain_id: token_domain.or_else(|| q.get("domain_id").map(str::to_string)),
+        domain_id,
         enabled: q.bool("enabled")?,
         ids: None,
     };
@@ -206,7 +209,11 @@ pub async fn groups(
     q: Query,
 ) -> ApiResult<Json<Value>> {
     checked_user(&s, &auth, &id, "identity:list_groups_for_user").await?;
-    let groups = s.limen.list_groups_for_user(&id).await?;
+    let mut groups = s.limen.list_groups_for_user(&id).await?;
+    // A domain-scoped caller sees only its domain's groups, as in Keystone.
+    if let Some(d) = auth.info.domain_scope_id() {
+        groups.retain(|g| g.domain_id == d);
+    }
     let items = filter_name(groups, &q, |g| &g.name)?
         .iter()
         .map(|g| {
