@@ -176,6 +176,24 @@ impl TokenInfo {
         matches!(self.scope, ResolvedScope::System)
     }
 
+    /// Whether the token acts on a delegation (a trust, an application credential, an
+    /// EC2/S3 or OAuth1 credential) rather than on the user's own login. Keystone counts
+    /// every method outside its primary logins as delegated, and so an empty method list.
+    pub fn is_delegated(&self) -> bool {
+        const PRIMARY: [&str; 9] = [
+            "external", "kerberos", "mapped", "openid", "password", "saml2", "token", "totp",
+            "x509",
+        ];
+        self.trust.is_some()
+            || self.application_credential.is_some()
+            || self.payload.methods.is_empty()
+            || self
+                .payload
+                .methods
+                .iter()
+                .any(|m| !PRIMARY.contains(&m.as_str()))
+    }
+
     pub fn role_names(&self) -> Vec<&str> {
         self.roles.iter().map(|r| r.name.as_str()).collect()
     }
@@ -250,7 +268,7 @@ impl Limen {
                              trust-scoped token instead.",
                         ));
                     }
-                    if info.application_credential.is_some() {
+                    if info.is_delegated() {
                         return Err(CoreError::forbidden(
                             "Using a delegated token to create another token is not allowed.",
                         ));
@@ -348,7 +366,7 @@ impl Limen {
     }
 
     /// Stamps and encodes a token for an authenticated user, scope and roles.
-    async fn mint(&self, m: Minting<'_>) -> CoreResult<IssuedToken> {
+    pub(crate) async fn mint(&self, m: Minting<'_>) -> CoreResult<IssuedToken> {
         let Minting {
             user,
             known_domain,
@@ -994,7 +1012,10 @@ impl Limen {
     }
 
     /// A project scope whose project and domain are both enabled, if so.
-    async fn enabled_project_scope(&self, project_id: &str) -> CoreResult<Option<ResolvedScope>> {
+    pub(crate) async fn enabled_project_scope(
+        &self,
+        project_id: &str,
+    ) -> CoreResult<Option<ResolvedScope>> {
         let Some(project) = self
             .store
             .get_project(project_id)

@@ -110,6 +110,9 @@ pub struct CoreConfig {
     pub trust: TrustSettings,
     /// The enabled authentication methods (Keystone's `[auth] methods`).
     pub auth_methods: Vec<String>,
+    /// How old a signed EC2/S3 request may be, in minutes (Keystone's
+    /// `[credential] auth_ttl`).
+    pub credential_auth_ttl_minutes: i64,
 }
 
 impl Default for CoreConfig {
@@ -120,6 +123,7 @@ impl Default for CoreConfig {
             identity: IdentitySettings::default(),
             trust: TrustSettings::default(),
             auth_methods: default_auth_methods(),
+            credential_auth_ttl_minutes: 15,
         }
     }
 }

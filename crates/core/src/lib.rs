@@ -8,6 +8,7 @@
 pub mod appcred;
 pub mod assignment;
 pub mod auth;
+pub mod aws_signature;
 pub mod bootstrap;
 pub mod catalog;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod credential;
 mod documents;
 pub mod domain_config;
+pub mod ec2;
 pub mod endpoint_filter;
 pub mod error;
 pub mod identity;

@@ -3,6 +3,7 @@
 
 pub mod input;
 pub mod render;
+pub mod signed;
 pub mod times;
 
 /// A request body or query that breaks the API's schema; always answered with 400.

@@ -56,6 +56,34 @@ pub fn credentials(t: &TokenInfo) -> Value {
     })
 }
 
+/// What a delegated token (see [`TokenInfo::is_delegated`]) is kept away from.
+#[derive(Debug, Clone, Copy)]
+pub enum Guarded {
+    /// `/v3/credentials` and OS-EC2: no delegated token at all.
+    Credentials,
+    /// Application credentials and access rules: no delegation but an application
+    /// credential's own (whose limits its routes check).
+    ApplicationCredentials,
+}
+
+/// Refuses delegated tokens where Keystone does: a delegation must not turn into a
+/// lasting credential that outlives or widens it.
+pub fn refuse_delegated(caller: &TokenInfo, what: Guarded) -> ApiResult<()> {
+    match what {
+        Guarded::Credentials if caller.is_delegated() => Err(ApiError::forbidden_action(
+            "Delegated tokens cannot access credentials directly",
+        )),
+        Guarded::ApplicationCredentials
+            if caller.is_delegated() && caller.application_credential.is_none() =>
+        {
+            Err(ApiError::forbidden_action(
+                "Cannot manage application credentials with a token issued via delegation",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Enforces `action` for the caller on `target` (`{"target": {...}, ...path args}`).
 pub fn enforce(state: &AppState, caller: &TokenInfo, action: &str, target: Value) -> ApiResult<()> {
     let creds = credentials(caller);

@@ -82,6 +82,8 @@ pub struct CredentialConfig {
     /// Key repository encrypting stored credentials; default `<data_dir>/credential-keys`.
     pub key_repository: Option<PathBuf>,
     pub max_active_keys: usize,
+    /// How old a signed EC2/S3 request may be, in minutes.
+    pub auth_ttl: i64,
 }
 
 impl Default for CredentialConfig {
@@ -89,6 +91,7 @@ impl Default for CredentialConfig {
         CredentialConfig {
             key_repository: None,
             max_active_keys: 3,
+            auth_ttl: 15,
         }
     }
 }
@@ -222,6 +225,7 @@ impl Config {
             },
             trust: self.trust.clone(),
             auth_methods: self.auth.methods.clone(),
+            credential_auth_ttl_minutes: self.credential.auth_ttl,
         }
     }
 }

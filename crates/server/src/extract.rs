@@ -86,6 +86,20 @@ impl FromRequestParts<AppState> for Auth {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthorized(state, &parts.headers))?;
         match state.limen.validate_token(token, false).await {
+            // A token for a signed EC2/S3 request is for the EC2/S3 service alone; it
+            // authorizes nothing here (it can still be validated as a subject token).
+            Ok(info)
+                if info
+                    .payload
+                    .methods
+                    .iter()
+                    .any(|m| m == limen_core::ec2::EC2_METHOD) =>
+            {
+                Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "You are not authorized to perform the requested action.",
+                ))
+            }
             Ok(info) => Ok(Auth { info }),
             Err(limen_core::CoreError::Internal(e)) => {
                 Err(limen_core::CoreError::Internal(e).into())

@@ -1,6 +1,6 @@
 //! `/v3/users/{user_id}/application_credentials` and `/v3/users/{user_id}/access_rules`.
 
-use crate::authz::{enforce, target};
+use crate::authz::{enforce, refuse_delegated, target, Guarded};
 use crate::error::ApiResult;
 use crate::extract::{Auth, Base, JsonBody, Path, Query};
 use crate::routes::{created, paged};
@@ -30,6 +30,7 @@ pub async fn create(
         "identity:create_application_credential",
         owner_target(&user_id),
     )?;
+    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
     let input = input::application_credential_create(body)?;
     let c = s
         .limen
@@ -59,6 +60,7 @@ pub async fn list(
         "identity:list_application_credentials",
         owner_target(&user_id),
     )?;
+    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
     let creds = s
         .limen
         .list_application_credentials(&user_id, q.get("name"))
@@ -103,6 +105,7 @@ pub async fn get(
         "identity:get_application_credential",
         owner_target(&user_id),
     )?;
+    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
     let c = owned(&s, &user_id, &id).await?;
     let (roles, rules) = s.limen.application_credential_details(&c).await?;
     Ok(Json(
@@ -121,6 +124,7 @@ pub async fn delete(
         "identity:delete_application_credential",
         owner_target(&user_id),
     )?;
+    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
     owned(&s, &user_id, &id).await?;
     s.limen
         .delete_application_credential(&auth.info, &id)
@@ -141,6 +145,7 @@ pub async fn list_access_rules(
         "identity:list_access_rules",
         owner_target(&user_id),
     )?;
+    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
     let rules = s.limen.list_access_rules(&user_id).await?;
     let items = rules.iter().map(|r| render::access_rule(&l, r)).collect();
     paged(
@@ -165,6 +170,7 @@ pub async fn get_access_rule(
         "identity:get_access_rule",
         owner_target(&user_id),
     )?;
+    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
     let r = s.limen.get_access_rule(&user_id, &id).await?;
     Ok(Json(json!({"access_rule": render::access_rule(&l, &r)})))
 }
@@ -180,6 +186,7 @@ pub async fn delete_access_rule(
         "identity:delete_access_rule",
         owner_target(&user_id),
     )?;
+    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
     s.limen.delete_access_rule(&user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

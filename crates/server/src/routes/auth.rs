@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 const SUBJECT_TOKEN: &str = "x-subject-token";
 
-async fn token_response(
+pub(crate) async fn token_response(
     state: &AppState,
     info: &TokenInfo,
     token_id: &str,

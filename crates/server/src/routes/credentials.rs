@@ -1,6 +1,6 @@
 //! `/v3/credentials` and `/v3/users/{user_id}/credentials/OS-EC2`.
 
-use crate::authz::{enforce, target};
+use crate::authz::{enforce, refuse_delegated, target, Guarded};
 use crate::error::ApiResult;
 use crate::extract::{Auth, Base, JsonBody, Path, Query};
 use crate::routes::{created, paged};
@@ -25,6 +25,7 @@ async fn checked(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult
     // Looked up first, as Keystone builds its policy target from the stored entity.
     let c = s.limen.get_credential(id).await?;
     enforce(s, &auth.info, action, cred_target(&c))?;
+    refuse_delegated(&auth.info, Guarded::Credentials)?;
     Ok(c)
 }
 
@@ -41,6 +42,7 @@ pub async fn create(
         "identity:create_credential",
         target(json!({"credential": raw}), &[]),
     )?;
+    refuse_delegated(&auth.info, Guarded::Credentials)?;
     let c = s
         .limen
         .create_credential(input::credential_create(body)?)
@@ -48,13 +50,17 @@ pub async fn create(
     Ok(created(json!({"credential": render::credential(&l, &c)})))
 }
 
-/// Lists what the caller may see: every credential the policy lets it read.
+/// Lists what the caller may see: every credential the policy lets it read, and none to
+/// a delegated token.
 pub async fn list(
     State(s): State<AppState>,
     auth: Auth,
     Base(l): Base,
     q: Query,
 ) -> ApiResult<Json<Value>> {
+    if auth.info.is_delegated() {
+        return paged(&s, &l, "credentials", "credentials", &q, vec![]);
+    }
     let all = s
         .limen
         .list_credentials(q.get("user_id"), q.get("type"))
@@ -89,11 +95,25 @@ pub async fn update(
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     crate::routes::drop_same_id(&mut body, "credential", &id);
-    checked(&s, &auth, &id, "identity:update_credential").await?;
-    let c = s
-        .limen
-        .update_credential(&id, input::credential_update(body)?)
-        .await?;
+    let current = checked(&s, &auth, &id, "identity:update_credential").await?;
+    let patch = input::credential_update(body)?;
+    // The credential as it would be must pass too, so it cannot be handed to someone else.
+    let after = Credential {
+        user_id: patch.user_id.clone().unwrap_or(current.user_id.clone()),
+        project_id: patch
+            .project_id
+            .clone()
+            .unwrap_or(current.project_id.clone()),
+        cred_type: patch.cred_type.clone().unwrap_or(current.cred_type.clone()),
+        ..current
+    };
+    enforce(
+        &s,
+        &auth.info,
+        "identity:update_credential",
+        cred_target(&after),
+    )?;
+    let c = s.limen.update_credential(&id, patch).await?;
     Ok(Json(json!({"credential": render::credential(&l, &c)})))
 }
 
@@ -129,6 +149,7 @@ pub async fn ec2_create(
         "identity:ec2_create_credential",
         ec2_target(&user_id),
     )?;
+    refuse_delegated(&auth.info, Guarded::Credentials)?;
     let project = body
         .get("tenant_id")
         .or_else(|| body.get("project_id"))
@@ -155,6 +176,7 @@ pub async fn ec2_list(
         "identity:ec2_list_credentials",
         ec2_target(&user_id),
     )?;
+    refuse_delegated(&auth.info, Guarded::Credentials)?;
     let creds = s.limen.list_ec2_credentials(&user_id).await?;
     let items: Vec<Value> = creds
         .iter()
@@ -180,6 +202,7 @@ pub async fn ec2_get(
         "identity:ec2_get_credential",
         ec2_target(&user_id),
     )?;
+    refuse_delegated(&auth.info, Guarded::Credentials)?;
     let c = s.limen.get_ec2_credential(&user_id, &access).await?;
     Ok(Json(json!({"credential": render::ec2_credential(&l, &c)})))
 }
@@ -195,6 +218,7 @@ pub async fn ec2_delete(
         "identity:ec2_delete_credential",
         ec2_target(&user_id),
     )?;
+    refuse_delegated(&auth.info, Guarded::Credentials)?;
     s.limen.delete_ec2_credential(&user_id, &access).await?;
     Ok(StatusCode::NO_CONTENT)
 }

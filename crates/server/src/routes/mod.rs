@@ -13,6 +13,7 @@ pub mod groups;
 pub mod projects;
 pub mod revoke;
 pub mod roles;
+pub mod signed;
 pub mod trusts;
 pub mod users;
 
@@ -371,6 +372,8 @@ pub fn router() -> Router<AppState> {
                 .head(auth::check)
                 .delete(auth::revoke),
         )
+        .route("/v3/ec2tokens", post(signed::ec2tokens))
+        .route("/v3/s3tokens", post(signed::s3tokens))
         .route("/v3/auth/catalog", get(auth::catalog))
         .route("/v3/auth/projects", get(auth::projects))
         .route("/v3/auth/domains", get(auth::domains))
