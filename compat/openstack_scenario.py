@@ -264,6 +264,73 @@ class Scenario:
         eq(self.osc("ec2", "credentials", "list", "-f", "json", env=env), [],
            "ec2 credentials after delete")
 
+    def app_cred_env(self, **auth):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env.update(OS_AUTH_URL=self.srv.auth_url, OS_IDENTITY_API_VERSION="3",
+                   OS_AUTH_TYPE="v3applicationcredential", OS_INTERFACE="public",
+                   OS_REGION_NAME="RegionOne", **auth)
+        return env
+
+    def step_09c_application_credentials(self):
+        """bob makes an application credential with the CLI and logs in with it, by id and
+        by name; a restricted credential cannot make more; deleting it ends it."""
+        env = self.os_env("bob", BOB_PW, DOM, project=CHILD, project_domain=DOM)
+        ac = self.osc("application", "credential", "create", "--role", "reader",
+                      "--description", "ci robot", "bob-robot", "-f", "json", env=env)
+        eq((ac["Name"], ac["Project ID"], ac["Unrestricted"]),
+           ("bob-robot", self.ids["child"], False), "application credential")
+        ac = {"id": ac["ID"], "secret": ac["Secret"]}
+        by_id = self.app_cred_env(OS_APPLICATION_CREDENTIAL_ID=ac["id"],
+                                  OS_APPLICATION_CREDENTIAL_SECRET=ac["secret"])
+        tok = self.osc("token", "issue", "-f", "json", env=by_id)
+        eq((tok["user_id"], tok["project_id"]), (self.ids["bob"], self.ids["child"]),
+           "token from the application credential (by id)")
+        status, body = self.validate_status(tok["id"])
+        eq((status, body["token"]["methods"], [r["name"] for r in body["token"]["roles"]]),
+           (200, ["application_credential"], ["reader"]), "application credential token")
+        by_name = self.app_cred_env(OS_APPLICATION_CREDENTIAL_NAME="bob-robot",
+                                    OS_APPLICATION_CREDENTIAL_SECRET=ac["secret"],
+                                    OS_USERNAME="bob", OS_USER_DOMAIN_NAME=DOM)
+        eq(self.osc("token", "issue", "-f", "json", env=by_name)["user_id"], self.ids["bob"],
+           "token from the application credential (by name and user)")
+        self.osc_fails(403, "application", "credential", "create", "more", env=by_id)
+        wrong = self.app_cred_env(OS_APPLICATION_CREDENTIAL_ID=ac["id"],
+                                  OS_APPLICATION_CREDENTIAL_SECRET="not-the-secret")
+        self.osc_fails(401, "token", "issue", env=wrong)
+        listed = self.osc("application", "credential", "list", "-f", "json", env=env)
+        eq([a["Name"] for a in listed], ["bob-robot"], "bob's application credentials")
+        self.osc("application", "credential", "delete", "bob-robot", env=env)
+        eq(self.validate_status(tok["id"])[0], 404, "token of a deleted application credential")
+        self.osc_fails(401, "token", "issue", env=by_id)
+
+    def step_09d_trusts(self):
+        """bob trusts alice with `member` on proj-child; alice logs in under the trust with
+        the CLI; the trust is listed, and deleting it ends her trust tokens."""
+        env = self.os_env("bob", BOB_PW, DOM, project=CHILD, project_domain=DOM)
+        member = self.sdk.identity.find_role("member").id
+        # By id: bob may not look alice, roles or projects up by name, and the CLI then
+        # passes what it was given.
+        trust = self.osc("trust", "create", "--project", self.ids["child"], "--role", member,
+                         self.ids["bob"], self.ids["alice"], "-f", "json", env=env)
+        eq((trust["trustor_user_id"], trust["trustee_user_id"], trust["project_id"]),
+           (self.ids["bob"], self.ids["alice"], self.ids["child"]), "trust")
+        alice = self.os_env("alice", ALICE_PW, DOM)
+        alice["OS_TRUST_ID"] = trust["id"]
+        tok = self.osc("token", "issue", "-f", "json", env=alice)
+        eq((tok["user_id"], tok["project_id"]), (self.ids["alice"], self.ids["child"]),
+           "alice's trust-scoped token")
+        status, body = self.validate_status(tok["id"])
+        eq((status, body["token"]["OS-TRUST:trust"]["id"],
+            sorted(r["name"] for r in body["token"]["roles"])),
+           (200, trust["id"], ["member", "reader"]), "trust-scoped token body")
+        # Listing all trusts is for admins; a user lists the trusts it gave.
+        mine = self.osc("trust", "list", "--trustor", self.ids["bob"], "-f", "json", env=env)
+        eq([t["ID"] for t in mine], [trust["id"]], "bob's trusts")
+        self.osc("trust", "delete", trust["id"], env=env)
+        eq(self.validate_status(tok["id"])[0], 404, "token of a deleted trust")
+        r = self.run_osc(["token", "issue"], alice)
+        check(r.returncode != 0, "alice still got a token under the deleted trust")
+
     def step_10_list_filters(self):
         users = self.osc("user", "list", "--domain", DOM, "-f", "json")
         eq(sorted(u["Name"] for u in users), ["alice", "bob"], "user list --domain")
