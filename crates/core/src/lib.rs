@@ -19,6 +19,7 @@ pub mod domain_config;
 pub mod ec2;
 pub mod endpoint_filter;
 pub mod error;
+pub mod federation;
 pub mod identity;
 pub mod limits;
 pub mod model;

@@ -63,7 +63,7 @@ impl Fields {
         self.map.contains_key(k)
     }
 
-    fn take(&mut self, k: &str) -> Option<Value> {
+    pub(crate) fn take(&mut self, k: &str) -> Option<Value> {
         self.map.remove(k)
     }
 
@@ -165,6 +165,18 @@ impl Fields {
 
     pub fn extra(self) -> Extra {
         self.map
+    }
+
+    /// Rejects whatever is left (schemas with `additionalProperties: false`).
+    pub fn closed(self) -> ProtoResult<()> {
+        match self.map.keys().next() {
+            Some(k) => Err(invalid(
+                self.entity,
+                &Value::Object(self.map.clone()),
+                format!("Additional properties are not allowed ('{k}' was unexpected)"),
+            )),
+            None => Ok(()),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Keystone Identity API v3 wire format: validating request bodies into domain inputs
 //! ([`input`]) and rendering domain entities as Keystone renders them ([`render`]).
 
+pub mod federation;
 pub mod input;
 pub mod render;
 pub mod signed;

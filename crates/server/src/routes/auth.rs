@@ -27,7 +27,15 @@ pub(crate) async fn token_response(
     } else {
         Some(state.limen.catalog(info.project_id()).await?)
     };
-    let body = render::token(info, catalog.as_deref());
+    let mut body = render::token(info, catalog.as_deref());
+    // Every token lists the enabled service providers (Keystone-to-Keystone federation).
+    let sps = state.limen.enabled_service_providers().await?;
+    if !sps.is_empty() {
+        body["token"]["service_providers"] = sps
+            .iter()
+            .map(limen_proto::federation::service_provider_in_token)
+            .collect();
+    }
     let mut resp = (status, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(token_id) {
         resp.headers_mut().insert(SUBJECT_TOKEN, v);

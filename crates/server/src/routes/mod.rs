@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod discovery;
 pub mod domains;
 pub mod extensions;
+pub mod federation;
 pub mod grants;
 pub mod groups;
 pub mod projects;
@@ -374,6 +375,47 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v3/ec2tokens", post(signed::ec2tokens))
         .route("/v3/s3tokens", post(signed::s3tokens))
+        .route(
+            "/v3/OS-FEDERATION/identity_providers",
+            get(federation::list_idps),
+        )
+        .route(
+            "/v3/OS-FEDERATION/identity_providers/{idp_id}",
+            get(federation::get_idp)
+                .put(federation::create_idp)
+                .patch(federation::update_idp)
+                .delete(federation::delete_idp),
+        )
+        .route(
+            "/v3/OS-FEDERATION/identity_providers/{idp_id}/protocols",
+            get(federation::list_protocols),
+        )
+        .route(
+            "/v3/OS-FEDERATION/identity_providers/{idp_id}/protocols/{protocol_id}",
+            get(federation::get_protocol)
+                .put(federation::create_protocol)
+                .patch(federation::update_protocol)
+                .delete(federation::delete_protocol),
+        )
+        .route("/v3/OS-FEDERATION/mappings", get(federation::list_mappings))
+        .route(
+            "/v3/OS-FEDERATION/mappings/{mapping_id}",
+            get(federation::get_mapping)
+                .put(federation::create_mapping)
+                .patch(federation::update_mapping)
+                .delete(federation::delete_mapping),
+        )
+        .route(
+            "/v3/OS-FEDERATION/service_providers",
+            get(federation::list_sps),
+        )
+        .route(
+            "/v3/OS-FEDERATION/service_providers/{sp_id}",
+            get(federation::get_sp)
+                .put(federation::create_sp)
+                .patch(federation::update_sp)
+                .delete(federation::delete_sp),
+        )
         .route("/v3/auth/catalog", get(auth::catalog))
         .route("/v3/auth/projects", get(auth::projects))
         .route("/v3/auth/domains", get(auth::domains))

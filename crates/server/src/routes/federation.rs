@@ -1,0 +1,347 @@
+//! `/v3/OS-FEDERATION`: identity providers and their protocols, mappings, and service
+//! providers. Entities are created with PUT at the id the caller picks, as in Keystone.
+
+use crate::authz::{enforce, target};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Base, JsonBody, Path, Query};
+use crate::routes::{created, paged};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use limen_proto::federation as wire;
+use serde_json::{json, Value};
+
+fn allow(s: &AppState, auth: &Auth, action: &str) -> ApiResult<()> {
+    enforce(s, &auth.info, action, target(json!({}), &[]))
+}
+
+/// Ids picked by the caller are stored as given: 1 to 64 characters.
+fn checked_id(id: &str) -> ApiResult<&str> {
+    let n = id.chars().count();
+    if n == 0 || n > 64 {
+        return Err(ApiError::bad_request(format!(
+            "Invalid id {id:?}: an id is 1 to 64 characters."
+        )));
+    }
+    Ok(id)
+}
+
+/// Keystone's `enabled` list filter.
+fn enabled_filter(q: &Query) -> ApiResult<Option<bool>> {
+    q.bool("enabled")
+}
+
+// ---- identity providers ----
+
+pub async fn list_idps(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    allow(&s, &auth, "identity:list_identity_providers")?;
+    let enabled = enabled_filter(&q)?;
+    let items = s
+        .limen
+        .list_identity_providers()
+        .await?
+        .iter()
+        .filter(|i| q.get("id").is_none_or(|id| id == i.id))
+        .filter(|i| enabled.is_none_or(|e| e == i.enabled))
+        .map(|i| wire::identity_provider(&l, i))
+        .collect();
+    paged(
+        &s,
+        &l,
+        "identity_providers",
+        "OS-FEDERATION/identity_providers",
+        &q,
+        items,
+    )
+}
+
+pub async fn get_idp(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    allow(&s, &auth, "identity:get_identity_provider")?;
+    let idp = s.limen.get_identity_provider(&id).await?;
+    Ok(Json(
+        json!({"identity_provider": wire::identity_provider(&l, &idp)}),
+    ))
+}
+
+pub async fn create_idp(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    allow(&s, &auth, "identity:create_identity_provider")?;
+    let input = wire::identity_provider_create(body)?;
+    let idp = s
+        .limen
+        .create_identity_provider(checked_id(&id)?, input)
+        .await?;
+    Ok(created(
+        json!({"identity_provider": wire::identity_provider(&l, &idp)}),
+    ))
+}
+
+pub async fn update_idp(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    allow(&s, &auth, "identity:update_identity_provider")?;
+    let patch = wire::identity_provider_update(body)?;
+    let idp = s.limen.update_identity_provider(&id, patch).await?;
+    Ok(Json(
+        json!({"identity_provider": wire::identity_provider(&l, &idp)}),
+    ))
+}
+
+pub async fn delete_idp(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    allow(&s, &auth, "identity:delete_identity_provider")?;
+    s.limen.delete_identity_provider(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- protocols ----
+
+pub async fn list_protocols(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(idp): Path<String>,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    allow(&s, &auth, "identity:list_protocols")?;
+    let items = s
+        .limen
+        .list_protocols(&idp)
+        .await?
+        .iter()
+        .map(|p| wire::protocol(&l, p))
+        .collect();
+    paged(
+        &s,
+        &l,
+        "protocols",
+        &format!("OS-FEDERATION/identity_providers/{idp}/protocols"),
+        &q,
+        items,
+    )
+}
+
+pub async fn get_protocol(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path((idp, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    allow(&s, &auth, "identity:get_protocol")?;
+    let p = s.limen.get_protocol(&idp, &id).await?;
+    Ok(Json(json!({"protocol": wire::protocol(&l, &p)})))
+}
+
+pub async fn create_protocol(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path((idp, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    allow(&s, &auth, "identity:create_protocol")?;
+    let (mapping_id, remote_id_attribute) = wire::protocol_body(body, true)?;
+    let p = s
+        .limen
+        .create_protocol(&idp, checked_id(&id)?, mapping_id, remote_id_attribute)
+        .await?;
+    Ok(created(json!({"protocol": wire::protocol(&l, &p)})))
+}
+
+pub async fn update_protocol(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path((idp, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    allow(&s, &auth, "identity:update_protocol")?;
+    let (mapping_id, remote_id_attribute) = wire::protocol_body(body, false)?;
+    let p = s
+        .limen
+        .update_protocol(&idp, &id, mapping_id, remote_id_attribute)
+        .await?;
+    Ok(Json(json!({"protocol": wire::protocol(&l, &p)})))
+}
+
+pub async fn delete_protocol(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((idp, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    allow(&s, &auth, "identity:delete_protocol")?;
+    s.limen.delete_protocol(&idp, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- mappings ----
+
+pub async fn list_mappings(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    allow(&s, &auth, "identity:list_mappings")?;
+    let items = s
+        .limen
+        .list_mappings()
+        .await?
+        .iter()
+        .map(|m| wire::mapping_json(&l, m))
+        .collect();
+    paged(&s, &l, "mappings", "OS-FEDERATION/mappings", &q, items)
+}
+
+pub async fn get_mapping(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    allow(&s, &auth, "identity:get_mapping")?;
+    let m = s.limen.get_mapping(&id).await?;
+    Ok(Json(json!({"mapping": wire::mapping_json(&l, &m)})))
+}
+
+pub async fn create_mapping(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    allow(&s, &auth, "identity:create_mapping")?;
+    let m = wire::mapping(checked_id(&id)?, body)?;
+    let m = s.limen.put_mapping(m, true).await?;
+    Ok(created(json!({"mapping": wire::mapping_json(&l, &m)})))
+}
+
+pub async fn update_mapping(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    allow(&s, &auth, "identity:update_mapping")?;
+    let m = wire::mapping(&id, body)?;
+    let m = s.limen.put_mapping(m, false).await?;
+    Ok(Json(json!({"mapping": wire::mapping_json(&l, &m)})))
+}
+
+pub async fn delete_mapping(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    allow(&s, &auth, "identity:delete_mapping")?;
+    s.limen.delete_mapping(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- service providers ----
+
+pub async fn list_sps(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    allow(&s, &auth, "identity:list_service_providers")?;
+    let enabled = enabled_filter(&q)?;
+    let items = s
+        .limen
+        .list_service_providers()
+        .await?
+        .iter()
+        .filter(|sp| q.get("id").is_none_or(|id| id == sp.id))
+        .filter(|sp| enabled.is_none_or(|e| e == sp.enabled))
+        .map(|sp| wire::service_provider(&l, sp))
+        .collect();
+    paged(
+        &s,
+        &l,
+        "service_providers",
+        "OS-FEDERATION/service_providers",
+        &q,
+        items,
+    )
+}
+
+pub async fn get_sp(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    allow(&s, &auth, "identity:get_service_provider")?;
+    let sp = s.limen.get_service_provider(&id).await?;
+    Ok(Json(
+        json!({"service_provider": wire::service_provider(&l, &sp)}),
+    ))
+}
+
+pub async fn create_sp(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    allow(&s, &auth, "identity:create_service_provider")?;
+    let sp = wire::service_provider_create(checked_id(&id)?, body)?;
+    let sp = s.limen.create_service_provider(sp).await?;
+    Ok(created(
+        json!({"service_provider": wire::service_provider(&l, &sp)}),
+    ))
+}
+
+pub async fn update_sp(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    allow(&s, &auth, "identity:update_service_provider")?;
+    let patch = wire::service_provider_update(body)?;
+    let sp = s.limen.update_service_provider(&id, patch).await?;
+    Ok(Json(
+        json!({"service_provider": wire::service_provider(&l, &sp)}),
+    ))
+}
+
+pub async fn delete_sp(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    allow(&s, &auth, "identity:delete_service_provider")?;
+    s.limen.delete_service_provider(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
