@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub const ADMIN_PASSWORD: &str = "admin-secret-1";
+/// The password [`TestServer::new_member`] gives its users.
+pub const USER_PASSWORD: &str = "pw-123456";
 
 /// The `limen` binary next to the test executable (`target/<profile>/limen`), or `LIMEN_BIN`.
 pub fn limen_bin() -> PathBuf {
@@ -316,6 +318,35 @@ impl TestServer {
             .await;
         assert_eq!(s, StatusCode::CREATED, "create {collection}: {v}");
         v[key].clone()
+    }
+
+    /// A new user (password [`USER_PASSWORD`]) with `member` on `project_id`: its id and a
+    /// token scoped to that project.
+    pub async fn new_member(&self, name: &str, project_id: &str) -> (String, String) {
+        let u = self
+            .create(
+                "users",
+                "user",
+                json!({"name": name, "password": USER_PASSWORD}),
+            )
+            .await;
+        let user_id = u["id"].as_str().expect("user id").to_string();
+        let member = self.role_id("member").await;
+        let (st, v) = self
+            .put(
+                &format!("/v3/projects/{project_id}/users/{user_id}/roles/{member}"),
+                &self.admin_token,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "grant member: {v}");
+        let (token, _) = self
+            .token(password_auth_by_id(
+                &user_id,
+                USER_PASSWORD,
+                Some(project_scope(project_id)),
+            ))
+            .await;
+        (user_id, token)
     }
 
     pub async fn role_id(&self, name: &str) -> String {

@@ -18,27 +18,8 @@ async fn member(s: &TestServer) -> (String, String, String) {
             json!({"name": "ac-p", "domain_id": "default"}),
         )
         .await;
-    let u = s
-        .create(
-            "users",
-            "user",
-            json!({"name": "ac-u", "password": "pw-123456"}),
-        )
-        .await;
-    let role = s.role_id("member").await;
-    s.put(
-        &format!("/v3/projects/{}/users/{}/roles/{role}", id(&p), id(&u)),
-        &s.admin_token,
-    )
-    .await;
-    let (tok, _) = s
-        .token(password_auth_by_id(
-            &id(&u),
-            "pw-123456",
-            Some(project_scope(&id(&p))),
-        ))
-        .await;
-    (id(&u), id(&p), tok)
+    let (user_id, tok) = s.new_member("ac-u", &id(&p)).await;
+    (user_id, id(&p), tok)
 }
 
 fn app_cred_auth(cred_id: &str, secret: &str) -> Value {

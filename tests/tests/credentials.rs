@@ -160,32 +160,13 @@ async fn ec2_credentials_api() {
             json!({"name": "ep", "domain_id": "default"}),
         )
         .await;
-    let u = s
-        .create(
-            "users",
-            "user",
-            json!({"name": "eu", "password": "pw-123456"}),
-        )
-        .await;
-    let member = s.role_id("member").await;
-    s.put(
-        &format!("/v3/projects/{}/users/{}/roles/{member}", id(&p), id(&u)),
-        &s.admin_token,
-    )
-    .await;
-    let (ut, _) = s
-        .token(password_auth_by_id(
-            &id(&u),
-            "pw-123456",
-            Some(project_scope(&id(&p))),
-        ))
-        .await;
-    let base = format!("/v3/users/{}/credentials/OS-EC2", id(&u));
+    let (user_id, ut) = s.new_member("eu", &id(&p)).await;
+    let base = format!("/v3/users/{user_id}/credentials/OS-EC2");
     let (st, v) = s.post(&base, &ut, json!({"tenant_id": id(&p)})).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let c = &v["credential"];
     assert_eq!(c["tenant_id"], json!(id(&p)));
-    assert_eq!(c["user_id"], json!(id(&u)));
+    assert_eq!(c["user_id"], json!(user_id));
     let access = c["access"].as_str().unwrap().to_string();
     assert!(!c["secret"].as_str().unwrap().is_empty());
     let (_, v) = s.get(&format!("{base}/{access}"), &ut).await;

@@ -89,29 +89,10 @@ async fn fixture() -> Fixture {
             json!({"name": "ec2p", "domain_id": "default"}),
         )
         .await;
-    let u = s
-        .create(
-            "users",
-            "user",
-            json!({"name": "ec2u", "password": "pw-123456"}),
-        )
-        .await;
-    let member = s.role_id("member").await;
-    s.put(
-        &format!("/v3/projects/{}/users/{}/roles/{member}", id(&p), id(&u)),
-        &s.admin_token,
-    )
-    .await;
-    let (user_token, _) = s
-        .token(password_auth_by_id(
-            &id(&u),
-            "pw-123456",
-            Some(project_scope(&id(&p))),
-        ))
-        .await;
+    let (user_id, user_token) = s.new_member("ec2u", &id(&p)).await;
     let (st, v) = s
         .post(
-            &format!("/v3/users/{}/credentials/OS-EC2", id(&u)),
+            &format!("/v3/users/{user_id}/credentials/OS-EC2"),
             &user_token,
             json!({"tenant_id": id(&p)}),
         )
@@ -120,7 +101,7 @@ async fn fixture() -> Fixture {
     Fixture {
         access: v["credential"]["access"].as_str().unwrap().to_string(),
         secret: v["credential"]["secret"].as_str().unwrap().to_string(),
-        user_id: id(&u),
+        user_id,
         project_id: id(&p),
         user_token,
         s,

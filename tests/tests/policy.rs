@@ -56,26 +56,7 @@ async fn members_and_readers_cannot_administer() {
             json!({"name": "p", "domain_id": "default"}),
         )
         .await;
-    let u = s
-        .create(
-            "users",
-            "user",
-            json!({"name": "m", "password": "pw-123456"}),
-        )
-        .await;
-    let member = s.role_id("member").await;
-    s.put(
-        &format!("/v3/projects/{}/users/{}/roles/{member}", id(&p), id(&u)),
-        &s.admin_token,
-    )
-    .await;
-    let (tok, _) = s
-        .token(password_auth_by_id(
-            &id(&u),
-            "pw-123456",
-            Some(project_scope(&id(&p))),
-        ))
-        .await;
+    let (user_id, tok) = s.new_member("m", &id(&p)).await;
     for path in [
         "/v3/users",
         "/v3/projects",
@@ -103,7 +84,7 @@ async fn members_and_readers_cannot_administer() {
         assert_eq!(s.get(path, &tok).await.0, StatusCode::OK, "{path}");
     }
     assert_eq!(
-        s.get(&format!("/v3/users/{}", id(&u)), &tok).await.0,
+        s.get(&format!("/v3/users/{user_id}"), &tok).await.0,
         StatusCode::OK,
         "own user"
     );
@@ -114,10 +95,10 @@ async fn members_and_readers_cannot_administer() {
     );
     // An unscoped token may read its own user but not list.
     let (unscoped, _) = s
-        .token(password_auth_by_id(&id(&u), "pw-123456", None))
+        .token(password_auth_by_id(&user_id, "pw-123456", None))
         .await;
     assert_eq!(
-        s.get(&format!("/v3/users/{}", id(&u)), &unscoped).await.0,
+        s.get(&format!("/v3/users/{user_id}"), &unscoped).await.0,
         StatusCode::OK
     );
     assert_eq!(s.get("/v3/users", &unscoped).await.0, StatusCode::FORBIDDEN);
