@@ -1,7 +1,8 @@
 """Byte-level Fernet token interop between Limen and Python Keystone's own TokenFormatter.
 
 Keystone (keystone==30.0.0, in-process) is pointed at the fresh Limen's key repository:
- (a) tokens Limen issues decode in Keystone to exactly what Limen's token body says;
+ (a) tokens Limen issues decode in Keystone to exactly what Limen's token body says,
+     including the delegated ones (application credential, trust, EC2);
  (b) tokens Keystone mints validate in Limen with the same user, scope and times;
  (c) both still hold across `limen keys fernet rotate`, without restarting Limen.
 Run with the compat venv: .venv/bin/python compat/fernet_interop.py
@@ -25,6 +26,7 @@ from cryptography import fernet  # noqa: E402  (a keystone dependency)
 import keystone.conf  # noqa: E402
 from keystone.token import token_formatters as tf  # noqa: E402
 from keystone.token.provider import random_urlsafe_str  # noqa: E402
+from keystoneclient.contrib.ec2.utils import Ec2Signer  # noqa: E402
 
 CONF = keystone.conf.CONF
 
@@ -50,11 +52,12 @@ def configure_keystone(key_repository, tmp):
 
 def keystone_decode(token):
     """Keystone's view of a token: the fields its validate_token() returns."""
-    (user_id, methods, audit_ids, system, domain_id, project_id, trust_id, *_rest,
-     issued_at, expires_at) = tf.TokenFormatter().validate_token(token)
+    (user_id, methods, audit_ids, system, domain_id, project_id, trust_id, _groups, _idp,
+     _protocol, _access_token_id, app_cred_id, _thumbprint, issued_at,
+     expires_at) = tf.TokenFormatter().validate_token(token)
     return dict(user_id=user_id, methods=methods, audit_ids=audit_ids, system=system,
                 domain_id=domain_id, project_id=project_id, issued_at=issued_at,
-                expires_at=expires_at)
+                expires_at=expires_at, trust_id=trust_id, app_cred_id=app_cred_id)
 
 
 def limen_view(body):
@@ -64,7 +67,9 @@ def limen_view(body):
                 system="all" if t.get("system", {}).get("all") else None,
                 domain_id=t.get("domain", {}).get("id"),
                 project_id=t.get("project", {}).get("id"),
-                issued_at=t["issued_at"], expires_at=t["expires_at"])
+                issued_at=t["issued_at"], expires_at=t["expires_at"],
+                trust_id=t.get("OS-TRUST:trust", {}).get("id"),
+                app_cred_id=t.get("application_credential", {}).get("id"))
 
 
 class Interop:
@@ -151,6 +156,53 @@ class Interop:
         eq(ks["expires_at"], ubody["token"]["expires_at"], "rescoped: parent's expiry")
         return "6 Limen tokens decoded by Keystone"
 
+    def step_a_delegated_tokens(self):
+        """Application-credential, trust-scoped and EC2 tokens carry their delegation in
+        the payload where Keystone looks for it (payload 9, payload 3, the ec2credential
+        method bit)."""
+        status, _, body = self.call(
+            "POST", f"/users/{self.user_id}/application_credentials",
+            {"application_credential": {"name": "interop"}}, token=self.admin_token)
+        eq(status, 201, f"create application credential: {body}")
+        ac = body["application_credential"]
+        token, body = self.issue({"methods": ["application_credential"],
+                                  "application_credential": {"id": ac["id"],
+                                                             "secret": ac["secret"]}})
+        ks = self.check_limen_token("application credential", token, body)
+        eq((ks["app_cred_id"], ks["project_id"], ks["methods"]),
+           (ac["id"], self.project_id, ["application_credential"]), "app cred payload")
+
+        status, _, body = self.call("POST", "/users", {"user": {
+            "name": "interop-trustee", "password": "trustee-pw-1"}}, token=self.admin_token)
+        eq(status, 201, f"create trustee: {body}")
+        trustee = body["user"]["id"]
+        status, _, body = self.call("POST", "/OS-TRUST/trusts", {"trust": {
+            "trustor_user_id": self.user_id, "trustee_user_id": trustee,
+            "project_id": self.project_id, "impersonation": False,
+            "roles": [{"name": "member"}]}}, token=self.admin_token)
+        eq(status, 201, f"create trust: {body}")
+        trust_id = body["trust"]["id"]
+        token, body = self.issue({"methods": ["password"], "password": {"user": {
+            "id": trustee, "password": "trustee-pw-1"}}}, {"OS-TRUST:trust": {"id": trust_id}})
+        ks = self.check_limen_token("trust-scoped", token, body)
+        eq((ks["trust_id"], ks["user_id"]), (trust_id, trustee), "trust payload")
+
+        status, _, body = self.call("POST", f"/users/{self.user_id}/credentials/OS-EC2",
+                                    {"tenant_id": self.project_id}, token=self.admin_token)
+        eq(status, 201, f"create EC2 credential: {body}")
+        cred = body["credential"]
+        req = {"access": cred["access"], "host": "ec2.interop", "verb": "GET", "path": "/",
+               "params": {"Action": "DescribeRegions", "SignatureVersion": "2",
+                          "SignatureMethod": "HmacSHA256"}}
+        req["signature"] = Ec2Signer(cred["secret"]).generate(json.loads(json.dumps(req)))
+        status, headers, body = self.call("POST", "/ec2tokens", {"credentials": req},
+                                          token=self.admin_token)
+        eq(status, 200, f"ec2tokens: {body}")
+        ks = self.check_limen_token("EC2", headers["X-Subject-Token"], body)
+        eq((ks["methods"], ks["project_id"]), (["ec2credential"], self.project_id),
+           "EC2 payload")
+        return "application credential, trust and EC2 tokens decoded by Keystone"
+
     # ---- (b) Keystone mints, Limen validates -----------------------------------------
     def mint(self, payload_class, micros=0, **scope):
         # Whole seconds, as keystone.token.provider.default_expire_time() makes them.
@@ -221,7 +273,7 @@ def main():
     total = time.monotonic()
     with LimenServer() as srv, tempfile.TemporaryDirectory() as tmp:
         configure_keystone(os.path.join(srv.data_dir, "fernet-keys"), tmp)
-        steps = ["step_a_limen_issues", "step_b_keystone_mints",
+        steps = ["step_a_limen_issues", "step_a_delegated_tokens", "step_b_keystone_mints",
                  "step_b_subsecond_expiry", "step_c_rotation"]
         interop = Interop(srv)
         for name in steps:
