@@ -1163,6 +1163,7 @@ pub fn auth_request(body: Value) -> ProtoResult<AuthRequest> {
         application_credential,
         totp,
         receipt: None,
+        oauth1: None,
         scope,
     })
 }

@@ -2,6 +2,7 @@
 //! ([`input`]) and rendering domain entities as Keystone renders them ([`render`]).
 
 pub mod input;
+pub mod oauth1;
 pub mod render;
 pub mod signed;
 pub mod times;
