@@ -280,7 +280,8 @@ impl Limen {
                     })?;
                     if info.oauth1.is_some() {
                         return Err(CoreError::forbidden(
-                            "Using OAuth-scoped token to create another token. Create a new \
+                            "You are not authorized to perform the requested action: Using \
+                             OAuth-scoped token to create another token. Create a new \
                              OAuth-scoped token instead.",
                         ));
                     }
