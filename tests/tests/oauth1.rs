@@ -1047,3 +1047,51 @@ async fn token_lifetimes() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn secrets_survive_credential_key_rotation() {
+    let s = TestServer::start().await;
+    let c = new_consumer(&s).await;
+    let (_, project) = admin_ids(&s).await;
+    let (key, secret) = delegate(
+        &s,
+        &c,
+        &project,
+        &s.admin_token,
+        json!([{"name": "reader"}]),
+    )
+    .await;
+    let sign = Signing::consumer(&c.id, &c.secret);
+    let pending = request_token(&s, &sign, Some(&project)).await.form();
+    // More rotations than there are active keys: every secret must have been re-sealed.
+    for _ in 0..4 {
+        let out = s.limen(&["keys", "credential", "rotate"]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("re-encrypted"),
+            "{out:?}"
+        );
+    }
+    let login = oauth1_login(&s, (&c.id, &c.secret), (&key, &secret)).await;
+    assert_eq!(login.status, StatusCode::CREATED, "{}", login.text);
+    assert_eq!(
+        request_token(&s, &sign, Some(&project)).await.status,
+        StatusCode::CREATED
+    );
+    let (st, v) = s
+        .call(
+            Method::PUT,
+            &format!("/v3/OS-OAUTH1/authorize/{}", pending["oauth_token"]),
+            Some(&s.admin_token),
+            Some(json!({"roles": [{"name": "reader"}]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let at = access_token(
+        &s,
+        (&c.id, &c.secret),
+        (&pending["oauth_token"], &pending["oauth_token_secret"]),
+        v["token"]["oauth_verifier"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(at.status, StatusCode::CREATED, "{}", at.text);
+}
