@@ -287,13 +287,16 @@ impl Limen {
                     }
                     if info.trust.is_some() {
                         return Err(CoreError::forbidden(
-                            "Using trust-scoped token to create another token. Create a new \
+                            "You are not authorized to perform the requested action: Using \
+                             trust-scoped token to create another token. Create a new \
                              trust-scoped token instead.",
                         ));
                     }
                     if info.is_delegated() {
+                        // Keystone's text, double period included.
                         return Err(CoreError::forbidden(
-                            "Using a delegated token to create another token is not allowed.",
+                            "You are not authorized to perform the requested action: Using a \
+                             delegated token to create another token is not allowed..",
                         ));
                     }
                     if !matches!(info.scope, ResolvedScope::Unscoped)
