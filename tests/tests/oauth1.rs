@@ -902,6 +902,11 @@ async fn roles_follow_the_authorizing_user() {
     let token = subject(&login);
     assert_eq!(role_names(&login.json()["token"]), vec!["member", "reader"]);
 
+    // A delegation of no roles is made, but gives no token.
+    let (none, none_secret) = delegate(&s, &c, &id(&p), &alice_token, json!([])).await;
+    let a = oauth1_login(&s, (&c.id, &c.secret), (&none, &none_secret)).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text);
+
     // Alice loses her roles there: the token is dead and no new one comes.
     s.delete(&grant(&admin_role), &s.admin_token).await;
     assert_eq!(s.validate(&token).await, StatusCode::NOT_FOUND);
