@@ -174,8 +174,13 @@ async fn signed_ec2_requests_get_project_tokens() {
             .0,
         StatusCode::FORBIDDEN
     );
-    let (st, _, _) = s.authenticate(token_auth(&ec2_token, None)).await;
+    let (st, _, v) = s.authenticate(token_auth(&ec2_token, None)).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(
+        v["error"]["message"],
+        "You are not authorized to perform the requested action: Using a delegated token to \
+         create another token is not allowed.."
+    );
 
     // Clients that sign without the port are accepted too.
     let no_port = ec2_body(

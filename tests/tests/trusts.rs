@@ -171,8 +171,13 @@ async fn delegation_and_trust_tokens() {
         .authenticate(token_auth(&x.trustor_token, Some(trust_scope(&tid))))
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, _, _) = s.authenticate(token_auth(&tok, None)).await;
+    let (st, _, v) = s.authenticate(token_auth(&tok, None)).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(
+        v["error"]["message"],
+        "You are not authorized to perform the requested action: Using trust-scoped token to \
+         create another token. Create a new trust-scoped token instead."
+    );
     // Listing by trustor and trustee; roles of the trust.
     let (_, l) = s
         .get(

@@ -279,7 +279,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                             .reencrypt_credentials()
                             .await
                             .map_err(|e| e.to_string())?;
-                        println!("re-encrypted {n} credentials with the new primary key");
+                        println!(
+                            "re-encrypted {n} credentials and OAuth1 secrets with the new primary key"
+                        );
                     }
                 }
             }

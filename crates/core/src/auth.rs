@@ -4,6 +4,7 @@ use crate::clock::whole_seconds;
 use crate::error::{CoreError, CoreResult};
 use crate::identity::user_option;
 use crate::model::{Domain, Project, Role, Target, User};
+use crate::oauth1::{AccessToken, OAuth1TokenInfo, OAUTH1_METHOD};
 use crate::revoke::TokenFacts;
 use crate::service::Limen;
 use crate::token::{TokenPayload, TokenScope};
@@ -76,6 +77,9 @@ pub struct AuthRequest {
     pub totp: Option<TotpCredentials>,
     /// An `Openstack-Auth-Receipt` from an earlier, partial MFA login.
     pub receipt: Option<String>,
+    /// For the `oauth1` method: the request as signed with an access token (the HTTP
+    /// layer fills it in from the `Authorization` header).
+    pub oauth1: Option<crate::oauth1::SignedRequest>,
     pub scope: ScopeRequest,
 }
 
@@ -135,6 +139,8 @@ pub struct TokenInfo {
     pub application_credential: Option<AppCredTokenInfo>,
     /// Set for trust-scoped tokens.
     pub trust: Option<TrustTokenInfo>,
+    /// Set for tokens issued for a request signed with an OAuth1 access token.
+    pub oauth1: Option<OAuth1TokenInfo>,
 }
 
 /// What a trust-scoped token shows of its trust.
@@ -180,13 +186,18 @@ impl TokenInfo {
     /// EC2/S3 or OAuth1 credential) rather than on the user's own login. Keystone counts
     /// every method outside its primary logins as delegated, and so an empty method list.
     pub fn is_delegated(&self) -> bool {
+        self.trust.is_some() || self.application_credential.is_some() || self.delegated_method()
+    }
+
+    /// Whether the token's methods (not its scope) make it a delegation: an empty list or
+    /// a method outside Keystone's primary logins (an application credential, an EC2 or
+    /// OAuth1 credential). A trust-scoped token from a password login is not.
+    pub fn delegated_method(&self) -> bool {
         const PRIMARY: [&str; 9] = [
             "external", "kerberos", "mapped", "openid", "password", "saml2", "token", "totp",
             "x509",
         ];
-        self.trust.is_some()
-            || self.application_credential.is_some()
-            || self.payload.methods.is_empty()
+        self.payload.methods.is_empty()
             || self
                 .payload
                 .methods
@@ -211,6 +222,8 @@ pub(crate) struct Minting<'a> {
     pub parent: Option<&'a TokenPayload>,
     pub app_cred: Option<&'a crate::model::ApplicationCredential>,
     pub trust: Option<&'a crate::model::Trust>,
+    /// The OAuth1 access token a request was signed with.
+    pub access_token: Option<&'a AccessToken>,
 }
 
 #[derive(Debug, Clone)]
@@ -233,6 +246,9 @@ impl Limen {
     pub async fn authenticate(&self, req: AuthRequest) -> CoreResult<IssuedToken> {
         if req.methods.is_empty() {
             return Err(auth_failed());
+        }
+        if req.methods.iter().any(|m| m == OAUTH1_METHOD) {
+            return self.authenticate_oauth1(&req).await;
         }
         let mut methods: Vec<String> = Vec::new();
         let mut user: Option<User> = None;
@@ -262,15 +278,25 @@ impl Limen {
                         CoreError::Internal(m) => CoreError::Internal(m),
                         _ => CoreError::NotFoundMessage("Failed to validate token".into()),
                     })?;
+                    if info.oauth1.is_some() {
+                        return Err(CoreError::forbidden(
+                            "You are not authorized to perform the requested action: Using \
+                             OAuth-scoped token to create another token. Create a new \
+                             OAuth-scoped token instead.",
+                        ));
+                    }
                     if info.trust.is_some() {
                         return Err(CoreError::forbidden(
-                            "Using trust-scoped token to create another token. Create a new \
+                            "You are not authorized to perform the requested action: Using \
+                             trust-scoped token to create another token. Create a new \
                              trust-scoped token instead.",
                         ));
                     }
                     if info.is_delegated() {
+                        // Keystone's text, double period included.
                         return Err(CoreError::forbidden(
-                            "Using a delegated token to create another token is not allowed.",
+                            "You are not authorized to perform the requested action: Using a \
+                             delegated token to create another token is not allowed..",
                         ));
                     }
                     if !matches!(info.scope, ResolvedScope::Unscoped)
@@ -361,6 +387,7 @@ impl Limen {
             parent: parent.as_ref().map(|p| &p.payload),
             app_cred: app_cred.as_ref(),
             trust: trust.as_ref(),
+            access_token: None,
         })
         .await
     }
@@ -376,6 +403,7 @@ impl Limen {
             parent,
             app_cred,
             trust,
+            access_token,
         } = m;
         let user_domain = match known_domain {
             Some(d) if d.id == user.domain_id => d,
@@ -402,10 +430,11 @@ impl Limen {
             }
             None => issued_at + Duration::seconds(self.config.token.expiration),
         };
-        // A credential's or a trust's own expiry caps its tokens.
+        // A credential's, a trust's or an access token's own expiry caps its tokens.
         let limit = app_cred
             .and_then(|c| c.expires_at)
-            .or(trust.and_then(|t| t.expires_at));
+            .or(trust.and_then(|t| t.expires_at))
+            .or(access_token.and_then(AccessToken::expires_at));
         let expires_at = match limit {
             Some(limit) if limit < expires_at => limit,
             _ => expires_at,
@@ -415,16 +444,20 @@ impl Limen {
             methods,
             scope: match &scope {
                 ResolvedScope::Unscoped => TokenScope::Unscoped,
-                ResolvedScope::Project { project, .. } => match (app_cred, trust) {
-                    (Some(c), _) => TokenScope::ApplicationCredential {
+                ResolvedScope::Project { project, .. } => match (app_cred, trust, access_token) {
+                    (Some(c), _, _) => TokenScope::ApplicationCredential {
                         project_id: project.id.clone(),
                         app_cred_id: c.id.clone(),
                     },
-                    (None, Some(t)) => TokenScope::Trust {
+                    (None, Some(t), _) => TokenScope::Trust {
                         project_id: project.id.clone(),
                         trust_id: t.id.clone(),
                     },
-                    (None, None) => TokenScope::Project {
+                    (None, None, Some(a)) => TokenScope::OAuth1 {
+                        project_id: project.id.clone(),
+                        access_token_id: a.id.clone(),
+                    },
+                    (None, None, None) => TokenScope::Project {
                         project_id: project.id.clone(),
                     },
                 },
@@ -457,6 +490,10 @@ impl Limen {
                 password_expires_at,
                 application_credential,
                 trust: trust.map(TrustTokenInfo::of),
+                oauth1: access_token.map(|a| OAuth1TokenInfo {
+                    access_token_id: a.id.clone(),
+                    consumer_id: a.consumer_id.clone(),
+                }),
             },
         })
     }
@@ -878,7 +915,8 @@ impl Limen {
             ),
             TokenScope::System => ResolvedScope::System,
             TokenScope::ApplicationCredential { project_id, .. }
-            | TokenScope::Trust { project_id, .. } => self
+            | TokenScope::Trust { project_id, .. }
+            | TokenScope::OAuth1 { project_id, .. } => self
                 .enabled_project_scope(project_id)
                 .await?
                 .ok_or_else(not_found)?,
@@ -918,19 +956,37 @@ impl Limen {
             }
             _ => None,
         };
-        let roles = match (&app_cred, &trust, scope.target()) {
-            (Some(c), _, _) => self
+        let access_token = match &payload.scope {
+            TokenScope::OAuth1 {
+                project_id,
+                access_token_id,
+            } => Some(
+                self.live_access_token(access_token_id, &user.id, project_id, allow_expired)
+                    .await?
+                    .ok_or_else(not_found)?,
+            ),
+            _ => None,
+        };
+        let roles = match (&app_cred, &trust, &access_token, scope.target()) {
+            (Some(c), _, _, _) => self
                 .application_credential_roles(c)
                 .await?
                 .filter(|r| !r.is_empty())
                 .ok_or_else(not_found)?,
-            (None, Some(t), _) => self
+            (None, Some(t), _, _) => self
                 .trust_effective_roles(t)
                 .await?
                 .filter(|r| !r.is_empty())
                 .ok_or_else(not_found)?,
-            (None, None, None) => vec![],
-            (None, None, Some(t)) => {
+            (None, None, Some(a), _) => {
+                let r = self.access_token_effective_roles(a).await?;
+                if r.is_empty() {
+                    return Err(not_found());
+                }
+                r
+            }
+            (None, None, None, None) => vec![],
+            (None, None, None, Some(t)) => {
                 let r = self.effective_roles(&user.id, &t).await?;
                 if r.is_empty() {
                     return Err(not_found());
@@ -975,6 +1031,10 @@ impl Limen {
             password_expires_at,
             application_credential,
             trust: trust.as_ref().map(TrustTokenInfo::of),
+            oauth1: access_token.map(|a| OAuth1TokenInfo {
+                access_token_id: a.id,
+                consumer_id: a.consumer_id,
+            }),
         })
     }
 

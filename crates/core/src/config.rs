@@ -102,12 +102,32 @@ pub struct TrustSettings {
     pub allow_redelegation: bool,
 }
 
+/// Keystone's `[oauth1]` options: how long the tokens of the OAuth1 delegation flow last.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuth1Settings {
+    /// Seconds a request token stays usable; 0: no expiry.
+    pub request_token_duration: u32,
+    /// Seconds an access token stays usable; 0: no expiry.
+    pub access_token_duration: u32,
+}
+
+impl Default for OAuth1Settings {
+    fn default() -> Self {
+        OAuth1Settings {
+            request_token_duration: 28_800,
+            access_token_duration: 86_400,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     pub token: TokenSettings,
     pub security: SecurityCompliance,
     pub identity: IdentitySettings,
     pub trust: TrustSettings,
+    pub oauth1: OAuth1Settings,
     /// The enabled authentication methods (Keystone's `[auth] methods`).
     pub auth_methods: Vec<String>,
     /// How old a signed EC2/S3 request may be, in minutes (Keystone's
@@ -122,6 +142,7 @@ impl Default for CoreConfig {
             security: SecurityCompliance::default(),
             identity: IdentitySettings::default(),
             trust: TrustSettings::default(),
+            oauth1: OAuth1Settings::default(),
             auth_methods: default_auth_methods(),
             credential_auth_ttl_minutes: 15,
         }

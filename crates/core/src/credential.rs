@@ -242,6 +242,7 @@ impl Limen {
             self.store.update_credential(&c).await?;
             changed += 1;
         }
+        changed += self.reencrypt_oauth1_secrets().await?;
         Ok(changed)
     }
 

@@ -186,6 +186,7 @@ impl Limen {
             parent: None,
             app_cred: None,
             trust: None,
+            access_token: None,
         })
         .await
     }

@@ -43,7 +43,7 @@ impl Limen {
         caller: &TokenInfo,
         input: NewTrust,
     ) -> CoreResult<(Trust, Vec<Role>)> {
-        if caller.application_credential.is_some() {
+        if caller.application_credential.is_some() || caller.delegated_method() {
             return Err(CoreError::forbidden(
                 "Delegated tokens cannot manage trusts.",
             ));

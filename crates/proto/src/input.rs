@@ -1175,6 +1175,7 @@ pub fn auth_request(body: Value) -> ProtoResult<AuthRequest> {
         application_credential,
         totp,
         receipt: None,
+        oauth1: None,
         scope,
     })
 }

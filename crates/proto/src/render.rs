@@ -407,6 +407,12 @@ pub fn token(t: &TokenInfo, catalog_entries: Option<&[CatalogEntry]>) -> Value {
             m.insert("catalog".into(), catalog(c, t.project_id()));
         }
     }
+    if let Some(o) = &t.oauth1 {
+        m.insert(
+            "OS-OAUTH1".into(),
+            json!({"access_token_id": o.access_token_id, "consumer_id": o.consumer_id}),
+        );
+    }
     json!({ "token": Value::Object(m) })
 }
 

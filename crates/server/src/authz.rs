@@ -64,6 +64,8 @@ pub enum Guarded {
     /// Application credentials and access rules: no delegation but an application
     /// credential's own (whose limits its routes check).
     ApplicationCredentials,
+    /// A user's OAuth1 access tokens: no delegated token at all.
+    OAuthAccessTokens,
 }
 
 /// Refuses delegated tokens where Keystone does: a delegation must not turn into a
@@ -80,6 +82,11 @@ pub fn refuse_delegated(caller: &TokenInfo, what: Guarded) -> ApiResult<()> {
                 "Cannot manage application credentials with a token issued via delegation",
             ))
         }
+        // Keystone's Forbidden, whose reason is not shown.
+        Guarded::OAuthAccessTokens if caller.is_delegated() => Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "You are not authorized to perform the requested action.",
+        )),
         _ => Ok(()),
     }
 }

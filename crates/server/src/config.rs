@@ -5,8 +5,8 @@
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use limen_core::config::{
-    default_auth_methods, CoreConfig, IdentitySettings, SecurityCompliance, TokenSettings,
-    TrustSettings,
+    default_auth_methods, CoreConfig, IdentitySettings, OAuth1Settings, SecurityCompliance,
+    TokenSettings, TrustSettings,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -30,6 +30,7 @@ pub struct Config {
     pub token: TokenSettings,
     pub security_compliance: SecurityCompliance,
     pub trust: TrustSettings,
+    pub oauth1: OAuth1Settings,
     pub identity: IdentityConfig,
     pub fernet_tokens: FernetConfig,
     pub credential: CredentialConfig,
@@ -135,6 +136,7 @@ impl Default for Config {
             token: TokenSettings::default(),
             security_compliance: SecurityCompliance::default(),
             trust: TrustSettings::default(),
+            oauth1: OAuth1Settings::default(),
             identity: IdentityConfig::default(),
             fernet_tokens: FernetConfig::default(),
             credential: CredentialConfig::default(),
@@ -154,6 +156,7 @@ const CONFIG_KEYS: &[&str] = &[
     "token",
     "security_compliance",
     "trust",
+    "oauth1",
     "identity",
     "fernet_tokens",
     "credential",
@@ -224,6 +227,7 @@ impl Config {
                 list_limit: self.identity.list_limit,
             },
             trust: self.trust.clone(),
+            oauth1: self.oauth1.clone(),
             auth_methods: self.auth.methods.clone(),
             credential_auth_ttl_minutes: self.credential.auth_ttl,
         }

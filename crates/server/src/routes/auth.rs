@@ -4,8 +4,8 @@ use crate::authz::{enforce, target};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{limited_login, Auth, Base, ClientAddr, JsonBody, Query};
 use crate::state::AppState;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use limen_core::auth::{ResolvedScope, TokenInfo};
@@ -47,6 +47,8 @@ pub(crate) async fn token_response(
 pub async fn issue(
     State(state): State<AppState>,
     addr: ClientAddr,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     q: Query,
     JsonBody(body): JsonBody,
@@ -59,6 +61,13 @@ pub async fn issue(
         .get("openstack-auth-receipt")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    if req
+        .methods
+        .iter()
+        .any(|m| m == limen_core::oauth1::OAUTH1_METHOD)
+    {
+        req.oauth1 = crate::routes::oauth1::signed_request(&state, &method, &headers, &uri, None)?;
+    }
     let issued = limited_login(&state, &addr, async {
         Ok(state.limen.authenticate(req).await?)
     })

@@ -11,6 +11,7 @@ pub mod extensions;
 pub mod federation;
 pub mod grants;
 pub mod groups;
+pub mod oauth1;
 pub mod projects;
 pub mod revoke;
 pub mod roles;
@@ -206,6 +207,29 @@ fn extension_routes() -> Router<AppState> {
             get(x::get_consumer)
                 .patch(x::update_consumer)
                 .delete(x::delete_consumer),
+        )
+        // The OAuth1 delegation flow.
+        .route("/v3/OS-OAUTH1/request_token", post(oauth1::request_token))
+        .route("/v3/OS-OAUTH1/access_token", post(oauth1::access_token))
+        .route(
+            "/v3/OS-OAUTH1/authorize/{request_token_id}",
+            put(oauth1::authorize),
+        )
+        .route(
+            "/v3/users/{user_id}/OS-OAUTH1/access_tokens",
+            get(oauth1::list_access_tokens),
+        )
+        .route(
+            "/v3/users/{user_id}/OS-OAUTH1/access_tokens/{access_token_id}",
+            get(oauth1::get_access_token).delete(oauth1::delete_access_token),
+        )
+        .route(
+            "/v3/users/{user_id}/OS-OAUTH1/access_tokens/{access_token_id}/roles",
+            get(oauth1::list_access_token_roles),
+        )
+        .route(
+            "/v3/users/{user_id}/OS-OAUTH1/access_tokens/{access_token_id}/roles/{role_id}",
+            get(oauth1::get_access_token_role),
         )
         .route(
             "/v3/OS-EP-FILTER/endpoint_groups",

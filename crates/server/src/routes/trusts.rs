@@ -33,7 +33,7 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let raw = body.get("trust").cloned().unwrap_or(Value::Null);
-    if auth.info.application_credential.is_some() {
+    if auth.info.application_credential.is_some() || auth.info.delegated_method() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "You are not authorized to perform the requested action: Delegated tokens cannot manage trusts..",
