@@ -193,6 +193,37 @@ async fn delegation_and_trust_tokens() {
         )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+    // The trustor's application credential cannot read or remove its trusts: a
+    // delegation does not reach the trust chain.
+    let (st, v) = s
+        .post(
+            &format!("/v3/users/{}/application_credentials", x.trustor),
+            &x.trustor_token,
+            json!({"application_credential": {"name": "robot"}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let ac = &v["application_credential"];
+    let (ac_token, _) = s
+        .token(
+            json!({"auth": {"identity": {"methods": ["application_credential"],
+            "application_credential": {"id": ac["id"], "secret": ac["secret"]}}}}),
+        )
+        .await;
+    for path in [
+        format!("/v3/OS-TRUST/trusts?trustor_user_id={}", x.trustor),
+        format!("/v3/OS-TRUST/trusts/{tid}"),
+        format!("/v3/OS-TRUST/trusts/{tid}/roles"),
+    ] {
+        let (st, v) = s.get(&path, &ac_token).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{path}: {v}");
+    }
+    assert_eq!(
+        s.delete(&format!("/v3/OS-TRUST/trusts/{tid}"), &ac_token)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
     let member = s.role_id("member").await;
     assert_eq!(
         s.get(

@@ -66,6 +66,9 @@ pub enum Guarded {
     ApplicationCredentials,
     /// A user's OAuth1 access tokens: no delegated token at all.
     OAuthAccessTokens,
+    /// Trusts: no token from a delegated login (an application credential, EC2, OAuth1);
+    /// a trust-scoped token from a user's own login may read and redelegate.
+    Trusts,
 }
 
 /// Refuses delegated tokens where Keystone does: a delegation must not turn into a
@@ -86,6 +89,10 @@ pub fn refuse_delegated(caller: &TokenInfo, what: Guarded) -> ApiResult<()> {
         Guarded::OAuthAccessTokens if caller.is_delegated() => Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             "You are not authorized to perform the requested action.",
+        )),
+        Guarded::Trusts if caller.delegated_method() => Err(ApiError::forbidden_action(
+            // Keystone's text, with the period its message format adds.
+            "Delegated tokens cannot manage trusts.",
         )),
         _ => Ok(()),
     }

@@ -1,7 +1,7 @@
 //! `/v3/OS-TRUST/trusts`
 
-use crate::authz::{enforce, target};
-use crate::error::{ApiError, ApiResult};
+use crate::authz::{enforce, refuse_delegated, target, Guarded};
+use crate::error::ApiResult;
 use crate::extract::{Auth, Base, JsonBody, Path, Query};
 use crate::routes::{created, paged};
 use crate::state::AppState;
@@ -23,6 +23,7 @@ fn trust_target(t: &Trust) -> Value {
 async fn checked(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<Trust> {
     let t = s.limen.get_trust(id).await?;
     enforce(s, &auth.info, action, trust_target(&t))?;
+    refuse_delegated(&auth.info, Guarded::Trusts)?;
     Ok(t)
 }
 
@@ -33,12 +34,7 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let raw = body.get("trust").cloned().unwrap_or(Value::Null);
-    if auth.info.application_credential.is_some() || auth.info.delegated_method() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "You are not authorized to perform the requested action: Delegated tokens cannot manage trusts..",
-        ));
-    }
+    refuse_delegated(&auth.info, Guarded::Trusts)?;
     enforce(
         &s,
         &auth.info,
@@ -74,6 +70,7 @@ pub async fn list(
         (None, None) => ("identity:list_trusts", json!({})),
     };
     enforce(&s, &auth.info, action, target(t, &[]))?;
+    refuse_delegated(&auth.info, Guarded::Trusts)?;
     let items = s
         .limen
         .list_trusts(trustor, trustee)
