@@ -349,6 +349,36 @@ impl TestServer {
         (user_id, token)
     }
 
+    /// Makes an application credential for `user_id` with the user's project token and
+    /// logs in with it: the credential (with its secret) and the new token.
+    pub async fn application_credential_token(
+        &self,
+        user_id: &str,
+        user_token: &str,
+        name: &str,
+    ) -> (Value, String) {
+        let (st, v) = self
+            .post(
+                &format!("/v3/users/{user_id}/application_credentials"),
+                user_token,
+                json!({"application_credential": {"name": name}}),
+            )
+            .await;
+        assert_eq!(
+            st,
+            StatusCode::CREATED,
+            "create application credential: {v}"
+        );
+        let ac = v["application_credential"].clone();
+        let (token, _) = self
+            .token(
+                json!({"auth": {"identity": {"methods": ["application_credential"],
+                "application_credential": {"id": ac["id"], "secret": ac["secret"]}}}}),
+            )
+            .await;
+        (ac, token)
+    }
+
     pub async fn role_id(&self, name: &str) -> String {
         let (_, v) = self
             .get(&format!("/v3/roles?name={name}"), &self.admin_token)

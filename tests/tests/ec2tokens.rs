@@ -318,20 +318,8 @@ async fn signed_s3_requests_get_tokens() {
 async fn delegated_tokens_stay_away_from_credentials() {
     let f = fixture().await;
     let s = &f.s;
-    let (st, v) = s
-        .post(
-            &format!("/v3/users/{}/application_credentials", f.user_id),
-            &f.user_token,
-            json!({"application_credential": {"name": "ac"}}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED, "{v}");
-    let ac = &v["application_credential"];
-    let (ac_token, _) = s
-        .token(
-            json!({"auth": {"identity": {"methods": ["application_credential"],
-            "application_credential": {"id": ac["id"], "secret": ac["secret"]}}}}),
-        )
+    let (_, ac_token) = s
+        .application_credential_token(&f.user_id, &f.user_token, "ac")
         .await;
     let ec2 = format!("/v3/users/{}/credentials/OS-EC2", f.user_id);
 

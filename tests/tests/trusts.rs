@@ -195,20 +195,8 @@ async fn delegation_and_trust_tokens() {
     assert_eq!(st, StatusCode::FORBIDDEN);
     // The trustor's application credential cannot read or remove its trusts: a
     // delegation does not reach the trust chain.
-    let (st, v) = s
-        .post(
-            &format!("/v3/users/{}/application_credentials", x.trustor),
-            &x.trustor_token,
-            json!({"application_credential": {"name": "robot"}}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED, "{v}");
-    let ac = &v["application_credential"];
-    let (ac_token, _) = s
-        .token(
-            json!({"auth": {"identity": {"methods": ["application_credential"],
-            "application_credential": {"id": ac["id"], "secret": ac["secret"]}}}}),
-        )
+    let (_, ac_token) = s
+        .application_credential_token(&x.trustor, &x.trustor_token, "robot")
         .await;
     for path in [
         format!("/v3/OS-TRUST/trusts?trustor_user_id={}", x.trustor),

@@ -25,6 +25,7 @@ pub mod limits;
 pub mod model;
 pub mod oauth1;
 pub mod password;
+pub mod percent;
 pub mod policyblob;
 pub mod resource;
 pub mod revoke;

@@ -69,19 +69,8 @@ fn invalid(description: impl Into<String>) -> ProtocolError {
     }
 }
 
-/// RFC 5849 §3.6 percent-encoding: everything but `ALPHA DIGIT - . _ ~`, as `%XX` with
-/// upper-case hex, over the UTF-8 bytes.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// RFC 5849 §3.6 percent-encoding.
+pub use crate::percent::encode;
 
 /// The base string URI of RFC 5849 §3.4.1.2: scheme and host in lower case, the port only
 /// when it is not the scheme's default, the path (`/` when empty), no query or fragment.
@@ -280,13 +269,6 @@ pub fn check_protocol(req: &SignedRequest, now: OffsetDateTime) -> Result<(), Pr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_encoding() {
-        assert_eq!(encode("abcXYZ019-._~"), "abcXYZ019-._~");
-        assert_eq!(encode("a b+c/=&"), "a%20b%2Bc%2F%3D%26");
-        assert_eq!(encode("é"), "%C3%A9");
-    }
 
     #[test]
     fn uris() {
