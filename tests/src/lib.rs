@@ -109,10 +109,7 @@ impl TestServer {
             dir,
             config_path,
             database_url,
-            http: Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("http client"),
+            http: http_client(),
             admin_token: String::new(),
         };
         server.spawn(port);
@@ -160,11 +157,30 @@ impl TestServer {
             .and_then(|p| p.parse().ok())
             .expect("port");
         self.spawn(port);
+        // Pooled connections went with the old process.
+        self.http = http_client();
+    }
+
+    /// Replaces the configuration file and restarts the server on it (same data, port).
+    pub fn restart_with_config(&mut self, config: &str) {
+        std::fs::write(&self.config_path, config).expect("write config");
+        self.kill_and_restart();
     }
 
     /// Runs a `limen` command against this server's configuration and data.
     pub fn limen(&self, args: &[&str]) -> std::process::Output {
-        let out = Command::new(limen_bin())
+        let out = self.limen_unchecked(args);
+        assert!(
+            out.status.success(),
+            "limen {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Runs a `limen` command that may fail.
+    pub fn limen_unchecked(&self, args: &[&str]) -> std::process::Output {
+        Command::new(limen_bin())
             .arg("--config")
             .arg(&self.config_path)
             .arg("--data-dir")
@@ -172,13 +188,7 @@ impl TestServer {
             .args(["--database-url", &self.database_url])
             .args(args)
             .output()
-            .expect("run limen");
-        assert!(
-            out.status.success(),
-            "limen {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+            .expect("run limen")
     }
 
     pub fn log_tail(&self) -> String {
@@ -394,6 +404,13 @@ impl Drop for TestServer {
             let _ = c.wait();
         }
     }
+}
+
+fn http_client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client")
 }
 
 pub fn free_port() -> u16 {

@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use limen_core::bootstrap::BootstrapInput;
 use limen_core::clock::{OsRandom, SystemClock};
-use limen_crypto::KeyRepository;
+use limen_crypto::{JwsKeyRepository, KeyRepository};
 use limen_server::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,14 +55,15 @@ enum Command {
         public_url: Option<String>,
     },
     /// Create (idempotently) the default domain, the admin project, user and roles, the
-    /// region, the identity service and its endpoints, and the Fernet and credential keys.
+    /// region, the identity service and its endpoints, and the Fernet and credential keys
+    /// (and this node's JWS key pair when [token] provider or accept names jws).
     #[command(
         after_help = "Examples:\n  limen bootstrap --admin-password s3cret\n  LIMEN_ADMIN_PASSWORD=s3cret limen bootstrap --public-url https://keystone.example.com/v3 --region-id RegionOne"
     )]
     Bootstrap(BootstrapArgs),
     /// Manage key repositories.
     #[command(
-        after_help = "Examples:\n  limen keys fernet setup\n  limen keys fernet rotate --max-active-keys 3"
+        after_help = "Examples:\n  limen keys fernet setup\n  limen keys fernet rotate --max-active-keys 3\n  limen keys jws setup"
     )]
     Keys {
         #[command(subcommand)]
@@ -114,6 +115,26 @@ enum KeysKind {
         #[command(subcommand)]
         action: KeyAction,
     },
+    /// JWS token keys (Keystone's layout): this node's ES256 signing key in
+    /// <private>/private.pem, trusted public keys (this node's and the other nodes') in
+    /// <public>/. Used when [token] provider or accept names jws.
+    #[command(
+        after_help = "Examples:\n  limen keys jws setup\n  limen keys jws rotate\n\nAfter a rotation the old public key stays trusted, so tokens signed before keep\nvalidating; copy the new public key to every other node's public repository, and\nremove the old one everywhere once the tokens it signed have expired."
+    )]
+    Jws {
+        #[command(subcommand)]
+        action: JwsKeyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum JwsKeyAction {
+    /// Create this node's key pair, if it has none.
+    #[command(after_help = "Example:\n  limen keys jws setup --data-dir /var/lib/limen")]
+    Setup,
+    /// Sign with a new key pair from now on; the old public key stays trusted.
+    #[command(after_help = "Example:\n  limen keys jws rotate")]
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -197,6 +218,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                     cred_repo.dir().display()
                 );
             }
+            if config.uses_jws() {
+                let (private, public) = config.jws_key_repositories();
+                let jws = JwsKeyRepository::new(private, public);
+                if jws.setup().map_err(|e| e.to_string())? {
+                    println!("created JWS key pair {}", jws.private_key_path().display());
+                }
+            }
             let (limen, _) = limen_server::app::open_services(
                 &config,
                 Arc::new(SystemClock),
@@ -232,62 +260,105 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { kind } => {
-            let (repo, default_max, credential) = match &kind {
-                KeysKind::Fernet { .. } => (
-                    KeyRepository::new(config.fernet_key_repository()),
-                    config.fernet_tokens.max_active_keys,
-                    false,
-                ),
-                KeysKind::Credential { .. } => (
-                    KeyRepository::new(config.credential_key_repository()),
-                    config.credential.max_active_keys,
-                    true,
-                ),
-            };
-            let (KeysKind::Fernet { action } | KeysKind::Credential { action }) = kind;
             limen_server::app::ensure_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
-            match action {
-                KeyAction::Setup { max_active_keys } => {
-                    if repo
-                        .setup(max_active_keys.unwrap_or(default_max))
-                        .map_err(|e| e.to_string())?
-                    {
-                        println!("created key repository {}", repo.dir().display());
-                    } else {
-                        println!("key repository {} already holds keys", repo.dir().display());
-                    }
-                }
-                KeyAction::Rotate { max_active_keys } => {
-                    let primary = repo
-                        .rotate(max_active_keys.unwrap_or(default_max))
-                        .map_err(|e| e.to_string())?;
-                    let keys = repo.key_numbers().map_err(|e| e.to_string())?;
-                    println!(
-                        "rotated {}: primary key is now {primary}; keys {keys:?}",
-                        repo.dir().display()
-                    );
-                    if credential {
-                        init_logging(&config);
-                        let (limen, _) = limen_server::app::open_services(
-                            &config,
-                            Arc::new(SystemClock),
-                            Arc::new(OsRandom),
-                        )
-                        .await
-                        .map_err(|e| e.to_string())?;
-                        let n = limen
-                            .reencrypt_credentials()
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        println!(
-                            "re-encrypted {n} credentials and OAuth1 secrets with the new primary key"
-                        );
-                    }
-                }
+            match kind {
+                KeysKind::Jws { action } => jws_keys(&config, action),
+                KeysKind::Fernet { action } => symmetric_keys(&config, false, action).await,
+                KeysKind::Credential { action } => symmetric_keys(&config, true, action).await,
             }
-            Ok(())
         }
     }
+}
+
+/// `limen keys jws setup|rotate`.
+fn jws_keys(config: &Config, action: JwsKeyAction) -> Result<(), String> {
+    let (private, public) = config.jws_key_repositories();
+    let repo = JwsKeyRepository::new(private, public);
+    match action {
+        JwsKeyAction::Setup => {
+            if repo.setup().map_err(|e| e.to_string())? {
+                println!(
+                    "created JWS key pair: {} and a public key in {}",
+                    repo.private_key_path().display(),
+                    repo.public_dir().display()
+                );
+            } else {
+                println!(
+                    "JWS key pair {} already exists",
+                    repo.private_key_path().display()
+                );
+            }
+        }
+        JwsKeyAction::Rotate => {
+            let public = repo.rotate().map_err(|e| e.to_string())?;
+            println!(
+                "new JWS signing key {}; its public key is {} (copy it to the other nodes)",
+                repo.private_key_path().display(),
+                public.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `limen keys fernet|credential setup|rotate`; rotating credential keys re-encrypts
+/// what they protect.
+async fn symmetric_keys(
+    config: &Config,
+    credential: bool,
+    action: KeyAction,
+) -> Result<(), String> {
+    let (repo, default_max) = if credential {
+        (
+            KeyRepository::new(config.credential_key_repository()),
+            config.credential.max_active_keys,
+        )
+    } else {
+        (
+            KeyRepository::new(config.fernet_key_repository()),
+            config.fernet_tokens.max_active_keys,
+        )
+    };
+    match action {
+        KeyAction::Setup { max_active_keys } => {
+            if repo
+                .setup(max_active_keys.unwrap_or(default_max))
+                .map_err(|e| e.to_string())?
+            {
+                println!("created key repository {}", repo.dir().display());
+            } else {
+                println!("key repository {} already holds keys", repo.dir().display());
+            }
+        }
+        KeyAction::Rotate { max_active_keys } => {
+            let primary = repo
+                .rotate(max_active_keys.unwrap_or(default_max))
+                .map_err(|e| e.to_string())?;
+            let keys = repo.key_numbers().map_err(|e| e.to_string())?;
+            println!(
+                "rotated {}: primary key is now {primary}; keys {keys:?}",
+                repo.dir().display()
+            );
+            if credential {
+                init_logging(config);
+                let (limen, _) = limen_server::app::open_services(
+                    config,
+                    Arc::new(SystemClock),
+                    Arc::new(OsRandom),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                let n = limen
+                    .reencrypt_credentials()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "re-encrypted {n} credentials and OAuth1 secrets with the new primary key"
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {

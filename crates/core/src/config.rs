@@ -11,6 +11,18 @@ pub struct TokenSettings {
     pub allow_expired_window: i64,
     /// Whether a scoped token may be exchanged for a token of another scope.
     pub allow_rescope_scoped_token: bool,
+    /// The format new tokens are issued in (Keystone's `[token] provider`).
+    pub provider: TokenFormat,
+    /// Formats accepted besides `provider`, e.g. both while a cloud switches formats.
+    pub accept: Vec<TokenFormat>,
+}
+
+/// A token format Keystone defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenFormat {
+    Fernet,
+    Jws,
 }
 
 impl Default for TokenSettings {
@@ -19,6 +31,8 @@ impl Default for TokenSettings {
             expiration: 3600,
             allow_expired_window: 172_800,
             allow_rescope_scoped_token: true,
+            provider: TokenFormat::Fernet,
+            accept: Vec::new(),
         }
     }
 }

@@ -1,11 +1,15 @@
 //! Limen's cryptography, compatible with Python Keystone: Fernet tokens (envelope, msgpack
-//! payloads, key repositories) and password hashes.
+//! payloads, key repositories), JWS tokens, password hashes and credential encryption.
 
 pub mod credential;
 pub mod fernet;
+pub mod formats;
+pub mod jws;
 pub mod password;
 
 pub use credential::FernetCredentialCipher;
 pub use fernet::codec::FernetCodec;
 pub use fernet::keys::{KeyRepository, KeyRepositoryError};
+pub use formats::TokenFormats;
+pub use jws::{JwsCodec, JwsKeyError, JwsKeyRepository};
 pub use password::KeystoneHasher;

@@ -10,8 +10,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use limen_core::clock::{Clock, OsRandom, Random, SystemClock};
+use limen_core::config::TokenFormat;
 use limen_core::Limen;
-use limen_crypto::{FernetCodec, FernetCredentialCipher, KeyRepository, KeystoneHasher};
+use limen_crypto::{
+    FernetCodec, FernetCredentialCipher, JwsCodec, JwsKeyRepository, KeyRepository, KeystoneHasher,
+    TokenFormats,
+};
 use limen_policy::Policy;
 use limen_store::SqlStore;
 use std::path::PathBuf;
@@ -58,11 +62,26 @@ pub async fn open_services(
             .map_err(|e| StartError::Config(format!("security_compliance.password_regex: {e}")))?;
     }
     let store = SqlStore::open(&config.database_url()).await?;
-    let codec = FernetCodec::new(
+    let fernet = FernetCodec::new(
         KeyRepository::new(config.fernet_key_repository()),
         config.auth.methods.clone(),
         clock.clone(),
     )?;
+    let jws = if config.uses_jws() {
+        let (private, public) = config.jws_key_repositories();
+        let jws = JwsCodec::new(JwsKeyRepository::new(private, public))
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        if config.token.provider == TokenFormat::Jws && !jws.can_sign() {
+            return Err(StartError::Config(format!(
+                "token.provider is jws but there is no JWS signing key in {}; run `limen keys jws setup`",
+                config.jws_key_repositories().0.display()
+            )));
+        }
+        Some(jws)
+    } else {
+        None
+    };
+    let codec = TokenFormats::new(config.token.provider, &config.token.accept, fernet, jws);
     let hasher =
         KeystoneHasher::new(config.identity.password_hash_rounds).map_err(StartError::Config)?;
     let mut limen = Limen::new(

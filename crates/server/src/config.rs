@@ -33,9 +33,21 @@ pub struct Config {
     pub oauth1: OAuth1Settings,
     pub identity: IdentityConfig,
     pub fernet_tokens: FernetConfig,
+    pub jwt_tokens: JwtConfig,
     pub credential: CredentialConfig,
     pub auth: AuthConfig,
     pub policy: PolicyConfig,
+}
+
+/// Keystone's `[jwt_tokens]`: where this node's JWS signing key and the trusted public
+/// keys live.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Directory with this node's `private.pem`; default `<data_dir>/jws-keys/private`.
+    pub jws_private_key_repository: Option<PathBuf>,
+    /// Directory of trusted public keys (every node's); default `<data_dir>/jws-keys/public`.
+    pub jws_public_key_repository: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,6 +151,7 @@ impl Default for Config {
             oauth1: OAuth1Settings::default(),
             identity: IdentityConfig::default(),
             fernet_tokens: FernetConfig::default(),
+            jwt_tokens: JwtConfig::default(),
             credential: CredentialConfig::default(),
             auth: AuthConfig::default(),
             policy: PolicyConfig::default(),
@@ -159,6 +172,7 @@ const CONFIG_KEYS: &[&str] = &[
     "oauth1",
     "identity",
     "fernet_tokens",
+    "jwt_tokens",
     "credential",
     "auth",
     "policy",
@@ -208,6 +222,26 @@ impl Config {
             .key_repository
             .clone()
             .unwrap_or_else(|| self.data_dir.join("fernet-keys"))
+    }
+
+    /// This node's JWS key repositories: (private, public).
+    pub fn jws_key_repositories(&self) -> (PathBuf, PathBuf) {
+        let base = self.data_dir.join("jws-keys");
+        (
+            self.jwt_tokens
+                .jws_private_key_repository
+                .clone()
+                .unwrap_or_else(|| base.join("private")),
+            self.jwt_tokens
+                .jws_public_key_repository
+                .clone()
+                .unwrap_or_else(|| base.join("public")),
+        )
+    }
+
+    /// Whether this node issues or accepts JWS tokens.
+    pub fn uses_jws(&self) -> bool {
+        limen_crypto::TokenFormats::needs_jws(self.token.provider, &self.token.accept)
     }
 
     pub fn credential_key_repository(&self) -> PathBuf {

@@ -1,0 +1,86 @@
+//! The token formats a node issues and accepts (`[token] provider` and `accept`): one
+//! format is issued, any accepted one validates. This is how a cloud moves from Fernet to
+//! JWS (or back) without downtime: first every node accepts both, then the issuing format
+//! changes, and tokens issued before the switch stay valid until they expire.
+
+use crate::fernet::codec::FernetCodec;
+use crate::jws::{looks_like_jws, JwsCodec};
+use limen_core::config::TokenFormat;
+use limen_core::token::{ReceiptPayload, TokenCodec, TokenError, TokenPayload};
+
+pub struct TokenFormats {
+    issue: TokenFormat,
+    accept: Vec<TokenFormat>,
+    /// Always present: MFA receipts are Fernet in Keystone whatever the token provider.
+    fernet: FernetCodec,
+    jws: Option<JwsCodec>,
+}
+
+impl TokenFormats {
+    /// `accept` always includes `issue`. A JWS codec is needed when JWS is issued or
+    /// accepted; the caller checks that before (see [`TokenFormats::needs_jws`]).
+    pub fn new(
+        issue: TokenFormat,
+        accept: &[TokenFormat],
+        fernet: FernetCodec,
+        jws: Option<JwsCodec>,
+    ) -> Self {
+        let mut all = vec![issue];
+        for f in accept {
+            if !all.contains(f) {
+                all.push(*f);
+            }
+        }
+        TokenFormats {
+            issue,
+            accept: all,
+            fernet,
+            jws,
+        }
+    }
+
+    pub fn needs_jws(issue: TokenFormat, accept: &[TokenFormat]) -> bool {
+        issue == TokenFormat::Jws || accept.contains(&TokenFormat::Jws)
+    }
+
+    fn jws(&self) -> Result<&JwsCodec, TokenError> {
+        self.jws
+            .as_ref()
+            .ok_or_else(|| TokenError::NoKeys("no JWS keys are loaded".into()))
+    }
+}
+
+impl TokenCodec for TokenFormats {
+    fn encode(&self, p: &TokenPayload) -> Result<String, TokenError> {
+        match self.issue {
+            TokenFormat::Fernet => self.fernet.encode(p),
+            TokenFormat::Jws => self.jws()?.encode(p),
+        }
+    }
+
+    fn decode(&self, token: &str) -> Result<TokenPayload, TokenError> {
+        // Fernet tokens are dot-free base64url; a JWT has three dotted parts.
+        let format = if looks_like_jws(token) {
+            TokenFormat::Jws
+        } else {
+            TokenFormat::Fernet
+        };
+        if !self.accept.contains(&format) {
+            return Err(TokenError::Invalid(format!(
+                "{format:?} tokens are not accepted here"
+            )));
+        }
+        match format {
+            TokenFormat::Fernet => self.fernet.decode(token),
+            TokenFormat::Jws => self.jws()?.decode(token),
+        }
+    }
+
+    fn encode_receipt(&self, r: &ReceiptPayload) -> Result<String, TokenError> {
+        self.fernet.encode_receipt(r)
+    }
+
+    fn decode_receipt(&self, receipt: &str) -> Result<ReceiptPayload, TokenError> {
+        self.fernet.decode_receipt(receipt)
+    }
+}
