@@ -50,14 +50,18 @@ def configure_keystone(key_repository, tmp):
     CONF(args=[], project="keystone", default_config_files=[path])
 
 
-def keystone_decode(token):
-    """Keystone's view of a token: the fields its validate_token() returns."""
+def keystone_view(fields):
+    """The fields a Keystone formatter's validate_token() returns, by name."""
     (user_id, methods, audit_ids, system, domain_id, project_id, trust_id, _groups, _idp,
-     _protocol, _access_token_id, app_cred_id, _thumbprint, issued_at,
-     expires_at) = tf.TokenFormatter().validate_token(token)
+     _protocol, _access_token_id, app_cred_id, _thumbprint, issued_at, expires_at) = fields
     return dict(user_id=user_id, methods=methods, audit_ids=audit_ids, system=system,
                 domain_id=domain_id, project_id=project_id, issued_at=issued_at,
                 expires_at=expires_at, trust_id=trust_id, app_cred_id=app_cred_id)
+
+
+def keystone_decode(token):
+    """Keystone's view of a Fernet token."""
+    return keystone_view(tf.TokenFormatter().validate_token(token))
 
 
 def limen_view(body):

@@ -317,6 +317,18 @@ impl TestServer {
             .status()
     }
 
+    /// Revokes `subject` with the admin token; returns the status.
+    pub async fn revoke(&self, subject: &str) -> StatusCode {
+        self.http
+            .delete(self.url("/v3/auth/tokens"))
+            .header("X-Auth-Token", &self.admin_token)
+            .header("X-Subject-Token", subject)
+            .send()
+            .await
+            .expect("revoke")
+            .status()
+    }
+
     /// Creates an entity and returns its JSON (asserting 201).
     pub async fn create(&self, collection: &str, key: &str, body: Value) -> Value {
         let (s, v) = self

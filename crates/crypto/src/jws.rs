@@ -3,6 +3,7 @@
 //! private key and accepts a token signed by any public key in its public repository, so
 //! private keys never leave a node. Keys are re-read when the repositories change.
 
+use crate::reload::Reloading;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use limen_core::token::ReceiptPayload;
 use limen_core::token::{FederatedScope, TokenCodec, TokenError, TokenPayload, TokenScope};
@@ -12,15 +13,12 @@ use sha2::Digest;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 use thiserror::Error;
 use time::OffsetDateTime;
 
 /// The private key's file name in the private repository (Keystone's name).
 pub const PRIVATE_KEY_FILE: &str = "private.pem";
-/// How often the repositories are checked for changes.
-const RELOAD_CHECK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Error)]
 pub enum JwsKeyError {
@@ -208,21 +206,21 @@ impl JwsKeyRepository {
     }
 }
 
-struct Loaded {
+type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+/// This node's signing key (if it has one) and every trusted public key.
+struct Keys {
     signing: Option<EncodingKey>,
     verifying: Vec<DecodingKey>,
-    fingerprint: Vec<(PathBuf, u64, Option<SystemTime>)>,
-    checked: Instant,
 }
 
-fn load(repo: &JwsKeyRepository) -> Result<Loaded, JwsKeyError> {
+fn load(repo: &JwsKeyRepository) -> Result<(Keys, Fingerprint), JwsKeyError> {
     let fingerprint = repo.fingerprint();
-    Ok(Loaded {
+    let keys = Keys {
         signing: repo.signing_key()?,
         verifying: repo.verifying_keys()?,
-        fingerprint,
-        checked: Instant::now(),
-    })
+    };
+    Ok((keys, fingerprint))
 }
 
 /// One `openstack_group_ids` entry.
@@ -405,57 +403,26 @@ pub fn looks_like_jws(token: &str) -> bool {
 
 pub struct JwsCodec {
     repo: JwsKeyRepository,
-    state: RwLock<Loaded>,
+    keys: Reloading<Keys, Fingerprint>,
 }
 
 impl JwsCodec {
     pub fn new(repo: JwsKeyRepository) -> Result<Self, JwsKeyError> {
-        let loaded = load(&repo)?;
+        let (keys, fingerprint) = load(&repo)?;
         Ok(JwsCodec {
             repo,
-            state: RwLock::new(loaded),
+            keys: Reloading::new("jws", keys, fingerprint),
         })
     }
 
     /// Whether this node can sign (has a private key).
     pub fn can_sign(&self) -> bool {
-        self.refresh();
-        self.state
-            .read()
-            .map(|s| s.signing.is_some())
-            .unwrap_or(false)
+        self.with_keys(|k| k.signing.is_some())
     }
 
-    fn refresh(&self) {
-        let due = self
-            .state
-            .read()
-            .map(|s| s.checked.elapsed() >= RELOAD_CHECK)
-            .unwrap_or(true);
-        if !due {
-            return;
-        }
-        let fp = self.repo.fingerprint();
-        let Ok(mut s) = self.state.write() else {
-            return;
-        };
-        s.checked = Instant::now();
-        if fp != s.fingerprint {
-            match load(&self.repo) {
-                Ok(fresh) => *s = fresh,
-                Err(e) => {
-                    tracing::warn!(error = %e, "JWS keys changed but could not be read; keeping the keys in use")
-                }
-            }
-        }
-    }
-
-    fn with_keys<T>(&self, f: impl FnOnce(&Loaded) -> T) -> T {
-        self.refresh();
-        match self.state.read() {
-            Ok(s) => f(&s),
-            Err(poisoned) => f(&poisoned.into_inner()),
-        }
+    fn with_keys<T>(&self, f: impl FnOnce(&Keys) -> T) -> T {
+        self.keys
+            .with(|| self.repo.fingerprint(), || load(&self.repo), f)
     }
 }
 
@@ -519,6 +486,8 @@ impl TokenCodec for JwsCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reload::RELOAD_CHECK;
+    use std::time::Duration;
     use time::macros::datetime;
 
     fn payload(scope: TokenScope) -> TokenPayload {

@@ -6,6 +6,7 @@ pub mod fernet;
 pub mod formats;
 pub mod jws;
 pub mod password;
+mod reload;
 
 pub use credential::FernetCredentialCipher;
 pub use fernet::codec::FernetCodec;

@@ -4,28 +4,21 @@
 
 use super::keys::{KeyRepository, KeyRepositoryError};
 use super::payload::{self, MethodMap};
+use crate::reload::Reloading;
 use base64::Engine;
 use limen_core::clock::Clock;
 use limen_core::token::{ReceiptPayload, TokenCodec, TokenError, TokenPayload};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// How often the repository is checked for changes.
-const RELOAD_CHECK: Duration = Duration::from_secs(1);
-
-struct Loaded {
-    /// Primary first; decryption tries them in this order.
-    keys: Vec<fernet::Fernet>,
-    fingerprint: Option<Vec<(String, u64, std::time::SystemTime)>>,
-    checked: Instant,
-}
+type Fingerprint = Option<Vec<(String, u64, std::time::SystemTime)>>;
 
 pub struct FernetCodec {
     repo: KeyRepository,
     methods: MethodMap,
     clock: Arc<dyn Clock>,
-    state: RwLock<Loaded>,
+    /// Primary first; decryption tries them in this order.
+    keys: Reloading<Vec<fernet::Fernet>, Fingerprint>,
 }
 
 impl FernetCodec {
@@ -34,50 +27,25 @@ impl FernetCodec {
         methods: Vec<String>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, KeyRepositoryError> {
-        let loaded = load(&repo)?;
+        let (keys, fingerprint) = load(&repo)?;
         Ok(FernetCodec {
             repo,
             methods: MethodMap::new(methods),
             clock,
-            state: RwLock::new(loaded),
+            keys: Reloading::new("fernet", keys, fingerprint),
         })
     }
 
-    /// Re-reads the keys if the repository changed since the last look.
-    fn refresh(&self) {
-        let due = self
-            .state
-            .read()
-            .map(|s| s.checked.elapsed() >= RELOAD_CHECK)
-            .unwrap_or(true);
-        if !due {
-            return;
-        }
-        let fp = self.repo.fingerprint();
-        let Ok(mut s) = self.state.write() else {
-            return;
-        };
-        s.checked = Instant::now();
-        if fp.is_some() && fp != s.fingerprint {
-            match load(&self.repo) {
-                Ok(fresh) => *s = fresh,
-                Err(e) => {
-                    tracing::warn!(error = %e, "fernet key repository changed but could not be read; keeping the keys in use")
-                }
-            }
-        }
-    }
-
     fn with_keys<T>(&self, f: impl FnOnce(&[fernet::Fernet]) -> T) -> T {
-        self.refresh();
-        match self.state.read() {
-            Ok(s) => f(&s.keys),
-            Err(poisoned) => f(&poisoned.into_inner().keys),
-        }
+        self.keys.with(
+            || self.repo.fingerprint(),
+            || load(&self.repo),
+            |keys| f(keys),
+        )
     }
 }
 
-fn load(repo: &KeyRepository) -> Result<Loaded, KeyRepositoryError> {
+fn load(repo: &KeyRepository) -> Result<(Vec<fernet::Fernet>, Fingerprint), KeyRepositoryError> {
     let fingerprint = repo.fingerprint();
     let keys = repo
         .load()?
@@ -87,11 +55,7 @@ fn load(repo: &KeyRepository) -> Result<Loaded, KeyRepositoryError> {
     if keys.is_empty() {
         return Err(KeyRepositoryError::Empty(repo.dir().display().to_string()));
     }
-    Ok(Loaded {
-        keys,
-        fingerprint,
-        checked: Instant::now(),
-    })
+    Ok((keys, fingerprint))
 }
 
 fn unix_secs(t: OffsetDateTime) -> u64 {
