@@ -21,6 +21,7 @@ import warnings
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # via keystone
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from limen_server import LimenServer  # noqa: E402
+from steps import run_steps  # noqa: E402
 
 from cryptography import fernet  # noqa: E402  (a keystone dependency)
 import keystone.conf  # noqa: E402
@@ -281,18 +282,7 @@ def main():
         configure_keystone(os.path.join(srv.data_dir, "fernet-keys"), tmp)
         steps = ["step_a_limen_issues", "step_a_delegated_tokens", "step_b_keystone_mints",
                  "step_b_subsecond_expiry", "step_c_rotation"]
-        interop = Interop(srv)
-        for name in steps:
-            t = time.monotonic()
-            try:
-                note = getattr(interop, name)()
-            except Exception as e:  # noqa: BLE001 - report anything as a failure
-                print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-                srv.print_log_tail()
-                return 1
-            print(f"ok   {name}: {note} ({time.monotonic() - t:.1f}s)", flush=True)
-    print(f"took {time.monotonic() - total:.0f}s\nfernet-interop: {len(steps)} passed, 0 failed")
-    return 0
+        return run_steps("fernet-interop", srv, Interop(srv), steps, total)
 
 
 if __name__ == "__main__":

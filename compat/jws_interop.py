@@ -20,6 +20,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "lib"))
 sys.path.insert(0, here)
 from limen_server import DEFAULT_CONFIG, LimenServer  # noqa: E402
+from steps import run_steps  # noqa: E402
 from fernet_interop import Failure, Interop, eq, keystone_view, limen_view  # noqa: E402
 
 from cryptography.hazmat.primitives import serialization  # noqa: E402  (keystone dep)
@@ -127,18 +128,7 @@ def main():
         keys = os.path.join(srv.data_dir, "jws-keys")
         configure_keystone(os.path.join(keys, "private"), os.path.join(keys, "public"), tmp)
         steps = ["step_a_limen_issues", "step_b_keystone_signs", "step_c_untrusted_key"]
-        interop = JwsInterop(srv)
-        for name in steps:
-            t = time.monotonic()
-            try:
-                note = getattr(interop, name)()
-            except Exception as e:  # noqa: BLE001 - report anything as a failure
-                print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-                srv.print_log_tail()
-                return 1
-            print(f"ok   {name}: {note} ({time.monotonic() - t:.1f}s)", flush=True)
-    print(f"took {time.monotonic() - total:.0f}s\njws-interop: {len(steps)} passed, 0 failed")
-    return 0
+        return run_steps("jws-interop", srv, JwsInterop(srv), steps, total)
 
 
 if __name__ == "__main__":
