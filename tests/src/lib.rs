@@ -117,6 +117,37 @@ impl TestServer {
         server
     }
 
+    /// Starts another node on this server's database, with its own data directory (so no
+    /// key files are shared) and configuration: a second `limen serve` of the same cloud.
+    /// It reuses this node's admin token, which is only valid there if the nodes agree on
+    /// key material.
+    pub async fn join(&self, config: &str) -> TestServer {
+        self.join_prepared(config, |_| {}).await
+    }
+
+    /// Like [`TestServer::join`], after `prepare` has filled the new node's data directory
+    /// (for example with copies of this node's key files).
+    pub async fn join_prepared(&self, config: &str, prepare: impl FnOnce(&Path)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("limen.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        prepare(dir.path());
+        let mut node = TestServer {
+            child: None,
+            base: String::new(),
+            stderr_log: dir.path().join("serve.log"),
+            dir,
+            config_path,
+            database_url: self.database_url.clone(),
+            http: http_client(),
+            admin_token: self.admin_token.clone(),
+        };
+        let port = free_port();
+        node.base = format!("http://127.0.0.1:{port}");
+        node.spawn(port);
+        node
+    }
+
     fn spawn(&mut self, port: u16) {
         let log = std::fs::File::create(&self.stderr_log).expect("log file");
         let mut child = Command::new(limen_bin())
@@ -463,4 +494,18 @@ pub fn token_auth(token: &str, scope: Option<Value>) -> Value {
 
 pub fn project_scope(id: &str) -> Value {
     json!({"project": {"id": id}})
+}
+
+/// Copies directory `from` (files and subdirectories) to `to`, keeping file permissions.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
 }
