@@ -8,6 +8,7 @@ use crate::oauth1::{AccessToken, OAuth1TokenInfo, OAUTH1_METHOD};
 use crate::revoke::TokenFacts;
 use crate::service::Limen;
 use crate::token::{TokenPayload, TokenScope};
+use crate::validation_cache::Dependency;
 use base64::Engine;
 use time::{Duration, OffsetDateTime};
 
@@ -164,6 +165,39 @@ impl TrustTokenInfo {
 }
 
 impl TokenInfo {
+    /// Everything stored this validation rests on (see [`crate::validation_cache`]).
+    fn dependencies(&self) -> Vec<Dependency> {
+        let mut d = vec![
+            Dependency::User(self.user.id.clone()),
+            Dependency::Domain(self.user.domain_id.clone()),
+        ];
+        match &self.scope {
+            ResolvedScope::Project { project, domain } => {
+                d.push(Dependency::Project(project.id.clone()));
+                d.push(Dependency::Domain(domain.id.clone()));
+            }
+            ResolvedScope::Domain(domain) => d.push(Dependency::Domain(domain.id.clone())),
+            ResolvedScope::Unscoped | ResolvedScope::System => {}
+        }
+        for a in &self.payload.audit_ids {
+            d.push(Dependency::Audit(a.clone()));
+        }
+        if let Some(t) = &self.trust {
+            d.push(Dependency::Trust(t.id.clone()));
+            // The trustor's roles back the delegation, the trustee acts.
+            d.push(Dependency::User(t.trustor_user_id.clone()));
+            d.push(Dependency::User(t.trustee_user_id.clone()));
+        }
+        if let Some(c) = &self.application_credential {
+            d.push(Dependency::ApplicationCredential(c.id.clone()));
+        }
+        if let Some(o) = &self.oauth1 {
+            d.push(Dependency::OAuth1AccessToken(o.access_token_id.clone()));
+            d.push(Dependency::OAuth1Consumer(o.consumer_id.clone()));
+        }
+        d
+    }
+
     pub fn project_id(&self) -> Option<&str> {
         match &self.scope {
             ResolvedScope::Project { project, .. } => Some(&project.id),
@@ -877,9 +911,14 @@ impl Limen {
     /// window), not revoked, and everything it names still exists, is enabled and still
     /// grants roles. Any failure is `NotFound("token")`.
     pub async fn validate_token(&self, token: &str, allow_expired: bool) -> CoreResult<TokenInfo> {
+        let now = self.clock.now();
+        if let Some(info) = self.validations.get(token, now) {
+            return Ok(info);
+        }
+        // Taken before anything is read, so a change seen meanwhile rejects this entry.
+        let ticket = self.validations.ticket();
         let not_found = || CoreError::not_found(TOKEN_NOT_FOUND, token_hint(token));
         let payload = self.tokens.decode(token).map_err(|_| not_found())?;
-        let now = self.clock.now();
         if now >= payload.expires_at {
             let window = Duration::seconds(self.config.token.allow_expired_window);
             if !allow_expired || now >= payload.expires_at + window {
@@ -1022,7 +1061,17 @@ impl Limen {
             Some(c) => Some(self.app_cred_token_info(c).await?),
             None => None,
         };
-        Ok(TokenInfo {
+        let valid_until = [
+            Some(payload.expires_at),
+            app_cred.as_ref().and_then(|c| c.expires_at),
+            trust.as_ref().and_then(|t| t.expires_at),
+            access_token.as_ref().and_then(|a| a.expires_at()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(payload.expires_at);
+        let info = TokenInfo {
             payload,
             user,
             user_domain,
@@ -1035,7 +1084,12 @@ impl Limen {
                 access_token_id: a.id,
                 consumer_id: a.consumer_id,
             }),
-        })
+        };
+        if now < valid_until {
+            self.validations
+                .insert(token, ticket, &info, info.dependencies(), valid_until);
+        }
+        Ok(info)
     }
 
     async fn revoked_this_second(

@@ -15,6 +15,12 @@ pub struct TokenSettings {
     pub provider: TokenFormat,
     /// Formats accepted besides `provider`, e.g. both while a cloud switches formats.
     pub accept: Vec<TokenFormat>,
+    /// Whether validated tokens are cached (invalidated exactly through the change feed).
+    pub caching: bool,
+    /// The longest a validation is served from the cache, in seconds.
+    pub cache_time: u64,
+    /// How many validated tokens the cache holds at most.
+    pub cache_size: usize,
 }
 
 /// A token format Keystone defines.
@@ -33,6 +39,9 @@ impl Default for TokenSettings {
             allow_rescope_scoped_token: true,
             provider: TokenFormat::Fernet,
             accept: Vec::new(),
+            caching: true,
+            cache_time: 300,
+            cache_size: 20_000,
         }
     }
 }

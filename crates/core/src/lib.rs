@@ -11,6 +11,7 @@ pub mod auth;
 pub mod aws_signature;
 pub mod bootstrap;
 pub mod catalog;
+mod change_tracking;
 pub mod clock;
 pub mod config;
 pub mod credential;
@@ -34,6 +35,7 @@ pub mod store;
 pub mod token;
 pub mod totp;
 pub mod trust;
+pub mod validation_cache;
 
 pub use error::{CoreError, CoreResult};
 pub use service::Limen;

@@ -27,9 +27,9 @@ pub use signature::{ProtocolError, SignedRequest};
 /// The auth method of tokens issued for requests signed with an access token.
 pub const OAUTH1_METHOD: &str = "oauth1";
 
-const CONSUMER: &str = "oauth1_consumer";
+pub(crate) const CONSUMER: &str = "oauth1_consumer";
 const REQUEST_TOKEN: &str = "oauth1_request_token";
-const ACCESS_TOKEN: &str = "oauth1_access_token";
+pub(crate) const ACCESS_TOKEN: &str = "oauth1_access_token";
 
 /// Keystone's verifier alphabet: letters and digits without the look-alikes `jiIl1oO0`.
 const VERIFIER_CHARS: &[u8] = b"abcdefghkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";

@@ -1,12 +1,27 @@
 //! [`Limen`]: the domain services, wired to a store, a clock, randomness and crypto.
 
+use crate::change_tracking::TrackingStore;
 use crate::clock::{Clock, Random};
 use crate::config::CoreConfig;
 use crate::credential::CredentialCipher;
+use crate::error::CoreResult;
 use crate::password::PasswordHasher;
 use crate::store::Store;
 use crate::token::TokenCodec;
-use std::sync::Arc;
+use crate::validation_cache::{CacheSettings, Dependency, ValidationCache};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often a server reads the change feed ([`Limen::sync_token_changes`]).
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(200);
+/// Past this without a complete read of the feed, cached validations are not trusted:
+/// together with the read interval this bounds how long another node's change can go
+/// unnoticed (well under a second).
+const MAX_SYNC_AGE: Duration = Duration::from_millis(700);
+/// Changes kept in the feed: a node that could not read it for longer starts afresh.
+const FEED_RETENTION: time::Duration = time::Duration::hours(1);
+/// Most changes read per round.
+const FEED_PAGE: i64 = 5000;
 
 /// The domain services. Each concern lives in its own module as an `impl Limen` block:
 /// `resource` (domains, projects), `identity` (users, groups, passwords), `assignment`
@@ -21,6 +36,10 @@ pub struct Limen {
     /// Encrypts stored credentials; `None` where no credential key repository exists.
     pub credentials: Option<Arc<dyn CredentialCipher>>,
     pub config: Arc<CoreConfig>,
+    /// Validated tokens, invalidated through the store's change feed.
+    pub validations: Arc<ValidationCache>,
+    /// The last change-feed number this node has applied.
+    synced_through: Arc<Mutex<Option<i64>>>,
 }
 
 impl Limen {
@@ -32,14 +51,26 @@ impl Limen {
         hasher: Arc<dyn PasswordHasher>,
         config: CoreConfig,
     ) -> Self {
+        let validations = Arc::new(ValidationCache::new(CacheSettings {
+            enabled: config.token.caching,
+            max_age: Duration::from_secs(config.token.cache_time),
+            capacity: config.token.cache_size,
+            max_sync_age: MAX_SYNC_AGE,
+        }));
         Limen {
-            store,
+            store: Arc::new(TrackingStore::new(
+                store,
+                validations.clone(),
+                clock.clone(),
+            )),
             clock,
             random,
             tokens,
             hasher,
             credentials: None,
             config: Arc::new(config),
+            validations,
+            synced_through: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -47,6 +78,56 @@ impl Limen {
     pub fn with_credential_cipher(mut self, c: Arc<dyn CredentialCipher>) -> Self {
         self.credentials = Some(c);
         self
+    }
+
+    /// Reads the store's token change feed and applies what other nodes changed. A server
+    /// calls this every [`SYNC_INTERVAL`]; until the first complete read, and whenever reads
+    /// fail for too long, validations bypass the cache.
+    pub async fn sync_token_changes(&self) -> CoreResult<()> {
+        let through = *self
+            .synced_through
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(mut through) = through else {
+            // Nothing cached yet, so nothing before this point can be stale.
+            let latest = self.store.latest_token_change().await?;
+            *self
+                .synced_through
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(latest);
+            self.validations.synced();
+            return Ok(());
+        };
+        loop {
+            let page = self.store.token_changes_since(through, FEED_PAGE).await?;
+            let Some(&(first, _)) = page.first() else {
+                break;
+            };
+            // Numbers are gap-free; a gap means the feed was pruned past what this node saw.
+            let mut changed: Vec<Dependency> = page.iter().map(|(_, d)| d.clone()).collect();
+            if first != through + 1 {
+                changed.push(Dependency::All);
+            }
+            self.validations.apply(&changed);
+            through = page.last().map_or(through, |(n, _)| *n);
+            *self
+                .synced_through
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(through);
+            if (page.len() as i64) < FEED_PAGE {
+                break;
+            }
+        }
+        self.validations.synced();
+        Ok(())
+    }
+
+    /// Drops feed entries no node can still need.
+    pub async fn prune_token_changes(&self) -> CoreResult<u64> {
+        Ok(self
+            .store
+            .prune_token_changes(self.clock.now() - FEED_RETENTION)
+            .await?)
     }
 
     pub(crate) fn new_id(&self) -> String {

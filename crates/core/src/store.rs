@@ -3,6 +3,7 @@
 
 use crate::error::StoreResult;
 use crate::model::*;
+use crate::validation_cache::Dependency;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -228,4 +229,22 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<RevocationEvent>>;
     /// Removes events older than `before`: no token they could match is still valid.
     async fn prune_revocation_events(&self, before: OffsetDateTime) -> StoreResult<u64>;
+
+    // The token change feed (see `validation_cache`).
+    /// Appends `changed` to the feed in one transaction; returns the last sequence number.
+    async fn record_token_changes(
+        &self,
+        changed: &[Dependency],
+        at: OffsetDateTime,
+    ) -> StoreResult<i64>;
+    /// Up to `limit` changes numbered above `after`, oldest first.
+    async fn token_changes_since(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, Dependency)>>;
+    /// The newest sequence number handed out (0 before any change).
+    async fn latest_token_change(&self) -> StoreResult<i64>;
+    /// Removes changes recorded before `before`.
+    async fn prune_token_changes(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }

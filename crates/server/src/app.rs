@@ -234,6 +234,33 @@ fn prune_revocations(state: AppState) {
             if let Err(e) = state.limen.store.prune_revocation_events(before).await {
                 tracing::warn!(error = %e, "pruning revocation events failed");
             }
+            if let Err(e) = state.limen.prune_token_changes().await {
+                tracing::warn!(error = %e, "pruning the token change feed failed");
+            }
+        }
+    });
+}
+
+/// Applies what other nodes change (through the store's change feed) to this node's
+/// validated-token cache, several times a second. While the feed cannot be read the cache
+/// is bypassed, so a node never serves a validation it cannot vouch for.
+fn follow_token_changes(state: AppState) {
+    tokio::spawn(async move {
+        let mut failing = false;
+        loop {
+            match state.limen.sync_token_changes().await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!("token change feed readable again");
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "cannot read the token change feed; validating without the cache");
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(limen_core::service::SYNC_INTERVAL).await;
         }
     });
 }
@@ -254,6 +281,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         watch_policy(app.state.clone(), f);
     }
     prune_revocations(app.state.clone());
+    follow_token_changes(app.state.clone());
     println!("limen listening on http://{addr}");
     tracing::info!(%addr, "listening");
     // Trailing slashes are trimmed before routing: clients ask for `…/trusts/` as well.

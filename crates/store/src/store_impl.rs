@@ -8,6 +8,7 @@ use limen_core::credential::{SealedBlob, StoredCredential};
 use limen_core::error::{StoreError, StoreResult};
 use limen_core::model::*;
 use limen_core::store::*;
+use limen_core::validation_cache::Dependency;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -1482,6 +1483,69 @@ impl Store for SqlStore {
     async fn prune_revocation_events(&self, before: OffsetDateTime) -> StoreResult<u64> {
         self.exec(
             "DELETE FROM revocation_events WHERE revoked_at < $1",
+            vec![to_micros(before).into()],
+        )
+        .await
+    }
+
+    async fn record_token_changes(
+        &self,
+        changed: &[Dependency],
+        at: OffsetDateTime,
+    ) -> StoreResult<i64> {
+        let n = changed.len() as i64;
+        let mut tx = self.begin().await?;
+        // The counter row stays locked until commit, so numbers commit in order.
+        let row = sqlx::query(
+            "UPDATE token_change_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq",
+        )
+        .bind(n)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        let last: i64 = get(&row, "seq")?;
+        for (i, d) in changed.iter().enumerate() {
+            tx_exec(
+                &mut tx,
+                "INSERT INTO token_changes (seq, kind, target, at) VALUES ($1, $2, $3, $4)",
+                vec![
+                    (last - n + 1 + i as i64).into(),
+                    d.kind().into(),
+                    d.id().into(),
+                    to_micros(at).into(),
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(backend_err)?;
+        Ok(last)
+    }
+
+    async fn token_changes_since(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, Dependency)>> {
+        let mut sql = Sql::new("SELECT seq, kind, target FROM token_changes WHERE seq > ");
+        sql.bind(after).push(" ORDER BY seq LIMIT ").bind(limit);
+        rows(self.fetch(&sql).await?, |r| {
+            let kind: String = get(r, "kind")?;
+            let target: String = get(r, "target")?;
+            Ok((get(r, "seq")?, Dependency::from_parts(&kind, &target)))
+        })
+    }
+
+    async fn latest_token_change(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT seq FROM token_change_counter WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        get(&row, "seq")
+    }
+
+    async fn prune_token_changes(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM token_changes WHERE at < $1",
             vec![to_micros(before).into()],
         )
         .await

@@ -1,0 +1,236 @@
+//! A cache of validated tokens, shared by every request of a node, with exact invalidation.
+//!
+//! A validated token depends on stored things (its user, the user's domain, its project or
+//! domain, the grants behind its roles, its trust, application credential, OAuth1 access
+//! token, revocation events). Every write to one of them is recorded in the store as a
+//! [`Dependency`] change (see [`crate::change_tracking`]); each node applies its own
+//! changes at once and everybody else's when it polls the store's change feed, which the
+//! server does several times a second.
+//!
+//! How staleness is ruled out: every entry is tagged with the node's change epoch read
+//! *before* the validation's reads began. Applying a change raises the epoch and marks
+//! each dependency it names with the new epoch. An entry is served only while none of its
+//! dependencies (nor [`Dependency::All`]) carries a mark newer than its tag, so data read
+//! before a change is never served after the node has seen it, whenever it was inserted.
+//! When the feed cannot be read (the store is unreachable or the feed was never synced,
+//! e.g. in a CLI process), the cache is bypassed rather than trusted.
+
+use crate::auth::TokenInfo;
+use quick_cache::sync::Cache;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+/// What a validated token can depend on. `All` stands for changes too broad to name
+/// (a role renamed or deleted, an implied role, a group deleted …).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Dependency {
+    All,
+    User(String),
+    Project(String),
+    Domain(String),
+    Trust(String),
+    ApplicationCredential(String),
+    OAuth1AccessToken(String),
+    OAuth1Consumer(String),
+    /// A token's own audit id or its chain's (revocation of one token or a chain).
+    Audit(String),
+}
+
+impl Dependency {
+    /// The kind's name in the change feed.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Dependency::All => "all",
+            Dependency::User(_) => "user",
+            Dependency::Project(_) => "project",
+            Dependency::Domain(_) => "domain",
+            Dependency::Trust(_) => "trust",
+            Dependency::ApplicationCredential(_) => "application_credential",
+            Dependency::OAuth1AccessToken(_) => "oauth1_access_token",
+            Dependency::OAuth1Consumer(_) => "oauth1_consumer",
+            Dependency::Audit(_) => "audit",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Dependency::All => "",
+            Dependency::User(id)
+            | Dependency::Project(id)
+            | Dependency::Domain(id)
+            | Dependency::Trust(id)
+            | Dependency::ApplicationCredential(id)
+            | Dependency::OAuth1AccessToken(id)
+            | Dependency::OAuth1Consumer(id)
+            | Dependency::Audit(id) => id,
+        }
+    }
+
+    /// Reads a feed row back; an unknown kind (written by a newer node) counts as `All`.
+    pub fn from_parts(kind: &str, id: &str) -> Dependency {
+        let id = id.to_string();
+        match kind {
+            "user" => Dependency::User(id),
+            "project" => Dependency::Project(id),
+            "domain" => Dependency::Domain(id),
+            "trust" => Dependency::Trust(id),
+            "application_credential" => Dependency::ApplicationCredential(id),
+            "oauth1_access_token" => Dependency::OAuth1AccessToken(id),
+            "oauth1_consumer" => Dependency::OAuth1Consumer(id),
+            "audit" => Dependency::Audit(id),
+            _ => Dependency::All,
+        }
+    }
+}
+
+/// Cache settings (`[token] caching`, `cache_time`, `cache_size`).
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    /// The longest an entry is served, whatever happens.
+    pub max_age: Duration,
+    pub capacity: usize,
+    /// How stale the node's view of the change feed may be before the cache is bypassed.
+    pub max_sync_age: Duration,
+}
+
+struct Entry {
+    info: TokenInfo,
+    tag: u64,
+    dependencies: Vec<Dependency>,
+    /// The earliest expiry among the token and what it was issued through.
+    valid_until: OffsetDateTime,
+    cached_at: Instant,
+}
+
+struct Mark {
+    epoch: u64,
+    at: Instant,
+}
+
+/// The epoch at which a validation started; pass it back to [`ValidationCache::insert`].
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(u64);
+
+pub struct ValidationCache {
+    settings: CacheSettings,
+    entries: Option<Cache<String, Arc<Entry>>>,
+    epoch: AtomicU64,
+    marks: RwLock<HashMap<Dependency, Mark>>,
+    /// When the change feed was last read completely; `None` before the first read.
+    synced_at: Mutex<Option<Instant>>,
+}
+
+impl ValidationCache {
+    pub fn new(settings: CacheSettings) -> Self {
+        let entries =
+            (settings.enabled && settings.capacity > 0).then(|| Cache::new(settings.capacity));
+        ValidationCache {
+            settings,
+            entries,
+            epoch: AtomicU64::new(1),
+            marks: RwLock::new(HashMap::new()),
+            synced_at: Mutex::new(None),
+        }
+    }
+
+    fn usable(&self) -> Option<&Cache<String, Arc<Entry>>> {
+        let entries = self.entries.as_ref()?;
+        let synced = self
+            .synced_at
+            .lock()
+            .map(|s| *s)
+            .unwrap_or_else(|p| *p.into_inner());
+        match synced {
+            Some(at) if at.elapsed() <= self.settings.max_sync_age => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// A cached validation of `token`, if one is still good at `now`.
+    pub fn get(&self, token: &str, now: OffsetDateTime) -> Option<TokenInfo> {
+        let entries = self.usable()?;
+        let entry = entries.get(token)?;
+        if now >= entry.valid_until || entry.cached_at.elapsed() >= self.settings.max_age {
+            entries.remove(token);
+            return None;
+        }
+        let marks = self.marks.read().unwrap_or_else(|p| p.into_inner());
+        let newer = |d: &Dependency| marks.get(d).is_some_and(|m| m.epoch > entry.tag);
+        if newer(&Dependency::All) || entry.dependencies.iter().any(newer) {
+            drop(marks);
+            entries.remove(token);
+            return None;
+        }
+        Some(entry.info.clone())
+    }
+
+    /// Taken before a validation reads anything from the store.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.epoch.load(Ordering::SeqCst))
+    }
+
+    pub fn insert(
+        &self,
+        token: &str,
+        ticket: Ticket,
+        info: &TokenInfo,
+        dependencies: Vec<Dependency>,
+        valid_until: OffsetDateTime,
+    ) {
+        let Some(entries) = self.usable() else {
+            return;
+        };
+        entries.insert(
+            token.to_string(),
+            Arc::new(Entry {
+                info: info.clone(),
+                tag: ticket.0,
+                dependencies,
+                valid_until,
+                cached_at: Instant::now(),
+            }),
+        );
+    }
+
+    /// Makes every entry depending on one of `changed` stale.
+    pub fn apply(&self, changed: &[Dependency]) {
+        if changed.is_empty() {
+            return;
+        }
+        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = Instant::now();
+        let mut marks = self.marks.write().unwrap_or_else(|p| p.into_inner());
+        for d in changed {
+            marks.insert(d.clone(), Mark { epoch, at: now });
+        }
+        // Entries never outlive `max_age`, so older marks can no longer reject anything.
+        if marks.len() > 4096 {
+            let max_age = self.settings.max_age;
+            marks.retain(|_, m| m.at.elapsed() < max_age);
+        }
+        drop(marks);
+        if changed.contains(&Dependency::All) {
+            if let Some(entries) = &self.entries {
+                entries.clear();
+            }
+        }
+    }
+
+    /// Records that the change feed has just been read completely.
+    pub fn synced(&self) {
+        let mut s = self.synced_at.lock().unwrap_or_else(|p| p.into_inner());
+        *s = Some(Instant::now());
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.as_ref().map_or(0, |e| e.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

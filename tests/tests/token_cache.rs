@@ -1,0 +1,396 @@
+//! The validated-token cache on two nodes of one cloud (two `limen serve` processes on one
+//! database): every change that affects a token is seen by the node that made it at once
+//! and by the other node within a second, while tokens it does not affect stay valid.
+
+use limen_tests::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The bound the issue sets: every node rejects an affected token within a second.
+const PROPAGATION: Duration = Duration::from_secs(1);
+
+struct Cloud {
+    a: TestServer,
+    b: TestServer,
+    project: String,
+    user: String,
+    token: String,
+    /// A token of another user on another project, which no change here touches.
+    bystander: String,
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_string()
+}
+
+/// Node `b` shares node `a`'s database and copies of its key files.
+async fn second_node(a: &TestServer, config: &str) -> TestServer {
+    let from = a.dir.path().to_path_buf();
+    a.join_prepared(config, |dir| {
+        for keys in ["fernet-keys", "credential-keys"] {
+            copy_dir(&from.join(keys), &dir.join(keys));
+        }
+    })
+    .await
+}
+
+async fn cloud() -> Cloud {
+    let a = TestServer::start().await;
+    let b = second_node(&a, DEFAULT_CONFIG).await;
+    let p = a
+        .create(
+            "projects",
+            "project",
+            json!({"name": "p1", "domain_id": "default"}),
+        )
+        .await;
+    let other = a
+        .create(
+            "projects",
+            "project",
+            json!({"name": "p2", "domain_id": "default"}),
+        )
+        .await;
+    let (user, token) = a.new_member("alice", &id(&p)).await;
+    let (_, bystander) = a.new_member("bob", &id(&other)).await;
+    let c = Cloud {
+        a,
+        b,
+        project: id(&p),
+        user,
+        token,
+        bystander,
+    };
+    c.warm(&[&c.token, &c.bystander]).await;
+    c
+}
+
+impl Cloud {
+    /// Validates each token twice on both nodes, so both have it cached.
+    async fn warm(&self, tokens: &[&str]) {
+        for t in tokens {
+            for node in [&self.a, &self.b] {
+                for _ in 0..2 {
+                    assert_eq!(node.validate(t).await, StatusCode::OK);
+                }
+            }
+        }
+    }
+
+    /// `changed_on` rejects `token` at once, the other node within [`PROPAGATION`]; the
+    /// bystander stays valid on both.
+    async fn assert_rejected(&self, changed_on: &TestServer, token: &str) {
+        assert_eq!(
+            changed_on.validate(token).await,
+            StatusCode::NOT_FOUND,
+            "the node that made the change still accepts the token"
+        );
+        tokio::time::sleep(PROPAGATION).await;
+        for (name, node) in [("a", &self.a), ("b", &self.b)] {
+            assert_eq!(
+                node.validate(token).await,
+                StatusCode::NOT_FOUND,
+                "node {name} still accepts the token a second after the change"
+            );
+            assert_eq!(
+                node.validate(&self.bystander).await,
+                StatusCode::OK,
+                "node {name} rejects an unaffected token"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_token_reaches_every_node() {
+    let c = cloud().await;
+    // Revoked on b, checked on a as well.
+    assert_eq!(c.b.revoke(&c.token).await, StatusCode::NO_CONTENT);
+    c.assert_rejected(&c.b, &c.token).await;
+}
+
+#[tokio::test]
+async fn disabling_a_user_reaches_every_node() {
+    let c = cloud().await;
+    let (s, v) =
+        c.a.patch(
+            &format!("/v3/users/{}", c.user),
+            &c.a.admin_token,
+            json!({"user": {"enabled": false}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    c.assert_rejected(&c.a, &c.token).await;
+}
+
+#[tokio::test]
+async fn deleting_a_user_reaches_every_node() {
+    let c = cloud().await;
+    let (s, v) =
+        c.b.delete(&format!("/v3/users/{}", c.user), &c.b.admin_token)
+            .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    c.assert_rejected(&c.b, &c.token).await;
+}
+
+#[tokio::test]
+async fn changing_a_password_reaches_every_node() {
+    let c = cloud().await;
+    let (s, v) =
+        c.a.post(
+            &format!("/v3/users/{}/password", c.user),
+            &c.token,
+            json!({"user": {"original_password": USER_PASSWORD, "password": "pw-new-654321"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    c.assert_rejected(&c.a, &c.token).await;
+}
+
+#[tokio::test]
+async fn disabling_a_project_reaches_every_node() {
+    let c = cloud().await;
+    let (s, v) =
+        c.b.patch(
+            &format!("/v3/projects/{}", c.project),
+            &c.b.admin_token,
+            json!({"project": {"enabled": false}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    c.assert_rejected(&c.b, &c.token).await;
+}
+
+#[tokio::test]
+async fn disabling_a_domain_reaches_every_node() {
+    let c = cloud().await;
+    let d = c.a.create("domains", "domain", json!({"name": "d1"})).await;
+    let p =
+        c.a.create(
+            "projects",
+            "project",
+            json!({"name": "dp", "domain_id": id(&d)}),
+        )
+        .await;
+    let u =
+        c.a.create(
+            "users",
+            "user",
+            json!({"name": "carol", "domain_id": id(&d), "password": USER_PASSWORD}),
+        )
+        .await;
+    let member = c.a.role_id("member").await;
+    let (s, _) =
+        c.a.put(
+            &format!("/v3/projects/{}/users/{}/roles/{member}", id(&p), id(&u)),
+            &c.a.admin_token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (token, _) =
+        c.a.token(password_auth_by_id(
+            &id(&u),
+            USER_PASSWORD,
+            Some(project_scope(&id(&p))),
+        ))
+        .await;
+    c.warm(&[&token]).await;
+    let (s, v) =
+        c.a.patch(
+            &format!("/v3/domains/{}", id(&d)),
+            &c.a.admin_token,
+            json!({"domain": {"enabled": false}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    c.assert_rejected(&c.a, &token).await;
+}
+
+#[tokio::test]
+async fn removing_a_grant_reaches_every_node() {
+    let c = cloud().await;
+    let member = c.a.role_id("member").await;
+    let (s, v) =
+        c.b.delete(
+            &format!("/v3/projects/{}/users/{}/roles/{member}", c.project, c.user),
+            &c.b.admin_token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    c.assert_rejected(&c.b, &c.token).await;
+}
+
+#[tokio::test]
+async fn removing_a_group_member_reaches_every_node() {
+    let c = cloud().await;
+    let g =
+        c.a.create(
+            "groups",
+            "group",
+            json!({"name": "ops", "domain_id": "default"}),
+        )
+        .await;
+    let p =
+        c.a.create(
+            "projects",
+            "project",
+            json!({"name": "gp", "domain_id": "default"}),
+        )
+        .await;
+    let member = c.a.role_id("member").await;
+    for path in [
+        format!("/v3/groups/{}/users/{}", id(&g), c.user),
+        format!("/v3/projects/{}/groups/{}/roles/{member}", id(&p), id(&g)),
+    ] {
+        let (s, v) = c.a.put(&path, &c.a.admin_token).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{path}: {v}");
+    }
+    let (token, _) =
+        c.a.token(password_auth_by_id(
+            &c.user,
+            USER_PASSWORD,
+            Some(project_scope(&id(&p))),
+        ))
+        .await;
+    c.warm(&[&token]).await;
+    let (s, v) =
+        c.b.delete(
+            &format!("/v3/groups/{}/users/{}", id(&g), c.user),
+            &c.b.admin_token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    c.assert_rejected(&c.b, &token).await;
+    // As in Keystone, leaving a group revokes all of the user's tokens.
+    assert_eq!(c.a.validate(&c.token).await, StatusCode::NOT_FOUND);
+    assert_eq!(c.b.validate(&c.token).await, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn deleting_an_application_credential_reaches_every_node() {
+    let c = cloud().await;
+    let (ac, token) =
+        c.a.application_credential_token(&c.user, &c.token, "ci")
+            .await;
+    c.warm(&[&token]).await;
+    let (s, v) =
+        c.a.delete(
+            &format!("/v3/users/{}/application_credentials/{}", c.user, id(&ac)),
+            &c.token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    c.assert_rejected(&c.a, &token).await;
+}
+
+#[tokio::test]
+async fn deleting_a_trust_reaches_every_node() {
+    let c = cloud().await;
+    let trustee =
+        c.a.create(
+            "users",
+            "user",
+            json!({"name": "trustee", "password": USER_PASSWORD}),
+        )
+        .await;
+    let (s, v) =
+        c.a.post(
+            "/v3/OS-TRUST/trusts",
+            &c.token,
+            json!({"trust": {"trustor_user_id": c.user, "trustee_user_id": id(&trustee),
+                "project_id": c.project, "impersonation": false, "roles": [{"name": "member"}]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let trust = id(&v["trust"]);
+    let (trustee_token, _) =
+        c.a.token(password_auth_by_id(&id(&trustee), USER_PASSWORD, None))
+            .await;
+    let (token, _) =
+        c.a.token(token_auth(
+            &trustee_token,
+            Some(json!({"OS-TRUST:trust": {"id": trust}})),
+        ))
+        .await;
+    c.warm(&[&token]).await;
+    let (s, v) =
+        c.b.delete(&format!("/v3/OS-TRUST/trusts/{trust}"), &c.b.admin_token)
+            .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    c.assert_rejected(&c.b, &token).await;
+}
+
+/// Not only rejections: a validated body shows a new grant on every node within a second.
+#[tokio::test]
+async fn a_new_grant_shows_in_validations_on_every_node() {
+    let c = cloud().await;
+    let role =
+        c.a.create("roles", "role", json!({"name": "auditor"}))
+            .await;
+    let (s, _) =
+        c.a.put(
+            &format!(
+                "/v3/projects/{}/users/{}/roles/{}",
+                c.project,
+                c.user,
+                id(&role)
+            ),
+            &c.a.admin_token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    tokio::time::sleep(PROPAGATION).await;
+    for node in [&c.a, &c.b] {
+        let resp = node
+            .http
+            .get(node.url("/v3/auth/tokens"))
+            .header("X-Auth-Token", &node.admin_token)
+            .header("X-Subject-Token", &c.token)
+            .send()
+            .await
+            .expect("validate");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body: Value = resp.json().await.expect("json");
+        let names: Vec<&str> = body["token"]["roles"]
+            .as_array()
+            .expect("roles")
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        assert!(names.contains(&"auditor"), "{names:?}");
+    }
+}
+
+/// The cache is really used: a write behind Limen's back (straight into the database, so
+/// no change is published) is not seen until the entry's `cache_time` runs out.
+#[tokio::test]
+async fn cached_validations_live_at_most_cache_time() {
+    let config = format!("{DEFAULT_CONFIG}\n[token]\ncache_time = 3\n");
+    let a = TestServer::start_with(&config).await;
+    let p = a
+        .create(
+            "projects",
+            "project",
+            json!({"name": "p1", "domain_id": "default"}),
+        )
+        .await;
+    let (user, token) = a.new_member("alice", &id(&p)).await;
+    assert_eq!(a.validate(&token).await, StatusCode::OK);
+    sqlx::any::install_default_drivers();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&a.database_url)
+        .await
+        .expect("connect to the database");
+    sqlx::query("UPDATE users SET enabled = 0 WHERE id = $1")
+        .bind(&user)
+        .execute(&mut db)
+        .await
+        .expect("disable behind Limen's back");
+    assert_eq!(
+        a.validate(&token).await,
+        StatusCode::OK,
+        "the validation was not served from the cache"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(a.validate(&token).await, StatusCode::NOT_FOUND);
+}
