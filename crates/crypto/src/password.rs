@@ -1,17 +1,31 @@
 //! Password hashing compatible with Keystone: new hashes are bcrypt; verification accepts
 //! every format Keystone writes (bcrypt variants, passlib's bcrypt-sha256, scrypt and
-//! pbkdf2-sha512). Hashing runs on the blocking pool, never on the async runtime.
+//! pbkdf2-sha512). Hashing runs on the blocking pool, never on the async runtime, and at
+//! most one hash per core but one runs at a time: a flood of logins then queues for its
+//! CPU instead of starving the cheap requests (token validation) of theirs.
 
 use async_trait::async_trait;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use limen_core::password::PasswordHasher;
 use sha2::{Digest, Sha256, Sha512};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 #[derive(Debug, Clone)]
 pub struct KeystoneHasher {
     cost: u32,
+    /// Hashes allowed to run at once.
+    slots: Arc<Semaphore>,
+}
+
+/// One core is left to everything else; a single-core machine still hashes.
+fn hashing_slots() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(1))
+        .unwrap_or(1)
+        .max(1)
 }
 
 impl KeystoneHasher {
@@ -20,7 +34,25 @@ impl KeystoneHasher {
         if !(4..=31).contains(&cost) {
             return Err(format!("bcrypt cost must be between 4 and 31, got {cost}"));
         }
-        Ok(KeystoneHasher { cost })
+        Ok(KeystoneHasher {
+            cost,
+            slots: Arc::new(Semaphore::new(hashing_slots())),
+        })
+    }
+
+    /// Runs `f` on the blocking pool once a hashing slot is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| format!("hashing closed: {e}"))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| format!("hashing task failed: {e}"))
     }
 }
 
@@ -29,15 +61,13 @@ impl PasswordHasher for KeystoneHasher {
     async fn hash(&self, password: &str) -> Result<String, String> {
         let pw = password.to_string();
         let cost = self.cost;
-        tokio::task::spawn_blocking(move || hash_sync(&pw, cost))
-            .await
-            .map_err(|e| format!("hashing task failed: {e}"))?
+        self.run(move || hash_sync(&pw, cost)).await?
     }
 
     async fn verify(&self, password: &str, hash: &str) -> bool {
         let pw = password.to_string();
         let h = hash.to_string();
-        tokio::task::spawn_blocking(move || verify_sync(&pw, &h))
+        self.run(move || verify_sync(&pw, &h))
             .await
             .unwrap_or(false)
     }
