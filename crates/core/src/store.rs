@@ -28,6 +28,18 @@ pub struct UserFilter {
     pub domain_id: Option<String>,
     pub enabled: Option<bool>,
     pub ids: Option<Vec<String>>,
+    /// One page in id order instead of everything in name order.
+    pub page: Option<Page>,
+}
+
+/// A page of a listing in id order (Keystone's `marker` and `limit`), read as such from
+/// the database so a page costs the same however long the list is.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Entries with ids above this one.
+    pub after: Option<String>,
+    /// At most this many entries; `None`: all the rest.
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -662,7 +662,20 @@ impl Store for SqlStore {
             sql.push(" AND ");
             sql.push_in("id", ids);
         }
-        sql.push(" ORDER BY name, id");
+        match &f.page {
+            None => {
+                sql.push(" ORDER BY name, id");
+            }
+            Some(page) => {
+                if let Some(after) = &page.after {
+                    sql.push(" AND id > ").bind(after);
+                }
+                sql.push(" ORDER BY id");
+                if let Some(n) = page.limit {
+                    sql.push(" LIMIT ").bind(n as i64);
+                }
+            }
+        }
         rows(self.fetch(&sql).await?, user_row)
     }
 

@@ -41,18 +41,15 @@ pub fn drop_same_id(body: &mut Value, wrapper: &str, id: &str) {
     }
 }
 
-/// A collection response with Keystone's pagination: with `?limit` or `?marker` (or a
-/// configured `list_limit`) entries are ordered by id, start after the marker, stop at the
-/// limit, and a `next` link plus `"truncated": true` say that more remain.
-pub fn paged(
-    s: &AppState,
-    l: &limen_proto::render::Links,
-    key: &str,
-    path: &str,
-    q: &Query,
-    mut items: Vec<Value>,
-) -> ApiResult<Json<Value>> {
-    let self_path = format!("{path}{}", qs(q));
+/// Keystone's pagination of a request: `?limit` (capped by a configured `list_limit`)
+/// and `?marker`; `None` when the whole collection is asked for.
+#[derive(Debug, Clone)]
+pub struct Paging {
+    pub limit: Option<usize>,
+    pub marker: Option<String>,
+}
+
+pub fn paging(s: &AppState, q: &Query) -> ApiResult<Option<Paging>> {
     let asked = match q.get("limit") {
         None | Some("") => None,
         Some(v) => match v.parse::<usize>() {
@@ -65,33 +62,68 @@ pub fn paged(
         (Some(a), Some(c)) => Some(a.min(c)),
         (a, c) => a.or(c),
     };
-    let marker = q.get("marker").filter(|m| !m.is_empty());
-    if limit.is_none() && marker.is_none() {
-        return Ok(Json(l.collection(key, &self_path, items)));
-    }
-    let id_of = |v: &Value| v["id"].as_str().unwrap_or("").to_string();
-    items.sort_by_key(id_of);
-    if let Some(m) = marker {
+    let marker = q
+        .get("marker")
+        .filter(|m| !m.is_empty())
+        .map(str::to_string);
+    Ok((limit.is_some() || marker.is_some()).then_some(Paging { limit, marker }))
+}
+
+pub fn marker_not_found(m: &str) -> ApiError {
+    ApiError::not_found(format!("Marker {m} could not be found."))
+}
+
+/// A collection response with Keystone's pagination: with `?limit` or `?marker` (or a
+/// configured `list_limit`) entries are ordered by id, start after the marker, stop at the
+/// limit, and a `next` link plus `"truncated": true` say that more remain.
+pub fn paged(
+    s: &AppState,
+    l: &limen_proto::render::Links,
+    key: &str,
+    path: &str,
+    q: &Query,
+    mut items: Vec<Value>,
+) -> ApiResult<Json<Value>> {
+    let Some(p) = paging(s, q)? else {
+        return Ok(Json(l.collection(key, &format!("{path}{}", qs(q)), items)));
+    };
+    items.sort_by_key(|v| id_of(v).to_string());
+    if let Some(m) = &p.marker {
         let Some(pos) = items.iter().position(|v| id_of(v) == m) else {
-            return Err(ApiError::not_found(format!(
-                "Marker {m} could not be found."
-            )));
+            return Err(marker_not_found(m));
         };
         items.drain(..=pos);
     }
-    let mut truncated = false;
-    if let Some(n) = limit {
-        if items.len() > n {
-            items.truncate(n);
-            truncated = true;
-        }
+    let truncated = p.limit.is_some_and(|n| items.len() > n);
+    if let Some(n) = p.limit {
+        items.truncate(n);
     }
-    let mut doc = l.collection(key, &self_path, items);
+    Ok(Json(page_document(
+        l, key, path, q, items, p.limit, truncated,
+    )))
+}
+
+fn id_of(v: &Value) -> &str {
+    v["id"].as_str().unwrap_or("")
+}
+
+/// One page, already cut, as Keystone renders it: a `next` link and `"truncated": true`
+/// when more entries remain.
+pub fn page_document(
+    l: &limen_proto::render::Links,
+    key: &str,
+    path: &str,
+    q: &Query,
+    items: Vec<Value>,
+    limit: Option<usize>,
+    truncated: bool,
+) -> Value {
+    let mut doc = l.collection(key, &format!("{path}{}", qs(q)), items);
     if truncated {
         let last = doc[key]
             .as_array()
             .and_then(|a| a.last())
-            .map(id_of)
+            .map(|v| id_of(v).to_string())
             .unwrap_or_default();
         let mut params: Vec<String> = q
             .pairs
@@ -110,7 +142,7 @@ pub fn paged(
         doc["links"]["next"] = Value::String(l.url(&format!("{path}?{}", params.join("&"))));
         doc["truncated"] = Value::Bool(true);
     }
-    Ok(Json(doc))
+    doc
 }
 
 /// The query string with its `?`, for self links.

@@ -13,7 +13,8 @@ use axum::Json;
 use limen_core::auth::ResolvedScope;
 use limen_core::identity::NewUser;
 use limen_core::model::{User, DEFAULT_DOMAIN_ID};
-use limen_core::store::UserFilter;
+use limen_core::store::{Page, UserFilter};
+use limen_core::CoreError;
 use limen_proto::render::Links;
 use limen_proto::{input, render};
 use serde_json::{json, Value};
@@ -59,15 +60,43 @@ pub async fn list(
     let Some(domain_id) = crate::routes::listed_domain(token_domain.as_deref(), &q) else {
         return crate::routes::paged(&s, &l, "users", "users", &q, vec![]);
     };
-    let filter = UserFilter {
+    let mut filter = UserFilter {
         name: q.get("name").map(str::to_string),
         domain_id,
         enabled: q.bool("enabled")?,
         ids: None,
+        page: None,
     };
-    let users = filter_name(s.limen.list_users(&filter).await?, &q, |u| &u.name)?;
+    // A page is cut by the database unless a name pattern has to be applied first.
+    let paging = crate::routes::paging(&s, &q)?;
+    let patterns = q.pairs.iter().any(|(k, _)| k.starts_with("name__"));
+    let (Some(p), false) = (paging, patterns) else {
+        let users = filter_name(s.limen.list_users(&filter).await?, &q, |u| &u.name)?;
+        let items = render_users(&s, &l, &users).await?;
+        return crate::routes::paged(&s, &l, "users", "users", &q, items);
+    };
+    if let Some(m) = &p.marker {
+        let marker = s.limen.store.get_user(m).await.map_err(CoreError::from)?;
+        let listed =
+            marker.is_some_and(|u| filter.domain_id.as_ref().is_none_or(|d| *d == u.domain_id));
+        if !listed {
+            return Err(crate::routes::marker_not_found(m));
+        }
+    }
+    filter.page = Some(Page {
+        after: p.marker.clone(),
+        // One more than asked tells whether the list goes on.
+        limit: p.limit.map(|n| n + 1),
+    });
+    let mut users = s.limen.list_users(&filter).await?;
+    let truncated = p.limit.is_some_and(|n| users.len() > n);
+    if let Some(n) = p.limit {
+        users.truncate(n);
+    }
     let items = render_users(&s, &l, &users).await?;
-    crate::routes::paged(&s, &l, "users", "users", &q, items)
+    Ok(Json(crate::routes::page_document(
+        &l, "users", "users", &q, items, p.limit, truncated,
+    )))
 }
 
 pub async fn create(
