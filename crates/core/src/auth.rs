@@ -1149,12 +1149,17 @@ impl Limen {
         Ok(Some(ResolvedScope::Project { project, domain }))
     }
 
-    /// Revokes a token (`DELETE /v3/auth/tokens`).
-    pub async fn revoke_token(&self, info: &TokenInfo) -> CoreResult<()> {
-        match info.payload.audit_ids.first() {
-            Some(a) => self.revoke_audit_id(a).await,
-            None => Ok(()),
+    /// Revokes a token (`DELETE /v3/auth/tokens`) and, with `cascade`, every token whose
+    /// audit chain starts at it (the tokens rescoped from it), as Keystone 30 does.
+    pub async fn revoke_token(&self, info: &TokenInfo, cascade: bool) -> CoreResult<()> {
+        let Some(a) = info.payload.audit_ids.first() else {
+            return Ok(());
+        };
+        self.revoke_audit_id(a).await?;
+        if cascade {
+            self.revoke_audit_chain(a).await?;
         }
+        Ok(())
     }
 }
 

@@ -339,7 +339,8 @@ impl Limen {
         self.revoke_user_tokens(id).await
     }
 
-    pub(crate) async fn revoke_user_tokens(&self, user_id: &str) -> CoreResult<()> {
+    /// Revokes every token of the user issued until now.
+    pub async fn revoke_user_tokens(&self, user_id: &str) -> CoreResult<()> {
         let mut ev = RevocationEvent::at(self.clock.now());
         ev.user_id = Some(user_id.to_string());
         self.store.add_revocation_event(&ev).await?;

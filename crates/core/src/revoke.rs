@@ -61,6 +61,14 @@ impl Limen {
         Ok(())
     }
 
+    /// Revokes every token whose audit chain starts with `audit_chain_id`.
+    pub async fn revoke_audit_chain(&self, audit_chain_id: &str) -> CoreResult<()> {
+        let mut ev = RevocationEvent::at(self.clock.now());
+        ev.audit_chain_id = Some(audit_chain_id.to_string());
+        self.store.add_revocation_event(&ev).await?;
+        Ok(())
+    }
+
     /// Events for `/v3/OS-REVOKE/events`.
     pub async fn list_revocation_events(
         &self,

@@ -157,14 +157,17 @@ pub async fn check(
     Ok(resp)
 }
 
-/// `DELETE /v3/auth/tokens`
+/// `DELETE /v3/auth/tokens[?cascade=false]`: as in Keystone 30, revoking a token also
+/// revokes the tokens rescoped from it unless `cascade` is false.
 pub async fn revoke(
     State(state): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
+    q: Query,
 ) -> ApiResult<StatusCode> {
+    let cascade = q.bool("cascade")?.unwrap_or(true);
     let (info, _) = subject(&state, &auth.info, &headers, false, "identity:revoke_token").await?;
-    state.limen.revoke_token(&info).await?;
+    state.limen.revoke_token(&info, cascade).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -508,6 +508,10 @@ pub fn router() -> Router<AppState> {
             get(users::get).patch(users::update).delete(users::delete),
         )
         .route("/v3/users/{user_id}/password", post(users::change_password))
+        .route(
+            "/v3/users/{user_id}/tokens",
+            axum::routing::delete(users::revoke_tokens),
+        )
         .route("/v3/users/{user_id}/groups", get(users::groups))
         .route("/v3/users/{user_id}/projects", get(users::projects))
         .route(

@@ -175,6 +175,18 @@ pub async fn get(
     Ok(Json(json!({"user": render_user(&s, &l, &u).await?})))
 }
 
+/// `DELETE /v3/users/{user_id}/tokens` (Keystone 30): revokes every token of the user, the
+/// way out for users who cannot change a password to the same effect.
+pub async fn revoke_tokens(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    checked_user(&s, &auth, &id, "identity:revoke_tokens_for_user").await?;
+    s.limen.revoke_user_tokens(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn update(
     State(s): State<AppState>,
     auth: Auth,
