@@ -566,6 +566,32 @@ async fn a_missing_or_wrong_kek_stops_the_node_with_a_clear_error() {
     );
     assert!(err.contains("32 bytes"), "{err}");
 
+    // The KEK may come from LIMEN_KEK instead of a file.
+    let no_kek_path = kek_dir.path().join("no-kek.toml");
+    std::fs::write(&no_kek_path, &no_kek).unwrap();
+    let with_env = |value: &str| {
+        Command::new(limen_bin())
+            .arg("--config")
+            .arg(&no_kek_path)
+            .arg("--data-dir")
+            .arg(n1.dir.path())
+            .args(["--database-url", &n1.database_url])
+            .args(["keys", "fernet", "setup"])
+            .env("LIMEN_KEK", value)
+            .output()
+            .unwrap()
+    };
+    let out = with_env(std::fs::read_to_string(&kek).unwrap().trim());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already holds fernet keys"));
+    let out = with_env(std::fs::read_to_string(&wrong).unwrap().trim());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open the fernet keys"));
+
     // Rotating with the wrong KEK changes nothing.
     let before = key_table(&n1.database_url).await;
     std::fs::write(&n1.config_path, db_config(&wrong, "")).unwrap();

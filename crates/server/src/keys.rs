@@ -381,10 +381,9 @@ impl KeySync {
     /// logged once (without key material: errors never carry it).
     pub fn spawn(self: Arc<Self>) {
         tokio::spawn(async move {
-            let mut seen: HashMap<String, i64> = match self.store.change_counters().await {
-                Ok(c) => c.into_iter().collect(),
-                Err(_) => HashMap::new(),
-            };
+            // Nothing counts as seen: the first poll reloads everything once, so a change
+            // made between the start's loading and this task is not missed.
+            let mut seen: HashMap<String, i64> = HashMap::new();
             let mut published = None;
             let mut last_error: Option<String> = None;
             loop {
@@ -411,8 +410,9 @@ impl KeySync {
                     };
                     match result {
                         Ok(()) => {
-                            tracing::info!(material = %name, "reloaded from the store");
-                            seen.insert(name, version);
+                            if seen.insert(name.clone(), version).is_some() {
+                                tracing::info!(material = %name, version, "reloaded from the store");
+                            }
                         }
                         Err(e) => {
                             ok = false;
