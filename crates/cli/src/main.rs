@@ -60,14 +60,16 @@ enum Command {
     },
     /// Create (idempotently) the default domain, the admin project, user and roles, the
     /// region, the identity service and its endpoints, and the Fernet and credential keys
-    /// (and this node's JWS key pair when [token] provider or accept names jws).
+    /// (in the database, sealed, with [keys] source = "database") and this node's JWS key
+    /// pair when [token] provider or accept names jws (always in database mode).
     #[command(
         after_help = "Examples:\n  limen bootstrap --admin-password s3cret\n  LIMEN_ADMIN_PASSWORD=s3cret limen bootstrap --public-url https://keystone.example.com/v3 --region-id RegionOne"
     )]
     Bootstrap(BootstrapArgs),
-    /// Manage key repositories.
+    /// Manage keys: Fernet, credential and JWS keys (in key repositories, or in the
+    /// database with [keys] source = "database") and the key-encryption key.
     #[command(
-        after_help = "Examples:\n  limen keys fernet setup\n  limen keys fernet rotate --max-active-keys 3\n  limen keys jws setup"
+        after_help = "Examples:\n  limen keys fernet setup\n  limen keys fernet rotate --max-active-keys 3\n  limen keys jws setup\n  limen keys kek generate --output /etc/limen/kek\n  LIMEN_KEYS__SOURCE=database limen keys fernet import /etc/keystone/fernet-keys"
     )]
     Keys {
         #[command(subcommand)]
@@ -162,7 +164,8 @@ enum KeysKind {
     },
     /// JWS token keys (Keystone's layout): this node's ES256 signing key in
     /// <private>/private.pem, trusted public keys (this node's and the other nodes') in
-    /// <public>/. Used when [token] provider or accept names jws.
+    /// <public>/. Used when [token] provider or accept names jws, and always with [keys]
+    /// source = "database", where public keys are also published through the database.
     #[command(
         after_help = "Examples:\n  limen keys jws setup\n  limen keys jws rotate\n  limen keys jws list\n  limen keys jws retire 3f2a9c0d1e2b4a5f\n\nAfter a rotation the old public key stays trusted, so tokens signed before keep\nvalidating. With [keys] source = \"files\", copy the new public key to every other node's\npublic repository, and remove the old one everywhere once the tokens it signed have\nexpired. With \"database\", rotate publishes the new public key through the database and\nwaits a few seconds before signing with it; retire the old one once its tokens expired."
     )]
