@@ -62,6 +62,12 @@ async fn password_token(s: &TestServer) -> Result<String, String> {
 /// Runs `limen ARGS` with `node`'s configuration on a thread, so requests can go on
 /// meanwhile.
 fn cli_thread(node: &TestServer, args: &[&str]) -> std::thread::JoinHandle<Output> {
+    let mut cmd = limen_cmd(node, args);
+    std::thread::spawn(move || cmd.output().expect("run limen"))
+}
+
+/// `limen ARGS` with `node`'s configuration, not yet run.
+fn limen_cmd(node: &TestServer, args: &[&str]) -> Command {
     let mut cmd = Command::new(limen_bin());
     cmd.arg("--config")
         .arg(&node.config_path)
@@ -69,7 +75,7 @@ fn cli_thread(node: &TestServer, args: &[&str]) -> std::thread::JoinHandle<Outpu
         .arg(node.dir.path())
         .args(["--database-url", &node.database_url])
         .args(args);
-    std::thread::spawn(move || cmd.output().expect("run limen"))
+    cmd
 }
 
 fn assert_ok(out: &Output, what: &str) -> String {
@@ -650,4 +656,99 @@ async fn a_keystone_key_repository_moves_into_the_database_sealed() {
     assert_eq!(n1.validate(&token).await, StatusCode::OK);
     let n2 = n1.join(&config).await;
     assert_eq!(n2.validate(&token).await, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_under_load_rotate_keys_and_switch_formats_without_a_failure() {
+    let kek_dir = tempfile::tempdir().unwrap();
+    let config = db_config(
+        &new_kek(kek_dir.path(), "kek"),
+        "[fernet_tokens]\nmax_active_keys = 5\n",
+    );
+    let n1 = TestServer::start_with(&config).await;
+    let n2 = n1.join(&config).await;
+    let n3 = n1.join(&config).await;
+    let nodes = [&n1, &n2, &n3];
+    let mut old = Vec::new();
+    for n in nodes {
+        old.push(password_token(n).await.unwrap());
+    }
+    // Operators act on different nodes while requests are spread over all three.
+    let steps: Vec<(&str, Command)> = vec![
+        (
+            "fernet rotate",
+            limen_cmd(&n1, &["keys", "fernet", "rotate"]),
+        ),
+        (
+            "accept jws",
+            limen_cmd(
+                &n2,
+                &[
+                    "token-format",
+                    "set",
+                    "--issue",
+                    "fernet",
+                    "--accept",
+                    "fernet,jws",
+                ],
+            ),
+        ),
+        (
+            "issue jws",
+            limen_cmd(
+                &n3,
+                &[
+                    "token-format",
+                    "set",
+                    "--issue",
+                    "jws",
+                    "--accept",
+                    "fernet,jws",
+                ],
+            ),
+        ),
+        ("jws rotate", limen_cmd(&n2, &["keys", "jws", "rotate"])),
+        (
+            "fernet rotate",
+            limen_cmd(&n3, &["keys", "fernet", "rotate"]),
+        ),
+        (
+            "issue fernet",
+            limen_cmd(
+                &n1,
+                &[
+                    "token-format",
+                    "set",
+                    "--issue",
+                    "fernet",
+                    "--accept",
+                    "fernet,jws",
+                ],
+            ),
+        ),
+    ];
+    let operator = std::thread::spawn(move || {
+        let mut outs = Vec::new();
+        for (what, mut cmd) in steps {
+            std::thread::sleep(Duration::from_millis(700));
+            outs.push((what, cmd.output().expect("run limen")));
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        outs
+    });
+    let (failures, checks, issued) = traffic(&nodes, &old, || operator.is_finished()).await;
+    for (what, out) in operator.join().unwrap() {
+        assert_ok(&out, what);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checks} failed: {failures:?}",
+        failures.len()
+    );
+    assert!(
+        issued.iter().any(|t| is_jws(t)) && issued.iter().any(|t| !is_jws(t)),
+        "both formats were issued during the run"
+    );
+    valid_everywhere(&nodes, &old).await;
+    valid_everywhere(&nodes, &issued).await;
 }
