@@ -490,9 +490,14 @@ async fn token_format_switches_for_the_whole_cloud_without_failures() {
         })
     };
     let (failures, checks, issued) = traffic(&[&n1, &n2], &old, || steps.is_finished()).await;
-    for o in steps.join().unwrap() {
-        assert_ok(&o, "token-format set");
+    let outs = steps.join().unwrap();
+    for o in &outs {
+        assert_ok(o, "token-format set");
     }
+    assert!(
+        String::from_utf8_lossy(&outs[1].stdout).contains("waiting"),
+        "JWS became the issued format only after every node had time to accept it"
+    );
     assert!(
         failures.is_empty(),
         "{} of {checks} failed: {failures:?}",
