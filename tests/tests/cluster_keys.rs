@@ -757,3 +757,63 @@ async fn three_nodes_under_load_rotate_keys_and_switch_formats_without_a_failure
     valid_everywhere(&nodes, &old).await;
     valid_everywhere(&nodes, &issued).await;
 }
+
+#[tokio::test]
+async fn the_kek_is_replaced_with_a_rolling_restart_and_a_reseal() {
+    let kek_dir = tempfile::tempdir().unwrap();
+    let old_kek = new_kek(kek_dir.path(), "old");
+    let config = db_config(&old_kek, "");
+    let mut n1 = TestServer::start_with(&config).await;
+    let mut n2 = n1.join(&config).await;
+    let token = n1.admin_token.clone();
+    let new_kek_path = new_kek(kek_dir.path(), "new");
+    // Everything is sealed with the old KEK so far: its id is in every row.
+    let old_id = {
+        let table = key_table(&n1.database_url).await;
+        let ids: std::collections::BTreeSet<String> = table
+            .iter()
+            .map(|r| r.2.split('.').nth(1).unwrap().to_string())
+            .collect();
+        assert_eq!(ids.len(), 1, "one KEK seals everything: {ids:?}");
+        ids.into_iter().next().unwrap()
+    };
+    let transition = format!(
+        "{}previous_kek_files = [{:?}]\n",
+        db_config(&new_kek_path, ""),
+        old_kek.display().to_string()
+    );
+    // Rolling restart onto the new KEK, the old one still opening the stored keys.
+    n1.restart_with_config(&transition);
+    assert_eq!(n2.validate(&token).await, StatusCode::OK);
+    n2.restart_with_config(&transition);
+    for n in [&n1, &n2] {
+        assert_eq!(n.validate(&token).await, StatusCode::OK);
+    }
+    let out = n1.limen(&["keys", "kek", "reseal"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("re-sealed 4 keys"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let table = key_table(&n1.database_url).await;
+    assert!(
+        table
+            .iter()
+            .all(|r| !r.2.starts_with(&format!("kek1.{old_id}."))),
+        "nothing is sealed with the old KEK any more"
+    );
+    // A rotation now seals with the new KEK and reaches both nodes.
+    n2.limen(&["keys", "fernet", "rotate"]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let fresh = password_token(&n1).await.unwrap();
+    for n in [&n1, &n2] {
+        assert_eq!(n.validate(&token).await, StatusCode::OK);
+        assert_eq!(n.validate(&fresh).await, StatusCode::OK);
+    }
+    // The old KEK is no longer needed, and no longer enough.
+    let final_config = db_config(&new_kek_path, "");
+    n1.restart_with_config(&final_config);
+    assert_eq!(n1.validate(&fresh).await, StatusCode::OK);
+    let err = failing_start(&config, &n1.database_url);
+    assert!(err.contains("cannot open the fernet keys"), "{err}");
+}

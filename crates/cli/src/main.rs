@@ -175,7 +175,7 @@ enum KeysKind {
     },
     /// The key-encryption key (KEK) that seals key material kept in the database.
     #[command(
-        after_help = "Examples:\n  limen keys kek generate --output /etc/limen/kek   # then [keys] kek_file = \"/etc/limen/kek\"\n  export LIMEN_KEK=$(limen keys kek generate)\n\nEvery node of a cloud needs the same KEK. Keep it out of the database and its backups."
+        after_help = "Examples:\n  limen keys kek generate --output /etc/limen/kek   # then [keys] kek_file = \"/etc/limen/kek\"\n  export LIMEN_KEK=$(limen keys kek generate)\n  limen keys kek reseal\n\nEvery node of a cloud needs the same KEK. Keep it out of the database and its backups.\nTo replace it: generate a new one, configure it on every node as kek_file with the old\none in previous_kek_files, restart the nodes one by one, run `limen keys kek reseal`,\nthen remove previous_kek_files."
     )]
     Kek {
         #[command(subcommand)]
@@ -192,6 +192,11 @@ enum KekAction {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Re-seal every key in the database that an earlier KEK ([keys]
+    /// previous_kek_files) sealed with the current KEK. Run it once every node has the new
+    /// KEK configured (with the old one as previous); then drop previous_kek_files.
+    #[command(after_help = "Example:\n  limen keys kek reseal")]
+    Reseal,
 }
 
 #[derive(Subcommand)]
@@ -370,7 +375,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 KeysKind::Jws { action } => jws_keys(&config, action).await,
                 KeysKind::Fernet { action } => symmetric_keys(&config, false, action).await,
                 KeysKind::Credential { action } => symmetric_keys(&config, true, action).await,
-                KeysKind::Kek { action } => kek_keys(action),
+                KeysKind::Kek { action } => kek_keys(&config, action).await,
             }
         }
         Command::TokenFormat { action } => token_format(&config, action).await,
@@ -397,8 +402,23 @@ fn needs_database(config: &Config, what: &str) -> Result<(), String> {
 }
 
 /// `limen keys kek generate`.
-fn kek_keys(action: KekAction) -> Result<(), String> {
-    let KekAction::Generate { output } = action;
+async fn kek_keys(config: &Config, action: KekAction) -> Result<(), String> {
+    let output = match action {
+        KekAction::Generate { output } => output,
+        KekAction::Reseal => {
+            needs_database(config, "re-sealing keys")?;
+            let (store, kek) = open_key_store(config).await?;
+            let n = keys::reseal_keys(&store, &kek)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "re-sealed {n} keys with key-encryption key {}; every stored key is now sealed \
+                 with it, so previous_kek_files can go",
+                kek.id()
+            );
+            return Ok(());
+        }
+    };
     let text = Kek::generate();
     let id = Kek::from_base64(&text)
         .map_err(|e| e.to_string())?

@@ -42,9 +42,12 @@ pub enum KekError {
 }
 
 /// A key-encryption key. Its bytes never leave this type (no `Debug` of them, no getter).
+/// While a KEK is being replaced it also holds the previous KEKs: they still open what
+/// they sealed, but only the current one seals.
 pub struct Kek {
     id: String,
     cipher: Aes256Gcm,
+    previous: Vec<Kek>,
 }
 
 impl std::fmt::Debug for Kek {
@@ -78,7 +81,23 @@ impl Kek {
         Kek {
             id,
             cipher: Aes256Gcm::new(raw.into()),
+            previous: Vec::new(),
         }
+    }
+
+    /// This KEK, also opening what `previous` KEKs sealed.
+    pub fn with_previous(mut self, previous: Vec<Kek>) -> Kek {
+        self.previous = previous.into_iter().filter(|k| k.id != self.id).collect();
+        self
+    }
+
+    /// Whether `sealed` was sealed with this (the current) KEK.
+    pub fn is_current(&self, sealed: &str) -> bool {
+        sealed
+            .strip_prefix(PREFIX)
+            .and_then(|r| r.strip_prefix('.'))
+            .and_then(|r| r.strip_prefix(self.id.as_str()))
+            .is_some_and(|r| r.starts_with('.'))
     }
 
     /// A KEK from its base64 text (32 bytes).
@@ -135,9 +154,14 @@ impl Kek {
             return Err(KekError::Malformed);
         };
         if id != self.id {
+            if let Some(previous) = self.previous.iter().find(|k| k.id == id) {
+                return previous.open(purpose, sealed);
+            }
+            let mut configured = vec![self.id.clone()];
+            configured.extend(self.previous.iter().map(|k| k.id.clone()));
             return Err(KekError::WrongKek {
                 sealed_with: id.to_string(),
-                configured: self.id.clone(),
+                configured: configured.join(", "),
             });
         }
         let blob = b64().decode(body).map_err(|_| KekError::Malformed)?;
@@ -193,6 +217,24 @@ mod tests {
             kek.open("fernet", "nope"),
             Err(KekError::Malformed)
         ));
+    }
+
+    #[test]
+    fn previous_keks_open_but_never_seal() {
+        let old = Kek::from_base64(&Kek::generate()).unwrap();
+        let sealed_old = old.seal("fernet", b"k").unwrap();
+        let old_id = old.id().to_string();
+        let new = Kek::from_base64(&Kek::generate())
+            .unwrap()
+            .with_previous(vec![old]);
+        assert!(!new.is_current(&sealed_old));
+        assert_eq!(new.open("fernet", &sealed_old).unwrap(), b"k");
+        let sealed_new = new.seal("fernet", b"k").unwrap();
+        assert!(new.is_current(&sealed_new));
+        assert!(!sealed_new.contains(&old_id));
+        let alone = Kek::from_base64(&Kek::generate()).unwrap();
+        let e = alone.open("fernet", &sealed_old).unwrap_err().to_string();
+        assert!(e.contains(&old_id), "{e}");
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct KeysConfig {
     /// File holding the key-encryption key (base64 of 32 bytes) that seals key material in
     /// the database; `LIMEN_KEK` (the key itself) takes precedence.
     pub kek_file: Option<PathBuf>,
+    /// Files of earlier KEKs, while the KEK is being replaced: they still open stored key
+    /// material (until `limen keys kek reseal` has re-sealed it), but never seal.
+    pub previous_kek_files: Vec<PathBuf>,
     /// This node's name on the JWS public keys it publishes; default: the host name.
     pub node_name: Option<String>,
 }

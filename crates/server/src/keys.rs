@@ -65,14 +65,49 @@ pub enum KeysError {
 }
 
 /// The KEK named by the configuration: `LIMEN_KEK` if set, else `[keys] kek_file`.
+/// Earlier KEKs from `[keys] previous_kek_files` open what they sealed, too.
 pub fn load_kek(config: &Config) -> Result<Kek, KeysError> {
-    if let Ok(text) = std::env::var(KEK_ENV) {
-        return Kek::from_base64(&text).map_err(KeysError::KekEnv);
+    let current = if let Ok(text) = std::env::var(KEK_ENV) {
+        Kek::from_base64(&text).map_err(KeysError::KekEnv)?
+    } else {
+        match &config.keys.kek_file {
+            Some(path) => Kek::from_file(path).map_err(KeysError::Kek)?,
+            None => return Err(KeysError::NoKek),
+        }
+    };
+    let previous = config
+        .keys
+        .previous_kek_files
+        .iter()
+        .map(|p| Kek::from_file(p).map_err(KeysError::Kek))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(current.with_previous(previous))
+}
+
+/// Re-seals every stored key that an earlier KEK sealed with the current KEK, one
+/// transaction per kind. Returns how many keys were re-sealed.
+pub async fn reseal_keys(store: &SqlStore, kek: &Kek) -> Result<usize, KeysError> {
+    let mut total = 0;
+    for kind in [KeyKind::Fernet, KeyKind::Credential] {
+        let mut updates = Vec::new();
+        for k in store.sealed_keys(kind).await? {
+            if kek.is_current(&k.sealed) {
+                continue;
+            }
+            let plain = kek
+                .open(kind.as_str(), &k.sealed)
+                .map_err(|source| KeysError::Open {
+                    kind: kind.as_str(),
+                    source,
+                })?;
+            let sealed = kek.seal(kind.as_str(), &plain).map_err(KeysError::Kek)?;
+            updates.push((k.number, k.sealed, sealed));
+        }
+        if !updates.is_empty() {
+            total += store.reseal_keys(kind, &updates).await?;
+        }
     }
-    match &config.keys.kek_file {
-        Some(path) => Kek::from_file(path).map_err(KeysError::Kek),
-        None => Err(KeysError::NoKek),
-    }
+    Ok(total)
 }
 
 /// This node's name on what it publishes.

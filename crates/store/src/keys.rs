@@ -224,6 +224,34 @@ impl SqlStore {
         })
     }
 
+    /// Replaces sealed keys with the same keys sealed anew (under another KEK): each
+    /// `(number, old, new)` only if the row still holds `old`, so a rotation meanwhile is
+    /// not undone. Returns how many rows changed.
+    pub async fn reseal_keys(
+        &self,
+        kind: KeyKind,
+        updates: &[(u64, String, String)],
+    ) -> StoreResult<usize> {
+        let mut tx = self.begin().await?;
+        bump(&mut tx, kind.as_str()).await?;
+        let mut n = 0;
+        for (number, old, new) in updates {
+            n += tx_exec(
+                &mut tx,
+                "UPDATE key_material SET sealed = $1 WHERE kind = $2 AND number = $3 AND sealed = $4",
+                vec![
+                    new.into(),
+                    kind.as_str().into(),
+                    Arg::Int(*number as i64),
+                    old.into(),
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(backend_err)?;
+        Ok(n as usize)
+    }
+
     /// Stores an imported key set (from a Keystone key repository). Refuses when `kind`
     /// already holds keys unless `replace` is set, since replacing them invalidates every
     /// token they issued.
