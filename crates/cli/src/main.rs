@@ -3,8 +3,12 @@
 use clap::{Args, Parser, Subcommand};
 use limen_core::bootstrap::BootstrapInput;
 use limen_core::clock::{OsRandom, SystemClock};
-use limen_crypto::{JwsKeyRepository, KeyRepository};
+use limen_core::config::TokenFormat;
+use limen_crypto::jws::NewKeyPair;
+use limen_crypto::{JwsKeyRepository, Kek, KeyRepository, Selection};
+use limen_server::keys;
 use limen_server::Config;
+use limen_store::{KeyKind, SqlStore};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -56,19 +60,60 @@ enum Command {
     },
     /// Create (idempotently) the default domain, the admin project, user and roles, the
     /// region, the identity service and its endpoints, and the Fernet and credential keys
-    /// (and this node's JWS key pair when [token] provider or accept names jws).
+    /// (in the database, sealed, with [keys] source = "database") and this node's JWS key
+    /// pair when [token] provider or accept names jws (always in database mode).
     #[command(
         after_help = "Examples:\n  limen bootstrap --admin-password s3cret\n  LIMEN_ADMIN_PASSWORD=s3cret limen bootstrap --public-url https://keystone.example.com/v3 --region-id RegionOne"
     )]
     Bootstrap(BootstrapArgs),
-    /// Manage key repositories.
+    /// Manage keys: Fernet, credential and JWS keys (in key repositories, or in the
+    /// database with [keys] source = "database") and the key-encryption key.
     #[command(
-        after_help = "Examples:\n  limen keys fernet setup\n  limen keys fernet rotate --max-active-keys 3\n  limen keys jws setup"
+        after_help = "Examples:\n  limen keys fernet setup\n  limen keys fernet rotate --max-active-keys 3\n  limen keys jws setup\n  limen keys kek generate --output /etc/limen/kek\n  LIMEN_KEYS__SOURCE=database limen keys fernet import /etc/keystone/fernet-keys"
     )]
     Keys {
         #[command(subcommand)]
         kind: KeysKind,
     },
+    /// Show or change the token formats the whole cloud issues and accepts
+    /// ([keys] source = "database"). The stored setting overrides every node's [token]
+    /// provider/accept within about a second, without restarts.
+    #[command(
+        name = "token-format",
+        after_help = "Examples (Fernet to JWS with no downtime):\n  limen token-format set --issue fernet --accept fernet,jws\n  limen token-format set --issue jws --accept fernet,jws\n  limen token-format set --issue jws --accept jws      # once the last Fernet token expired\n  limen token-format show\n  limen token-format clear                             # back to each node's configuration\n\nA format becomes the issued one only after every node has accepted it for a few\nseconds; the command refuses (or waits) otherwise."
+    )]
+    TokenFormat {
+        #[command(subcommand)]
+        action: TokenFormatAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenFormatAction {
+    /// Print the formats in force: the stored setting, or this node's configuration.
+    Show,
+    /// Store the formats every node issues and accepts.
+    Set {
+        /// The format new tokens are issued in: fernet or jws.
+        #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+        issue: TokenFormat,
+        /// Formats accepted, comma-separated (the issued one is always accepted).
+        #[arg(long, value_name = "FORMATS", value_delimiter = ',', value_parser = parse_format)]
+        accept: Vec<TokenFormat>,
+        /// Skip the safety checks (a node may then reject tokens another issued).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove the stored setting: every node follows its own [token] configuration again.
+    Clear,
+}
+
+fn parse_format(s: &str) -> Result<TokenFormat, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "fernet" => Ok(TokenFormat::Fernet),
+        "jws" => Ok(TokenFormat::Jws),
+        other => Err(format!("unknown token format {other:?}: use fernet or jws")),
+    }
 }
 
 #[derive(Args)]
@@ -98,8 +143,9 @@ struct BootstrapArgs {
 
 #[derive(Subcommand)]
 enum KeysKind {
-    /// Credential encryption keys (Keystone-compatible repository). Rotating also
-    /// re-encrypts every stored credential with the new primary key.
+    /// Credential encryption keys (Keystone-compatible repository, or the database with
+    /// [keys] source = "database"). Rotating also re-encrypts every stored credential with
+    /// the new primary key.
     #[command(
         after_help = "Examples:\n  limen keys credential setup\n  limen keys credential rotate"
     )]
@@ -107,7 +153,8 @@ enum KeysKind {
         #[command(subcommand)]
         action: KeyAction,
     },
-    /// Fernet token keys (Keystone-compatible repository: 0 staged, highest primary).
+    /// Fernet token keys (Keystone-compatible repository: 0 staged, highest primary; or
+    /// the database, sealed with the key-encryption key, with [keys] source = "database").
     #[command(
         after_help = "Examples:\n  limen keys fernet setup --data-dir /var/lib/limen\n  limen keys fernet rotate"
     )]
@@ -117,14 +164,39 @@ enum KeysKind {
     },
     /// JWS token keys (Keystone's layout): this node's ES256 signing key in
     /// <private>/private.pem, trusted public keys (this node's and the other nodes') in
-    /// <public>/. Used when [token] provider or accept names jws.
+    /// <public>/. Used when [token] provider or accept names jws, and always with [keys]
+    /// source = "database", where public keys are also published through the database.
     #[command(
-        after_help = "Examples:\n  limen keys jws setup\n  limen keys jws rotate\n\nAfter a rotation the old public key stays trusted, so tokens signed before keep\nvalidating; copy the new public key to every other node's public repository, and\nremove the old one everywhere once the tokens it signed have expired."
+        after_help = "Examples:\n  limen keys jws setup\n  limen keys jws rotate\n  limen keys jws list\n  limen keys jws retire 3f2a9c0d1e2b4a5f\n\nAfter a rotation the old public key stays trusted, so tokens signed before keep\nvalidating. With [keys] source = \"files\", copy the new public key to every other node's\npublic repository, and remove the old one everywhere once the tokens it signed have\nexpired. With \"database\", rotate publishes the new public key through the database and\nwaits a few seconds before signing with it; retire the old one once its tokens expired."
     )]
     Jws {
         #[command(subcommand)]
         action: JwsKeyAction,
     },
+    /// The key-encryption key (KEK) that seals key material kept in the database.
+    #[command(
+        after_help = "Examples:\n  limen keys kek generate --output /etc/limen/kek   # then [keys] kek_file = \"/etc/limen/kek\"\n  export LIMEN_KEK=$(limen keys kek generate)\n  limen keys kek reseal\n\nEvery node of a cloud needs the same KEK. Keep it out of the database and its backups.\nTo replace it: generate a new one, configure it on every node as kek_file with the old\none in previous_kek_files, restart the nodes one by one, run `limen keys kek reseal`,\nthen remove previous_kek_files."
+    )]
+    Kek {
+        #[command(subcommand)]
+        action: KekAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KekAction {
+    /// Make a new random KEK (32 bytes, base64): printed, or written to a new file
+    /// readable by its owner only (0600).
+    Generate {
+        /// Write it to this file (which must not exist) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Re-seal every key in the database that an earlier KEK ([keys]
+    /// previous_kek_files) sealed with the current KEK. Run it once every node has the new
+    /// KEK configured (with the old one as previous); then drop previous_kek_files.
+    #[command(after_help = "Example:\n  limen keys kek reseal")]
+    Reseal,
 }
 
 #[derive(Subcommand)]
@@ -132,9 +204,20 @@ enum JwsKeyAction {
     /// Create this node's key pair, if it has none.
     #[command(after_help = "Example:\n  limen keys jws setup --data-dir /var/lib/limen")]
     Setup,
-    /// Sign with a new key pair from now on; the old public key stays trusted.
+    /// Sign with a new key pair from now on; the old public key stays trusted. With
+    /// [keys] source = "database" the new public key is published first and signing
+    /// starts only once every node trusts it (a few seconds).
     #[command(after_help = "Example:\n  limen keys jws rotate")]
     Rotate,
+    /// List the public keys published in the database (database mode).
+    List,
+    /// Withdraw a published public key (database mode): tokens it signed stop validating
+    /// on the nodes that do not hold it as a file.
+    #[command(after_help = "Example:\n  limen keys jws retire 3f2a9c0d1e2b4a5f")]
+    Retire {
+        /// The key's fingerprint (see `limen keys jws list`).
+        fingerprint: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -152,6 +235,18 @@ enum KeyAction {
         /// Keys to keep, staged included [default: fernet_tokens.max_active_keys, 3].
         #[arg(long, value_name = "N")]
         max_active_keys: Option<usize>,
+    },
+    /// Move a Keystone key repository (files 0, 1, 2, …) into the database ([keys] source
+    /// = "database"), sealed with the key-encryption key: tokens it issued stay valid.
+    #[command(
+        after_help = "Example:\n  limen keys fernet import /etc/keystone/fernet-keys\n  limen keys credential import /etc/keystone/credential-keys"
+    )]
+    Import {
+        /// The key repository directory.
+        dir: PathBuf,
+        /// Replace keys the database already holds (invalidates the tokens they issued).
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -200,23 +295,35 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Bootstrap(args) => {
             init_logging(&config);
-            let repo = KeyRepository::new(config.fernet_key_repository());
             limen_server::app::ensure_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
-            if repo
-                .setup(config.fernet_tokens.max_active_keys)
-                .map_err(|e| e.to_string())?
-            {
-                println!("created Fernet key repository {}", repo.dir().display());
-            }
-            let cred_repo = KeyRepository::new(config.credential_key_repository());
-            if cred_repo
-                .setup(config.credential.max_active_keys)
-                .map_err(|e| e.to_string())?
-            {
-                println!(
-                    "created credential key repository {}",
-                    cred_repo.dir().display()
-                );
+            if keys::is_database(&config) {
+                let (store, kek) = open_key_store(&config).await?;
+                for kind in [KeyKind::Fernet, KeyKind::Credential] {
+                    if keys::setup_keys(&store, &kek, kind)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        println!("created {} keys in the database", kind.as_str());
+                    }
+                }
+            } else {
+                let repo = KeyRepository::new(config.fernet_key_repository());
+                if repo
+                    .setup(config.fernet_tokens.max_active_keys)
+                    .map_err(|e| e.to_string())?
+                {
+                    println!("created Fernet key repository {}", repo.dir().display());
+                }
+                let cred_repo = KeyRepository::new(config.credential_key_repository());
+                if cred_repo
+                    .setup(config.credential.max_active_keys)
+                    .map_err(|e| e.to_string())?
+                {
+                    println!(
+                        "created credential key repository {}",
+                        cred_repo.dir().display()
+                    );
+                }
             }
             if config.uses_jws() {
                 let (private, public) = config.jws_key_repositories();
@@ -260,20 +367,92 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { kind } => {
-            limen_server::app::ensure_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
+            if !matches!(kind, KeysKind::Kek { .. }) {
+                limen_server::app::ensure_private_dir(&config.data_dir)
+                    .map_err(|e| e.to_string())?;
+            }
             match kind {
-                KeysKind::Jws { action } => jws_keys(&config, action),
+                KeysKind::Jws { action } => jws_keys(&config, action).await,
                 KeysKind::Fernet { action } => symmetric_keys(&config, false, action).await,
                 KeysKind::Credential { action } => symmetric_keys(&config, true, action).await,
+                KeysKind::Kek { action } => kek_keys(&config, action).await,
             }
         }
+        Command::TokenFormat { action } => token_format(&config, action).await,
     }
 }
 
-/// `limen keys jws setup|rotate`.
-fn jws_keys(config: &Config, action: JwsKeyAction) -> Result<(), String> {
+/// The store and KEK for `[keys] source = "database"` commands.
+async fn open_key_store(config: &Config) -> Result<(SqlStore, Kek), String> {
+    let kek = keys::load_kek(config).map_err(|e| e.to_string())?;
+    let store = SqlStore::open(&config.database_url())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((store, kek))
+}
+
+fn needs_database(config: &Config, what: &str) -> Result<(), String> {
+    if keys::is_database(config) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} needs [keys] source = \"database\" (LIMEN_KEYS__SOURCE=database)"
+        ))
+    }
+}
+
+/// `limen keys kek generate`.
+async fn kek_keys(config: &Config, action: KekAction) -> Result<(), String> {
+    let output = match action {
+        KekAction::Generate { output } => output,
+        KekAction::Reseal => {
+            needs_database(config, "re-sealing keys")?;
+            let (store, kek) = open_key_store(config).await?;
+            let n = keys::reseal_keys(&store, &kek)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "re-sealed {n} keys with key-encryption key {}; every stored key is now sealed \
+                 with it, so previous_kek_files can go",
+                kek.id()
+            );
+            return Ok(());
+        }
+    };
+    let text = Kek::generate();
+    let id = Kek::from_base64(&text)
+        .map_err(|e| e.to_string())?
+        .id()
+        .to_string();
+    match output {
+        None => println!("{text}"),
+        Some(path) => {
+            let mut opts = std::fs::OpenOptions::new();
+            // Never overwrite: losing a KEK loses every key it sealed.
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            let mut f = opts
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            std::io::Write::write_all(&mut f, format!("{text}\n").as_bytes())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            println!("wrote key-encryption key {id} to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// `limen keys jws setup|rotate|list|retire`.
+async fn jws_keys(config: &Config, action: JwsKeyAction) -> Result<(), String> {
     let (private, public) = config.jws_key_repositories();
     let repo = JwsKeyRepository::new(private, public);
+    let database = keys::is_database(config);
+    let node = keys::node_name(config);
     match action {
         JwsKeyAction::Setup => {
             if repo.setup().map_err(|e| e.to_string())? {
@@ -288,6 +467,37 @@ fn jws_keys(config: &Config, action: JwsKeyAction) -> Result<(), String> {
                     repo.private_key_path().display()
                 );
             }
+            if database {
+                let (store, _) = open_key_store(config).await?;
+                if let Some(info) = repo.signing_public_key().map_err(|e| e.to_string())? {
+                    keys::publish_jws_key(&store, &info, &node)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    println!("published public key {} in the database", info.fingerprint);
+                }
+            }
+        }
+        JwsKeyAction::Rotate if database => {
+            let (store, _) = open_key_store(config).await?;
+            let pair = NewKeyPair::generate().map_err(|e| e.to_string())?;
+            repo.install_public(&pair).map_err(|e| e.to_string())?;
+            keys::publish_jws_key(&store, &pair.public, &node)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "published new JWS public key {}; waiting {} s until every node trusts it",
+                pair.public.fingerprint,
+                keys::PROPAGATION.as_secs()
+            );
+            // Signing with the new key before the other nodes trust it would get this
+            // node's next tokens rejected elsewhere.
+            tokio::time::sleep(keys::PROPAGATION).await;
+            repo.install_private(&pair).map_err(|e| e.to_string())?;
+            println!(
+                "new JWS signing key {}; the old public key stays published (retire it with \
+                 `limen keys jws retire` once the tokens it signed have expired)",
+                repo.private_key_path().display()
+            );
         }
         JwsKeyAction::Rotate => {
             let public = repo.rotate().map_err(|e| e.to_string())?;
@@ -297,30 +507,99 @@ fn jws_keys(config: &Config, action: JwsKeyAction) -> Result<(), String> {
                 public.display()
             );
         }
+        JwsKeyAction::List => {
+            needs_database(config, "listing published JWS keys")?;
+            let store = SqlStore::open(&config.database_url())
+                .await
+                .map_err(|e| e.to_string())?;
+            let own = repo
+                .signing_public_key()
+                .ok()
+                .flatten()
+                .map(|i| i.fingerprint);
+            for k in store.jws_public_keys().await.map_err(|e| e.to_string())? {
+                let mark = if own.as_deref() == Some(k.fingerprint.as_str()) {
+                    "  (this node's signing key)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{}  {}  {}{mark}",
+                    k.fingerprint,
+                    k.published_at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                    k.node
+                );
+            }
+        }
+        JwsKeyAction::Retire { fingerprint } => {
+            needs_database(config, "retiring published JWS keys")?;
+            let store = SqlStore::open(&config.database_url())
+                .await
+                .map_err(|e| e.to_string())?;
+            if repo
+                .signing_public_key()
+                .ok()
+                .flatten()
+                .is_some_and(|i| i.fingerprint == fingerprint)
+            {
+                return Err(format!(
+                    "{fingerprint} is this node's signing key; rotate it first"
+                ));
+            }
+            if store
+                .retire_jws_key(&fingerprint)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!("retired JWS public key {fingerprint}");
+            } else {
+                return Err(format!("no published JWS public key {fingerprint}"));
+            }
+        }
     }
     Ok(())
 }
 
-/// `limen keys fernet|credential setup|rotate`; rotating credential keys re-encrypts
-/// what they protect.
+/// `limen keys fernet|credential setup|rotate|import`; rotating credential keys
+/// re-encrypts what they protect.
 async fn symmetric_keys(
     config: &Config,
     credential: bool,
     action: KeyAction,
 ) -> Result<(), String> {
-    let (repo, default_max) = if credential {
+    let (repo, default_max, kind) = if credential {
         (
             KeyRepository::new(config.credential_key_repository()),
             config.credential.max_active_keys,
+            KeyKind::Credential,
         )
     } else {
         (
             KeyRepository::new(config.fernet_key_repository()),
             config.fernet_tokens.max_active_keys,
+            KeyKind::Fernet,
         )
     };
-    match action {
-        KeyAction::Setup { max_active_keys } => {
+    let database = if keys::is_database(config) {
+        Some(open_key_store(config).await?)
+    } else {
+        None
+    };
+    let rotated = match (action, &database) {
+        (KeyAction::Setup { .. }, Some((store, kek))) => {
+            if keys::setup_keys(store, kek, kind)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!("created {} keys in the database", kind.as_str());
+            } else {
+                println!("the database already holds {} keys", kind.as_str());
+            }
+            false
+        }
+        (KeyAction::Setup { max_active_keys }, None) => {
             if repo
                 .setup(max_active_keys.unwrap_or(default_max))
                 .map_err(|e| e.to_string())?
@@ -329,8 +608,21 @@ async fn symmetric_keys(
             } else {
                 println!("key repository {} already holds keys", repo.dir().display());
             }
+            false
         }
-        KeyAction::Rotate { max_active_keys } => {
+        (KeyAction::Rotate { max_active_keys }, Some((store, kek))) => {
+            let r = keys::rotate_keys(store, kek, kind, max_active_keys.unwrap_or(default_max))
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "rotated the database's {} keys: primary key is now {}; keys {:?}",
+                kind.as_str(),
+                r.new_primary,
+                r.numbers
+            );
+            true
+        }
+        (KeyAction::Rotate { max_active_keys }, None) => {
             let primary = repo
                 .rotate(max_active_keys.unwrap_or(default_max))
                 .map_err(|e| e.to_string())?;
@@ -339,26 +631,137 @@ async fn symmetric_keys(
                 "rotated {}: primary key is now {primary}; keys {keys:?}",
                 repo.dir().display()
             );
-            if credential {
-                init_logging(config);
-                let (limen, _) = limen_server::app::open_services(
-                    config,
-                    Arc::new(SystemClock),
-                    Arc::new(OsRandom),
-                )
+            true
+        }
+        (KeyAction::Import { dir, replace }, Some((store, kek))) => {
+            let numbers = keys::import_keys(store, kek, kind, &dir, replace)
                 .await
                 .map_err(|e| e.to_string())?;
-                let n = limen
-                    .reencrypt_credentials()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                println!(
-                    "re-encrypted {n} credentials and OAuth1 secrets with the new primary key"
-                );
-            }
+            println!(
+                "imported {} keys {numbers:?} from {} into the database",
+                kind.as_str(),
+                dir.display()
+            );
+            false
         }
+        (KeyAction::Import { .. }, None) => {
+            return Err(format!(
+                "import moves a key repository into the database: it needs [keys] source = \
+                 \"database\". With files, point {} at the repository instead",
+                if credential {
+                    "credential.key_repository"
+                } else {
+                    "fernet_tokens.key_repository"
+                }
+            ))
+        }
+    };
+    if rotated && credential {
+        init_logging(config);
+        let (limen, _) =
+            limen_server::app::open_services(config, Arc::new(SystemClock), Arc::new(OsRandom))
+                .await
+                .map_err(|e| e.to_string())?;
+        let n = limen
+            .reencrypt_credentials()
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("re-encrypted {n} credentials and OAuth1 secrets with the new primary key");
     }
     Ok(())
+}
+
+fn format_name(f: TokenFormat) -> &'static str {
+    match f {
+        TokenFormat::Fernet => "fernet",
+        TokenFormat::Jws => "jws",
+    }
+}
+
+fn describe(sel: &Selection) -> String {
+    let accept: Vec<&str> = sel.accept.iter().map(|f| format_name(*f)).collect();
+    format!(
+        "issue {}, accept {}",
+        format_name(sel.issue),
+        accept.join(",")
+    )
+}
+
+/// `limen token-format show|set|clear`.
+async fn token_format(config: &Config, action: TokenFormatAction) -> Result<(), String> {
+    needs_database(config, "a cloud-wide token format")?;
+    let store = SqlStore::open(&config.database_url())
+        .await
+        .map_err(|e| e.to_string())?;
+    let stored = keys::stored_formats(&store)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Without a stored setting, every node follows its configuration, assumed to be this
+    // one's (as the documentation asks).
+    let configured = Selection::new(config.token.provider, &config.token.accept);
+    let (current, since) = match &stored {
+        Some((f, at)) => (f.selection(), Some(*at)),
+        None => (configured.clone(), None),
+    };
+    match action {
+        TokenFormatAction::Show => {
+            match &stored {
+                Some(_) => println!("stored for the whole cloud: {}", describe(&current)),
+                None => println!(
+                    "no stored setting; this node's configuration: {}",
+                    describe(&configured)
+                ),
+            }
+            Ok(())
+        }
+        TokenFormatAction::Clear => {
+            keys::store_formats(&store, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "cleared; every node follows its [token] configuration again within a second ({})",
+                describe(&configured)
+            );
+            Ok(())
+        }
+        TokenFormatAction::Set {
+            issue,
+            accept,
+            force,
+        } => {
+            let next = Selection::new(issue, &accept);
+            if !force {
+                let wait = keys::check_format_change(
+                    &current,
+                    since,
+                    &next,
+                    time::OffsetDateTime::now_utc(),
+                )?;
+                if !wait.is_zero() {
+                    println!(
+                        "waiting {:.1} s until every node accepts {}",
+                        wait.as_secs_f64(),
+                        format_name(issue)
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            keys::store_formats(
+                &store,
+                Some(&keys::StoredFormats {
+                    issue: next.issue,
+                    accept: next.accept.clone(),
+                }),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!(
+                "stored for the whole cloud: {}; every node applies it within a second",
+                describe(&next)
+            );
+            Ok(())
+        }
+    }
 }
 
 fn main() -> ExitCode {

@@ -3,26 +3,51 @@
 //! SHA-1 of that key so a rotation can tell which blobs to re-encrypt.
 
 use crate::fernet::keys::{KeyRepository, KeyRepositoryError};
+use crate::shared::SharedFernetKeys;
 use limen_core::credential::{CredentialCipher, SealedBlob};
 use sha1::{Digest, Sha1};
+use std::sync::Arc;
 
 pub struct FernetCredentialCipher {
-    repo: KeyRepository,
+    source: Source,
+}
+
+enum Source {
+    Files(KeyRepository),
+    /// Kept up to date from the store by the server (`[keys] source = "database"`).
+    Shared(Arc<SharedFernetKeys>),
 }
 
 impl FernetCredentialCipher {
     pub fn new(repo: KeyRepository) -> Self {
-        FernetCredentialCipher { repo }
+        FernetCredentialCipher {
+            source: Source::Files(repo),
+        }
+    }
+
+    pub fn shared(keys: Arc<SharedFernetKeys>) -> Self {
+        FernetCredentialCipher {
+            source: Source::Shared(keys),
+        }
     }
 
     /// Keys, primary first, read fresh so `limen keys credential rotate` applies at once.
     fn keys(&self) -> Result<Vec<(String, fernet::Fernet)>, KeyRepositoryError> {
-        Ok(self
-            .repo
-            .load()?
-            .into_iter()
-            .filter_map(|(_, k)| fernet::Fernet::new(&k).map(|f| (k, f)))
-            .collect())
+        match &self.source {
+            Source::Files(repo) => Ok(repo
+                .load()?
+                .into_iter()
+                .filter_map(|(_, k)| fernet::Fernet::new(&k).map(|f| (k, f)))
+                .collect()),
+            Source::Shared(shared) => {
+                let set = shared.snapshot();
+                Ok(set
+                    .texts
+                    .iter()
+                    .filter_map(|k| fernet::Fernet::new(k).map(|f| (k.clone(), f)))
+                    .collect())
+            }
+        }
     }
 }
 

@@ -7,10 +7,14 @@ use crate::fernet::codec::FernetCodec;
 use crate::jws::{looks_like_jws, JwsCodec};
 use limen_core::config::TokenFormat;
 use limen_core::token::{ReceiptPayload, TokenCodec, TokenError, TokenPayload};
+use std::sync::RwLock;
 
 pub struct TokenFormats {
-    issue: TokenFormat,
-    accept: Vec<TokenFormat>,
+    /// From the node's configuration.
+    configured: Selection,
+    /// The selection in force: the configured one, or a cloud-wide override from the store
+    /// (`limen token-format set`), swapped in by the server while it runs.
+    current: RwLock<Selection>,
     /// Always present: MFA receipts are Fernet in Keystone whatever the token provider.
     fernet: FernetCodec,
     jws: Option<JwsCodec>,
@@ -25,18 +29,34 @@ impl TokenFormats {
         fernet: FernetCodec,
         jws: Option<JwsCodec>,
     ) -> Self {
-        let mut all = vec![issue];
-        for f in accept {
-            if !all.contains(f) {
-                all.push(*f);
-            }
-        }
+        let configured = Selection::new(issue, accept);
         TokenFormats {
-            issue,
-            accept: all,
+            current: RwLock::new(configured.clone()),
+            configured,
             fernet,
             jws,
         }
+    }
+
+    /// Overrides the configured formats (`Some`) or returns to them (`None`).
+    pub fn set_override(&self, over: Option<Selection>) {
+        let next = over.unwrap_or_else(|| self.configured.clone());
+        match self.current.write() {
+            Ok(mut slot) => *slot = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+
+    /// The formats in force.
+    pub fn current(&self) -> Selection {
+        match self.current.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn jws_codec(&self) -> Option<&JwsCodec> {
+        self.jws.as_ref()
     }
 
     pub fn needs_jws(issue: TokenFormat, accept: &[TokenFormat]) -> bool {
@@ -50,9 +70,32 @@ impl TokenFormats {
     }
 }
 
+/// The format issued and the formats accepted (the issued one always among them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub issue: TokenFormat,
+    pub accept: Vec<TokenFormat>,
+}
+
+impl Selection {
+    pub fn new(issue: TokenFormat, accept: &[TokenFormat]) -> Self {
+        let mut all = vec![issue];
+        for f in accept {
+            if !all.contains(f) {
+                all.push(*f);
+            }
+        }
+        Selection { issue, accept: all }
+    }
+
+    pub fn accepts(&self, f: TokenFormat) -> bool {
+        self.accept.contains(&f)
+    }
+}
+
 impl TokenCodec for TokenFormats {
     fn encode(&self, p: &TokenPayload) -> Result<String, TokenError> {
-        match self.issue {
+        match self.current().issue {
             TokenFormat::Fernet => self.fernet.encode(p),
             TokenFormat::Jws => self.jws()?.encode(p),
         }
@@ -65,7 +108,7 @@ impl TokenCodec for TokenFormats {
         } else {
             TokenFormat::Fernet
         };
-        if !self.accept.contains(&format) {
+        if !self.current().accepts(format) {
             return Err(TokenError::Invalid(format!(
                 "{format:?} tokens are not accepted here"
             )));

@@ -13,6 +13,7 @@ use sha2::Digest;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -76,6 +77,50 @@ fn write_private(dir: &Path, name: &str, contents: &[u8]) -> Result<PathBuf, Jws
     Ok(path)
 }
 
+/// A public key and its fingerprint (the first 16 hex digits of the SHA-256 of its DER
+/// encoding, also its file name in a public repository).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKeyInfo {
+    pub fingerprint: String,
+    pub pem: String,
+}
+
+impl PublicKeyInfo {
+    fn of(public: &p256::PublicKey) -> Result<Self, JwsKeyError> {
+        let pem = public
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| JwsKeyError::Encode(e.to_string()))?;
+        let der = public
+            .to_public_key_der()
+            .map_err(|e| JwsKeyError::Encode(e.to_string()))?;
+        Ok(PublicKeyInfo {
+            fingerprint: hex::encode(sha2::Sha256::digest(der.as_bytes()))[..16].to_string(),
+            pem,
+        })
+    }
+}
+
+/// A freshly generated key pair, not yet installed: rotation across nodes installs (and
+/// publishes) the public half well before the private half starts signing.
+pub struct NewKeyPair {
+    private_pem: String,
+    pub public: PublicKeyInfo,
+}
+
+impl NewKeyPair {
+    pub fn generate() -> Result<Self, JwsKeyError> {
+        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let private_pem = secret
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| JwsKeyError::Encode(e.to_string()))?
+            .to_string();
+        Ok(NewKeyPair {
+            private_pem,
+            public: PublicKeyInfo::of(&secret.public_key())?,
+        })
+    }
+}
+
 impl JwsKeyRepository {
     pub fn new(private_dir: impl Into<PathBuf>, public_dir: impl Into<PathBuf>) -> Self {
         JwsKeyRepository {
@@ -110,27 +155,45 @@ impl JwsKeyRepository {
     }
 
     fn new_key_pair(&self) -> Result<PathBuf, JwsKeyError> {
-        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
-        let private = secret
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| JwsKeyError::Encode(e.to_string()))?;
-        let public = secret.public_key();
-        let public_pem = public
-            .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| JwsKeyError::Encode(e.to_string()))?;
-        let der = public
-            .to_public_key_der()
-            .map_err(|e| JwsKeyError::Encode(e.to_string()))?;
+        let pair = NewKeyPair::generate()?;
+        // The public key first: a node must never sign with a key it does not trust.
+        let public_path = self.install_public(&pair)?;
+        self.install_private(&pair)?;
+        Ok(public_path)
+    }
+
+    /// Adds a new pair's public key to this node's public repository.
+    pub fn install_public(&self, pair: &NewKeyPair) -> Result<PathBuf, JwsKeyError> {
         // Named by the key's own fingerprint: unique across nodes, so public directories
         // can be merged by copying files.
-        let name = format!(
-            "{}.pem",
-            &hex::encode(sha2::Sha256::digest(der.as_bytes()))[..16]
-        );
-        // The public key first: a node must never sign with a key it does not trust.
-        let public_path = write_private(&self.public_dir, &name, public_pem.as_bytes())?;
-        write_private(&self.private_dir, PRIVATE_KEY_FILE, private.as_bytes())?;
-        Ok(public_path)
+        write_private(
+            &self.public_dir,
+            &format!("{}.pem", pair.public.fingerprint),
+            pair.public.pem.as_bytes(),
+        )
+    }
+
+    /// Makes a new pair's private key this node's signing key.
+    pub fn install_private(&self, pair: &NewKeyPair) -> Result<PathBuf, JwsKeyError> {
+        write_private(
+            &self.private_dir,
+            PRIVATE_KEY_FILE,
+            pair.private_pem.as_bytes(),
+        )
+    }
+
+    /// The public half of this node's signing key, if it has one: what it publishes to
+    /// the other nodes.
+    pub fn signing_public_key(&self) -> Result<Option<PublicKeyInfo>, JwsKeyError> {
+        let path = self.private_key_path();
+        let pem = match fs::read_to_string(&path) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let secret = <p256::SecretKey as p256::pkcs8::DecodePrivateKey>::from_pkcs8_pem(&pem)
+            .map_err(|_| JwsKeyError::BadKey(path.display().to_string()))?;
+        PublicKeyInfo::of(&secret.public_key()).map(Some)
     }
 
     /// The signing key, if this node has one (a node may only validate).
@@ -404,6 +467,9 @@ pub fn looks_like_jws(token: &str) -> bool {
 pub struct JwsCodec {
     repo: JwsKeyRepository,
     keys: Reloading<Keys, Fingerprint>,
+    /// Public keys other nodes published through the store (`[keys] source =
+    /// "database"`), trusted besides the public repository's files.
+    published: RwLock<Arc<Vec<DecodingKey>>>,
 }
 
 impl JwsCodec {
@@ -412,7 +478,44 @@ impl JwsCodec {
         Ok(JwsCodec {
             repo,
             keys: Reloading::new("jws", keys, fingerprint),
+            published: RwLock::new(Arc::new(Vec::new())),
         })
+    }
+
+    /// Trusts exactly these published public keys (PEM) besides the files; returns how
+    /// many were usable. An unusable one is skipped, not fatal: one node's bad key must
+    /// not stop the others from validating.
+    pub fn set_published(&self, pems: &[String]) -> usize {
+        let keys: Vec<DecodingKey> = pems
+            .iter()
+            .filter_map(|pem| match DecodingKey::from_ec_pem(pem.as_bytes()) {
+                Ok(k) => Some(k),
+                Err(_) => {
+                    tracing::warn!(
+                        "a published JWS public key is not a P-256 PEM key; ignoring it"
+                    );
+                    None
+                }
+            })
+            .collect();
+        let n = keys.len();
+        let keys = Arc::new(keys);
+        match self.published.write() {
+            Ok(mut slot) => *slot = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+        n
+    }
+
+    fn published(&self) -> Arc<Vec<DecodingKey>> {
+        match self.published.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn repository(&self) -> &JwsKeyRepository {
+        &self.repo
     }
 
     /// Whether this node can sign (has a private key).
@@ -450,14 +553,14 @@ impl TokenCodec for JwsCodec {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
+        let verify = |key: &DecodingKey| {
+            jsonwebtoken::decode::<Claims>(token, key, &validation)
+                .ok()
+                .map(|d| d.claims)
+        };
         let mut claims = self
-            .with_keys(|k| {
-                k.verifying.iter().find_map(|key| {
-                    jsonwebtoken::decode::<Claims>(token, key, &validation)
-                        .ok()
-                        .map(|d| d.claims)
-                })
-            })
+            .with_keys(|k| k.verifying.iter().find_map(verify))
+            .or_else(|| self.published().iter().find_map(verify))
             .ok_or_else(|| TokenError::Invalid("no trusted key verifies it".into()))?;
         let scope = claims.scope()?;
         Ok(TokenPayload {
@@ -572,6 +675,30 @@ mod tests {
         parts[1] = &other_claims;
         assert!(ours.decode(&parts.join(".")).is_err());
         assert!(ours.decode("gAAAAABnotajws").is_err());
+    }
+
+    #[test]
+    fn published_keys_are_trusted_besides_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = JwsKeyRepository::new(dir.path().join("a/private"), dir.path().join("a/public"));
+        let theirs =
+            JwsKeyRepository::new(dir.path().join("b/private"), dir.path().join("b/public"));
+        ours.setup().unwrap();
+        theirs.setup().unwrap();
+        let ours = JwsCodec::new(ours).unwrap();
+        let theirs_codec = JwsCodec::new(theirs.clone()).unwrap();
+        let foreign = theirs_codec.encode(&payload(TokenScope::System)).unwrap();
+        assert!(ours.decode(&foreign).is_err());
+        let info = theirs.signing_public_key().unwrap().unwrap();
+        assert_eq!(info.fingerprint.len(), 16);
+        assert!(theirs
+            .public_dir()
+            .join(format!("{}.pem", info.fingerprint))
+            .exists());
+        assert_eq!(ours.set_published(&[info.pem.clone(), "junk".into()]), 1);
+        assert!(ours.decode(&foreign).is_ok());
+        ours.set_published(&[]);
+        assert!(ours.decode(&foreign).is_err());
     }
 
     #[test]

@@ -5,12 +5,16 @@ pub mod credential;
 pub mod fernet;
 pub mod formats;
 pub mod jws;
+pub mod kek;
 pub mod password;
 mod reload;
+pub mod shared;
 
 pub use credential::FernetCredentialCipher;
 pub use fernet::codec::FernetCodec;
 pub use fernet::keys::{KeyRepository, KeyRepositoryError};
-pub use formats::TokenFormats;
+pub use formats::{Selection, TokenFormats};
 pub use jws::{JwsCodec, JwsKeyError, JwsKeyRepository};
+pub use kek::{Kek, KekError};
 pub use password::KeystoneHasher;
+pub use shared::SharedFernetKeys;

@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::keys::{self, KeySync};
 use crate::routes;
 use crate::state::AppState;
 use axum::extract::Request;
@@ -14,10 +15,10 @@ use limen_core::config::TokenFormat;
 use limen_core::Limen;
 use limen_crypto::{
     FernetCodec, FernetCredentialCipher, JwsCodec, JwsKeyRepository, KeyRepository, KeystoneHasher,
-    TokenFormats,
+    SharedFernetKeys, TokenFormats,
 };
 use limen_policy::Policy;
-use limen_store::SqlStore;
+use limen_store::{KeyKind, SqlStore};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -30,6 +31,8 @@ pub enum StartError {
     Store(#[from] limen_store::OpenError),
     #[error("fernet keys: {0} (run `limen bootstrap` or `limen keys fernet setup`)")]
     Keys(#[from] limen_crypto::KeyRepositoryError),
+    #[error(transparent)]
+    SharedKeys(#[from] keys::KeysError),
     #[error("{0}")]
     Config(String),
     #[error(transparent)]
@@ -48,6 +51,8 @@ pub struct App {
     pub state: AppState,
     pub store: SqlStore,
     pub router: Router,
+    /// With `[keys] source = "database"`: keeps key material in step with the store.
+    pub sync: Option<Arc<KeySync>>,
 }
 
 /// Opens the store and key material named by `config` and builds the domain services.
@@ -56,21 +61,55 @@ pub async fn open_services(
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
 ) -> Result<(Limen, SqlStore), StartError> {
+    let (limen, store, _) = open_services_with_sync(config, clock, random).await?;
+    Ok((limen, store))
+}
+
+/// Like [`open_services`], and with `[keys] source = "database"` also what keeps the key
+/// material in step with the store while the node runs (see [`KeySync::spawn`]).
+pub async fn open_services_with_sync(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+) -> Result<(Limen, SqlStore, Option<Arc<KeySync>>), StartError> {
     ensure_private_dir(&config.data_dir)?;
     if let Some(re) = &config.security_compliance.password_regex {
         fancy_regex::Regex::new(re)
             .map_err(|e| StartError::Config(format!("security_compliance.password_regex: {e}")))?;
     }
+    let database = keys::is_database(config);
+    // The KEK is checked before the database is touched: a node without one must not start.
+    let kek = if database {
+        Some(Arc::new(keys::load_kek(config)?))
+    } else {
+        None
+    };
     let store = SqlStore::open(&config.database_url()).await?;
-    let fernet = FernetCodec::new(
-        KeyRepository::new(config.fernet_key_repository()),
-        config.auth.methods.clone(),
-        clock.clone(),
-    )?;
+    let mut shared = None;
+    let fernet = match &kek {
+        None => FernetCodec::new(
+            KeyRepository::new(config.fernet_key_repository()),
+            config.auth.methods.clone(),
+            clock.clone(),
+        )?,
+        Some(kek) => {
+            let set = Arc::new(SharedFernetKeys::new(
+                "fernet",
+                keys::load_keys(&store, kek, KeyKind::Fernet).await?,
+            )?);
+            shared = Some(set.clone());
+            FernetCodec::shared(set, config.auth.methods.clone(), clock.clone())
+        }
+    };
     let jws = if config.uses_jws() {
         let (private, public) = config.jws_key_repositories();
-        let jws = JwsCodec::new(JwsKeyRepository::new(private, public))
-            .map_err(|e| StartError::Config(e.to_string()))?;
+        let repo = JwsKeyRepository::new(private, public);
+        if database {
+            // Scale-out needs no manual step: a new node makes its own key pair and
+            // publishes its public key through the store.
+            repo.setup().map_err(keys::KeysError::from)?;
+        }
+        let jws = JwsCodec::new(repo).map_err(|e| StartError::Config(e.to_string()))?;
         if config.token.provider == TokenFormat::Jws && !jws.can_sign() {
             return Err(StartError::Config(format!(
                 "token.provider is jws but there is no JWS signing key in {}; run `limen keys jws setup`",
@@ -81,28 +120,65 @@ pub async fn open_services(
     } else {
         None
     };
-    let codec = TokenFormats::new(config.token.provider, &config.token.accept, fernet, jws);
+    let codec = Arc::new(TokenFormats::new(
+        config.token.provider,
+        &config.token.accept,
+        fernet,
+        jws,
+    ));
     let hasher =
         KeystoneHasher::new(config.identity.password_hash_rounds).map_err(StartError::Config)?;
     let mut limen = Limen::new(
         Arc::new(store.clone()),
         clock,
         random,
-        Arc::new(codec),
+        codec.clone(),
         Arc::new(hasher),
         config.core(),
     );
-    let credential_keys = KeyRepository::new(config.credential_key_repository());
-    if credential_keys.load().is_ok() {
-        limen =
-            limen.with_credential_cipher(Arc::new(FernetCredentialCipher::new(credential_keys)));
-    } else {
-        tracing::warn!(
-            repository = %credential_keys.dir().display(),
-            "no credential keys: the credentials API answers 503 until `limen keys credential setup`"
-        );
+    let mut credential_set = None;
+    match &kek {
+        None => {
+            let credential_keys = KeyRepository::new(config.credential_key_repository());
+            if credential_keys.load().is_ok() {
+                limen = limen
+                    .with_credential_cipher(Arc::new(FernetCredentialCipher::new(credential_keys)));
+            } else {
+                tracing::warn!(
+                    repository = %credential_keys.dir().display(),
+                    "no credential keys: the credentials API answers 503 until `limen keys credential setup`"
+                );
+            }
+        }
+        Some(kek) => match keys::load_keys(&store, kek, KeyKind::Credential).await {
+            Ok(texts) => {
+                let set = Arc::new(SharedFernetKeys::new("credential", texts)?);
+                credential_set = Some(set.clone());
+                limen = limen.with_credential_cipher(Arc::new(FernetCredentialCipher::shared(set)));
+            }
+            Err(keys::KeysError::NoKeys(_)) => tracing::warn!(
+                "no credential keys in the database: the credentials API answers 503 until \
+                 `limen keys credential setup` and a restart"
+            ),
+            Err(e) => return Err(e.into()),
+        },
     }
-    Ok((limen, store))
+    let sync = match (kek, shared) {
+        (Some(kek), Some(fernet)) => {
+            let sync = Arc::new(KeySync {
+                store: store.clone(),
+                kek,
+                node: keys::node_name(config),
+                fernet,
+                credential: credential_set,
+                formats: codec,
+            });
+            sync.refresh_all().await?;
+            Some(sync)
+        }
+        _ => None,
+    };
+    Ok((limen, store, sync))
 }
 
 /// Creates the data directory readable by its owner only (it holds password hashes and
@@ -129,7 +205,8 @@ fn load_policy(config: &Config) -> Result<Policy, StartError> {
 }
 
 pub async fn build(config: Config) -> Result<App, StartError> {
-    let (limen, store) = open_services(&config, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
+    let (limen, store, sync) =
+        open_services_with_sync(&config, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
     let policy = load_policy(&config)?;
     let login_limiter =
         crate::ratelimit::LoginLimiter::new(config.auth.failed_logins_per_minute).map(Arc::new);
@@ -154,6 +231,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         state,
         store,
         router,
+        sync,
     })
 }
 
@@ -265,11 +343,40 @@ fn follow_token_changes(state: AppState) {
     });
 }
 
+/// Publishes this node's JWS public key before it serves. If the key is new and this node
+/// issues JWS, it waits until every node has had time to trust the key, so no node
+/// rejects the first tokens it signs.
+async fn announce_jws_key(sync: &KeySync) -> Result<(), StartError> {
+    let Some(codec) = sync.formats.jws_codec() else {
+        return Ok(());
+    };
+    let Some(published) = keys::publish_own_jws_key(&sync.store, codec, &sync.node).await? else {
+        return Ok(());
+    };
+    if sync.formats.current().issue == TokenFormat::Jws {
+        let age = time::OffsetDateTime::now_utc() - published.published_at;
+        let need = time::Duration::try_from(keys::PROPAGATION).unwrap_or(time::Duration::ZERO);
+        if age < need {
+            let wait: Duration = (need - age).try_into().unwrap_or(keys::PROPAGATION);
+            tracing::info!(
+                seconds = wait.as_secs_f64(),
+                "waiting until every node trusts this node's new JWS key"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+    Ok(())
+}
+
 /// Serves until SIGINT/SIGTERM. Prints the bound address (useful with port 0).
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let listen = config.listen.clone();
     let policy_file = config.policy.file.clone();
     let app = build(config).await?;
+    if let Some(sync) = &app.sync {
+        announce_jws_key(sync).await?;
+        sync.clone().spawn();
+    }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|source| StartError::Listen {

@@ -37,6 +37,32 @@ pub struct Config {
     pub credential: CredentialConfig,
     pub auth: AuthConfig,
     pub policy: PolicyConfig,
+    pub keys: KeysConfig,
+}
+
+/// Where Fernet token keys and credential keys live: `files` (Keystone's key repositories
+/// in the data directory, the default) or `database` (in the store, sealed with a
+/// key-encryption key, shared by every node; JWS public keys are published there too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeySource {
+    #[default]
+    Files,
+    Database,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    pub source: KeySource,
+    /// File holding the key-encryption key (base64 of 32 bytes) that seals key material in
+    /// the database; `LIMEN_KEK` (the key itself) takes precedence.
+    pub kek_file: Option<PathBuf>,
+    /// Files of earlier KEKs, while the KEK is being replaced: they still open stored key
+    /// material (until `limen keys kek reseal` has re-sealed it), but never seal.
+    pub previous_kek_files: Vec<PathBuf>,
+    /// This node's name on the JWS public keys it publishes; default: the host name.
+    pub node_name: Option<String>,
 }
 
 /// Keystone's `[jwt_tokens]`: where this node's JWS signing key and the trusted public
@@ -155,6 +181,7 @@ impl Default for Config {
             credential: CredentialConfig::default(),
             auth: AuthConfig::default(),
             policy: PolicyConfig::default(),
+            keys: KeysConfig::default(),
         }
     }
 }
@@ -176,6 +203,7 @@ const CONFIG_KEYS: &[&str] = &[
     "credential",
     "auth",
     "policy",
+    "keys",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -239,9 +267,12 @@ impl Config {
         )
     }
 
-    /// Whether this node issues or accepts JWS tokens.
+    /// Whether this node needs JWS keys: it issues or accepts JWS tokens, or it keeps its
+    /// keys in the database, where the token formats can be switched for the whole cloud
+    /// at run time (so every node is ready for either).
     pub fn uses_jws(&self) -> bool {
-        limen_crypto::TokenFormats::needs_jws(self.token.provider, &self.token.accept)
+        self.keys.source == KeySource::Database
+            || limen_crypto::TokenFormats::needs_jws(self.token.provider, &self.token.accept)
     }
 
     pub fn credential_key_repository(&self) -> PathBuf {

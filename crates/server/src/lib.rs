@@ -9,6 +9,7 @@ pub mod authz;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod keys;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;

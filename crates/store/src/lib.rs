@@ -5,9 +5,11 @@
 //! columns only, times as microseconds, JSON as text.
 
 mod codec;
+pub mod keys;
 mod sql;
 mod store_impl;
 
+pub use keys::{ClusterSetting, KeyKind, PublishedKey, Rotation, SealedKey};
 pub use store_impl::SqlStore;
 
 use thiserror::Error;

@@ -25,14 +25,14 @@ pub enum Backend {
 
 #[derive(Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 
 /// Distinguishes rows written in the same microsecond (password history order).
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn backend_err(e: sqlx::Error) -> StoreError {
+pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
         if db.is_unique_violation() {
             return StoreError::Duplicate(db.message().to_string());
@@ -115,7 +115,7 @@ impl SqlStore {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    async fn exec(&self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
+    pub(crate) async fn exec(&self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
         bind_all(sqlx::query(sql), &args)
             .execute(&self.pool)
             .await
@@ -127,14 +127,14 @@ impl SqlStore {
         sql.query().fetch_all(&self.pool).await.map_err(backend_err)
     }
 
-    async fn fetch_one(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<AnyRow>> {
+    pub(crate) async fn fetch_one(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<AnyRow>> {
         bind_all(sqlx::query(sql), &args)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend_err)
     }
 
-    async fn begin(&self) -> StoreResult<Transaction<'static, Any>> {
+    pub(crate) async fn begin(&self) -> StoreResult<Transaction<'static, Any>> {
         self.pool.begin().await.map_err(backend_err)
     }
 
@@ -177,7 +177,7 @@ impl SqlStore {
     }
 }
 
-async fn tx_exec(
+pub(crate) async fn tx_exec(
     tx: &mut Transaction<'static, Any>,
     sql: &str,
     args: Vec<Arg>,

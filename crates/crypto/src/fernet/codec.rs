@@ -5,6 +5,7 @@
 use super::keys::{KeyRepository, KeyRepositoryError};
 use super::payload::{self, MethodMap};
 use crate::reload::Reloading;
+use crate::shared::SharedFernetKeys;
 use base64::Engine;
 use limen_core::clock::Clock;
 use limen_core::token::{ReceiptPayload, TokenCodec, TokenError, TokenPayload};
@@ -14,11 +15,20 @@ use time::OffsetDateTime;
 type Fingerprint = Option<Vec<(String, u64, std::time::SystemTime)>>;
 
 pub struct FernetCodec {
-    repo: KeyRepository,
+    source: Source,
     methods: MethodMap,
     clock: Arc<dyn Clock>,
-    /// Primary first; decryption tries them in this order.
-    keys: Reloading<Vec<fernet::Fernet>, Fingerprint>,
+}
+
+/// Where the keys come from: a key repository on disk (re-read when it changes), or a set
+/// the server keeps up to date from the store.
+enum Source {
+    Files {
+        repo: KeyRepository,
+        /// Primary first; decryption tries them in this order.
+        keys: Reloading<Vec<fernet::Fernet>, Fingerprint>,
+    },
+    Shared(Arc<SharedFernetKeys>),
 }
 
 impl FernetCodec {
@@ -29,19 +39,46 @@ impl FernetCodec {
     ) -> Result<Self, KeyRepositoryError> {
         let (keys, fingerprint) = load(&repo)?;
         Ok(FernetCodec {
-            repo,
+            source: Source::Files {
+                repo,
+                keys: Reloading::new("fernet", keys, fingerprint),
+            },
             methods: MethodMap::new(methods),
             clock,
-            keys: Reloading::new("fernet", keys, fingerprint),
         })
     }
 
+    /// A codec over keys its owner replaces (`[keys] source = "database"`).
+    pub fn shared(
+        keys: Arc<SharedFernetKeys>,
+        methods: Vec<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        FernetCodec {
+            source: Source::Shared(keys),
+            methods: MethodMap::new(methods),
+            clock,
+        }
+    }
+
     fn with_keys<T>(&self, f: impl FnOnce(&[fernet::Fernet]) -> T) -> T {
-        self.keys.with(
-            || self.repo.fingerprint(),
-            || load(&self.repo),
-            |keys| f(keys),
-        )
+        match &self.source {
+            Source::Files { repo, keys } => {
+                keys.with(|| repo.fingerprint(), || load(repo), |k| f(k))
+            }
+            Source::Shared(shared) => {
+                let snapshot = shared.snapshot();
+                f(&snapshot.ciphers)
+            }
+        }
+    }
+
+    /// Where the keys come from, for errors.
+    fn origin(&self) -> String {
+        match &self.source {
+            Source::Files { repo, .. } => repo.dir().display().to_string(),
+            Source::Shared(s) => format!("the database's {} keys", s.what()),
+        }
     }
 }
 
@@ -69,8 +106,7 @@ impl FernetCodec {
             keys.first()
                 .map(|primary| primary.encrypt_at_time(bytes, unix_secs(issued_at)))
         });
-        let token =
-            token.ok_or_else(|| TokenError::NoKeys(self.repo.dir().display().to_string()))?;
+        let token = token.ok_or_else(|| TokenError::NoKeys(self.origin()))?;
         // Keystone strips the padding when issuing.
         Ok(token.trim_end_matches('=').to_string())
     }

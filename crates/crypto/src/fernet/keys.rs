@@ -144,9 +144,7 @@ impl KeyRepository {
 
     /// Writes a fresh random key readable by the owner only (Keystone's umask 0177).
     fn write_key(&self, path: &Path) -> Result<(), KeyRepositoryError> {
-        let mut raw = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let key = base64::engine::general_purpose::URL_SAFE.encode(raw);
+        let key = generate_key();
         let mut opts = fs::OpenOptions::new();
         opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
@@ -176,6 +174,13 @@ impl KeyRepository {
         out.sort();
         Some(out)
     }
+}
+
+/// A fresh random Fernet key in Keystone's text form (32 bytes, url-safe base64).
+pub fn generate_key() -> String {
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    base64::engine::general_purpose::URL_SAFE.encode(raw)
 }
 
 pub fn is_valid_key(key: &str) -> bool {
