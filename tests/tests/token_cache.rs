@@ -394,3 +394,36 @@ async fn cached_validations_live_at_most_cache_time() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(a.validate(&token).await, StatusCode::NOT_FOUND);
 }
+
+/// A cached validation does not outlive the key that vouched for it: once the Fernet
+/// repository is replaced, the token stops validating although its entry is still fresh.
+#[tokio::test]
+async fn cached_validations_end_with_their_keys() {
+    let a = TestServer::start().await;
+    let p = a
+        .create(
+            "projects",
+            "project",
+            json!({"name": "p1", "domain_id": "default"}),
+        )
+        .await;
+    let (_, token) = a.new_member("alice", &id(&p)).await;
+    let self_validate = || async {
+        a.http
+            .get(a.url("/v3/auth/tokens"))
+            .header("X-Auth-Token", &token)
+            .header("X-Subject-Token", &token)
+            .send()
+            .await
+            .expect("validate")
+            .status()
+    };
+    assert_eq!(self_validate().await, StatusCode::OK);
+    assert_eq!(self_validate().await, StatusCode::OK);
+    let repo = a.dir.path().join("fernet-keys");
+    std::fs::rename(&repo, a.dir.path().join("old-fernet-keys")).expect("move keys away");
+    a.limen(&["keys", "fernet", "setup"]);
+    // Key files are looked at once a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(self_validate().await, StatusCode::UNAUTHORIZED);
+}

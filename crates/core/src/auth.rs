@@ -912,11 +912,12 @@ impl Limen {
     /// grants roles. Any failure is `NotFound("token")`.
     pub async fn validate_token(&self, token: &str, allow_expired: bool) -> CoreResult<TokenInfo> {
         let now = self.clock.now();
-        if let Some(info) = self.validations.get(token, now) {
+        let keys = self.tokens.key_generation();
+        if let Some(info) = self.validations.get(token, now, keys) {
             return Ok(info);
         }
         // Taken before anything is read, so a change seen meanwhile rejects this entry.
-        let ticket = self.validations.ticket();
+        let ticket = self.validations.ticket(keys);
         let not_found = || CoreError::not_found(TOKEN_NOT_FOUND, token_hint(token));
         let payload = self.tokens.decode(token).map_err(|_| not_found())?;
         if now >= payload.expires_at {

@@ -95,4 +95,9 @@ pub trait TokenCodec: Send + Sync {
     fn encode_receipt(&self, receipt: &ReceiptPayload) -> Result<String, TokenError>;
     /// Decodes and authenticates an auth receipt; expiry is not checked here.
     fn decode_receipt(&self, receipt: &str) -> Result<ReceiptPayload, TokenError>;
+    /// A number that changes whenever the keys or formats this codec accepts change, so a
+    /// cache of validated tokens knows to forget what the old keys vouched for.
+    fn key_generation(&self) -> u64 {
+        0
+    }
 }

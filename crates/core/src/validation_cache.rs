@@ -100,6 +100,8 @@ pub struct CacheSettings {
 struct Entry {
     info: TokenInfo,
     tag: u64,
+    /// The token codec's key generation the validation ran under.
+    keys: u64,
     dependencies: Vec<Dependency>,
     /// The earliest expiry among the token and what it was issued through.
     valid_until: OffsetDateTime,
@@ -111,9 +113,13 @@ struct Mark {
     at: Instant,
 }
 
-/// The epoch at which a validation started; pass it back to [`ValidationCache::insert`].
+/// The epoch and key generation at which a validation started; pass it back to
+/// [`ValidationCache::insert`].
 #[derive(Debug, Clone, Copy)]
-pub struct Ticket(u64);
+pub struct Ticket {
+    epoch: u64,
+    keys: u64,
+}
 
 pub struct ValidationCache {
     settings: CacheSettings,
@@ -150,11 +156,16 @@ impl ValidationCache {
         }
     }
 
-    /// A cached validation of `token`, if one is still good at `now`.
-    pub fn get(&self, token: &str, now: OffsetDateTime) -> Option<TokenInfo> {
+    /// A cached validation of `token`, if one is still good at `now` under the token
+    /// codec's current key generation `keys` (keys rotated away or a format no longer
+    /// accepted must not keep validating from the cache).
+    pub fn get(&self, token: &str, now: OffsetDateTime, keys: u64) -> Option<TokenInfo> {
         let entries = self.usable()?;
         let entry = entries.get(token)?;
-        if now >= entry.valid_until || entry.cached_at.elapsed() >= self.settings.max_age {
+        if now >= entry.valid_until
+            || entry.cached_at.elapsed() >= self.settings.max_age
+            || entry.keys != keys
+        {
             entries.remove(token);
             return None;
         }
@@ -168,9 +179,12 @@ impl ValidationCache {
         Some(entry.info.clone())
     }
 
-    /// Taken before a validation reads anything from the store.
-    pub fn ticket(&self) -> Ticket {
-        Ticket(self.epoch.load(Ordering::SeqCst))
+    /// Taken before a validation reads anything, with the codec's key generation.
+    pub fn ticket(&self, keys: u64) -> Ticket {
+        Ticket {
+            epoch: self.epoch.load(Ordering::SeqCst),
+            keys,
+        }
     }
 
     pub fn insert(
@@ -188,7 +202,8 @@ impl ValidationCache {
             token.to_string(),
             Arc::new(Entry {
                 info: info.clone(),
-                tag: ticket.0,
+                tag: ticket.epoch,
+                keys: ticket.keys,
                 dependencies,
                 valid_until,
                 cached_at: Instant::now(),

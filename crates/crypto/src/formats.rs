@@ -7,6 +7,7 @@ use crate::fernet::codec::FernetCodec;
 use crate::jws::{looks_like_jws, JwsCodec};
 use limen_core::config::TokenFormat;
 use limen_core::token::{ReceiptPayload, TokenCodec, TokenError, TokenPayload};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 pub struct TokenFormats {
@@ -18,6 +19,8 @@ pub struct TokenFormats {
     /// Always present: MFA receipts are Fernet in Keystone whatever the token provider.
     fernet: FernetCodec,
     jws: Option<JwsCodec>,
+    /// Counts changes of `current`.
+    selection_generation: AtomicU64,
 }
 
 impl TokenFormats {
@@ -35,15 +38,17 @@ impl TokenFormats {
             configured,
             fernet,
             jws,
+            selection_generation: AtomicU64::new(0),
         }
     }
 
     /// Overrides the configured formats (`Some`) or returns to them (`None`).
     pub fn set_override(&self, over: Option<Selection>) {
         let next = over.unwrap_or_else(|| self.configured.clone());
-        match self.current.write() {
-            Ok(mut slot) => *slot = next,
-            Err(poisoned) => *poisoned.into_inner() = next,
+        let mut slot = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if *slot != next {
+            *slot = next;
+            self.selection_generation.fetch_add(1, Ordering::SeqCst);
         }
     }
 
@@ -94,6 +99,12 @@ impl Selection {
 }
 
 impl TokenCodec for TokenFormats {
+    fn key_generation(&self) -> u64 {
+        self.fernet.key_generation()
+            + self.jws.as_ref().map_or(0, JwsCodec::key_generation)
+            + self.selection_generation.load(Ordering::SeqCst)
+    }
+
     fn encode(&self, p: &TokenPayload) -> Result<String, TokenError> {
         match self.current().issue {
             TokenFormat::Fernet => self.fernet.encode(p),

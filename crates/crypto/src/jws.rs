@@ -13,6 +13,7 @@ use sha2::Digest;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 use thiserror::Error;
@@ -470,6 +471,8 @@ pub struct JwsCodec {
     /// Public keys other nodes published through the store (`[keys] source =
     /// "database"`), trusted besides the public repository's files.
     published: RwLock<Arc<Vec<DecodingKey>>>,
+    /// Counts replacements of `published`.
+    published_generation: AtomicU64,
 }
 
 impl JwsCodec {
@@ -479,6 +482,7 @@ impl JwsCodec {
             repo,
             keys: Reloading::new("jws", keys, fingerprint),
             published: RwLock::new(Arc::new(Vec::new())),
+            published_generation: AtomicU64::new(0),
         })
     }
 
@@ -504,7 +508,15 @@ impl JwsCodec {
             Ok(mut slot) => *slot = keys,
             Err(poisoned) => *poisoned.into_inner() = keys,
         }
+        self.published_generation.fetch_add(1, Ordering::SeqCst);
         n
+    }
+
+    /// Changes whenever the trusted keys (files or published) or the signing key do.
+    pub fn key_generation(&self) -> u64 {
+        self.keys
+            .generation(|| self.repo.fingerprint(), || load(&self.repo))
+            + self.published_generation.load(Ordering::SeqCst)
     }
 
     fn published(&self) -> Arc<Vec<DecodingKey>> {

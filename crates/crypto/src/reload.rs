@@ -3,6 +3,7 @@
 //! second; if they changed but cannot be read, the keys in use stay (with one warning per
 //! change).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,8 @@ struct Snapshot<T, F> {
 pub(crate) struct Reloading<T, F> {
     what: &'static str,
     state: RwLock<Snapshot<T, F>>,
+    /// Counts the reloads, so caches of what the keys validated can tell they changed.
+    generation: AtomicU64,
 }
 
 impl<T, F: PartialEq> Reloading<T, F> {
@@ -30,7 +33,18 @@ impl<T, F: PartialEq> Reloading<T, F> {
                 fingerprint,
                 checked: Instant::now(),
             }),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// How many times the keys were replaced, after checking the files if that is due.
+    pub(crate) fn generation<E: std::fmt::Display>(
+        &self,
+        fingerprint: impl FnOnce() -> F,
+        load: impl FnOnce() -> Result<(T, F), E>,
+    ) -> u64 {
+        self.refresh(fingerprint, load);
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Runs `f` on the current keys, first reloading them with `load` if `fingerprint`
@@ -73,6 +87,7 @@ impl<T, F: PartialEq> Reloading<T, F> {
             Ok((keys, fingerprint)) => {
                 s.keys = keys;
                 s.fingerprint = fingerprint;
+                self.generation.fetch_add(1, Ordering::SeqCst);
             }
             Err(e) => {
                 tracing::warn!(keys = self.what, error = %e, "key files changed but could not be read; keeping the keys in use");

@@ -3,6 +3,7 @@
 //! every token encoded or decoded after that uses the new set.
 
 use crate::fernet::keys::{is_valid_key, KeyRepositoryError};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Fernet keys (token or credential), primary first, staged last: each with its text
@@ -10,6 +11,8 @@ use std::sync::{Arc, RwLock};
 pub struct SharedFernetKeys {
     what: &'static str,
     keys: RwLock<Arc<FernetKeySet>>,
+    /// Counts the replacements (see [`limen_core::token::TokenCodec::key_generation`]).
+    generation: AtomicU64,
 }
 
 /// One key set: the keys' texts and their ciphers, in the same order (primary first).
@@ -41,6 +44,7 @@ impl SharedFernetKeys {
         Ok(SharedFernetKeys {
             what,
             keys: RwLock::new(Arc::new(parse(what, keys)?)),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -51,7 +55,12 @@ impl SharedFernetKeys {
             Ok(mut slot) => *slot = parsed,
             Err(poisoned) => *poisoned.into_inner() = parsed,
         }
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     pub fn snapshot(&self) -> Arc<FernetKeySet> {

@@ -73,6 +73,14 @@ impl FernetCodec {
         }
     }
 
+    /// Changes whenever the key set does.
+    pub fn key_generation(&self) -> u64 {
+        match &self.source {
+            Source::Files { repo, keys } => keys.generation(|| repo.fingerprint(), || load(repo)),
+            Source::Shared(shared) => shared.generation(),
+        }
+    }
+
     /// Where the keys come from, for errors.
     fn origin(&self) -> String {
         match &self.source {
