@@ -509,3 +509,49 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A KEK file made by `limen keys kek generate`, in `dir`.
+pub fn new_kek(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let out = Command::new(limen_bin())
+        .args(["keys", "kek", "generate", "--output"])
+        .arg(&path)
+        .output()
+        .expect("run limen keys kek generate");
+    assert!(
+        out.status.success(),
+        "kek generate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .expect("KEK file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the KEK file is its owner's only");
+    }
+    path
+}
+
+/// [`DEFAULT_CONFIG`] plus `extra`, with key material in the database sealed by `kek`.
+pub fn database_keys_config(kek: &Path, extra: &str) -> String {
+    format!(
+        "{DEFAULT_CONFIG}\n{extra}\n[keys]\nsource = \"database\"\nkek_file = {:?}\n",
+        kek.display().to_string()
+    )
+}
+
+/// `limen ARGS` with `node`'s configuration, not yet run (to run it on another thread
+/// while requests go on).
+pub fn limen_command(node: &TestServer, args: &[&str]) -> Command {
+    let mut cmd = Command::new(limen_bin());
+    cmd.arg("--config")
+        .arg(&node.config_path)
+        .arg("--data-dir")
+        .arg(node.dir.path())
+        .args(["--database-url", &node.database_url])
+        .args(args);
+    cmd
+}
