@@ -27,7 +27,11 @@ async fn sigkill_during_writes_keeps_every_acknowledged_write() {
             }
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // Killed mid-stream, once some writes are acknowledged (however busy the machine is).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < 20 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     s.kill_and_restart();
     for w in writers {
         let _ = w.await;
