@@ -22,6 +22,23 @@ const PROPAGATION: Duration = Duration::from_secs(1);
 /// a token's lifetime + 2).
 const KEYS_EXTRA: &str = "[fernet_tokens]\nmax_active_keys = 8\n";
 
+const ACCEPT_BOTH_ISSUE_FERNET: &[&str] = &[
+    "token-format",
+    "set",
+    "--issue",
+    "fernet",
+    "--accept",
+    "fernet,jws",
+];
+const ACCEPT_BOTH_ISSUE_JWS: &[&str] = &[
+    "token-format",
+    "set",
+    "--issue",
+    "jws",
+    "--accept",
+    "fernet,jws",
+];
+
 #[derive(Default)]
 struct Tally {
     requests: AtomicUsize,
@@ -308,43 +325,13 @@ async fn three_nodes_sharing_keys_in_the_database_rotate_switch_formats_and_revo
     let steps = vec![
         Step::Cli(0, &["keys", "fernet", "rotate"]),
         Step::Revoke(1),
-        Step::Cli(
-            1,
-            &[
-                "token-format",
-                "set",
-                "--issue",
-                "fernet",
-                "--accept",
-                "fernet,jws",
-            ],
-        ),
-        Step::Cli(
-            2,
-            &[
-                "token-format",
-                "set",
-                "--issue",
-                "jws",
-                "--accept",
-                "fernet,jws",
-            ],
-        ),
+        Step::Cli(1, ACCEPT_BOTH_ISSUE_FERNET),
+        Step::Cli(2, ACCEPT_BOTH_ISSUE_JWS),
         Step::Revoke(2),
         Step::Cli(1, &["keys", "jws", "rotate"]),
         Step::Cli(2, &["keys", "fernet", "rotate"]),
         Step::Revoke(0),
-        Step::Cli(
-            0,
-            &[
-                "token-format",
-                "set",
-                "--issue",
-                "fernet",
-                "--accept",
-                "fernet,jws",
-            ],
-        ),
+        Step::Cli(0, ACCEPT_BOTH_ISSUE_FERNET),
         Step::Revoke(1),
     ];
     let issued = run(c, steps).await;

@@ -663,8 +663,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn foreign_and_tampered_tokens_fail() {
+    /// Two nodes' key repositories (set up) and codecs: ours, and theirs with its repository.
+    fn two_nodes() -> (tempfile::TempDir, JwsCodec, JwsKeyRepository, JwsCodec) {
         let dir = tempfile::tempdir().unwrap();
         let ours = JwsKeyRepository::new(dir.path().join("a/private"), dir.path().join("a/public"));
         let theirs =
@@ -673,6 +673,12 @@ mod tests {
         theirs.setup().unwrap();
         let ours = JwsCodec::new(ours).unwrap();
         let theirs_codec = JwsCodec::new(theirs.clone()).unwrap();
+        (dir, ours, theirs, theirs_codec)
+    }
+
+    #[test]
+    fn foreign_and_tampered_tokens_fail() {
+        let (_dir, ours, _, theirs_codec) = two_nodes();
         let foreign = theirs_codec
             .encode(&payload(TokenScope::Project {
                 project_id: "elsewhere".into(),
@@ -691,14 +697,7 @@ mod tests {
 
     #[test]
     fn published_keys_are_trusted_besides_the_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let ours = JwsKeyRepository::new(dir.path().join("a/private"), dir.path().join("a/public"));
-        let theirs =
-            JwsKeyRepository::new(dir.path().join("b/private"), dir.path().join("b/public"));
-        ours.setup().unwrap();
-        theirs.setup().unwrap();
-        let ours = JwsCodec::new(ours).unwrap();
-        let theirs_codec = JwsCodec::new(theirs.clone()).unwrap();
+        let (_dir, ours, theirs, theirs_codec) = two_nodes();
         let foreign = theirs_codec.encode(&payload(TokenScope::System)).unwrap();
         assert!(ours.decode(&foreign).is_err());
         let info = theirs.signing_public_key().unwrap().unwrap();

@@ -94,12 +94,7 @@ pub async fn reseal_keys(store: &SqlStore, kek: &Kek) -> Result<usize, KeysError
             if kek.is_current(&k.sealed) {
                 continue;
             }
-            let plain = kek
-                .open(kind.as_str(), &k.sealed)
-                .map_err(|source| KeysError::Open {
-                    kind: kind.as_str(),
-                    source,
-                })?;
+            let plain = open_sealed(kek, kind, &k.sealed)?;
             let sealed = kek.seal(kind.as_str(), &plain).map_err(KeysError::Kek)?;
             updates.push((k.number, k.sealed, sealed));
         }
@@ -127,6 +122,15 @@ pub fn is_database(config: &Config) -> bool {
     config.keys.source == KeySource::Database
 }
 
+/// Opens one sealed `kind` key with the KEK.
+fn open_sealed(kek: &Kek, kind: KeyKind, sealed: &str) -> Result<Vec<u8>, KeysError> {
+    kek.open(kind.as_str(), sealed)
+        .map_err(|source| KeysError::Open {
+            kind: kind.as_str(),
+            source,
+        })
+}
+
 /// The `kind` keys in the store, opened: their texts, primary first, staged last.
 pub async fn load_keys(
     store: &SqlStore,
@@ -140,12 +144,7 @@ pub async fn load_keys(
     sealed
         .iter()
         .map(|k| {
-            let plain = kek
-                .open(kind.as_str(), &k.sealed)
-                .map_err(|source| KeysError::Open {
-                    kind: kind.as_str(),
-                    source,
-                })?;
+            let plain = open_sealed(kek, kind, &k.sealed)?;
             String::from_utf8(plain).map_err(|_| {
                 KeysError::Repository(KeyRepositoryError::BadKey(format!(
                     "stored {} key {}",
