@@ -950,10 +950,36 @@ async fn pagination_with_limit_and_marker() {
     assert_eq!(st, StatusCode::BAD_REQUEST);
 }
 
-/// Users are paged by the database; the pages must still be Keystone's: id order, every
-/// user once, `next` links and `truncated`, filters and name patterns honoured.
+/// Walks `path` (which has `limit=3`) page by page through the `next` links: the ids seen,
+/// in order, and how many pages there were.
+async fn walk_pages(s: &TestServer, key: &str, mut path: String) -> (Vec<String>, usize) {
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (st, v) = s.get(&path, &s.admin_token).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        pages += 1;
+        let page = ids(&v, key);
+        assert!(page.len() <= 3);
+        seen.extend(page);
+        match v["links"]["next"].as_str() {
+            Some(next) => {
+                assert_eq!(v["truncated"], json!(true));
+                path = next.trim_start_matches(&s.base).to_string();
+            }
+            None => {
+                assert!(v.get("truncated").is_none());
+                return (seen, pages);
+            }
+        }
+    }
+}
+
+/// Users and projects are paged by the database; the pages must still be Keystone's: id
+/// order, every entry once, `next` links and `truncated`, filters and name patterns
+/// honoured, markers checked.
 #[tokio::test]
-async fn user_pages_come_from_the_database() {
+async fn user_and_project_pages_come_from_the_database() {
     let s = TestServer::start().await;
     let t = &s.admin_token;
     let d = s
@@ -966,71 +992,67 @@ async fn user_pages_come_from_the_database() {
             json!({"name": format!("pu-{i}"), "domain_id": id(&d)}),
         )
         .await;
-    }
-    let (_, all) = s.get(&format!("/v3/users?domain_id={}", id(&d)), t).await;
-    let mut every = ids(&all, "users");
-    assert_eq!(every.len(), 7);
-    every.sort();
-    let mut seen = Vec::new();
-    let mut path = format!("/v3/users?domain_id={}&limit=3", id(&d));
-    let mut pages = 0;
-    loop {
-        let (st, v) = s.get(&path, t).await;
-        assert_eq!(st, StatusCode::OK, "{v}");
-        pages += 1;
-        let page = ids(&v, "users");
-        assert!(page.len() <= 3);
-        seen.extend(page);
-        match v["links"]["next"].as_str() {
-            Some(next) => {
-                assert_eq!(v["truncated"], json!(true));
-                path = next.trim_start_matches(&s.base).to_string();
-            }
-            None => {
-                assert!(v.get("truncated").is_none());
-                break;
-            }
-        }
-    }
-    assert_eq!(pages, 3);
-    assert_eq!(
-        seen, every,
-        "pages cover every user of the domain once, in id order"
-    );
-    // A marker alone returns the rest.
-    let (_, rest) = s
-        .get(
-            &format!("/v3/users?domain_id={}&marker={}", id(&d), every[4]),
-            t,
+        s.create(
+            "projects",
+            "project",
+            json!({"name": format!("pp-{i}"), "domain_id": id(&d)}),
         )
         .await;
-    assert_eq!(ids(&rest, "users"), every[5..].to_vec());
-    // A marker outside the listed domain, or unknown, is a 404.
+    }
     let admin = s.get("/v3/users?name=admin", t).await.1["users"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    for marker in [admin.as_str(), "nope"] {
-        let (st, _) = s
+    let admin_project = s.get("/v3/projects?name=admin", t).await.1["projects"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (key, outsider, pattern, named) in [
+        ("users", &admin, "name__contains=-6", "pu-6"),
+        ("projects", &admin_project, "name__contains=-6", "pp-6"),
+    ] {
+        let (_, all) = s.get(&format!("/v3/{key}?domain_id={}", id(&d)), t).await;
+        let mut every = ids(&all, key);
+        assert_eq!(every.len(), 7, "{key}");
+        every.sort();
+        let (seen, pages) =
+            walk_pages(&s, key, format!("/v3/{key}?domain_id={}&limit=3", id(&d))).await;
+        assert_eq!(pages, 3, "{key}");
+        assert_eq!(
+            seen, every,
+            "{key}: pages cover the domain once, in id order"
+        );
+        // A marker alone returns the rest.
+        let (_, rest) = s
             .get(
-                &format!("/v3/users?domain_id={}&marker={marker}", id(&d)),
+                &format!("/v3/{key}?domain_id={}&marker={}", id(&d), every[4]),
                 t,
             )
             .await;
-        assert_eq!(st, StatusCode::NOT_FOUND, "marker {marker}");
+        assert_eq!(ids(&rest, key), every[5..].to_vec(), "{key}");
+        // A marker outside the listed domain, or unknown, is a 404.
+        for marker in [outsider.as_str(), "nope"] {
+            let (st, _) = s
+                .get(
+                    &format!("/v3/{key}?domain_id={}&marker={marker}", id(&d)),
+                    t,
+                )
+                .await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{key}: marker {marker}");
+        }
+        // Name patterns still apply before the page is cut.
+        let (_, v) = s
+            .get(
+                &format!("/v3/{key}?domain_id={}&{pattern}&limit=3", id(&d)),
+                t,
+            )
+            .await;
+        let names: Vec<&str> = v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|u| u["name"].as_str())
+            .collect();
+        assert_eq!(names, vec![named], "{key}");
     }
-    // Name patterns still apply before the page is cut.
-    let (_, v) = s
-        .get(
-            &format!("/v3/users?domain_id={}&name__contains=-6&limit=3", id(&d)),
-            t,
-        )
-        .await;
-    let names: Vec<&str> = v["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|u| u["name"].as_str())
-        .collect();
-    assert_eq!(names, vec!["pu-6"]);
 }

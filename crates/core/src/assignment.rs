@@ -527,6 +527,41 @@ impl Limen {
 
     // ---- /v3/role_assignments ----
 
+    /// The targets of every stored assignment that can yield a row `q` asks for, so the
+    /// store reads those and not the whole table (`None`: no scope asked, all of them).
+    /// A superset is harmless: the rows are filtered again once expanded.
+    async fn contributing_targets(
+        &self,
+        q: &RoleAssignmentQuery,
+    ) -> CoreResult<Option<Vec<Target>>> {
+        if q.system {
+            return Ok(Some(vec![Target::System]));
+        }
+        if let Some(d) = &q.domain_id {
+            // Inherited assignments on a domain reach its projects, never the domain.
+            return Ok(Some(vec![Target::Domain(d.clone())]));
+        }
+        let Some(p) = &q.project_id else {
+            return Ok(None);
+        };
+        let mut targets = vec![Target::Project(p.clone())];
+        if q.include_subtree {
+            for child in self.project_subtree(p).await? {
+                targets.push(Target::Project(child.id));
+            }
+        }
+        if q.effective {
+            // Inherited assignments reach down from the ancestors and the domain.
+            if let Some(project) = self.store.get_project(p).await? {
+                for a in self.project_ancestors(&project).await? {
+                    targets.push(Target::Project(a.id));
+                }
+                targets.push(Target::Domain(project.domain_id));
+            }
+        }
+        Ok(Some(targets))
+    }
+
     pub async fn list_role_assignments(
         &self,
         q: &RoleAssignmentQuery,
@@ -558,11 +593,12 @@ impl Limen {
             (None, Some(g), _) => Some(vec![Actor::Group(g.clone())]),
             (None, None, _) => None,
         };
+        let targets = self.contributing_targets(q).await?;
         let stored = self
             .store
             .list_assignments(&AssignmentFilter {
                 actors,
-                targets: None,
+                targets,
                 role_id: None,
                 inherited: None,
             })

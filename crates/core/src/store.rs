@@ -20,6 +20,8 @@ pub struct ProjectFilter {
     pub parent_id: Option<String>,
     pub enabled: Option<bool>,
     pub ids: Option<Vec<String>>,
+    /// One page in id order instead of everything in name order.
+    pub page: Option<Page>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -424,6 +424,22 @@ fn event_row(r: &AnyRow) -> StoreResult<RevocationEvent> {
     })
 }
 
+/// Ends a listing: everything in name order, or one page in id order (`id > after`,
+/// at most `limit`), so a page is read as such however long the table.
+fn order_or_page(sql: &mut Sql, page: Option<&Page>) {
+    let Some(page) = page else {
+        sql.push(" ORDER BY name, id");
+        return;
+    };
+    if let Some(after) = &page.after {
+        sql.push(" AND id > ").bind(after);
+    }
+    sql.push(" ORDER BY id");
+    if let Some(n) = page.limit {
+        sql.push(" LIMIT ").bind(n as i64);
+    }
+}
+
 fn rows<T>(rows: Vec<AnyRow>, f: fn(&AnyRow) -> StoreResult<T>) -> StoreResult<Vec<T>> {
     rows.iter().map(f).collect()
 }
@@ -570,7 +586,7 @@ impl Store for SqlStore {
             sql.push(" AND ");
             sql.push_in("id", ids);
         }
-        sql.push(" ORDER BY name, id");
+        order_or_page(&mut sql, f.page.as_ref());
         let mut out = rows(self.fetch(&sql).await?, project_row)?;
         self.load_tags(&mut out).await?;
         Ok(out)
@@ -662,20 +678,7 @@ impl Store for SqlStore {
             sql.push(" AND ");
             sql.push_in("id", ids);
         }
-        match &f.page {
-            None => {
-                sql.push(" ORDER BY name, id");
-            }
-            Some(page) => {
-                if let Some(after) = &page.after {
-                    sql.push(" AND id > ").bind(after);
-                }
-                sql.push(" ORDER BY id");
-                if let Some(n) = page.limit {
-                    sql.push(" LIMIT ").bind(n as i64);
-                }
-            }
-        }
+        order_or_page(&mut sql, f.page.as_ref());
         rows(self.fetch(&sql).await?, user_row)
     }
 

@@ -69,6 +69,24 @@ pub fn paging(s: &AppState, q: &Query) -> ApiResult<Option<Paging>> {
     Ok((limit.is_some() || marker.is_some()).then_some(Paging { limit, marker }))
 }
 
+/// What to read from the store for a page: entries after the marker, one more than the
+/// limit (that one only tells whether the list goes on).
+pub fn store_page(p: &Paging) -> limen_core::store::Page {
+    limen_core::store::Page {
+        after: p.marker.clone(),
+        limit: p.limit.map(|n| n + 1),
+    }
+}
+
+/// Cuts what [`store_page`] read to the page: its entries, and whether more remain.
+pub fn cut_page<T>(mut items: Vec<T>, p: &Paging) -> (Vec<T>, bool) {
+    let truncated = p.limit.is_some_and(|n| items.len() > n);
+    if let Some(n) = p.limit {
+        items.truncate(n);
+    }
+    (items, truncated)
+}
+
 pub fn marker_not_found(m: &str) -> ApiError {
     ApiError::not_found(format!("Marker {m} could not be found."))
 }

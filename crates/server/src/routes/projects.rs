@@ -14,6 +14,7 @@ use limen_core::auth::ResolvedScope;
 use limen_core::model::{Project, DEFAULT_DOMAIN_ID};
 use limen_core::resource::{NewDomain, NewProject};
 use limen_core::store::{DomainFilter, ProjectFilter};
+use limen_core::CoreError;
 use limen_proto::render::Links;
 use limen_proto::{input, render};
 use serde_json::{json, Map, Value};
@@ -62,13 +63,46 @@ pub async fn list(
     let Some(domain_id) = crate::routes::listed_domain(token_domain.as_deref(), &q) else {
         return crate::routes::paged(&s, &l, "projects", "projects", &q, vec![]);
     };
-    let filter = ProjectFilter {
+    let mut filter = ProjectFilter {
         name: q.get("name").map(str::to_string),
         domain_id,
         parent_id: q.get("parent_id").map(str::to_string),
         enabled: q.bool("enabled")?,
         ids: None,
+        page: None,
     };
+    // A page is cut by the database unless tags or name patterns have to be applied first.
+    let in_memory = q
+        .pairs
+        .iter()
+        .any(|(k, _)| k.starts_with("name__") || k.contains("tags"));
+    if let (Some(p), false) = (crate::routes::paging(&s, &q)?, in_memory) {
+        if let Some(m) = &p.marker {
+            let marker = s
+                .limen
+                .store
+                .get_project(m)
+                .await
+                .map_err(CoreError::from)?;
+            let listed = marker.is_some_and(|x| {
+                filter.domain_id.as_ref().is_none_or(|d| *d == x.domain_id)
+                    && filter
+                        .parent_id
+                        .as_ref()
+                        .is_none_or(|pid| x.parent_id == *pid)
+            });
+            if !listed {
+                return Err(crate::routes::marker_not_found(m));
+            }
+        }
+        filter.page = Some(crate::routes::store_page(&p));
+        let (projects, truncated) =
+            crate::routes::cut_page(s.limen.list_projects(&filter).await?, &p);
+        let items = projects.iter().map(|x| render::project(&l, x)).collect();
+        return Ok(Json(crate::routes::page_document(
+            &l, "projects", "projects", &q, items, p.limit, truncated,
+        )));
+    }
     let mut projects = s.limen.list_projects(&filter).await?;
     if let Some(all) = split_tags(q.get("tags")) {
         projects.retain(|p| all.iter().all(|t| p.tags.contains(t)));

@@ -13,7 +13,7 @@ use axum::Json;
 use limen_core::auth::ResolvedScope;
 use limen_core::identity::NewUser;
 use limen_core::model::{User, DEFAULT_DOMAIN_ID};
-use limen_core::store::{Page, UserFilter};
+use limen_core::store::UserFilter;
 use limen_core::CoreError;
 use limen_proto::render::Links;
 use limen_proto::{input, render};
@@ -83,16 +83,8 @@ pub async fn list(
             return Err(crate::routes::marker_not_found(m));
         }
     }
-    filter.page = Some(Page {
-        after: p.marker.clone(),
-        // One more than asked tells whether the list goes on.
-        limit: p.limit.map(|n| n + 1),
-    });
-    let mut users = s.limen.list_users(&filter).await?;
-    let truncated = p.limit.is_some_and(|n| users.len() > n);
-    if let Some(n) = p.limit {
-        users.truncate(n);
-    }
+    filter.page = Some(crate::routes::store_page(&p));
+    let (users, truncated) = crate::routes::cut_page(s.limen.list_users(&filter).await?, &p);
     let items = render_users(&s, &l, &users).await?;
     Ok(Json(crate::routes::page_document(
         &l, "users", "users", &q, items, p.limit, truncated,
