@@ -118,6 +118,20 @@ impl Cloud {
     }
 }
 
+/// `node`'s validation of `token` (with its admin token): must be 200; the body.
+async fn validated_body(node: &TestServer, token: &str) -> Value {
+    let resp = node
+        .http
+        .get(node.url("/v3/auth/tokens"))
+        .header("X-Auth-Token", &node.admin_token)
+        .header("X-Subject-Token", token)
+        .send()
+        .await
+        .expect("validate");
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.expect("json")
+}
+
 #[tokio::test]
 async fn revoking_a_token_reaches_every_node() {
     let c = cloud().await;
@@ -371,16 +385,7 @@ async fn a_new_grant_shows_in_validations_on_every_node() {
     assert_eq!(s, StatusCode::NO_CONTENT);
     tokio::time::sleep(PROPAGATION).await;
     for node in [&c.a, &c.b] {
-        let resp = node
-            .http
-            .get(node.url("/v3/auth/tokens"))
-            .header("X-Auth-Token", &node.admin_token)
-            .header("X-Subject-Token", &c.token)
-            .send()
-            .await
-            .expect("validate");
-        assert_eq!(resp.status(), StatusCode::OK);
-        let body: Value = resp.json().await.expect("json");
+        let body = validated_body(node, &c.token).await;
         let names: Vec<&str> = body["token"]["roles"]
             .as_array()
             .expect("roles")
@@ -455,4 +460,72 @@ async fn cached_validations_end_with_their_keys() {
     // Key files are looked at once a second.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(self_validate().await, StatusCode::UNAUTHORIZED);
+}
+
+/// Token bodies carry the catalog, which is cached too: a new endpoint shows in
+/// validations on every node within a second, and so does a project's endpoint filter.
+#[tokio::test]
+async fn catalog_changes_show_in_validations_on_every_node() {
+    let c = cloud().await;
+    let catalog_names = |body: &Value| -> Vec<String> {
+        body["token"]["catalog"]
+            .as_array()
+            .expect("catalog")
+            .iter()
+            .filter_map(|s| s["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    for node in [&c.a, &c.b] {
+        assert!(
+            !catalog_names(&validated_body(node, &c.token).await).contains(&"images".to_string())
+        );
+    }
+    let svc =
+        c.a.create(
+            "services",
+            "service",
+            json!({"type": "image", "name": "images"}),
+        )
+        .await;
+    let ep =
+        c.a.create(
+            "endpoints",
+            "endpoint",
+            json!({"service_id": id(&svc), "interface": "public", "url": "http://glance:9292"}),
+        )
+        .await;
+    tokio::time::sleep(PROPAGATION).await;
+    for node in [&c.a, &c.b] {
+        assert!(
+            catalog_names(&validated_body(node, &c.token).await).contains(&"images".to_string())
+        );
+    }
+    // Filtering the project's endpoints down to another one hides the new service.
+    let identity =
+        c.a.get("/v3/endpoints?interface=public", &c.a.admin_token)
+            .await
+            .1["endpoints"]
+            .as_array()
+            .expect("endpoints")
+            .iter()
+            .find(|e| e["id"] != ep["id"])
+            .map(id)
+            .expect("identity endpoint");
+    c.act(
+        &c.b,
+        Method::PUT,
+        &format!(
+            "/v3/OS-EP-FILTER/projects/{}/endpoints/{identity}",
+            c.project
+        ),
+        &c.b.admin_token,
+        None,
+    )
+    .await;
+    tokio::time::sleep(PROPAGATION).await;
+    for node in [&c.a, &c.b] {
+        assert!(
+            !catalog_names(&validated_body(node, &c.token).await).contains(&"images".to_string())
+        );
+    }
 }

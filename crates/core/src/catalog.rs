@@ -294,15 +294,30 @@ impl Limen {
 
     /// The catalog a token shows: enabled services with their enabled endpoints,
     /// restricted to a project's endpoint associations where it has any.
+    /// The catalog a token scoped to `project_id` shows (cached like validations, and
+    /// invalidated the same way by catalog and endpoint-filter changes).
     pub async fn catalog(&self, project_id: Option<&str>) -> CoreResult<Vec<CatalogEntry>> {
+        if let Some(c) = self.validations.catalog(project_id) {
+            return Ok(c);
+        }
+        let ticket = self.validations.ticket(0);
+        let catalog = self.read_catalog(project_id).await?;
+        self.validations
+            .insert_catalog(project_id, ticket, &catalog);
+        Ok(catalog)
+    }
+
+    async fn read_catalog(&self, project_id: Option<&str>) -> CoreResult<Vec<CatalogEntry>> {
         let services = self.store.list_services().await?;
         let mut endpoints = self
             .store
             .list_endpoints(&EndpointFilter::default())
             .await?;
+        let mut filtered = false;
         if let Some(p) = project_id {
             if let Some(allowed) = self.filtered_endpoint_ids(p).await? {
                 endpoints.retain(|e| allowed.contains(&e.id));
+                filtered = true;
             }
         }
         Ok(services
@@ -316,6 +331,8 @@ impl Limen {
                     .collect(),
                 service: s,
             })
+            // As in Keystone: a filtered catalog leaves out services with no endpoint left.
+            .filter(|c| !filtered || !c.endpoints.is_empty())
             .collect())
     }
 }

@@ -4,6 +4,7 @@
 //! place means a write cannot bypass invalidation: the trait forces a decision per method.
 
 use crate::clock::Clock;
+use crate::endpoint_filter::CATALOG_DOCUMENTS;
 use crate::error::StoreResult;
 use crate::model::*;
 use crate::oauth1::{ACCESS_TOKEN, CONSUMER};
@@ -60,11 +61,13 @@ impl TrackingStore {
     }
 }
 
-/// Documents that validation reads: OAuth1 access tokens and consumers.
+/// Documents that validation reads: OAuth1 access tokens and consumers, and the endpoint
+/// filters that shape catalogs.
 fn document_dependency(kind: &str, id: &str) -> Vec<Dependency> {
     match kind {
         ACCESS_TOKEN => vec![Dependency::OAuth1AccessToken(id.to_string())],
         CONSUMER => vec![Dependency::OAuth1Consumer(id.to_string())],
+        k if CATALOG_DOCUMENTS.contains(&k) => vec![Dependency::Catalog],
         _ => vec![],
     }
 }
@@ -316,7 +319,9 @@ impl Store for TrackingStore {
     }
 
     async fn create_region(&self, r: &Region) -> StoreResult<()> {
-        self.inner.create_region(r).await
+        let out = self.inner.create_region(r).await?;
+        self.changed(vec![Dependency::Catalog]).await;
+        Ok(out)
     }
 
     async fn get_region(&self, id: &str) -> StoreResult<Option<Region>> {
@@ -328,15 +333,21 @@ impl Store for TrackingStore {
     }
 
     async fn update_region(&self, r: &Region) -> StoreResult<()> {
-        self.inner.update_region(r).await
+        let out = self.inner.update_region(r).await?;
+        self.changed(vec![Dependency::Catalog]).await;
+        Ok(out)
     }
 
     async fn delete_region(&self, id: &str) -> StoreResult<bool> {
-        self.inner.delete_region(id).await
+        let out = self.inner.delete_region(id).await?;
+        self.changed(vec![Dependency::Catalog]).await;
+        Ok(out)
     }
 
     async fn create_service(&self, s: &Service) -> StoreResult<()> {
-        self.inner.create_service(s).await
+        let out = self.inner.create_service(s).await?;
+        self.changed(vec![Dependency::Catalog]).await;
+        Ok(out)
     }
 
     async fn get_service(&self, id: &str) -> StoreResult<Option<Service>> {
@@ -348,15 +359,21 @@ impl Store for TrackingStore {
     }
 
     async fn update_service(&self, s: &Service) -> StoreResult<()> {
-        self.inner.update_service(s).await
+        let out = self.inner.update_service(s).await?;
+        self.changed(vec![Dependency::Catalog]).await;
+        Ok(out)
     }
 
     async fn delete_service(&self, id: &str) -> StoreResult<bool> {
-        self.inner.delete_service(id).await
+        let out = self.inner.delete_service(id).await?;
+        self.changed(vec![Dependency::Catalog]).await;
+        Ok(out)
     }
 
     async fn create_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
-        self.inner.create_endpoint(e).await
+        let out = self.inner.create_endpoint(e).await?;
+        self.changed(vec![Dependency::Catalog]).await;
+        Ok(out)
     }
 
     async fn get_endpoint(&self, id: &str) -> StoreResult<Option<Endpoint>> {
@@ -368,11 +385,15 @@ impl Store for TrackingStore {
     }
 
     async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
-        self.inner.update_endpoint(e).await
+        let out = self.inner.update_endpoint(e).await?;
+        self.changed(vec![Dependency::Catalog]).await;
+        Ok(out)
     }
 
     async fn delete_endpoint(&self, id: &str) -> StoreResult<bool> {
-        self.inner.delete_endpoint(id).await
+        let out = self.inner.delete_endpoint(id).await?;
+        self.changed(vec![Dependency::Catalog]).await;
+        Ok(out)
     }
 
     async fn create_application_credential(

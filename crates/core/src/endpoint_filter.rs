@@ -12,6 +12,8 @@ use std::collections::BTreeSet;
 const GROUP: &str = "endpoint_group";
 const GROUP_PROJECT: &str = "project_endpoint_group";
 const PROJECT_ENDPOINT: &str = "project_endpoint";
+/// The documents a project's catalog depends on.
+pub(crate) const CATALOG_DOCUMENTS: [&str; 3] = [GROUP, GROUP_PROJECT, PROJECT_ENDPOINT];
 
 /// The attributes an endpoint group may filter on.
 pub const FILTER_KEYS: &[&str] = &["service_id", "region_id", "interface"];

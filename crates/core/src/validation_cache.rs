@@ -16,6 +16,7 @@
 //! e.g. in a CLI process), the cache is bypassed rather than trusted.
 
 use crate::auth::TokenInfo;
+use crate::catalog::CatalogEntry;
 use quick_cache::sync::Cache;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,8 @@ pub enum Dependency {
     OAuth1Consumer(String),
     /// A token's own audit id or its chain's (revocation of one token or a chain).
     Audit(String),
+    /// Services, endpoints, regions and endpoint filters: what token catalogs show.
+    Catalog,
 }
 
 impl Dependency {
@@ -52,12 +55,13 @@ impl Dependency {
             Dependency::OAuth1AccessToken(_) => "oauth1_access_token",
             Dependency::OAuth1Consumer(_) => "oauth1_consumer",
             Dependency::Audit(_) => "audit",
+            Dependency::Catalog => "catalog",
         }
     }
 
     pub fn id(&self) -> &str {
         match self {
-            Dependency::All => "",
+            Dependency::All | Dependency::Catalog => "",
             Dependency::User(id)
             | Dependency::Project(id)
             | Dependency::Domain(id)
@@ -81,6 +85,7 @@ impl Dependency {
             "oauth1_access_token" => Dependency::OAuth1AccessToken(id),
             "oauth1_consumer" => Dependency::OAuth1Consumer(id),
             "audit" => Dependency::Audit(id),
+            "catalog" => Dependency::Catalog,
             _ => Dependency::All,
         }
     }
@@ -121,9 +126,17 @@ pub struct Ticket {
     keys: u64,
 }
 
+struct CatalogCacheEntry {
+    catalog: Vec<CatalogEntry>,
+    tag: u64,
+    cached_at: Instant,
+}
+
 pub struct ValidationCache {
     settings: CacheSettings,
     entries: Option<Cache<String, Arc<Entry>>>,
+    /// Token catalogs by project ("" for none): every validation body carries one.
+    catalogs: Option<Cache<String, Arc<CatalogCacheEntry>>>,
     epoch: AtomicU64,
     marks: RwLock<HashMap<Dependency, Mark>>,
     /// When the change feed was last read completely; `None` before the first read.
@@ -132,11 +145,13 @@ pub struct ValidationCache {
 
 impl ValidationCache {
     pub fn new(settings: CacheSettings) -> Self {
-        let entries =
-            (settings.enabled && settings.capacity > 0).then(|| Cache::new(settings.capacity));
+        let on = settings.enabled && settings.capacity > 0;
+        let entries = on.then(|| Cache::new(settings.capacity));
+        let catalogs = on.then(|| Cache::new(settings.capacity.min(1000)));
         ValidationCache {
             settings,
             entries,
+            catalogs,
             epoch: AtomicU64::new(1),
             marks: RwLock::new(HashMap::new()),
             synced_at: Mutex::new(None),
@@ -145,15 +160,48 @@ impl ValidationCache {
 
     fn usable(&self) -> Option<&Cache<String, Arc<Entry>>> {
         let entries = self.entries.as_ref()?;
+        self.synced_recently().then_some(entries)
+    }
+
+    fn synced_recently(&self) -> bool {
         let synced = self
             .synced_at
             .lock()
             .map(|s| *s)
             .unwrap_or_else(|p| *p.into_inner());
-        match synced {
-            Some(at) if at.elapsed() <= self.settings.max_sync_age => Some(entries),
-            _ => None,
+        synced.is_some_and(|at| at.elapsed() <= self.settings.max_sync_age)
+    }
+
+    fn marked_since(&self, tag: u64, dependencies: &[Dependency]) -> bool {
+        let marks = self.marks.read().unwrap_or_else(|p| p.into_inner());
+        let newer = |d: &Dependency| marks.get(d).is_some_and(|m| m.epoch > tag);
+        newer(&Dependency::All) || dependencies.iter().any(newer)
+    }
+
+    /// The cached catalog for `project`, if still good.
+    pub fn catalog(&self, project: Option<&str>) -> Option<Vec<CatalogEntry>> {
+        let catalogs = self.catalogs.as_ref().filter(|_| self.synced_recently())?;
+        let entry = catalogs.get(project.unwrap_or(""))?;
+        if entry.cached_at.elapsed() >= self.settings.max_age
+            || self.marked_since(entry.tag, &[Dependency::Catalog])
+        {
+            return None;
         }
+        Some(entry.catalog.clone())
+    }
+
+    pub fn insert_catalog(&self, project: Option<&str>, ticket: Ticket, catalog: &[CatalogEntry]) {
+        let Some(catalogs) = self.catalogs.as_ref().filter(|_| self.synced_recently()) else {
+            return;
+        };
+        catalogs.insert(
+            project.unwrap_or("").to_string(),
+            Arc::new(CatalogCacheEntry {
+                catalog: catalog.to_vec(),
+                tag: ticket.epoch,
+                cached_at: Instant::now(),
+            }),
+        );
     }
 
     /// A cached validation of `token`, if one is still good at `now` under the token
@@ -169,10 +217,7 @@ impl ValidationCache {
             entries.remove(token);
             return None;
         }
-        let marks = self.marks.read().unwrap_or_else(|p| p.into_inner());
-        let newer = |d: &Dependency| marks.get(d).is_some_and(|m| m.epoch > entry.tag);
-        if newer(&Dependency::All) || entry.dependencies.iter().any(newer) {
-            drop(marks);
+        if self.marked_since(entry.tag, &entry.dependencies) {
             entries.remove(token);
             return None;
         }
@@ -231,6 +276,9 @@ impl ValidationCache {
         if changed.contains(&Dependency::All) {
             if let Some(entries) = &self.entries {
                 entries.clear();
+            }
+            if let Some(catalogs) = &self.catalogs {
+                catalogs.clear();
             }
         }
     }
