@@ -4,10 +4,12 @@
 //! The SQL is kept portable: `$N` placeholders (SQLite accepts them too), TEXT and BIGINT
 //! columns only, times as microseconds, JSON as text.
 
+mod bulk;
 mod codec;
 mod sql;
 mod store_impl;
 
+pub use bulk::BulkLoader;
 pub use store_impl::SqlStore;
 
 use thiserror::Error;
