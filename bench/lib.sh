@@ -67,14 +67,14 @@ ensure_limen() {
 started_pids=()
 
 # Starts a command in its own session (so its whole process tree can be ended through
-# its id) with output to a log file; prints the pid.
+# its id) with output to a log file; sets BG_PID. Not to be called in $(…): the pid must
+# reach started_pids in this shell, for the exit trap.
 start_bg() {
     local logfile=$1
     shift
     setsid "$@" >"$logfile" 2>&1 </dev/null &
-    local pid=$!
-    started_pids+=("$pid")
-    echo "$pid"
+    BG_PID=$!
+    started_pids+=("$BG_PID")
 }
 
 # Ends one process group we started: TERM, then KILL after 15 s.
@@ -87,6 +87,12 @@ stop_pid() {
     done
     kill -KILL -- "-$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    # Forget it, so that the exit trap never signals a reused id.
+    local keep=() p
+    for p in "${started_pids[@]}"; do
+        [ "$p" = "$pid" ] || keep+=("$p")
+    done
+    started_pids=("${keep[@]}")
 }
 
 stop_all() {
@@ -94,7 +100,6 @@ stop_all() {
     for pid in "${started_pids[@]}"; do
         stop_pid "$pid"
     done
-    started_pids=()
 }
 
 free_port() {
@@ -245,8 +250,9 @@ limen_prepare() {
 # limen_start DIR PORT [DATABASE_URL]: serves in the background; sets LIMEN_PID.
 limen_start() {
     local dir=$1 port=$2 db=${3:-sqlite://$1/limen.db}
-    LIMEN_PID=$(start_bg "$dir/serve.log" "$limen_bin" --config "$dir/limen.toml" \
-        --data-dir "$dir" --database-url "$db" serve --listen "127.0.0.1:$port")
+    start_bg "$dir/serve.log" "$limen_bin" --config "$dir/limen.toml" \
+        --data-dir "$dir" --database-url "$db" serve --listen "127.0.0.1:$port"
+    LIMEN_PID=$BG_PID
     wait_http "http://127.0.0.1:$port/v3" 60 "$LIMEN_PID" ||
         die "limen serve did not come up: $(tail -5 "$dir/serve.log")"
 }
