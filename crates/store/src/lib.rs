@@ -4,11 +4,13 @@
 //! The SQL is kept portable: `$N` placeholders (SQLite accepts them too), TEXT and BIGINT
 //! columns only, times as microseconds, JSON as text.
 
+mod bulk;
 mod codec;
 pub mod keys;
 mod sql;
 mod store_impl;
 
+pub use bulk::BulkLoader;
 pub use keys::{ClusterSetting, KeyKind, PublishedKey, Rotation, SealedKey};
 pub use store_impl::SqlStore;
 
