@@ -462,10 +462,11 @@ async fn cached_validations_end_with_their_keys() {
     assert_eq!(self_validate().await, StatusCode::UNAUTHORIZED);
 }
 
-/// Token bodies carry the catalog, which is cached too: a new endpoint shows in
-/// validations on every node within a second, and so does a project's endpoint filter.
+/// Token bodies carry the catalog and the service providers, which are cached too: a new
+/// endpoint shows in validations on every node within a second, and so do a project's
+/// endpoint filter and a new service provider.
 #[tokio::test]
-async fn catalog_changes_show_in_validations_on_every_node() {
+async fn catalog_and_service_provider_changes_show_in_validations_on_every_node() {
     let c = cloud().await;
     let catalog_names = |body: &Value| -> Vec<String> {
         body["token"]["catalog"]
@@ -527,5 +528,26 @@ async fn catalog_changes_show_in_validations_on_every_node() {
         assert!(
             !catalog_names(&validated_body(node, &c.token).await).contains(&"images".to_string())
         );
+    }
+    for node in [&c.a, &c.b] {
+        assert!(validated_body(node, &c.token).await["token"]
+            .get("service_providers")
+            .is_none());
+    }
+    let sp = json!({"service_provider": {
+        "auth_url": "https://sp.example/v3/OS-FEDERATION/identity_providers/us/protocols/saml2/auth",
+        "sp_url": "https://sp.example/Shibboleth.sso/SAML2/ECP", "enabled": true}});
+    c.act(
+        &c.a,
+        Method::PUT,
+        "/v3/OS-FEDERATION/service_providers/sp1",
+        &c.a.admin_token,
+        Some(sp),
+    )
+    .await;
+    tokio::time::sleep(PROPAGATION).await;
+    for node in [&c.a, &c.b] {
+        let body = validated_body(node, &c.token).await;
+        assert_eq!(body["token"]["service_providers"][0]["id"], json!("sp1"));
     }
 }

@@ -293,17 +293,16 @@ impl Limen {
     }
 
     /// The catalog a token shows: enabled services with their enabled endpoints,
-    /// restricted to a project's endpoint associations where it has any.
-    /// The catalog a token scoped to `project_id` shows (cached like validations, and
-    /// invalidated the same way by catalog and endpoint-filter changes).
+    /// restricted to a project's endpoint associations where it has any. Cached like
+    /// validations, and invalidated the same way by catalog and endpoint-filter changes.
     pub async fn catalog(&self, project_id: Option<&str>) -> CoreResult<Vec<CatalogEntry>> {
-        if let Some(c) = self.validations.catalog(project_id) {
+        let (cache, key) = (&self.validations, project_id.unwrap_or(""));
+        if let Some(c) = cache.derived(&cache.catalogs, key) {
             return Ok(c);
         }
-        let ticket = self.validations.ticket(0);
+        let ticket = cache.ticket(0);
         let catalog = self.read_catalog(project_id).await?;
-        self.validations
-            .insert_catalog(project_id, ticket, &catalog);
+        cache.insert_derived(&cache.catalogs, key, ticket, catalog.clone());
         Ok(catalog)
     }
 

@@ -6,6 +6,7 @@
 use crate::clock::Clock;
 use crate::endpoint_filter::CATALOG_DOCUMENTS;
 use crate::error::StoreResult;
+use crate::federation::SP;
 use crate::model::*;
 use crate::oauth1::{ACCESS_TOKEN, CONSUMER};
 use crate::store::*;
@@ -61,13 +62,14 @@ impl TrackingStore {
     }
 }
 
-/// Documents that validation reads: OAuth1 access tokens and consumers, and the endpoint
-/// filters that shape catalogs.
+/// Documents that validation reads: OAuth1 access tokens and consumers, the endpoint
+/// filters that shape catalogs, and the service providers token bodies list.
 fn document_dependency(kind: &str, id: &str) -> Vec<Dependency> {
     match kind {
         ACCESS_TOKEN => vec![Dependency::OAuth1AccessToken(id.to_string())],
         CONSUMER => vec![Dependency::OAuth1Consumer(id.to_string())],
         k if CATALOG_DOCUMENTS.contains(&k) => vec![Dependency::Catalog],
+        SP => vec![Dependency::ServiceProviders],
         _ => vec![],
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 const IDP: &str = "identity_provider";
 const PROTOCOL: &str = "federation_protocol";
 const MAPPING: &str = "mapping";
-const SP: &str = "service_provider";
+pub(crate) const SP: &str = "service_provider";
 
 /// Keystone's `[saml] relay_state_prefix` default.
 pub const DEFAULT_RELAY_STATE_PREFIX: &str = "ss:mem:";
@@ -373,9 +373,16 @@ impl Limen {
     }
 
     /// The enabled service providers every token lists (`service_providers`).
+    /// Cached like validations (every token body carries the list).
     pub async fn enabled_service_providers(&self) -> CoreResult<Vec<ServiceProvider>> {
+        let cache = &self.validations;
+        if let Some(sps) = cache.derived(&cache.service_providers, "") {
+            return Ok(sps);
+        }
+        let ticket = cache.ticket(0);
         let mut all = self.list_service_providers().await?;
         all.retain(|sp| sp.enabled);
+        cache.insert_derived(&cache.service_providers, "", ticket, all.clone());
         Ok(all)
     }
 }

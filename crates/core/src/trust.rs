@@ -205,12 +205,23 @@ impl Limen {
         }
         self.get_trust(id).await?;
         self.store.delete_trust(id).await?;
+        self.revoke_trust_tokens(id).await?;
         // Trusts redelegated from this one go with it.
         for child in self.store.list_trusts(None, None).await? {
             if child.redelegated_trust_id.as_deref() == Some(id) {
                 self.store.delete_trust(&child.id).await?;
+                self.revoke_trust_tokens(&child.id).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Keystone records a revocation event for a deleted trust (its tokens also fail
+    /// because the trust is gone; the event is what `/v3/OS-REVOKE/events` shows).
+    async fn revoke_trust_tokens(&self, trust_id: &str) -> CoreResult<()> {
+        let mut ev = crate::model::RevocationEvent::at(self.clock.now());
+        ev.trust_id = Some(trust_id.to_string());
+        self.store.add_revocation_event(&ev).await?;
         Ok(())
     }
 

@@ -17,6 +17,7 @@
 
 use crate::auth::TokenInfo;
 use crate::catalog::CatalogEntry;
+use crate::federation::ServiceProvider;
 use quick_cache::sync::Cache;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,8 @@ pub enum Dependency {
     Audit(String),
     /// Services, endpoints, regions and endpoint filters: what token catalogs show.
     Catalog,
+    /// The federation service providers every token body lists.
+    ServiceProviders,
 }
 
 impl Dependency {
@@ -56,12 +59,13 @@ impl Dependency {
             Dependency::OAuth1Consumer(_) => "oauth1_consumer",
             Dependency::Audit(_) => "audit",
             Dependency::Catalog => "catalog",
+            Dependency::ServiceProviders => "service_providers",
         }
     }
 
     pub fn id(&self) -> &str {
         match self {
-            Dependency::All | Dependency::Catalog => "",
+            Dependency::All | Dependency::Catalog | Dependency::ServiceProviders => "",
             Dependency::User(id)
             | Dependency::Project(id)
             | Dependency::Domain(id)
@@ -86,6 +90,7 @@ impl Dependency {
             "oauth1_consumer" => Dependency::OAuth1Consumer(id),
             "audit" => Dependency::Audit(id),
             "catalog" => Dependency::Catalog,
+            "service_providers" => Dependency::ServiceProviders,
             _ => Dependency::All,
         }
     }
@@ -126,17 +131,42 @@ pub struct Ticket {
     keys: u64,
 }
 
-struct CatalogCacheEntry {
-    catalog: Vec<CatalogEntry>,
+/// Values derived from stored data that every token body carries (catalogs, the service
+/// providers), cached by key under the same invalidation as validations: an entry is
+/// dropped once `dependency` changes.
+pub struct Derived<T> {
+    entries: Option<Cache<String, Arc<DerivedEntry<T>>>>,
+    dependency: Dependency,
+}
+
+struct DerivedEntry<T> {
+    value: T,
     tag: u64,
     cached_at: Instant,
+}
+
+impl<T> Derived<T> {
+    fn new(on: bool, capacity: usize, dependency: Dependency) -> Self {
+        Derived {
+            entries: on.then(|| Cache::new(capacity.max(1))),
+            dependency,
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(e) = &self.entries {
+            e.clear();
+        }
+    }
 }
 
 pub struct ValidationCache {
     settings: CacheSettings,
     entries: Option<Cache<String, Arc<Entry>>>,
-    /// Token catalogs by project ("" for none): every validation body carries one.
-    catalogs: Option<Cache<String, Arc<CatalogCacheEntry>>>,
+    /// Token catalogs by project ("" for none).
+    pub catalogs: Derived<Vec<CatalogEntry>>,
+    /// The enabled service providers (one entry, "").
+    pub service_providers: Derived<Vec<ServiceProvider>>,
     epoch: AtomicU64,
     marks: RwLock<HashMap<Dependency, Mark>>,
     /// When the change feed was last read completely; `None` before the first read.
@@ -147,11 +177,11 @@ impl ValidationCache {
     pub fn new(settings: CacheSettings) -> Self {
         let on = settings.enabled && settings.capacity > 0;
         let entries = on.then(|| Cache::new(settings.capacity));
-        let catalogs = on.then(|| Cache::new(settings.capacity.min(1000)));
         ValidationCache {
+            catalogs: Derived::new(on, settings.capacity.min(1000), Dependency::Catalog),
+            service_providers: Derived::new(on, 1, Dependency::ServiceProviders),
             settings,
             entries,
-            catalogs,
             epoch: AtomicU64::new(1),
             marks: RwLock::new(HashMap::new()),
             synced_at: Mutex::new(None),
@@ -178,26 +208,30 @@ impl ValidationCache {
         newer(&Dependency::All) || dependencies.iter().any(newer)
     }
 
-    /// The cached catalog for `project`, if still good.
-    pub fn catalog(&self, project: Option<&str>) -> Option<Vec<CatalogEntry>> {
-        let catalogs = self.catalogs.as_ref().filter(|_| self.synced_recently())?;
-        let entry = catalogs.get(project.unwrap_or(""))?;
+    /// The cached value of `derived` under `key`, if still good.
+    pub fn derived<T: Clone>(&self, derived: &Derived<T>, key: &str) -> Option<T> {
+        let entries = derived
+            .entries
+            .as_ref()
+            .filter(|_| self.synced_recently())?;
+        let entry = entries.get(key)?;
         if entry.cached_at.elapsed() >= self.settings.max_age
-            || self.marked_since(entry.tag, &[Dependency::Catalog])
+            || self.marked_since(entry.tag, std::slice::from_ref(&derived.dependency))
         {
             return None;
         }
-        Some(entry.catalog.clone())
+        Some(entry.value.clone())
     }
 
-    pub fn insert_catalog(&self, project: Option<&str>, ticket: Ticket, catalog: &[CatalogEntry]) {
-        let Some(catalogs) = self.catalogs.as_ref().filter(|_| self.synced_recently()) else {
+    /// Caches `value` (read after `ticket` was taken) under `key`.
+    pub fn insert_derived<T>(&self, derived: &Derived<T>, key: &str, ticket: Ticket, value: T) {
+        let Some(entries) = derived.entries.as_ref().filter(|_| self.synced_recently()) else {
             return;
         };
-        catalogs.insert(
-            project.unwrap_or("").to_string(),
-            Arc::new(CatalogCacheEntry {
-                catalog: catalog.to_vec(),
+        entries.insert(
+            key.to_string(),
+            Arc::new(DerivedEntry {
+                value,
                 tag: ticket.epoch,
                 cached_at: Instant::now(),
             }),
@@ -277,9 +311,8 @@ impl ValidationCache {
             if let Some(entries) = &self.entries {
                 entries.clear();
             }
-            if let Some(catalogs) = &self.catalogs {
-                catalogs.clear();
-            }
+            self.catalogs.clear();
+            self.service_providers.clear();
         }
     }
 
