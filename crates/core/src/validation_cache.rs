@@ -330,3 +330,82 @@ impl ValidationCache {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> ValidationCache {
+        ValidationCache::new(CacheSettings {
+            enabled: true,
+            max_age: Duration::from_secs(300),
+            capacity: 100,
+            max_sync_age: Duration::from_secs(60),
+        })
+    }
+
+    #[test]
+    fn nothing_is_served_before_the_feed_was_read() {
+        let c = cache();
+        let t = c.ticket(0);
+        c.insert_derived(&c.catalogs, "p", t, vec![]);
+        assert!(c.derived(&c.catalogs, "p").is_none());
+        c.synced();
+        c.insert_derived(&c.catalogs, "p", c.ticket(0), vec![]);
+        assert!(c.derived(&c.catalogs, "p").is_some());
+    }
+
+    #[test]
+    fn a_value_read_before_a_change_is_never_served_after_it() {
+        let c = cache();
+        c.synced();
+        // A read starts, a change is applied meanwhile, then the read's result arrives.
+        let before = c.ticket(0);
+        c.apply(&[Dependency::Catalog]);
+        c.insert_derived(&c.catalogs, "p", before, vec![]);
+        assert!(c.derived(&c.catalogs, "p").is_none());
+        // A read that starts after the change is served.
+        c.insert_derived(&c.catalogs, "p", c.ticket(0), vec![]);
+        assert!(c.derived(&c.catalogs, "p").is_some());
+        // Changes to other things leave it alone; `All` does not.
+        c.apply(&[Dependency::User("u".into()), Dependency::ServiceProviders]);
+        assert!(c.derived(&c.catalogs, "p").is_some());
+        c.apply(&[Dependency::All]);
+        assert!(c.derived(&c.catalogs, "p").is_none());
+    }
+
+    #[test]
+    fn a_disabled_cache_serves_nothing() {
+        let c = ValidationCache::new(CacheSettings {
+            enabled: false,
+            max_age: Duration::from_secs(300),
+            capacity: 100,
+            max_sync_age: Duration::from_secs(60),
+        });
+        c.synced();
+        c.insert_derived(&c.service_providers, "", c.ticket(0), vec![]);
+        assert!(c.derived(&c.service_providers, "").is_none());
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn feed_rows_read_back_as_what_was_written() {
+        for d in [
+            Dependency::All,
+            Dependency::User("u1".into()),
+            Dependency::Project("p1".into()),
+            Dependency::Domain("d1".into()),
+            Dependency::Trust("t1".into()),
+            Dependency::ApplicationCredential("a1".into()),
+            Dependency::OAuth1AccessToken("o1".into()),
+            Dependency::OAuth1Consumer("c1".into()),
+            Dependency::Audit("x1".into()),
+            Dependency::Catalog,
+            Dependency::ServiceProviders,
+        ] {
+            assert_eq!(Dependency::from_parts(d.kind(), d.id()), d);
+        }
+        // A kind a newer node wrote counts as everything.
+        assert_eq!(Dependency::from_parts("later", "x"), Dependency::All);
+    }
+}
