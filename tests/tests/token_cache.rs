@@ -551,3 +551,156 @@ async fn catalog_and_service_provider_changes_show_in_validations_on_every_node(
         assert_eq!(body["token"]["service_providers"][0]["id"], json!("sp1"));
     }
 }
+
+/// Issuing caches too: a user's scope and roles on it are resolved once per node, and a
+/// change is seen by rescoping (and password logins) as it is by validations.
+impl Cloud {
+    /// Rescopes the user's unscoped `token` to the cloud's project on `node`: the status
+    /// and the body.
+    async fn rescope(&self, node: &TestServer, token: &str) -> (StatusCode, Value) {
+        let (s, _, body) = node
+            .authenticate(token_auth(token, Some(project_scope(&self.project))))
+            .await;
+        (s, body)
+    }
+
+    /// An unscoped token of the user, rescoped twice on both nodes (so both have the
+    /// scope cached).
+    async fn warm_rescoping(&self) -> String {
+        let (unscoped, _) = self
+            .a
+            .token(password_auth_by_id(&self.user, USER_PASSWORD, None))
+            .await;
+        for node in [&self.a, &self.b] {
+            for _ in 0..2 {
+                let (s, body) = self.rescope(node, &unscoped).await;
+                assert_eq!(s, StatusCode::CREATED, "{body}");
+            }
+        }
+        unscoped
+    }
+}
+
+/// After `change` (made on node `on`), rescoping the user's unscoped token to the project
+/// fails with 401 on that node at once and on the other within [`PROPAGATION`].
+async fn change_refuses_rescoping(on: usize, method: Method, path: fn(&Cloud) -> String) {
+    let c = cloud().await;
+    let unscoped = c.warm_rescoping().await;
+    let node = [&c.a, &c.b][on];
+    c.act(node, method, &path(&c), &node.admin_token, None)
+        .await;
+    let (s, body) = c.rescope(node, &unscoped).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    tokio::time::sleep(PROPAGATION).await;
+    for (name, n) in [("a", &c.a), ("b", &c.b)] {
+        let (s, body) = c.rescope(n, &unscoped).await;
+        assert_eq!(
+            s,
+            StatusCode::UNAUTHORIZED,
+            "node {name} still rescopes a second after the change: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rescoping_sees_a_removed_grant_on_every_node() {
+    change_refuses_rescoping(1, Method::DELETE, |c| {
+        format!(
+            "/v3/projects/{}/users/{}/roles/{}",
+            c.project, c.user, c.member_role
+        )
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rescoping_sees_a_disabled_project_on_every_node() {
+    let c = cloud().await;
+    let unscoped = c.warm_rescoping().await;
+    c.act(
+        &c.a,
+        Method::PATCH,
+        &format!("/v3/projects/{}", c.project),
+        &c.a.admin_token,
+        Some(json!({"project": {"enabled": false}})),
+    )
+    .await;
+    assert_eq!(c.rescope(&c.a, &unscoped).await.0, StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(PROPAGATION).await;
+    for node in [&c.a, &c.b] {
+        assert_eq!(c.rescope(node, &unscoped).await.0, StatusCode::UNAUTHORIZED);
+    }
+}
+
+/// A new grant shows in the roles of tokens rescoped on every node within a second, and
+/// the new token validates everywhere with it.
+#[tokio::test]
+async fn rescoping_sees_a_new_grant_on_every_node() {
+    let c = cloud().await;
+    let unscoped = c.warm_rescoping().await;
+    let role =
+        c.a.create("roles", "role", json!({"name": "auditor"}))
+            .await;
+    let grant = format!(
+        "/v3/projects/{}/users/{}/roles/{}",
+        c.project,
+        c.user,
+        id(&role)
+    );
+    let (s, _) = c.b.put(&grant, &c.b.admin_token).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    tokio::time::sleep(PROPAGATION).await;
+    for node in [&c.a, &c.b] {
+        let (s, _, body) = node
+            .authenticate(token_auth(&unscoped, Some(project_scope(&c.project))))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let names: Vec<&str> = body["token"]["roles"]
+            .as_array()
+            .expect("roles")
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        assert!(names.contains(&"auditor"), "{names:?}");
+    }
+}
+
+/// Token times are whole seconds, so a token issued in the same second as a revocation
+/// that names its user must neither be caught by that revocation (it came after) nor
+/// escape a revocation made after it (it came before). Each round issues tokens right
+/// after the previous round's revocation and revokes them again at once. The node's view
+/// of recent revocation events must also be refreshed by each revocation, not kept from
+/// the logins before it.
+#[tokio::test]
+async fn a_token_issued_right_after_a_revocation_is_valid() {
+    let c = cloud().await;
+    for _ in 0..3 {
+        let unscoped = c.warm_rescoping().await;
+        let (s, _) =
+            c.a.call(
+                Method::DELETE,
+                &format!("/v3/users/{}/tokens", c.user),
+                Some(&c.a.admin_token),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        assert_eq!(
+            c.a.validate(&unscoped).await,
+            StatusCode::NOT_FOUND,
+            "a token issued before the revocation escaped it"
+        );
+        let (fresh, _) =
+            c.a.token(password_auth_by_id(
+                &c.user,
+                USER_PASSWORD,
+                Some(project_scope(&c.project)),
+            ))
+            .await;
+        assert_eq!(
+            c.a.validate(&fresh).await,
+            StatusCode::OK,
+            "a token issued after the revocation was caught by it"
+        );
+    }
+}

@@ -266,12 +266,31 @@ fn load_config(common: &Common) -> Result<Config, String> {
 }
 
 fn init_logging(config: &Config) {
+    init_logging_to(config, std::io::stderr);
+}
+
+/// `serve` logs a line per request: a background thread writes them to stderr, a batch
+/// per write, so request handling never waits on the log. Nothing is dropped (a full
+/// queue slows requests down instead); the guard flushes what is queued on the way out.
+fn init_server_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("limen-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
+    init_logging_to(config, writer);
+    guard
+}
+
+fn init_logging_to<W>(config: &Config, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIMEN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     if config.log_format == "json" {
         builder.json().init();
     } else {
@@ -294,7 +313,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             if let Some(p) = public_url {
                 config.public_url = Some(p);
             }
-            init_logging(&config);
+            let _flush_on_exit = init_server_logging(&config);
             limen_server::serve(config).await.map_err(|e| e.to_string())
         }
         Command::Bootstrap(args) => {

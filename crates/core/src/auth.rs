@@ -10,6 +10,7 @@ use crate::service::Limen;
 use crate::token::{TokenPayload, TokenScope};
 use crate::validation_cache::Dependency;
 use base64::Engine;
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -166,7 +167,7 @@ impl TrustTokenInfo {
 
 impl TokenInfo {
     /// Everything stored this validation rests on (see [`crate::validation_cache`]).
-    fn dependencies(&self) -> Vec<Dependency> {
+    pub fn dependencies(&self) -> Vec<Dependency> {
         let mut d = vec![
             Dependency::User(self.user.id.clone()),
             Dependency::Domain(self.user.domain_id.clone()),
@@ -286,7 +287,7 @@ impl Limen {
         }
         let mut methods: Vec<String> = Vec::new();
         let mut user: Option<User> = None;
-        let mut parent: Option<TokenInfo> = None;
+        let mut parent: Option<Arc<TokenInfo>> = None;
         let mut app_cred: Option<crate::model::ApplicationCredential> = None;
         for m in &req.methods {
             match m.as_str() {
@@ -379,7 +380,11 @@ impl Limen {
             }
         }
         let user = user.ok_or_else(auth_failed)?;
-        let authenticated_domain = self.get_domain(&user.domain_id).await?;
+        // A token just validated shows its user's domain (as fresh as the validation).
+        let authenticated_domain = match &parent {
+            Some(p) if p.user_domain.id == user.domain_id => p.user_domain.clone(),
+            _ => self.get_domain(&user.domain_id).await?,
+        };
         if !authenticated_domain.enabled {
             return Err(auth_failed());
         }
@@ -444,15 +449,17 @@ impl Limen {
             _ => self.get_domain(&user.domain_id).await?,
         };
         let now = self.clock.now();
-        // Fernet times are whole seconds. A revocation earlier in this same second (a
+        // Token times are whole seconds. A revocation earlier in this same second (a
         // password change, a grant removed) would also match a token stamped with this
-        // second, so such a token is stamped with the next one.
+        // second. Stamping the next second ahead of time would let a revocation later in
+        // this second miss the token; so the issue waits for the next second instead.
         let mut issued_at = whole_seconds(now);
         if self
             .revoked_this_second(&user, &scope, &roles, issued_at)
             .await?
         {
             issued_at += Duration::seconds(1);
+            self.clock.wait_until(issued_at).await;
         }
         let mut audit_ids = vec![self.new_audit_id()];
         let expires_at = match parent {
@@ -648,22 +655,65 @@ impl Limen {
             (ScopeRequest::Default, true, None) => ScopeRequest::Unscoped,
             (s, _, None) => s.clone(),
         };
-        let scope = self.resolve_scope(user, &scope_req).await?;
-        let roles = match (app_cred, scope.target()) {
-            (Some(c), _) => self
-                .application_credential_roles(c)
-                .await?
-                .filter(|r| !r.is_empty())
-                .ok_or_else(auth_failed)?,
-            (None, None) => vec![],
-            (None, Some(t)) => {
-                let roles = self.effective_roles(&user.id, &t).await?;
-                if roles.is_empty() {
-                    return Err(CoreError::unauthorized(no_access_message(user, &scope)));
-                }
-                roles
-            }
+        let Some(c) = app_cred else {
+            let own = self.own_scope(user, &scope_req).await?;
+            return Ok((own.0.clone(), own.1.clone()));
         };
+        let scope = self.resolve_scope(user, &scope_req).await?;
+        let roles = self
+            .application_credential_roles(c)
+            .await?
+            .filter(|r| !r.is_empty())
+            .ok_or_else(auth_failed)?;
+        Ok((scope, roles))
+    }
+
+    /// The scope a user asks for on their own behalf and their roles on it: an error
+    /// when the scope is unusable or gives no role. Cached for scopes named by id (what
+    /// rescoping and validation ask for), until the user, the project or a domain on the
+    /// way changes.
+    async fn own_scope(
+        &self,
+        user: &User,
+        req: &ScopeRequest,
+    ) -> CoreResult<Arc<(ResolvedScope, Vec<Role>)>> {
+        let key = match req {
+            ScopeRequest::Project(ProjectRef::Id(id)) => format!("{}/project/{id}", user.id),
+            ScopeRequest::Domain(DomainRef::Id(id)) => format!("{}/domain/{id}", user.id),
+            ScopeRequest::System => format!("{}/system", user.id),
+            _ => return Ok(Arc::new(self.resolve_own_scope(user, req).await?)),
+        };
+        let cache = &self.validations;
+        cache
+            .derive(&cache.scopes, &key, async {
+                let resolved = self.resolve_own_scope(user, req).await?;
+                let mut dependencies = vec![Dependency::User(user.id.clone())];
+                match &resolved.0 {
+                    ResolvedScope::Project { project, domain } => {
+                        dependencies.push(Dependency::Project(project.id.clone()));
+                        dependencies.push(Dependency::Domain(domain.id.clone()));
+                    }
+                    ResolvedScope::Domain(d) => dependencies.push(Dependency::Domain(d.id.clone())),
+                    ResolvedScope::Unscoped | ResolvedScope::System => {}
+                }
+                Ok((Arc::new(resolved), dependencies))
+            })
+            .await
+    }
+
+    async fn resolve_own_scope(
+        &self,
+        user: &User,
+        req: &ScopeRequest,
+    ) -> CoreResult<(ResolvedScope, Vec<Role>)> {
+        let scope = self.resolve_scope(user, req).await?;
+        let Some(target) = scope.target() else {
+            return Ok((scope, vec![]));
+        };
+        let roles = self.effective_roles(&user.id, &target).await?;
+        if roles.is_empty() {
+            return Err(CoreError::unauthorized(no_access_message(user, &scope)));
+        }
         Ok((scope, roles))
     }
 
@@ -910,7 +960,11 @@ impl Limen {
     /// Validates a token: authentic, not expired (unless `allow_expired` and within the
     /// window), not revoked, and everything it names still exists, is enabled and still
     /// grants roles. Any failure is `NotFound("token")`.
-    pub async fn validate_token(&self, token: &str, allow_expired: bool) -> CoreResult<TokenInfo> {
+    pub async fn validate_token(
+        &self,
+        token: &str,
+        allow_expired: bool,
+    ) -> CoreResult<Arc<TokenInfo>> {
         let now = self.clock.now();
         let keys = self.tokens.key_generation();
         if let Some(info) = self.validations.get(token, now, keys) {
@@ -940,23 +994,33 @@ impl Limen {
             .await?
             .filter(|d| d.enabled)
             .ok_or_else(not_found)?;
-        let scope = match &payload.scope {
-            TokenScope::Unscoped => ResolvedScope::Unscoped,
-            TokenScope::Project { project_id } => self
-                .enabled_project_scope(project_id)
-                .await?
-                .ok_or_else(not_found)?,
-            TokenScope::Domain { domain_id } => ResolvedScope::Domain(
-                self.store
-                    .get_domain(domain_id)
-                    .await?
-                    .filter(|d| d.enabled)
-                    .ok_or_else(not_found)?,
-            ),
-            TokenScope::System => ResolvedScope::System,
-            TokenScope::ApplicationCredential { project_id, .. }
-            | TokenScope::Trust { project_id, .. }
-            | TokenScope::OAuth1 { project_id, .. } => self
+        // A token on the user's own roles resolves as issuing does (and shares its cache).
+        let own_request = match &payload.scope {
+            TokenScope::Project { project_id } => {
+                Some(ScopeRequest::Project(ProjectRef::Id(project_id.clone())))
+            }
+            TokenScope::Domain { domain_id } => {
+                Some(ScopeRequest::Domain(DomainRef::Id(domain_id.clone())))
+            }
+            TokenScope::System => Some(ScopeRequest::System),
+            _ => None,
+        };
+        let own = match &own_request {
+            Some(req) => Some(self.own_scope(&user, req).await.map_err(|e| match e {
+                CoreError::Internal(m) => CoreError::Internal(m),
+                _ => not_found(),
+            })?),
+            None => None,
+        };
+        let scope = match (&own, &payload.scope) {
+            (Some(own), _) => own.0.clone(),
+            (None, TokenScope::Unscoped) => ResolvedScope::Unscoped,
+            (
+                None,
+                TokenScope::ApplicationCredential { project_id, .. }
+                | TokenScope::Trust { project_id, .. }
+                | TokenScope::OAuth1 { project_id, .. },
+            ) => self
                 .enabled_project_scope(project_id)
                 .await?
                 .ok_or_else(not_found)?,
@@ -1007,32 +1071,27 @@ impl Limen {
             ),
             _ => None,
         };
-        let roles = match (&app_cred, &trust, &access_token, scope.target()) {
-            (Some(c), _, _, _) => self
+        let roles = match (&own, &app_cred, &trust, &access_token) {
+            (Some(own), _, _, _) => own.1.clone(),
+            (None, Some(c), _, _) => self
                 .application_credential_roles(c)
                 .await?
                 .filter(|r| !r.is_empty())
                 .ok_or_else(not_found)?,
-            (None, Some(t), _, _) => self
+            (None, None, Some(t), _) => self
                 .trust_effective_roles(t)
                 .await?
                 .filter(|r| !r.is_empty())
                 .ok_or_else(not_found)?,
-            (None, None, Some(a), _) => {
+            (None, None, None, Some(a)) => {
                 let r = self.access_token_effective_roles(a).await?;
                 if r.is_empty() {
                     return Err(not_found());
                 }
                 r
             }
+            // Unscoped: no roles.
             (None, None, None, None) => vec![],
-            (None, None, None, Some(t)) => {
-                let r = self.effective_roles(&user.id, &t).await?;
-                if r.is_empty() {
-                    return Err(not_found());
-                }
-                r
-            }
         };
         let mut domain_ids = vec![user.domain_id.as_str()];
         match &scope {
@@ -1072,7 +1131,7 @@ impl Limen {
         .flatten()
         .min()
         .unwrap_or(payload.expires_at);
-        let info = TokenInfo {
+        let info = Arc::new(TokenInfo {
             payload,
             user,
             user_domain,
@@ -1085,7 +1144,7 @@ impl Limen {
                 access_token_id: a.id,
                 consumer_id: a.consumer_id,
             }),
-        };
+        });
         if now < valid_until {
             self.validations
                 .insert(token, ticket, &info, info.dependencies(), valid_until);
@@ -1123,7 +1182,7 @@ impl Limen {
             expires_at: second,
             issued_at: second,
         };
-        self.is_revoked(&facts).await
+        self.revoked_at_stamp(&facts).await
     }
 
     /// A project scope whose project and domain are both enabled, if so.

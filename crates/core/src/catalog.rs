@@ -5,6 +5,8 @@ use crate::model::{Endpoint, Extra, Interface, Region, Service};
 use crate::resource::{conflict_as, merge_extra};
 use crate::service::Limen;
 use crate::store::EndpointFilter;
+use crate::validation_cache::Dependency;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub struct NewRegion {
@@ -295,15 +297,14 @@ impl Limen {
     /// The catalog a token shows: enabled services with their enabled endpoints,
     /// restricted to a project's endpoint associations where it has any. Cached like
     /// validations, and invalidated the same way by catalog and endpoint-filter changes.
-    pub async fn catalog(&self, project_id: Option<&str>) -> CoreResult<Vec<CatalogEntry>> {
-        let (cache, key) = (&self.validations, project_id.unwrap_or(""));
-        if let Some(c) = cache.derived(&cache.catalogs, key) {
-            return Ok(c);
-        }
-        let ticket = cache.ticket(0);
-        let catalog = self.read_catalog(project_id).await?;
-        cache.insert_derived(&cache.catalogs, key, ticket, catalog.clone());
-        Ok(catalog)
+    pub async fn catalog(&self, project_id: Option<&str>) -> CoreResult<Arc<Vec<CatalogEntry>>> {
+        let cache = &self.validations;
+        cache
+            .derive(&cache.catalogs, project_id.unwrap_or(""), async {
+                let catalog = self.read_catalog(project_id).await?;
+                Ok((Arc::new(catalog), vec![Dependency::Catalog]))
+            })
+            .await
     }
 
     async fn read_catalog(&self, project_id: Option<&str>) -> CoreResult<Vec<CatalogEntry>> {

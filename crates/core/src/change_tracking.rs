@@ -519,7 +519,8 @@ impl Store for TrackingStore {
 
     async fn add_revocation_event(&self, e: &RevocationEvent) -> StoreResult<()> {
         self.inner.add_revocation_event(e).await?;
-        self.changed(vec![event_dependency(e)]).await;
+        self.changed(vec![event_dependency(e), Dependency::Revocations])
+            .await;
         Ok(())
     }
 

@@ -4,8 +4,12 @@ use rand::RngCore;
 use std::sync::atomic::{AtomicI64, Ordering};
 use time::OffsetDateTime;
 
+#[async_trait::async_trait]
 pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
+
+    /// Waits until `now()` has reached `t` (a test clock just moves there).
+    async fn wait_until(&self, t: OffsetDateTime);
 }
 
 pub trait Random: Send + Sync {
@@ -35,9 +39,17 @@ pub trait Random: Send + Sync {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
+#[async_trait::async_trait]
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
+    }
+
+    async fn wait_until(&self, t: OffsetDateTime) {
+        let left = t - self.now();
+        if left.is_positive() {
+            tokio::time::sleep(left.unsigned_abs()).await;
+        }
     }
 }
 
@@ -70,11 +82,17 @@ impl ManualClock {
     }
 }
 
+#[async_trait::async_trait]
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
         let us = self.micros.load(Ordering::SeqCst);
         OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    async fn wait_until(&self, t: OffsetDateTime) {
+        let target = (t.unix_timestamp_nanos() / 1000) as i64;
+        self.micros.fetch_max(target, Ordering::SeqCst);
     }
 }
 

@@ -5,8 +5,10 @@
 use crate::error::{CoreError, CoreResult};
 use crate::resource::NewDomain;
 use crate::service::Limen;
+use crate::validation_cache::Dependency;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
 
 const IDP: &str = "identity_provider";
 const PROTOCOL: &str = "federation_protocol";
@@ -374,15 +376,14 @@ impl Limen {
 
     /// The enabled service providers every token lists (`service_providers`).
     /// Cached like validations (every token body carries the list).
-    pub async fn enabled_service_providers(&self) -> CoreResult<Vec<ServiceProvider>> {
+    pub async fn enabled_service_providers(&self) -> CoreResult<Arc<Vec<ServiceProvider>>> {
         let cache = &self.validations;
-        if let Some(sps) = cache.derived(&cache.service_providers, "") {
-            return Ok(sps);
-        }
-        let ticket = cache.ticket(0);
-        let mut all = self.list_service_providers().await?;
-        all.retain(|sp| sp.enabled);
-        cache.insert_derived(&cache.service_providers, "", ticket, all.clone());
-        Ok(all)
+        cache
+            .derive(&cache.service_providers, "", async {
+                let mut all = self.list_service_providers().await?;
+                all.retain(|sp| sp.enabled);
+                Ok((Arc::new(all), vec![Dependency::ServiceProviders]))
+            })
+            .await
     }
 }

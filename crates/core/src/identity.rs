@@ -5,6 +5,7 @@ use crate::model::{Extra, Group, Password, RevocationEvent, User};
 use crate::resource::{conflict_as, merge_extra, merge_options};
 use crate::service::Limen;
 use crate::store::{GroupFilter, UserFilter};
+use crate::validation_cache::Dependency;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
@@ -258,12 +259,14 @@ impl Limen {
 
     /// The expiry of the user's current password, if it has one.
     pub async fn password_expires_at(&self, user_id: &str) -> CoreResult<Option<OffsetDateTime>> {
-        Ok(self
-            .store
-            .list_passwords(user_id)
-            .await?
-            .first()
-            .and_then(|p| p.expires_at))
+        let cache = &self.validations;
+        cache
+            .derive(&cache.password_expiries, user_id, async {
+                let passwords = self.store.list_passwords(user_id).await?;
+                let expiry = passwords.first().and_then(|p| p.expires_at);
+                Ok::<_, CoreError>((expiry, vec![Dependency::User(user_id.to_string())]))
+            })
+            .await
     }
 
     /// Current password expiries of many users in one store call (for list responses).

@@ -1,9 +1,11 @@
 //! Revocation events (Keystone's model): a token is revoked when an event's set fields all
 //! match it and it was issued at or before the event.
 
-use crate::error::CoreResult;
+use crate::error::{CoreError, CoreResult};
 use crate::model::RevocationEvent;
 use crate::service::Limen;
+use crate::validation_cache::Dependency;
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 /// What an event can match on a token.
@@ -50,6 +52,22 @@ impl Limen {
         // Events older than the token cannot match it.
         let since = facts.issued_at - Duration::seconds(1);
         let events = self.store.list_revocation_events(Some(since)).await?;
+        Ok(events.iter().any(|e| event_matches(e, facts)))
+    }
+
+    /// Whether an event recorded so far matches a token about to be stamped with the
+    /// whole second `facts.issued_at`. The events of that second are read once per node
+    /// and kept until the next revocation anywhere.
+    pub(crate) async fn revoked_at_stamp(&self, facts: &TokenFacts<'_>) -> CoreResult<bool> {
+        let since = facts.issued_at - Duration::seconds(1);
+        let cache = &self.validations;
+        let key = facts.issued_at.unix_timestamp().to_string();
+        let events = cache
+            .derive(&cache.recent_revocations, &key, async {
+                let events = self.store.list_revocation_events(Some(since)).await?;
+                Ok::<_, CoreError>((Arc::new(events), vec![Dependency::Revocations]))
+            })
+            .await?;
         Ok(events.iter().any(|e| event_matches(e, facts)))
     }
 

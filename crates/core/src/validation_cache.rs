@@ -15,11 +15,13 @@
 //! When the feed cannot be read (the store is unreachable or the feed was never synced,
 //! e.g. in a CLI process), the cache is bypassed rather than trusted.
 
-use crate::auth::TokenInfo;
+use crate::auth::{ResolvedScope, TokenInfo};
 use crate::catalog::CatalogEntry;
 use crate::federation::ServiceProvider;
+use crate::model::{RevocationEvent, Role};
 use quick_cache::sync::Cache;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -43,6 +45,9 @@ pub enum Dependency {
     Catalog,
     /// The federation service providers every token body lists.
     ServiceProviders,
+    /// Any revocation event (besides the narrower dependency it also names): what a
+    /// token about to be stamped must not predate.
+    Revocations,
 }
 
 impl Dependency {
@@ -60,12 +65,16 @@ impl Dependency {
             Dependency::Audit(_) => "audit",
             Dependency::Catalog => "catalog",
             Dependency::ServiceProviders => "service_providers",
+            Dependency::Revocations => "revocations",
         }
     }
 
     pub fn id(&self) -> &str {
         match self {
-            Dependency::All | Dependency::Catalog | Dependency::ServiceProviders => "",
+            Dependency::All
+            | Dependency::Catalog
+            | Dependency::ServiceProviders
+            | Dependency::Revocations => "",
             Dependency::User(id)
             | Dependency::Project(id)
             | Dependency::Domain(id)
@@ -91,6 +100,7 @@ impl Dependency {
             "audit" => Dependency::Audit(id),
             "catalog" => Dependency::Catalog,
             "service_providers" => Dependency::ServiceProviders,
+            "revocations" => Dependency::Revocations,
             _ => Dependency::All,
         }
     }
@@ -108,7 +118,7 @@ pub struct CacheSettings {
 }
 
 struct Entry {
-    info: TokenInfo,
+    info: Arc<TokenInfo>,
     tag: u64,
     /// The token codec's key generation the validation ran under.
     keys: u64,
@@ -131,25 +141,26 @@ pub struct Ticket {
     keys: u64,
 }
 
-/// Values derived from stored data that every token body carries (catalogs, the service
-/// providers), cached by key under the same invalidation as validations: an entry is
-/// dropped once `dependency` changes.
+/// Values derived from stored data (catalogs, the service providers, a user's roles on a
+/// scope, rendered token bodies), cached by key under the same invalidation as
+/// validations: an entry is dropped once one of the dependencies it was inserted with
+/// changes. Keep values cheap to clone (an `Arc`, `Bytes`).
 pub struct Derived<T> {
     entries: Option<Cache<String, Arc<DerivedEntry<T>>>>,
-    dependency: Dependency,
 }
 
 struct DerivedEntry<T> {
     value: T,
     tag: u64,
+    dependencies: Vec<Dependency>,
     cached_at: Instant,
 }
 
 impl<T> Derived<T> {
-    fn new(on: bool, capacity: usize, dependency: Dependency) -> Self {
+    /// A cache of up to `capacity` values; `on = false` caches nothing.
+    pub fn new(on: bool, capacity: usize) -> Self {
         Derived {
             entries: on.then(|| Cache::new(capacity.max(1))),
-            dependency,
         }
     }
 
@@ -164,9 +175,16 @@ pub struct ValidationCache {
     settings: CacheSettings,
     entries: Option<Cache<String, Arc<Entry>>>,
     /// Token catalogs by project ("" for none).
-    pub catalogs: Derived<Vec<CatalogEntry>>,
+    pub catalogs: Derived<Arc<Vec<CatalogEntry>>>,
     /// The enabled service providers (one entry, "").
-    pub service_providers: Derived<Vec<ServiceProvider>>,
+    pub service_providers: Derived<Arc<Vec<ServiceProvider>>>,
+    /// A user's scope and roles on it, by user and requested scope: what issuing a
+    /// token resolves.
+    pub scopes: Derived<Arc<(ResolvedScope, Vec<Role>)>>,
+    /// Users' current password expiry, by user id.
+    pub password_expiries: Derived<Option<OffsetDateTime>>,
+    /// Revocation events recent enough to matter to a token stamped in a given second.
+    pub recent_revocations: Derived<Arc<Vec<RevocationEvent>>>,
     epoch: AtomicU64,
     marks: RwLock<HashMap<Dependency, Mark>>,
     /// When the change feed was last read completely; `None` before the first read.
@@ -178,8 +196,11 @@ impl ValidationCache {
         let on = settings.enabled && settings.capacity > 0;
         let entries = on.then(|| Cache::new(settings.capacity));
         ValidationCache {
-            catalogs: Derived::new(on, settings.capacity.min(1000), Dependency::Catalog),
-            service_providers: Derived::new(on, 1, Dependency::ServiceProviders),
+            catalogs: Derived::new(on, settings.capacity.min(1000)),
+            service_providers: Derived::new(on, 1),
+            scopes: Derived::new(on, settings.capacity),
+            password_expiries: Derived::new(on, settings.capacity),
+            recent_revocations: Derived::new(on, 4),
             settings,
             entries,
             epoch: AtomicU64::new(1),
@@ -216,15 +237,23 @@ impl ValidationCache {
             .filter(|_| self.synced_recently())?;
         let entry = entries.get(key)?;
         if entry.cached_at.elapsed() >= self.settings.max_age
-            || self.marked_since(entry.tag, std::slice::from_ref(&derived.dependency))
+            || self.marked_since(entry.tag, &entry.dependencies)
         {
             return None;
         }
         Some(entry.value.clone())
     }
 
-    /// Caches `value` (read after `ticket` was taken) under `key`.
-    pub fn insert_derived<T>(&self, derived: &Derived<T>, key: &str, ticket: Ticket, value: T) {
+    /// Caches `value` (read after `ticket` was taken, resting on `dependencies`) under
+    /// `key`.
+    pub fn insert_derived<T>(
+        &self,
+        derived: &Derived<T>,
+        key: &str,
+        ticket: Ticket,
+        value: T,
+        dependencies: Vec<Dependency>,
+    ) {
         let Some(entries) = derived.entries.as_ref().filter(|_| self.synced_recently()) else {
             return;
         };
@@ -233,15 +262,34 @@ impl ValidationCache {
             Arc::new(DerivedEntry {
                 value,
                 tag: ticket.epoch,
+                dependencies,
                 cached_at: Instant::now(),
             }),
         );
     }
 
+    /// The cached value of `derived` under `key`, or else what `read` gives, which is
+    /// then cached with the dependencies it names. `read` is a future, so nothing it
+    /// reads is read before the ticket is taken.
+    pub async fn derive<T: Clone, E>(
+        &self,
+        derived: &Derived<T>,
+        key: &str,
+        read: impl Future<Output = Result<(T, Vec<Dependency>), E>>,
+    ) -> Result<T, E> {
+        if let Some(v) = self.derived(derived, key) {
+            return Ok(v);
+        }
+        let ticket = self.ticket(0);
+        let (value, dependencies) = read.await?;
+        self.insert_derived(derived, key, ticket, value.clone(), dependencies);
+        Ok(value)
+    }
+
     /// A cached validation of `token`, if one is still good at `now` under the token
     /// codec's current key generation `keys` (keys rotated away or a format no longer
     /// accepted must not keep validating from the cache).
-    pub fn get(&self, token: &str, now: OffsetDateTime, keys: u64) -> Option<TokenInfo> {
+    pub fn get(&self, token: &str, now: OffsetDateTime, keys: u64) -> Option<Arc<TokenInfo>> {
         let entries = self.usable()?;
         let entry = entries.get(token)?;
         if now >= entry.valid_until
@@ -270,7 +318,7 @@ impl ValidationCache {
         &self,
         token: &str,
         ticket: Ticket,
-        info: &TokenInfo,
+        info: &Arc<TokenInfo>,
         dependencies: Vec<Dependency>,
         valid_until: OffsetDateTime,
     ) {
@@ -313,6 +361,9 @@ impl ValidationCache {
             }
             self.catalogs.clear();
             self.service_providers.clear();
+            self.scopes.clear();
+            self.password_expiries.clear();
+            self.recent_revocations.clear();
         }
     }
 
@@ -335,6 +386,10 @@ impl ValidationCache {
 mod tests {
     use super::*;
 
+    fn catalog() -> Vec<Dependency> {
+        vec![Dependency::Catalog]
+    }
+
     fn cache() -> ValidationCache {
         ValidationCache::new(CacheSettings {
             enabled: true,
@@ -348,10 +403,10 @@ mod tests {
     fn nothing_is_served_before_the_feed_was_read() {
         let c = cache();
         let t = c.ticket(0);
-        c.insert_derived(&c.catalogs, "p", t, vec![]);
+        c.insert_derived(&c.catalogs, "p", t, Arc::new(vec![]), catalog());
         assert!(c.derived(&c.catalogs, "p").is_none());
         c.synced();
-        c.insert_derived(&c.catalogs, "p", c.ticket(0), vec![]);
+        c.insert_derived(&c.catalogs, "p", c.ticket(0), Arc::new(vec![]), catalog());
         assert!(c.derived(&c.catalogs, "p").is_some());
     }
 
@@ -362,10 +417,10 @@ mod tests {
         // A read starts, a change is applied meanwhile, then the read's result arrives.
         let before = c.ticket(0);
         c.apply(&[Dependency::Catalog]);
-        c.insert_derived(&c.catalogs, "p", before, vec![]);
+        c.insert_derived(&c.catalogs, "p", before, Arc::new(vec![]), catalog());
         assert!(c.derived(&c.catalogs, "p").is_none());
         // A read that starts after the change is served.
-        c.insert_derived(&c.catalogs, "p", c.ticket(0), vec![]);
+        c.insert_derived(&c.catalogs, "p", c.ticket(0), Arc::new(vec![]), catalog());
         assert!(c.derived(&c.catalogs, "p").is_some());
         // Changes to other things leave it alone; `All` does not.
         c.apply(&[Dependency::User("u".into()), Dependency::ServiceProviders]);
@@ -383,7 +438,13 @@ mod tests {
             max_sync_age: Duration::from_secs(60),
         });
         c.synced();
-        c.insert_derived(&c.service_providers, "", c.ticket(0), vec![]);
+        c.insert_derived(
+            &c.service_providers,
+            "",
+            c.ticket(0),
+            Arc::new(vec![]),
+            vec![Dependency::ServiceProviders],
+        );
         assert!(c.derived(&c.service_providers, "").is_none());
         assert!(c.is_empty());
     }
@@ -402,6 +463,7 @@ mod tests {
             Dependency::Audit("x1".into()),
             Dependency::Catalog,
             Dependency::ServiceProviders,
+            Dependency::Revocations,
         ] {
             assert_eq!(Dependency::from_parts(d.kind(), d.id()), d);
         }

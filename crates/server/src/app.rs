@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use limen_core::clock::{Clock, OsRandom, Random, SystemClock};
 use limen_core::config::TokenFormat;
+use limen_core::validation_cache::Derived;
 use limen_core::Limen;
 use limen_crypto::{
     FernetCodec, FernetCredentialCipher, JwsCodec, JwsKeyRepository, KeyRepository, KeystoneHasher,
@@ -210,11 +211,17 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     let policy = load_policy(&config)?;
     let login_limiter =
         crate::ratelimit::LoginLimiter::new(config.auth.failed_logins_per_minute).map(Arc::new);
+    // Bodies weigh more than validations (a catalog each): a quarter as many.
+    let token_bodies = Arc::new(Derived::new(
+        limen.config.token.caching,
+        limen.config.token.cache_size / 4,
+    ));
     let state = AppState {
-        limen,
+        limen: Arc::new(limen),
         policy: Arc::new(RwLock::new(Arc::new(policy))),
         config: Arc::new(config),
         login_limiter,
+        token_bodies,
     };
     let router = routes::router()
         .layer(middleware::from_fn(request_headers))
@@ -241,17 +248,17 @@ async fn request_headers(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let started = std::time::Instant::now();
     let mut resp = next.run(req).await;
-    let id = format!("req-{}", uuid_like());
+    let id = request_id();
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        h.insert(HeaderName::from_static("x-openstack-request-id"), v);
+    if let Some(v) = &id {
+        h.insert(HeaderName::from_static("x-openstack-request-id"), v.clone());
     }
     h.insert(
         axum::http::header::VARY,
         HeaderValue::from_static("X-Auth-Token"),
     );
     tracing::info!(
-        request_id = %id,
+        request_id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
         %method,
         path = %path,
         status = resp.status().as_u16(),
@@ -261,18 +268,15 @@ async fn request_headers(req: Request, next: Next) -> Response {
     resp
 }
 
-fn uuid_like() -> String {
-    let mut b = [0u8; 16];
-    OsRandom.fill(&mut b);
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+/// Keystone's request id: `req-` and a random UUID. Drawn from a user-space generator
+/// seeded by the OS: a request id is a label, not a secret.
+fn request_id() -> Option<HeaderValue> {
+    let bytes: [u8; 16] = rand::random();
+    let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    let mut buf = [0u8; 4 + uuid::fmt::Hyphenated::LENGTH];
+    buf[..4].copy_from_slice(b"req-");
+    uuid.hyphenated().encode_lower(&mut buf[4..]);
+    HeaderValue::from_bytes(&buf).ok()
 }
 
 /// Re-reads the policy file when it changes, so overrides apply without a restart.

@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap};
 use limen_core::auth::TokenInfo;
 use limen_proto::render::Links;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// A JSON request body: `application/json`, within the size limit, well-formed.
 pub struct JsonBody(pub Value);
@@ -65,7 +66,7 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
 
 /// The caller's validated token (`X-Auth-Token`).
 pub struct Auth {
-    pub info: TokenInfo,
+    pub info: Arc<TokenInfo>,
 }
 
 pub fn unauthorized(state: &AppState, headers: &HeaderMap) -> ApiError {

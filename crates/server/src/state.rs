@@ -2,16 +2,21 @@
 
 use crate::config::Config;
 use crate::ratelimit::LoginLimiter;
+use axum::body::Bytes;
+use limen_core::validation_cache::Derived;
 use limen_core::Limen;
 use limen_policy::Policy;
 use std::sync::{Arc, RwLock};
 
 #[derive(Clone)]
 pub struct AppState {
-    pub limen: Limen,
+    pub limen: Arc<Limen>,
     pub policy: Arc<RwLock<Arc<Policy>>>,
     pub config: Arc<Config>,
     pub login_limiter: Option<Arc<LoginLimiter>>,
+    /// Serialized `GET /v3/auth/tokens` bodies by token (and `nocatalog`), invalidated
+    /// with the validations they render (see `routes::auth::validate`).
+    pub token_bodies: Arc<Derived<Bytes>>,
 }
 
 impl AppState {

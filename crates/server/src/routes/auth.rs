@@ -4,14 +4,17 @@ use crate::authz::{enforce, target};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{limited_login, Auth, Base, ClientAddr, JsonBody, Query};
 use crate::state::AppState;
+use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use limen_core::auth::{ResolvedScope, TokenInfo};
 use limen_core::model::Target;
+use limen_core::validation_cache::Dependency;
 use limen_proto::{input, render};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 const SUBJECT_TOKEN: &str = "x-subject-token";
 
@@ -22,12 +25,19 @@ pub(crate) async fn token_response(
     nocatalog: bool,
     status: StatusCode,
 ) -> ApiResult<Response> {
+    let body = token_body(state, info, nocatalog).await?;
+    Ok(json_with_subject(status, body, token_id))
+}
+
+/// A token's body, serialized: what it names, its catalog (unless `nocatalog` or
+/// unscoped) and the enabled service providers.
+async fn token_body(state: &AppState, info: &TokenInfo, nocatalog: bool) -> ApiResult<Bytes> {
     let catalog = if nocatalog || matches!(info.scope, ResolvedScope::Unscoped) {
         None
     } else {
         Some(state.limen.catalog(info.project_id()).await?)
     };
-    let mut body = render::token(info, catalog.as_deref());
+    let mut body = render::token(info, catalog.as_ref().map(|c| c.as_slice()));
     // Every token lists the enabled service providers (Keystone-to-Keystone federation).
     let sps = state.limen.enabled_service_providers().await?;
     if !sps.is_empty() {
@@ -36,11 +46,25 @@ pub(crate) async fn token_response(
             .map(limen_proto::federation::service_provider_in_token)
             .collect();
     }
-    let mut resp = (status, Json(body)).into_response();
+    serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|e| limen_core::CoreError::Internal(e.to_string()).into())
+}
+
+fn json_with_subject(status: StatusCode, body: Bytes, token_id: &str) -> Response {
+    let mut resp = (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(token_id) {
         resp.headers_mut().insert(SUBJECT_TOKEN, v);
     }
-    Ok(resp)
+    resp
 }
 
 /// `POST /v3/auth/tokens`
@@ -90,7 +114,7 @@ async fn subject(
     headers: &HeaderMap,
     allow_expired: bool,
     action: &str,
-) -> ApiResult<(TokenInfo, String)> {
+) -> ApiResult<(Arc<TokenInfo>, String)> {
     let subject = headers
         .get(SUBJECT_TOKEN)
         .and_then(|v| v.to_str().ok())
@@ -115,7 +139,9 @@ async fn subject(
     Ok((info, subject))
 }
 
-/// `GET /v3/auth/tokens`
+/// `GET /v3/auth/tokens`. The serialized body is cached with the validation: it is what
+/// the token, its catalog and the service providers render to, so it rests on the
+/// validation's dependencies and on those two.
 pub async fn validate(
     State(state): State<AppState>,
     auth: Auth,
@@ -123,6 +149,11 @@ pub async fn validate(
     q: Query,
 ) -> ApiResult<Response> {
     let allow_expired = q.flag("allow_expired")?;
+    let nocatalog = q.flag("nocatalog")?;
+    let cache = &state.limen.validations;
+    // Taken before the subject is validated, so a change seen from here on rejects
+    // the body cached below.
+    let ticket = cache.ticket(0);
     let (info, id) = subject(
         &state,
         &auth.info,
@@ -131,7 +162,24 @@ pub async fn validate(
         "identity:validate_token",
     )
     .await?;
-    token_response(&state, &info, &id, q.flag("nocatalog")?, StatusCode::OK).await
+    let key = format!("{}{id}", if nocatalog { 'n' } else { 'c' });
+    let body = match cache.derived(&state.token_bodies, &key) {
+        Some(body) => body,
+        None => {
+            let body = token_body(&state, &info, nocatalog).await?;
+            let mut dependencies = info.dependencies();
+            dependencies.extend([Dependency::Catalog, Dependency::ServiceProviders]);
+            cache.insert_derived(
+                &state.token_bodies,
+                &key,
+                ticket,
+                body.clone(),
+                dependencies,
+            );
+            body
+        }
+    };
+    Ok(json_with_subject(StatusCode::OK, body, &id))
 }
 
 /// `HEAD /v3/auth/tokens`
