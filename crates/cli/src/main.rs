@@ -1,5 +1,7 @@
 //! `limen`: the Limen identity service and its operator commands.
 
+mod log_writer;
+
 use clap::{Args, Parser, Subcommand};
 use limen_core::bootstrap::BootstrapInput;
 use limen_core::clock::{OsRandom, SystemClock};
@@ -9,6 +11,7 @@ use limen_crypto::{JwsKeyRepository, Kek, KeyRepository, Selection};
 use limen_server::keys;
 use limen_server::Config;
 use limen_store::{KeyKind, SqlStore};
+use log_writer::Batched;
 use std::path::PathBuf;
 
 // glibc's malloc showed as a fifth of a validation's time under load.
@@ -269,16 +272,11 @@ fn init_logging(config: &Config) {
     init_logging_to(config, std::io::stderr);
 }
 
-/// `serve` logs a line per request: a background thread writes them to stderr, a batch
-/// per write, so request handling never waits on the log. Nothing is dropped (a full
-/// queue slows requests down instead); the guard flushes what is queued on the way out.
-fn init_server_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("limen-log")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
-    init_logging_to(config, writer);
-    guard
+/// `serve` logs a line per request: lines are written in batches (see [`log_writer`]).
+fn init_server_logging(config: &Config) -> Batched<std::io::Stderr> {
+    let sink = Batched::new(std::io::stderr());
+    init_logging_to(config, sink.clone());
+    sink
 }
 
 fn init_logging_to<W>(config: &Config, writer: W)
@@ -313,8 +311,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             if let Some(p) = public_url {
                 config.public_url = Some(p);
             }
-            let _flush_on_exit = init_server_logging(&config);
-            limen_server::serve(config).await.map_err(|e| e.to_string())
+            let log = init_server_logging(&config);
+            let flusher = tokio::spawn(log.clone().flush_every());
+            let served = limen_server::serve(config).await.map_err(|e| e.to_string());
+            flusher.abort();
+            log.flush_now();
+            served
         }
         Command::Bootstrap(args) => {
             init_logging(&config);
