@@ -368,31 +368,36 @@ async fn deleting_a_trust_reaches_every_node() {
 #[tokio::test]
 async fn a_new_grant_shows_in_validations_on_every_node() {
     let c = cloud().await;
-    let role =
-        c.a.create("roles", "role", json!({"name": "auditor"}))
-            .await;
-    let (s, _) =
-        c.a.put(
-            &format!(
-                "/v3/projects/{}/users/{}/roles/{}",
-                c.project,
-                c.user,
-                id(&role)
-            ),
-            &c.a.admin_token,
-        )
-        .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
+    c.grant_new_role(&c.a, "auditor").await;
     tokio::time::sleep(PROPAGATION).await;
     for node in [&c.a, &c.b] {
         let body = validated_body(node, &c.token).await;
-        let names: Vec<&str> = body["token"]["roles"]
-            .as_array()
-            .expect("roles")
-            .iter()
-            .filter_map(|r| r["name"].as_str())
-            .collect();
-        assert!(names.contains(&"auditor"), "{names:?}");
+        assert!(role_names(&body).contains(&"auditor"), "{body}");
+    }
+}
+
+/// The names of the roles in a token body.
+fn role_names(body: &Value) -> Vec<&str> {
+    body["token"]["roles"]
+        .as_array()
+        .expect("roles")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect()
+}
+
+impl Cloud {
+    /// Creates role `name` and grants it to the user on the project, on node `on`.
+    async fn grant_new_role(&self, on: &TestServer, name: &str) {
+        let role = on.create("roles", "role", json!({ "name": name })).await;
+        let grant = format!(
+            "/v3/projects/{}/users/{}/roles/{}",
+            self.project,
+            self.user,
+            id(&role)
+        );
+        let (s, v) = on.put(&grant, &on.admin_token).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
     }
 }
 
@@ -632,36 +637,17 @@ async fn rescoping_sees_a_disabled_project_on_every_node() {
     }
 }
 
-/// A new grant shows in the roles of tokens rescoped on every node within a second, and
-/// the new token validates everywhere with it.
+/// A new grant shows in the roles of tokens rescoped on every node within a second.
 #[tokio::test]
 async fn rescoping_sees_a_new_grant_on_every_node() {
     let c = cloud().await;
     let unscoped = c.warm_rescoping().await;
-    let role =
-        c.a.create("roles", "role", json!({"name": "auditor"}))
-            .await;
-    let grant = format!(
-        "/v3/projects/{}/users/{}/roles/{}",
-        c.project,
-        c.user,
-        id(&role)
-    );
-    let (s, _) = c.b.put(&grant, &c.b.admin_token).await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
+    c.grant_new_role(&c.b, "auditor").await;
     tokio::time::sleep(PROPAGATION).await;
     for node in [&c.a, &c.b] {
-        let (s, _, body) = node
-            .authenticate(token_auth(&unscoped, Some(project_scope(&c.project))))
-            .await;
+        let (s, body) = c.rescope(node, &unscoped).await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
-        let names: Vec<&str> = body["token"]["roles"]
-            .as_array()
-            .expect("roles")
-            .iter()
-            .filter_map(|r| r["name"].as_str())
-            .collect();
-        assert!(names.contains(&"auditor"), "{names:?}");
+        assert!(role_names(&body).contains(&"auditor"), "{body}");
     }
 }
 
