@@ -80,10 +80,12 @@ impl Limen {
         self
     }
 
-    /// Reads the store's token change feed and applies what other nodes changed. A server
-    /// calls this every [`SYNC_INTERVAL`]; until the first complete read, and whenever reads
-    /// fail for too long, validations bypass the cache.
-    pub async fn sync_token_changes(&self) -> CoreResult<()> {
+    /// Reads the store's change feed and applies what other nodes changed. A server calls
+    /// this every [`SYNC_INTERVAL`]; until the first complete read, and whenever reads fail
+    /// for too long, validations bypass the cache. Returns what the round read, so the
+    /// server can reload key material it names; `All` stands for "anything may have
+    /// changed" (the first read, or a gap in the feed).
+    pub async fn sync_token_changes(&self) -> CoreResult<Vec<Dependency>> {
         let through = *self
             .synced_through
             .lock()
@@ -96,8 +98,9 @@ impl Limen {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = Some(latest);
             self.validations.synced();
-            return Ok(());
+            return Ok(vec![Dependency::All]);
         };
+        let mut read = Vec::new();
         loop {
             let page = self.store.token_changes_since(through, FEED_PAGE).await?;
             let Some(&(first, _)) = page.first() else {
@@ -109,6 +112,7 @@ impl Limen {
                 changed.push(Dependency::All);
             }
             self.validations.apply(&changed);
+            read.extend(changed);
             through = page.last().map_or(through, |(n, _)| *n);
             *self
                 .synced_through
@@ -119,7 +123,7 @@ impl Limen {
             }
         }
         self.validations.synced();
-        Ok(())
+        Ok(read)
     }
 
     /// Drops feed entries no node can still need.

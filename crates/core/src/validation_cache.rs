@@ -48,6 +48,10 @@ pub enum Dependency {
     /// Any revocation event (besides the narrower dependency it also names): what a
     /// token about to be stamped must not predate.
     Revocations,
+    /// Key material or token-format settings stored in the database (`fernet`,
+    /// `credential`, `jws`, `settings`): what nodes reload. No validation depends on it
+    /// (the codec's key generation covers that); it travels the feed for the key follower.
+    KeyMaterial(String),
 }
 
 impl Dependency {
@@ -66,6 +70,7 @@ impl Dependency {
             Dependency::Catalog => "catalog",
             Dependency::ServiceProviders => "service_providers",
             Dependency::Revocations => "revocations",
+            Dependency::KeyMaterial(_) => "key_material",
         }
     }
 
@@ -82,7 +87,8 @@ impl Dependency {
             | Dependency::ApplicationCredential(id)
             | Dependency::OAuth1AccessToken(id)
             | Dependency::OAuth1Consumer(id)
-            | Dependency::Audit(id) => id,
+            | Dependency::Audit(id)
+            | Dependency::KeyMaterial(id) => id,
         }
     }
 
@@ -101,6 +107,7 @@ impl Dependency {
             "catalog" => Dependency::Catalog,
             "service_providers" => Dependency::ServiceProviders,
             "revocations" => Dependency::Revocations,
+            "key_material" => Dependency::KeyMaterial(id),
             _ => Dependency::All,
         }
     }
@@ -464,6 +471,7 @@ mod tests {
             Dependency::Catalog,
             Dependency::ServiceProviders,
             Dependency::Revocations,
+            Dependency::KeyMaterial("fernet".into()),
         ] {
             assert_eq!(Dependency::from_parts(d.kind(), d.id()), d);
         }

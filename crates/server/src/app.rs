@@ -67,7 +67,7 @@ pub async fn open_services(
 }
 
 /// Like [`open_services`], and with `[keys] source = "database"` also what keeps the key
-/// material in step with the store while the node runs (see [`KeySync::spawn`]).
+/// material in step with the store while the node runs (see [`keys::KeyFollower`]).
 pub async fn open_services_with_sync(
     config: &Config,
     clock: Arc<dyn Clock>,
@@ -324,23 +324,32 @@ fn prune_revocations(state: AppState) {
 }
 
 /// Applies what other nodes change (through the store's change feed) to this node's
-/// validated-token cache, several times a second. While the feed cannot be read the cache
-/// is bypassed, so a node never serves a validation it cannot vouch for.
-fn follow_token_changes(state: AppState) {
+/// validated-token cache and, with keys in the database, to its key material, several
+/// times a second. While the feed cannot be read the cache is bypassed, so a node never
+/// serves a validation it cannot vouch for.
+fn follow_changes(state: AppState, keys: Option<Arc<KeySync>>) {
     tokio::spawn(async move {
         let mut failing = false;
+        let mut key_follower = keys::KeyFollower::default();
         loop {
-            match state.limen.sync_token_changes().await {
-                Ok(()) if failing => {
-                    failing = false;
-                    tracing::info!("token change feed readable again");
+            let changed = match state.limen.sync_token_changes().await {
+                Ok(changed) => {
+                    if failing {
+                        failing = false;
+                        tracing::info!("change feed readable again");
+                    }
+                    changed
                 }
-                Ok(()) => {}
-                Err(e) if !failing => {
-                    failing = true;
-                    tracing::warn!(error = %e, "cannot read the token change feed; validating without the cache");
+                Err(e) => {
+                    if !failing {
+                        failing = true;
+                        tracing::warn!(error = %e, "cannot read the change feed; validating without the cache");
+                    }
+                    vec![]
                 }
-                Err(_) => {}
+            };
+            if let Some(sync) = &keys {
+                key_follower.round(sync, &changed).await;
             }
             tokio::time::sleep(limen_core::service::SYNC_INTERVAL).await;
         }
@@ -379,7 +388,6 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let app = build(config).await?;
     if let Some(sync) = &app.sync {
         announce_jws_key(sync).await?;
-        sync.clone().spawn();
     }
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -392,7 +400,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         watch_policy(app.state.clone(), f);
     }
     prune_revocations(app.state.clone());
-    follow_token_changes(app.state.clone());
+    follow_changes(app.state.clone(), app.sync.clone());
     println!("limen listening on http://{addr}");
     tracing::info!(%addr, "listening");
     // Trailing slashes are trimmed before routing: clients ask for `…/trusts/` as well.

@@ -1,14 +1,16 @@
 //! Key material shared through the store (`[keys] source = "database"`): Fernet token and
 //! credential keys sealed with the key-encryption key (KEK), every node's JWS public keys,
-//! and the cloud-wide token-format setting. A running node polls the store's change
-//! counters every [`POLL_INTERVAL`] and swaps in whatever changed, so a rotation or a format
-//! switch on one node reaches all of them within about a second.
+//! and the cloud-wide token-format setting. Every change is an entry in the store's change
+//! feed, which a running node reads several times a second (for its token cache as well);
+//! [`KeyFollower`] swaps in whatever the feed names, so a rotation or a format switch on
+//! one node reaches all of them within about a second.
 //!
 //! The same functions back the CLI (`limen keys …`, `limen token-format …`).
 
 use crate::config::{Config, KeySource};
 use limen_core::config::TokenFormat;
 use limen_core::error::StoreError;
+use limen_core::validation_cache::Dependency;
 use limen_crypto::fernet::keys::generate_key;
 use limen_crypto::jws::PublicKeyInfo;
 use limen_crypto::{
@@ -18,17 +20,14 @@ use limen_crypto::{
 use limen_store::keys::{COUNTER_JWS, COUNTER_SETTINGS};
 use limen_store::{KeyKind, PublishedKey, Rotation, SealedKey, SqlStore};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use time::OffsetDateTime;
 
-/// How often a node looks at the store's change counters.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
-
-/// How long after a change in the store every running node is sure to use it: several
-/// polls, with room for a slow one. JWS rotation publishes a new public key this long
+/// How long after a change in the store every running node is sure to use it: many
+/// reads of the change feed, with room for slow ones. JWS rotation publishes a new public key this long
 /// before signing with it; a format becomes the issued one only after it has been
 /// accepted this long.
 pub const PROPAGATION: Duration = Duration::from_secs(3);
@@ -409,63 +408,69 @@ impl KeySync {
             Err(e) => tracing::warn!(error = %e, "cannot read this node's JWS key"),
         }
     }
+}
 
-    /// Polls the change counters for ever, reloading what changed. A failed reload keeps
-    /// the material in use and is retried at the next poll; each distinct failure is
-    /// logged once (without key material: errors never carry it).
-    pub fn spawn(self: Arc<Self>) {
-        tokio::spawn(async move {
-            // Nothing counts as seen: the first poll reloads everything once, so a change
-            // made between the start's loading and this task is not missed.
-            let mut seen: HashMap<String, i64> = HashMap::new();
-            let mut published = None;
-            let mut last_error: Option<String> = None;
-            loop {
-                self.publish_if_changed(&mut published).await;
-                tokio::time::sleep(POLL_INTERVAL).await;
-                let counters = match self.store.change_counters().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        self.report(&mut last_error, e.into());
-                        continue;
-                    }
-                };
-                let mut ok = true;
-                for (name, version) in counters {
-                    if seen.get(&name) == Some(&version) {
-                        continue;
-                    }
-                    let result = match name.as_str() {
-                        "fernet" => self.refresh_keys(KeyKind::Fernet).await,
-                        "credential" => self.refresh_keys(KeyKind::Credential).await,
-                        COUNTER_JWS => self.refresh_jws().await,
-                        COUNTER_SETTINGS => self.refresh_formats().await,
-                        _ => Ok(()),
-                    };
-                    match result {
-                        Ok(()) => {
-                            if seen.insert(name.clone(), version).is_some() {
-                                tracing::info!(material = %name, version, "reloaded from the store");
-                            }
-                        }
-                        Err(e) => {
-                            ok = false;
-                            self.report(&mut last_error, e);
-                        }
+/// Follows the change feed for [`KeySync`]: reloads the material each round names (all of
+/// it after the first read or a gap in the feed) and publishes this node's JWS key when
+/// its file changed. A failed reload keeps the material in use and is retried next round;
+/// each distinct failure is logged once (without key material: errors never carry it).
+#[derive(Default)]
+pub struct KeyFollower {
+    /// Material to reload, and whether the feed named it (a reload worth logging).
+    pending: BTreeMap<String, bool>,
+    published: Option<String>,
+    last_error: Option<String>,
+}
+
+/// Everything [`KeyFollower`] can reload.
+const MATERIAL: [&str; 4] = ["fernet", "credential", COUNTER_JWS, COUNTER_SETTINGS];
+
+impl KeyFollower {
+    /// One round, with what the change feed read (empty when it could not be read).
+    pub async fn round(&mut self, sync: &KeySync, changed: &[Dependency]) {
+        sync.publish_if_changed(&mut self.published).await;
+        for d in changed {
+            match d {
+                Dependency::All => {
+                    for name in MATERIAL {
+                        self.pending.entry(name.to_string()).or_insert(false);
                     }
                 }
-                if ok {
-                    last_error = None;
+                Dependency::KeyMaterial(name) => {
+                    self.pending.insert(name.clone(), true);
+                }
+                _ => {}
+            }
+        }
+        let mut failed = false;
+        for (name, named) in std::mem::take(&mut self.pending) {
+            let result = match name.as_str() {
+                "fernet" => sync.refresh_keys(KeyKind::Fernet).await,
+                "credential" => sync.refresh_keys(KeyKind::Credential).await,
+                COUNTER_JWS => sync.refresh_jws().await,
+                COUNTER_SETTINGS => sync.refresh_formats().await,
+                _ => Ok(()),
+            };
+            match result {
+                Ok(()) if named => tracing::info!(material = %name, "reloaded from the store"),
+                Ok(()) => {}
+                Err(e) => {
+                    failed = true;
+                    self.report(e);
+                    self.pending.insert(name, named);
                 }
             }
-        });
+        }
+        if !failed {
+            self.last_error = None;
+        }
     }
 
-    fn report(&self, last: &mut Option<String>, e: KeysError) {
+    fn report(&mut self, e: KeysError) {
         let text = e.to_string();
-        if last.as_deref() != Some(text.as_str()) {
+        if self.last_error.as_deref() != Some(text.as_str()) {
             tracing::warn!(error = %text, "cannot reload key material from the store; keeping what is in use");
-            *last = Some(text);
+            self.last_error = Some(text);
         }
     }
 }

@@ -1,17 +1,19 @@
 //! Key material shared through the store (`[keys] source = "database"`): sealed Fernet and
-//! credential keys, published JWS public keys, cloud-wide settings, and the change counters
-//! nodes poll to notice changes cheaply.
+//! credential keys, published JWS public keys and cloud-wide settings. Every change is
+//! also an entry in the store's change feed (`Dependency::KeyMaterial`), which nodes
+//! follow to reload what changed.
 //!
 //! The store only ever sees sealed key material: sealing and opening (with the KEK) is
 //! the crypto layer's business, so nothing here can leak a key in plain text.
 
 use crate::sql::Arg;
-use crate::store_impl::{backend_err, tx_exec, SqlStore};
+use crate::store_impl::{backend_err, tx_exec, tx_record_changes, SqlStore};
 use limen_core::error::{StoreError, StoreResult};
+use limen_core::validation_cache::Dependency;
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
-/// Symmetric key sets kept in the store, and the change counter of each.
+/// Symmetric key sets kept in the store (each also a name in the change feed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyKind {
     Fernet,
@@ -27,7 +29,7 @@ impl KeyKind {
     }
 }
 
-/// Change counter names besides the key kinds.
+/// Names of material in the change feed besides the key kinds.
 pub const COUNTER_JWS: &str = "jws";
 pub const COUNTER_SETTINGS: &str = "settings";
 
@@ -65,16 +67,13 @@ fn now_micros() -> i64 {
     crate::codec::to_micros(OffsetDateTime::now_utc())
 }
 
-/// Bumps a change counter. As the first write of a transaction it also serializes
-/// concurrent writers of the same material (a row lock on PostgreSQL, the write lock on
-/// SQLite), so two rotations cannot interleave.
+/// Records in the change feed that material `name` changed, so every node reloads it.
+/// As the first write of a transaction it also serializes concurrent writers (the feed's
+/// counter row is locked on PostgreSQL, the write lock taken on SQLite), so two
+/// rotations cannot interleave.
 async fn bump(tx: &mut Transaction<'static, Any>, name: &str) -> StoreResult<()> {
-    tx_exec(
-        tx,
-        "UPDATE change_counters SET version = version + 1 WHERE name = $1",
-        vec![name.into()],
-    )
-    .await?;
+    let changed = [Dependency::KeyMaterial(name.to_string())];
+    tx_record_changes(tx, &changed, OffsetDateTime::now_utc()).await?;
     Ok(())
 }
 
@@ -114,22 +113,6 @@ async fn tx_insert(
 }
 
 impl SqlStore {
-    /// Every change counter: a handful of rows, cheap enough to poll every half second.
-    pub async fn change_counters(&self) -> StoreResult<Vec<(String, i64)>> {
-        let rows = sqlx::query("SELECT name, version FROM change_counters")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<String, _>("name").map_err(backend_err)?,
-                    r.try_get::<i64, _>("version").map_err(backend_err)?,
-                ))
-            })
-            .collect()
-    }
-
     /// The sealed keys of `kind`, primary (highest number) first, staged (`0`) last: the
     /// order a key repository loads in.
     pub async fn sealed_keys(&self, kind: KeyKind) -> StoreResult<Vec<SealedKey>> {
@@ -413,6 +396,7 @@ impl SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use limen_core::store::Store;
 
     async fn store() -> (tempfile::TempDir, SqlStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -442,9 +426,13 @@ mod tests {
         assert_eq!(numbers(&s.sealed_keys(k).await.unwrap()), vec![3, 2, 0]);
         // Other kinds are separate.
         assert!(s.sealed_keys(KeyKind::Credential).await.unwrap().is_empty());
-        let counters = s.change_counters().await.unwrap();
-        let fernet = counters.iter().find(|(n, _)| n == "fernet").unwrap().1;
-        assert_eq!(fernet, 3, "one bump per change, none for a no-op setup");
+        let fernet = Dependency::KeyMaterial("fernet".into());
+        let recorded = s.token_changes_since(0, 100).await.unwrap();
+        let fernet_changes = recorded.iter().filter(|(_, d)| *d == fernet).count();
+        assert_eq!(
+            fernet_changes, 3,
+            "one feed entry per change, none for a no-op setup"
+        );
     }
 
     #[tokio::test]

@@ -177,6 +177,38 @@ impl SqlStore {
     }
 }
 
+/// Appends `changed` to the change feed within `tx`; returns the last number used. The
+/// counter row stays locked until the transaction ends, so numbers commit in order (and
+/// writers of the feed are serialized).
+pub(crate) async fn tx_record_changes(
+    tx: &mut Transaction<'static, Any>,
+    changed: &[Dependency],
+    at: OffsetDateTime,
+) -> StoreResult<i64> {
+    let n = changed.len() as i64;
+    let row =
+        sqlx::query("UPDATE token_change_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq")
+            .bind(n)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+    let last: i64 = get(&row, "seq")?;
+    for (i, d) in changed.iter().enumerate() {
+        tx_exec(
+            tx,
+            "INSERT INTO token_changes (seq, kind, target, at) VALUES ($1, $2, $3, $4)",
+            vec![
+                (last - n + 1 + i as i64).into(),
+                d.kind().into(),
+                d.id().into(),
+                to_micros(at).into(),
+            ],
+        )
+        .await?;
+    }
+    Ok(last)
+}
+
 pub(crate) async fn tx_exec(
     tx: &mut Transaction<'static, Any>,
     sql: &str,
@@ -1509,30 +1541,8 @@ impl Store for SqlStore {
         changed: &[Dependency],
         at: OffsetDateTime,
     ) -> StoreResult<i64> {
-        let n = changed.len() as i64;
         let mut tx = self.begin().await?;
-        // The counter row stays locked until commit, so numbers commit in order.
-        let row = sqlx::query(
-            "UPDATE token_change_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq",
-        )
-        .bind(n)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend_err)?;
-        let last: i64 = get(&row, "seq")?;
-        for (i, d) in changed.iter().enumerate() {
-            tx_exec(
-                &mut tx,
-                "INSERT INTO token_changes (seq, kind, target, at) VALUES ($1, $2, $3, $4)",
-                vec![
-                    (last - n + 1 + i as i64).into(),
-                    d.kind().into(),
-                    d.id().into(),
-                    to_micros(at).into(),
-                ],
-            )
-            .await?;
-        }
+        let last = tx_record_changes(&mut tx, changed, at).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(last)
     }
