@@ -6,6 +6,7 @@ pub mod fernet;
 pub mod formats;
 pub mod jws;
 pub mod kek;
+pub mod oidc_keys;
 pub mod password;
 mod reload;
 pub mod shared;
