@@ -7,7 +7,7 @@ use limen_core::bootstrap::BootstrapInput;
 use limen_core::clock::{OsRandom, SystemClock};
 use limen_core::config::TokenFormat;
 use limen_crypto::jws::NewKeyPair;
-use limen_crypto::{JwsKeyRepository, Kek, KeyRepository, Selection};
+use limen_crypto::{JwsKeyRepository, Kek, KeyRepository, OidcKeyRepository, Selection};
 use limen_server::keys;
 use limen_server::Config;
 use limen_store::{KeyKind, SqlStore};
@@ -180,6 +180,17 @@ enum KeysKind {
         #[command(subcommand)]
         action: JwsKeyAction,
     },
+    /// Signing keys of the OpenID Provider: slots of one RS256 and one ES256 key in
+    /// [oidc] key_repository (default <data-dir>/oidc-keys): 0 is staged (published
+    /// before it signs), the highest number is primary, the others are retired and stay
+    /// published for [oidc] keep_retired_keys_for seconds, until their tokens expired.
+    #[command(
+        after_help = "Examples:\n  limen keys oidc setup\n  limen keys oidc rotate\n  limen keys oidc list\n\nThe keys are served as a JWK set at /oauth2/jwks. Copy the repository to every node\n(as the Fernet keys), or rotate on one node and distribute the files: a node picks up\nchanged files within a second."
+    )]
+    Oidc {
+        #[command(subcommand)]
+        action: OidcKeyAction,
+    },
     /// The key-encryption key (KEK) that seals key material kept in the database.
     #[command(
         after_help = "Examples:\n  limen keys kek generate --output /etc/limen/kek   # then [keys] kek_file = \"/etc/limen/kek\"\n  export LIMEN_KEK=$(limen keys kek generate)\n  limen keys kek reseal\n\nEvery node of a cloud needs the same KEK. Keep it out of the database and its backups.\nTo replace it: generate a new one, configure it on every node as kek_file with the old\none in previous_kek_files, restart the nodes one by one, run `limen keys kek reseal`,\nthen remove previous_kek_files."
@@ -204,6 +215,20 @@ enum KekAction {
     /// KEK configured (with the old one as previous); then drop previous_kek_files.
     #[command(after_help = "Example:\n  limen keys kek reseal")]
     Reseal,
+}
+
+#[derive(Subcommand)]
+enum OidcKeyAction {
+    /// Create a staged and a primary slot, if the repository holds none.
+    #[command(after_help = "Example:\n  limen keys oidc setup --data-dir /var/lib/limen")]
+    Setup,
+    /// Promote the staged slot to primary, stage a new one, retire the old primary, and
+    /// remove retired slots older than [oidc] keep_retired_keys_for.
+    #[command(after_help = "Example:\n  limen keys oidc rotate")]
+    Rotate,
+    /// Show every slot: number, role, key ids (RS256, ES256), when it was retired.
+    #[command(after_help = "Example:\n  limen keys oidc list")]
+    List,
 }
 
 #[derive(Subcommand)]
@@ -401,6 +426,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 KeysKind::Fernet { action } => symmetric_keys(&config, false, action).await,
                 KeysKind::Credential { action } => symmetric_keys(&config, true, action).await,
                 KeysKind::Kek { action } => kek_keys(&config, action).await,
+                KeysKind::Oidc { action } => oidc_keys(&config, action),
             }
         }
         Command::TokenFormat { action } => token_format(&config, action).await,
@@ -473,6 +499,46 @@ async fn kek_keys(config: &Config, action: KekAction) -> Result<(), String> {
 }
 
 /// `limen keys jws setup|rotate|list|retire`.
+fn oidc_keys(config: &Config, action: OidcKeyAction) -> Result<(), String> {
+    let repo = OidcKeyRepository::new(config.oidc_key_repository());
+    let dir = repo.dir().display().to_string();
+    match action {
+        OidcKeyAction::Setup => {
+            if repo.setup().map_err(|e| e.to_string())? {
+                println!("created OIDC signing keys in {dir} (0 staged, 1 primary)");
+            } else {
+                println!("OIDC signing keys already exist in {dir}");
+            }
+        }
+        OidcKeyAction::Rotate => {
+            let keep = i64::try_from(config.oidc.keep_retired_keys_for).unwrap_or(i64::MAX);
+            let now = time::OffsetDateTime::now_utc();
+            let primary = repo
+                .rotate(now, time::Duration::seconds(keep))
+                .map_err(|e| e.to_string())?;
+            println!("rotated OIDC signing keys in {dir}: {primary} is primary");
+        }
+        OidcKeyAction::List => {
+            for slot in repo.list().map_err(|e| e.to_string())? {
+                let retired = slot
+                    .retired_at
+                    .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .map(|t| format!(" retired {t}"))
+                    .unwrap_or_default();
+                println!(
+                    "{} {} rs256={} es256={}{retired}",
+                    slot.number, slot.role, slot.kids[0], slot.kids[1]
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn jws_keys(config: &Config, action: JwsKeyAction) -> Result<(), String> {
     let (private, public) = config.jws_key_repositories();
     let repo = JwsKeyRepository::new(private, public);

@@ -17,5 +17,6 @@ pub use fernet::keys::{KeyRepository, KeyRepositoryError};
 pub use formats::{Selection, TokenFormats};
 pub use jws::{JwsCodec, JwsKeyError, JwsKeyRepository};
 pub use kek::{Kek, KekError};
+pub use oidc_keys::{LiveOidcKeys, OidcKeyError, OidcKeyRepository, OidcKeys};
 pub use password::KeystoneHasher;
 pub use shared::SharedFernetKeys;

@@ -4,9 +4,13 @@
 //! public halves are published as a JWK set (RFC 7517/7518) whose `kid`s are RFC 7638
 //! thumbprints, and every JWT names the `kid` that signed it.
 //!
-//! A slot is stored as JSON holding both private keys as PKCS#8 PEM; where it is kept
-//! (a file, or sealed in the database) is the caller's business.
+//! A slot is stored as JSON holding both private keys as PKCS#8 PEM (and, once retired,
+//! when). [`OidcKeyRepository`] keeps slots as files in Keystone's Fernet layout: `0` is
+//! staged (already published, so relying parties know it before it signs), the highest
+//! number is primary, the others are retired and stay published until every token they
+//! signed has expired.
 
+use crate::reload::Reloading;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -16,13 +20,25 @@ use rsa::traits::PublicKeyParts;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use thiserror::Error;
+use time::{Duration, OffsetDateTime};
 
 /// RSA modulus size: RFC 7518 §3.3 asks for at least 2048 bits.
 const RSA_BITS: usize = 2048;
 
 #[derive(Debug, Error)]
 pub enum OidcKeyError {
+    #[error("OIDC key repository {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("OIDC key repository {0} holds no keys; run `limen keys oidc setup`")]
+    NoKeys(String),
     #[error("cannot generate a signing key: {0}")]
     Generate(String),
     #[error("stored OIDC signing key is unreadable: {0}")]
@@ -52,10 +68,15 @@ impl SigningAlg {
 struct StoredSlot {
     rs256: String,
     es256: String,
+    /// When the slot stopped signing (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retired_at: Option<i64>,
 }
 
 /// One RS256 and one ES256 private key, with their public JWKs worked out once.
 pub struct SigningSlot {
+    /// When the slot stopped signing (unix seconds); `None` while staged or primary.
+    pub retired_at: Option<i64>,
     rs256_pem: String,
     es256_pem: String,
     rs256_jwk: Value,
@@ -77,12 +98,19 @@ impl SigningSlot {
     pub fn from_stored(stored: &str) -> Result<Self, OidcKeyError> {
         let s: StoredSlot =
             serde_json::from_str(stored).map_err(|e| OidcKeyError::BadKey(e.to_string()))?;
-        Self::from_pems(s.rs256, s.es256)
+        let mut slot = Self::from_pems(s.rs256, s.es256)?;
+        slot.retired_at = s.retired_at;
+        Ok(slot)
     }
 
     /// The slot as stored: JSON with both private keys (PKCS#8 PEM). Secret.
     pub fn to_stored(&self) -> String {
-        json!({"rs256": self.rs256_pem, "es256": self.es256_pem}).to_string()
+        let stored = StoredSlot {
+            rs256: self.rs256_pem.clone(),
+            es256: self.es256_pem.clone(),
+            retired_at: self.retired_at,
+        };
+        serde_json::to_string(&stored).unwrap_or_default()
     }
 
     fn from_pems(rs256_pem: String, es256_pem: String) -> Result<Self, OidcKeyError> {
@@ -96,6 +124,7 @@ impl SigningSlot {
         }
         let ec = p256::SecretKey::from_pkcs8_pem(&es256_pem).map_err(|e| bad(&e))?;
         Ok(SigningSlot {
+            retired_at: None,
             rs256_jwk: rsa_jwk(&rsa.to_public_key()),
             es256_jwk: ec_jwk(&ec.public_key()),
             rs256_pem,
@@ -140,6 +169,239 @@ impl SigningSlot {
 pub fn jwk_set<'a>(slots: impl IntoIterator<Item = &'a SigningSlot>) -> Value {
     let keys: Vec<&Value> = slots.into_iter().flat_map(|s| s.public_jwks()).collect();
     json!({ "keys": keys })
+}
+
+/// The keys a node signs and publishes with.
+pub struct OidcKeys {
+    /// The slot that signs.
+    pub primary: SigningSlot,
+    /// The staged and the retired slots (published, not signing).
+    pub others: Vec<SigningSlot>,
+}
+
+impl OidcKeys {
+    /// The JWK set: every slot kept, primary first.
+    pub fn jwk_set(&self) -> Value {
+        jwk_set(std::iter::once(&self.primary).chain(&self.others))
+    }
+}
+
+/// What `limen keys oidc list` shows of a slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotInfo {
+    pub number: u64,
+    pub role: &'static str,
+    pub retired_at: Option<i64>,
+    pub kids: [String; 2],
+}
+
+/// Slots as files `<dir>/<number>` (0600, in a directory only the owner can enter).
+#[derive(Debug, Clone)]
+pub struct OidcKeyRepository {
+    dir: PathBuf,
+}
+
+impl OidcKeyRepository {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        OidcKeyRepository { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn io(&self) -> impl FnOnce(std::io::Error) -> OidcKeyError + '_ {
+        move |source| OidcKeyError::Io {
+            path: self.dir.display().to_string(),
+            source,
+        }
+    }
+
+    /// The slot numbers present, ascending; none when the directory does not exist.
+    fn numbers(&self) -> Result<Vec<u64>, OidcKeyError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(self.io()(e)),
+        };
+        let mut numbers: Vec<u64> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+            .collect();
+        numbers.sort_unstable();
+        Ok(numbers)
+    }
+
+    fn read(&self, number: u64) -> Result<SigningSlot, OidcKeyError> {
+        let text = fs::read_to_string(self.dir.join(number.to_string())).map_err(self.io())?;
+        SigningSlot::from_stored(&text)
+    }
+
+    /// Writes a slot file atomically (a temporary file renamed into place), owner-only.
+    fn write(&self, number: u64, slot: &SigningSlot) -> Result<(), OidcKeyError> {
+        fs::create_dir_all(&self.dir).map_err(self.io())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(self.io())?;
+        }
+        let tmp = self.dir.join(format!(".{number}.tmp"));
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut f = options.open(&tmp).map_err(self.io())?;
+        f.write_all(slot.to_stored().as_bytes())
+            .map_err(self.io())?;
+        f.sync_all().map_err(self.io())?;
+        fs::rename(&tmp, self.dir.join(number.to_string())).map_err(self.io())
+    }
+
+    /// Creates a staged (`0`) and a primary (`1`) slot if the repository holds none;
+    /// false when it already had keys.
+    pub fn setup(&self) -> Result<bool, OidcKeyError> {
+        if !self.numbers()?.is_empty() {
+            return Ok(false);
+        }
+        self.write(0, &SigningSlot::generate()?)?;
+        self.write(1, &SigningSlot::generate()?)?;
+        Ok(true)
+    }
+
+    /// Promotes the staged slot to primary, stages a new one, marks the old primary
+    /// retired at `now`, and removes retired slots older than `retention` (the longest
+    /// lifetime of a token Limen signs). Returns the new primary's number.
+    pub fn rotate(&self, now: OffsetDateTime, retention: Duration) -> Result<u64, OidcKeyError> {
+        let numbers = self.numbers()?;
+        let (Some(&0), Some(&primary)) = (numbers.first(), numbers.last()) else {
+            return Err(OidcKeyError::NoKeys(self.dir.display().to_string()));
+        };
+        if primary == 0 {
+            return Err(OidcKeyError::NoKeys(self.dir.display().to_string()));
+        }
+        let now_s = now.unix_timestamp();
+        let mut old = self.read(primary)?;
+        old.retired_at = Some(now_s);
+        self.write(primary, &old)?;
+        let staged = self.read(0)?;
+        let new_primary = primary + 1;
+        self.write(new_primary, &staged)?;
+        self.write(0, &SigningSlot::generate()?)?;
+        for n in numbers.iter().filter(|&&n| n != 0 && n != primary) {
+            let slot = self.read(*n)?;
+            let expired = slot
+                .retired_at
+                .is_some_and(|at| now_s - at >= retention.whole_seconds());
+            if expired {
+                fs::remove_file(self.dir.join(n.to_string())).map_err(self.io())?;
+            }
+        }
+        Ok(new_primary)
+    }
+
+    /// The slots in use: the highest number signs, the others are published.
+    pub fn load(&self) -> Result<OidcKeys, OidcKeyError> {
+        let numbers = self.numbers()?;
+        let Some(&primary) = numbers.last().filter(|&&n| n != 0) else {
+            return Err(OidcKeyError::NoKeys(self.dir.display().to_string()));
+        };
+        let others = numbers
+            .iter()
+            .filter(|&&n| n != primary)
+            .map(|&n| self.read(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(OidcKeys {
+            primary: self.read(primary)?,
+            others,
+        })
+    }
+
+    /// Every slot with its role and key ids, primary first.
+    pub fn list(&self) -> Result<Vec<SlotInfo>, OidcKeyError> {
+        let numbers = self.numbers()?;
+        let primary = numbers.last().copied().filter(|&n| n != 0);
+        numbers
+            .iter()
+            .rev()
+            .map(|&n| {
+                let slot = self.read(n)?;
+                let role = match n {
+                    0 => "staged",
+                    n if Some(n) == primary => "primary",
+                    _ => "retired",
+                };
+                Ok(SlotInfo {
+                    number: n,
+                    role,
+                    retired_at: slot.retired_at,
+                    kids: [
+                        slot.kid(SigningAlg::RS256).to_string(),
+                        slot.kid(SigningAlg::ES256).to_string(),
+                    ],
+                })
+            })
+            .collect()
+    }
+
+    /// Names, sizes and modification times of the files: what reloading compares.
+    pub fn fingerprint(&self) -> Option<Vec<(String, u64, std::time::SystemTime)>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).ok()? {
+            let entry = entry.ok()?;
+            let md = entry.metadata().ok()?;
+            out.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                md.len(),
+                md.modified().ok()?,
+            ));
+        }
+        out.sort();
+        Some(out)
+    }
+}
+
+type Fingerprint = Option<Vec<(String, u64, std::time::SystemTime)>>;
+
+/// A repository's keys for a running server, re-read when its files change (a rotation
+/// or keys copied in take effect without a restart).
+pub struct LiveOidcKeys {
+    repo: OidcKeyRepository,
+    keys: Reloading<Option<Arc<OidcKeys>>, Fingerprint>,
+}
+
+impl LiveOidcKeys {
+    /// Reads the repository; it may hold no keys yet (then [`LiveOidcKeys::current`] is
+    /// `None` until `limen keys oidc setup` has run).
+    pub fn open(repo: OidcKeyRepository) -> Result<Self, OidcKeyError> {
+        let (keys, fingerprint) = Self::read(&repo)?;
+        Ok(LiveOidcKeys {
+            keys: Reloading::new("oidc", keys, fingerprint),
+            repo,
+        })
+    }
+
+    fn read(
+        repo: &OidcKeyRepository,
+    ) -> Result<(Option<Arc<OidcKeys>>, Fingerprint), OidcKeyError> {
+        let fingerprint = repo.fingerprint();
+        match repo.load() {
+            Ok(keys) => Ok((Some(Arc::new(keys)), fingerprint)),
+            Err(OidcKeyError::NoKeys(_)) => Ok((None, fingerprint)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The keys in use, if the repository holds any.
+    pub fn current(&self) -> Option<Arc<OidcKeys>> {
+        self.keys.with(
+            || self.repo.fingerprint(),
+            || Self::read(&self.repo),
+            |k| k.clone(),
+        )
+    }
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -196,7 +458,13 @@ mod tests {
         let [rs, es] = slot.public_jwks();
         assert_eq!(rs["kty"], "RSA");
         assert_eq!(rs["e"], "AQAB");
-        assert_eq!(URL_SAFE_NO_PAD.decode(rs["n"].as_str().unwrap()).unwrap().len(), 256);
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(rs["n"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            256
+        );
         assert_eq!(es["crv"], "P-256");
         for c in ["x", "y"] {
             let octets = URL_SAFE_NO_PAD.decode(es[c].as_str().unwrap()).unwrap();
@@ -247,12 +515,75 @@ mod tests {
             assert_eq!(got.claims, claims);
             // The other slot's key of the same kind does not verify it.
             let [ors, oes] = other.public_jwks();
-            let wrong: Jwk = serde_json::from_value(
-                if alg == SigningAlg::RS256 { ors } else { oes }.clone(),
-            )
-            .unwrap();
+            let wrong: Jwk =
+                serde_json::from_value(if alg == SigningAlg::RS256 { ors } else { oes }.clone())
+                    .unwrap();
             let wrong = DecodingKey::from_jwk(&wrong).unwrap();
             assert!(jsonwebtoken::decode::<Claims>(&token, &wrong, &v).is_err());
+        }
+    }
+
+    #[test]
+    fn the_repository_stages_promotes_and_keeps_retired_keys_for_their_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = OidcKeyRepository::new(dir.path().join("oidc-keys"));
+        assert!(matches!(repo.load(), Err(OidcKeyError::NoKeys(_))));
+        assert!(repo.setup().unwrap());
+        assert!(!repo.setup().unwrap(), "setup keeps existing keys");
+        let before = repo.load().unwrap();
+        let staged_kid = before.others[0].kid(SigningAlg::RS256).to_string();
+        let first_kid = before.primary.kid(SigningAlg::RS256).to_string();
+        // The staged key is published before it signs.
+        assert!(before.jwk_set().to_string().contains(&staged_kid));
+
+        let day = Duration::days(1);
+        let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        assert_eq!(repo.rotate(t0, day).unwrap(), 2);
+        let after = repo.load().unwrap();
+        assert_eq!(after.primary.kid(SigningAlg::RS256), staged_kid);
+        let set = after.jwk_set().to_string();
+        assert!(
+            set.contains(&first_kid),
+            "the retired key is still published"
+        );
+        let roles: Vec<_> = repo
+            .list()
+            .unwrap()
+            .iter()
+            .map(|s| (s.number, s.role))
+            .collect();
+        assert_eq!(roles, vec![(2, "primary"), (1, "retired"), (0, "staged")]);
+        assert_eq!(
+            repo.list().unwrap()[1].retired_at,
+            Some(t0.unix_timestamp())
+        );
+
+        // Within the retention the retired key stays; after it, the next rotation drops it.
+        repo.rotate(t0 + Duration::hours(1), day).unwrap();
+        assert!(repo
+            .load()
+            .unwrap()
+            .jwk_set()
+            .to_string()
+            .contains(&first_kid));
+        repo.rotate(t0 + day, day).unwrap();
+        assert!(!repo
+            .load()
+            .unwrap()
+            .jwk_set()
+            .to_string()
+            .contains(&first_kid));
+        let numbers: Vec<u64> = repo.list().unwrap().iter().map(|s| s.number).collect();
+        assert_eq!(numbers, vec![4, 3, 2, 0]);
+        // Only the owner can read the keys.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(repo.dir().join("4"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "slot file mode {mode:o}");
         }
     }
 

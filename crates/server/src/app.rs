@@ -16,7 +16,7 @@ use limen_core::validation_cache::Derived;
 use limen_core::Limen;
 use limen_crypto::{
     FernetCodec, FernetCredentialCipher, JwsCodec, JwsKeyRepository, KeyRepository, KeystoneHasher,
-    SharedFernetKeys, TokenFormats,
+    LiveOidcKeys, OidcKeyRepository, SharedFernetKeys, TokenFormats,
 };
 use limen_policy::Policy;
 use limen_store::{KeyKind, SqlStore};
@@ -34,6 +34,8 @@ pub enum StartError {
     Keys(#[from] limen_crypto::KeyRepositoryError),
     #[error(transparent)]
     SharedKeys(#[from] keys::KeysError),
+    #[error(transparent)]
+    OidcKeys(limen_crypto::OidcKeyError),
     #[error("{0}")]
     Config(String),
     #[error(transparent)]
@@ -216,7 +218,10 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         limen.config.token.caching,
         limen.config.token.cache_size / 4,
     ));
+    let oidc_keys = LiveOidcKeys::open(OidcKeyRepository::new(config.oidc_key_repository()))
+        .map_err(StartError::OidcKeys)?;
     let state = AppState {
+        oidc_keys: Arc::new(oidc_keys),
         limen: Arc::new(limen),
         policy: Arc::new(RwLock::new(Arc::new(policy))),
         config: Arc::new(config),

@@ -38,6 +38,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub policy: PolicyConfig,
     pub keys: KeysConfig,
+    pub oidc: OidcConfig,
 }
 
 /// Where Fernet token keys and credential keys live: `files` (Keystone's key repositories
@@ -63,6 +64,27 @@ pub struct KeysConfig {
     pub previous_kek_files: Vec<PathBuf>,
     /// This node's name on the JWS public keys it publishes; default: the host name.
     pub node_name: Option<String>,
+}
+
+/// Limen's OpenID Provider (`docs/oidc.md`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Directory of the signing-key slots (0 staged, highest primary, others retired);
+    /// default `<data_dir>/oidc-keys`. Copy it to every node, as the Fernet keys.
+    pub key_repository: Option<PathBuf>,
+    /// Seconds a retired signing key stays published after its last token was signed: at
+    /// least the longest lifetime of a token Limen signs.
+    pub keep_retired_keys_for: u64,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            key_repository: None,
+            keep_retired_keys_for: 86_400,
+        }
+    }
 }
 
 /// Keystone's `[jwt_tokens]`: where this node's JWS signing key and the trusted public
@@ -182,6 +204,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             policy: PolicyConfig::default(),
             keys: KeysConfig::default(),
+            oidc: OidcConfig::default(),
         }
     }
 }
@@ -204,6 +227,7 @@ const CONFIG_KEYS: &[&str] = &[
     "auth",
     "policy",
     "keys",
+    "oidc",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +277,13 @@ impl Config {
     }
 
     /// This node's JWS key repositories: (private, public).
+    pub fn oidc_key_repository(&self) -> PathBuf {
+        self.oidc
+            .key_repository
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("oidc-keys"))
+    }
+
     pub fn jws_key_repositories(&self) -> (PathBuf, PathBuf) {
         let base = self.data_dir.join("jws-keys");
         (

@@ -5,6 +5,7 @@ use crate::ratelimit::LoginLimiter;
 use axum::body::Bytes;
 use limen_core::validation_cache::Derived;
 use limen_core::Limen;
+use limen_crypto::LiveOidcKeys;
 use limen_policy::Policy;
 use std::sync::{Arc, RwLock};
 
@@ -17,6 +18,8 @@ pub struct AppState {
     /// Serialized `GET /v3/auth/tokens` bodies by token (and `nocatalog`), invalidated
     /// with the validations they render (see `routes::auth::validate`).
     pub token_bodies: Arc<Derived<Bytes>>,
+    /// The OpenID Provider's signing keys (`[oidc] key_repository`).
+    pub oidc_keys: Arc<LiveOidcKeys>,
 }
 
 impl AppState {

@@ -11,6 +11,7 @@ pub mod extensions;
 pub mod federation;
 pub mod grants;
 pub mod groups;
+pub mod oauth;
 pub mod oauth1;
 pub mod projects;
 pub mod revoke;
@@ -439,6 +440,7 @@ pub fn router() -> Router<AppState> {
     let mut r = Router::new()
         .route("/", get(discovery::versions))
         .route("/v3", get(discovery::v3))
+        .route("/oauth2/jwks", get(oauth::jwks))
         .route("/v3/", get(discovery::v3))
         .route(
             "/v3/auth/tokens",
