@@ -35,7 +35,10 @@ async fn served_set(s: &TestServer, done: impl Fn(&Value) -> bool) -> Value {
         if status == StatusCode::OK && done(&body) {
             return body;
         }
-        assert!(Instant::now() < deadline, "JWK set never became right: {status} {body}");
+        assert!(
+            Instant::now() < deadline,
+            "JWK set never became right: {status} {body}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -56,8 +59,18 @@ fn list(s: &TestServer) -> Vec<(String, String, String, String)> {
         .lines()
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            let kid = |p: &str| f.iter().find_map(|x| x.strip_prefix(p)).expect(p).to_string();
-            (f[0].to_string(), f[1].to_string(), kid("rs256="), kid("es256="))
+            let kid = |p: &str| {
+                f.iter()
+                    .find_map(|x| x.strip_prefix(p))
+                    .expect(p)
+                    .to_string()
+            };
+            (
+                f[0].to_string(),
+                f[1].to_string(),
+                kid("rs256="),
+                kid("es256="),
+            )
         })
         .collect()
 }
@@ -117,14 +130,20 @@ async fn signing_keys_are_published_and_rotation_keeps_the_retired_ones() {
     }
     let slots = list(&s);
     assert_eq!(
-        slots.iter().map(|x| (x.0.as_str(), x.1.as_str())).collect::<Vec<_>>(),
+        slots
+            .iter()
+            .map(|x| (x.0.as_str(), x.1.as_str()))
+            .collect::<Vec<_>>(),
         vec![("1", "primary"), ("0", "staged")]
     );
     let (first_rs, first_es) = (slots[0].2.clone(), slots[0].3.clone());
     let staged_rs = slots[1].2.clone();
     // The served keys are the repository's: the primary slot's private keys sign what
     // exactly its two published keys verify.
-    assert_eq!(verifying_kids(&s, "1", &set), vec![first_rs.clone(), first_es.clone()]);
+    assert_eq!(
+        verifying_kids(&s, "1", &set),
+        vec![first_rs.clone(), first_es.clone()]
+    );
     // The staged key is already published.
     assert!(kids(&set).contains(&staged_rs));
 
@@ -133,7 +152,10 @@ async fn signing_keys_are_published_and_rotation_keeps_the_retired_ones() {
     let set = served_set(&s, |b| kids(b).len() == 6).await;
     let slots = list(&s);
     assert_eq!(
-        slots.iter().map(|x| (x.0.as_str(), x.1.as_str())).collect::<Vec<_>>(),
+        slots
+            .iter()
+            .map(|x| (x.0.as_str(), x.1.as_str()))
+            .collect::<Vec<_>>(),
         vec![("2", "primary"), ("1", "retired"), ("0", "staged")]
     );
     assert_eq!(slots[0].2, staged_rs, "the staged key became primary");
@@ -155,7 +177,51 @@ async fn retired_keys_go_after_their_retention() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     s.limen(&["keys", "oidc", "rotate"]);
     let set = served_set(&s, |b| kids(b).len() == 6).await;
-    assert!(!kids(&set).contains(&first), "the key retired first is still published");
+    assert!(
+        !kids(&set).contains(&first),
+        "the key retired first is still published"
+    );
     let numbers: Vec<String> = list(&s).into_iter().map(|x| x.0).collect();
     assert_eq!(numbers, vec!["3", "2", "0"]);
+}
+
+/// With `[keys] source = "database"` the slots live in the database, sealed with the KEK:
+/// set up on one node and rotated on another, every node serves the same set within a
+/// second, and no key file is written.
+#[tokio::test]
+async fn keys_in_the_database_reach_every_node() {
+    let kek_dir = tempfile::tempdir().expect("temp dir");
+    let kek = new_kek(kek_dir.path(), "kek");
+    let config = database_keys_config(&kek, "");
+    let a = TestServer::start_with(&config).await;
+    let b = a.join(&config).await;
+    assert_eq!(jwks(&b).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    a.limen(&["keys", "oidc", "setup"]);
+    let on_a = served_set(&a, |s| kids(s).len() == 4).await;
+    let on_b = served_set(&b, |s| kids(s).len() == 4).await;
+    assert_eq!(on_a, on_b);
+    assert!(
+        !a.dir.path().join("oidc-keys").exists(),
+        "key files were written"
+    );
+    let first = list(&a);
+    b.limen(&["keys", "oidc", "rotate"]);
+    let on_a = served_set(&a, |s| kids(s).len() == 6).await;
+    let on_b = served_set(&b, |s| kids(s).len() == 6).await;
+    assert_eq!(on_a, on_b);
+    let after = list(&a);
+    assert_eq!(after[0].2, first[1].2, "the staged key became primary");
+    assert_eq!(after[1].1, "retired");
+    // Nothing in the database is readable without the KEK.
+    sqlx::any::install_default_drivers();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&a.database_url)
+        .await
+        .expect("connect");
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT sealed FROM key_material WHERE kind = 'oidc'")
+            .fetch_all(&mut db)
+            .await
+            .expect("read key_material");
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| !r.contains("PRIVATE KEY")));
 }

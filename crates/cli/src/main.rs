@@ -181,11 +181,12 @@ enum KeysKind {
         action: JwsKeyAction,
     },
     /// Signing keys of the OpenID Provider: slots of one RS256 and one ES256 key in
-    /// [oidc] key_repository (default <data-dir>/oidc-keys): 0 is staged (published
-    /// before it signs), the highest number is primary, the others are retired and stay
-    /// published for [oidc] keep_retired_keys_for seconds, until their tokens expired.
+    /// [oidc] key_repository (default <data-dir>/oidc-keys), or in the database sealed
+    /// with the KEK with [keys] source = "database". 0 is staged (published before it
+    /// signs), the highest number is primary, the others are retired and stay published
+    /// for [oidc] keep_retired_keys_for seconds, until their tokens expired.
     #[command(
-        after_help = "Examples:\n  limen keys oidc setup\n  limen keys oidc rotate\n  limen keys oidc list\n\nThe keys are served as a JWK set at /oauth2/jwks. Copy the repository to every node\n(as the Fernet keys), or rotate on one node and distribute the files: a node picks up\nchanged files within a second."
+        after_help = "Examples:\n  limen keys oidc setup\n  limen keys oidc rotate\n  limen keys oidc list\n\nThe keys are served as a JWK set at /oauth2/jwks. With files, rotate on one node and\ncopy the repository to the others (as the Fernet keys); a node picks up changed files\nwithin a second. With the database, every node follows a change within a second."
     )]
     Oidc {
         #[command(subcommand)]
@@ -426,7 +427,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 KeysKind::Fernet { action } => symmetric_keys(&config, false, action).await,
                 KeysKind::Credential { action } => symmetric_keys(&config, true, action).await,
                 KeysKind::Kek { action } => kek_keys(&config, action).await,
-                KeysKind::Oidc { action } => oidc_keys(&config, action),
+                KeysKind::Oidc { action } => oidc_keys(&config, action).await,
             }
         }
         Command::TokenFormat { action } => token_format(&config, action).await,
@@ -499,27 +500,50 @@ async fn kek_keys(config: &Config, action: KekAction) -> Result<(), String> {
 }
 
 /// `limen keys jws setup|rotate|list|retire`.
-fn oidc_keys(config: &Config, action: OidcKeyAction) -> Result<(), String> {
+async fn oidc_keys(config: &Config, action: OidcKeyAction) -> Result<(), String> {
     let repo = OidcKeyRepository::new(config.oidc_key_repository());
-    let dir = repo.dir().display().to_string();
+    let database = if keys::is_database(config) {
+        Some(open_key_store(config).await?)
+    } else {
+        None
+    };
+    let place = match &database {
+        Some(_) => "the database".to_string(),
+        None => repo.dir().display().to_string(),
+    };
+    let e = |e: &dyn std::fmt::Display| e.to_string();
     match action {
         OidcKeyAction::Setup => {
-            if repo.setup().map_err(|e| e.to_string())? {
-                println!("created OIDC signing keys in {dir} (0 staged, 1 primary)");
+            let created = match &database {
+                Some((store, kek)) => keys::setup_oidc_keys(store, kek).await.map_err(|x| e(&x))?,
+                None => repo.setup().map_err(|x| e(&x))?,
+            };
+            if created {
+                println!("created OIDC signing keys in {place} (0 staged, 1 primary)");
             } else {
-                println!("OIDC signing keys already exist in {dir}");
+                println!("OIDC signing keys already exist in {place}");
             }
         }
         OidcKeyAction::Rotate => {
             let keep = i64::try_from(config.oidc.keep_retired_keys_for).unwrap_or(i64::MAX);
-            let now = time::OffsetDateTime::now_utc();
-            let primary = repo
-                .rotate(now, time::Duration::seconds(keep))
-                .map_err(|e| e.to_string())?;
-            println!("rotated OIDC signing keys in {dir}: {primary} is primary");
+            let (now, keep) = (
+                time::OffsetDateTime::now_utc(),
+                time::Duration::seconds(keep),
+            );
+            let primary = match &database {
+                Some((store, kek)) => keys::rotate_oidc_keys(store, kek, now, keep)
+                    .await
+                    .map_err(|x| e(&x))?,
+                None => repo.rotate(now, keep).map_err(|x| e(&x))?,
+            };
+            println!("rotated OIDC signing keys in {place}: {primary} is primary");
         }
         OidcKeyAction::List => {
-            for slot in repo.list().map_err(|e| e.to_string())? {
+            let slots = match &database {
+                Some((store, kek)) => keys::list_oidc_keys(store, kek).await.map_err(|x| e(&x))?,
+                None => repo.list().map_err(|x| e(&x))?,
+            };
+            for slot in slots {
                 let retired = slot
                     .retired_at
                     .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
 
@@ -180,10 +180,63 @@ pub struct OidcKeys {
 }
 
 impl OidcKeys {
+    /// The keys of numbered slots: the highest number signs.
+    pub fn from_slots(mut slots: Vec<(u64, SigningSlot)>) -> Option<Self> {
+        slots.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+        let mut slots = slots.into_iter();
+        let (number, primary) = slots.next()?;
+        if number == 0 {
+            return None;
+        }
+        Some(OidcKeys {
+            primary,
+            others: slots.map(|(_, s)| s).collect(),
+        })
+    }
+
     /// The JWK set: every slot kept, primary first.
     pub fn jwk_set(&self) -> Value {
         jwk_set(std::iter::once(&self.primary).chain(&self.others))
     }
+}
+
+/// The slots after a rotation at `now`: the staged slot becomes primary (the highest
+/// number + 1), `new_staged` is staged, the old primary is marked retired at `now`, and
+/// retired slots older than `retention` go. Wherever slots are kept, this is the rule.
+pub fn rotate_slots(
+    mut slots: Vec<(u64, SigningSlot)>,
+    new_staged: SigningSlot,
+    now: OffsetDateTime,
+    retention: Duration,
+    place: &str,
+) -> Result<Vec<(u64, SigningSlot)>, OidcKeyError> {
+    slots.sort_by_key(|(n, _)| *n);
+    let primary = match (slots.first(), slots.last()) {
+        (Some((0, _)), Some((p, _))) if *p != 0 => *p,
+        _ => return Err(OidcKeyError::NoKeys(place.to_string())),
+    };
+    let now_s = now.unix_timestamp();
+    let mut out = Vec::with_capacity(slots.len() + 1);
+    for (n, mut slot) in slots {
+        match n {
+            0 => out.push((primary + 1, slot)),
+            n if n == primary => {
+                slot.retired_at = Some(now_s);
+                out.push((n, slot));
+            }
+            n => {
+                let expired = slot
+                    .retired_at
+                    .is_some_and(|at| now_s - at >= retention.whole_seconds());
+                if !expired {
+                    out.push((n, slot));
+                }
+            }
+        }
+    }
+    out.push((0, new_staged));
+    out.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    Ok(out)
 }
 
 /// What `limen keys oidc list` shows of a slot.
@@ -193,6 +246,29 @@ pub struct SlotInfo {
     pub role: &'static str,
     pub retired_at: Option<i64>,
     pub kids: [String; 2],
+}
+
+/// What `limen keys oidc list` shows of numbered slots, primary first.
+pub fn slot_infos(slots: &[(u64, SigningSlot)]) -> Vec<SlotInfo> {
+    let mut sorted: Vec<&(u64, SigningSlot)> = slots.iter().collect();
+    sorted.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    let primary = sorted.first().map(|(n, _)| *n).filter(|&n| n != 0);
+    sorted
+        .into_iter()
+        .map(|(n, slot)| SlotInfo {
+            number: *n,
+            role: match *n {
+                0 => "staged",
+                n if Some(n) == primary => "primary",
+                _ => "retired",
+            },
+            retired_at: slot.retired_at,
+            kids: [
+                slot.kid(SigningAlg::RS256).to_string(),
+                slot.kid(SigningAlg::ES256).to_string(),
+            ],
+        })
+        .collect()
 }
 
 /// Slots as files `<dir>/<number>` (0600, in a directory only the owner can enter).
@@ -275,75 +351,46 @@ impl OidcKeyRepository {
     /// retired at `now`, and removes retired slots older than `retention` (the longest
     /// lifetime of a token Limen signs). Returns the new primary's number.
     pub fn rotate(&self, now: OffsetDateTime, retention: Duration) -> Result<u64, OidcKeyError> {
-        let numbers = self.numbers()?;
-        let (Some(&0), Some(&primary)) = (numbers.first(), numbers.last()) else {
-            return Err(OidcKeyError::NoKeys(self.dir.display().to_string()));
-        };
-        if primary == 0 {
-            return Err(OidcKeyError::NoKeys(self.dir.display().to_string()));
+        let before = self.numbers()?;
+        let slots = before
+            .iter()
+            .map(|&n| Ok((n, self.read(n)?)))
+            .collect::<Result<Vec<_>, OidcKeyError>>()?;
+        let place = self.dir.display().to_string();
+        let after = rotate_slots(slots, SigningSlot::generate()?, now, retention, &place)?;
+        // The new primary first, the new staged slot last: a crash in between leaves the
+        // old staged key in two files, which is harmless.
+        for (n, slot) in &after {
+            self.write(*n, slot)?;
         }
-        let now_s = now.unix_timestamp();
-        let mut old = self.read(primary)?;
-        old.retired_at = Some(now_s);
-        self.write(primary, &old)?;
-        let staged = self.read(0)?;
-        let new_primary = primary + 1;
-        self.write(new_primary, &staged)?;
-        self.write(0, &SigningSlot::generate()?)?;
-        for n in numbers.iter().filter(|&&n| n != 0 && n != primary) {
-            let slot = self.read(*n)?;
-            let expired = slot
-                .retired_at
-                .is_some_and(|at| now_s - at >= retention.whole_seconds());
-            if expired {
-                fs::remove_file(self.dir.join(n.to_string())).map_err(self.io())?;
-            }
+        for n in before
+            .iter()
+            .filter(|n| !after.iter().any(|(m, _)| m == *n))
+        {
+            fs::remove_file(self.dir.join(n.to_string())).map_err(self.io())?;
         }
-        Ok(new_primary)
+        Ok(after.first().map_or(0, |(n, _)| *n))
     }
 
     /// The slots in use: the highest number signs, the others are published.
     pub fn load(&self) -> Result<OidcKeys, OidcKeyError> {
-        let numbers = self.numbers()?;
-        let Some(&primary) = numbers.last().filter(|&&n| n != 0) else {
-            return Err(OidcKeyError::NoKeys(self.dir.display().to_string()));
-        };
-        let others = numbers
-            .iter()
-            .filter(|&&n| n != primary)
-            .map(|&n| self.read(n))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(OidcKeys {
-            primary: self.read(primary)?,
-            others,
-        })
+        let slots = self
+            .numbers()?
+            .into_iter()
+            .map(|n| Ok((n, self.read(n)?)))
+            .collect::<Result<Vec<_>, OidcKeyError>>()?;
+        OidcKeys::from_slots(slots)
+            .ok_or_else(|| OidcKeyError::NoKeys(self.dir.display().to_string()))
     }
 
     /// Every slot with its role and key ids, primary first.
     pub fn list(&self) -> Result<Vec<SlotInfo>, OidcKeyError> {
-        let numbers = self.numbers()?;
-        let primary = numbers.last().copied().filter(|&n| n != 0);
-        numbers
-            .iter()
-            .rev()
-            .map(|&n| {
-                let slot = self.read(n)?;
-                let role = match n {
-                    0 => "staged",
-                    n if Some(n) == primary => "primary",
-                    _ => "retired",
-                };
-                Ok(SlotInfo {
-                    number: n,
-                    role,
-                    retired_at: slot.retired_at,
-                    kids: [
-                        slot.kid(SigningAlg::RS256).to_string(),
-                        slot.kid(SigningAlg::ES256).to_string(),
-                    ],
-                })
-            })
-            .collect()
+        let slots = self
+            .numbers()?
+            .into_iter()
+            .map(|n| Ok((n, self.read(n)?)))
+            .collect::<Result<Vec<_>, OidcKeyError>>()?;
+        Ok(slot_infos(&slots))
     }
 
     /// Names, sizes and modification times of the files: what reloading compares.
@@ -365,22 +412,47 @@ impl OidcKeyRepository {
 
 type Fingerprint = Option<Vec<(String, u64, std::time::SystemTime)>>;
 
-/// A repository's keys for a running server, re-read when its files change (a rotation
-/// or keys copied in take effect without a restart).
+/// The keys a running server signs and publishes with: from a repository, re-read when
+/// its files change (a rotation or keys copied in take effect without a restart), or
+/// from the database, replaced by whoever follows the store's change feed.
 pub struct LiveOidcKeys {
-    repo: OidcKeyRepository,
-    keys: Reloading<Option<Arc<OidcKeys>>, Fingerprint>,
+    source: Source,
+}
+
+enum Source {
+    Files {
+        repo: OidcKeyRepository,
+        keys: Reloading<Option<Arc<OidcKeys>>, Fingerprint>,
+    },
+    Database(RwLock<Option<Arc<OidcKeys>>>),
 }
 
 impl LiveOidcKeys {
     /// Reads the repository; it may hold no keys yet (then [`LiveOidcKeys::current`] is
     /// `None` until `limen keys oidc setup` has run).
-    pub fn open(repo: OidcKeyRepository) -> Result<Self, OidcKeyError> {
+    pub fn files(repo: OidcKeyRepository) -> Result<Self, OidcKeyError> {
         let (keys, fingerprint) = Self::read(&repo)?;
         Ok(LiveOidcKeys {
-            keys: Reloading::new("oidc", keys, fingerprint),
-            repo,
+            source: Source::Files {
+                keys: Reloading::new("oidc", keys, fingerprint),
+                repo,
+            },
         })
+    }
+
+    /// Keys kept in the database, as last read from it.
+    pub fn database(keys: Option<OidcKeys>) -> Self {
+        LiveOidcKeys {
+            source: Source::Database(RwLock::new(keys.map(Arc::new))),
+        }
+    }
+
+    /// Replaces keys kept in the database with what was read from it again.
+    pub fn replace(&self, keys: Option<OidcKeys>) {
+        if let Source::Database(current) = &self.source {
+            let mut current = current.write().unwrap_or_else(|p| p.into_inner());
+            *current = keys.map(Arc::new);
+        }
     }
 
     fn read(
@@ -394,13 +466,17 @@ impl LiveOidcKeys {
         }
     }
 
-    /// The keys in use, if the repository holds any.
+    /// The keys in use, if there are any.
     pub fn current(&self) -> Option<Arc<OidcKeys>> {
-        self.keys.with(
-            || self.repo.fingerprint(),
-            || Self::read(&self.repo),
-            |k| k.clone(),
-        )
+        match &self.source {
+            Source::Files { repo, keys } => {
+                keys.with(|| repo.fingerprint(), || Self::read(repo), |k| k.clone())
+            }
+            Source::Database(current) => current
+                .read()
+                .map(|k| k.clone())
+                .unwrap_or_else(|p| p.into_inner().clone()),
+        }
     }
 }
 

@@ -168,6 +168,7 @@ pub async fn open_services_with_sync(
     }
     let sync = match (kek, shared) {
         (Some(kek), Some(fernet)) => {
+            let oidc = LiveOidcKeys::database(keys::load_oidc_keys(&store, &kek).await?);
             let sync = Arc::new(KeySync {
                 store: store.clone(),
                 kek,
@@ -175,6 +176,7 @@ pub async fn open_services_with_sync(
                 fernet,
                 credential: credential_set,
                 formats: codec,
+                oidc: Arc::new(oidc),
             });
             sync.refresh_all().await?;
             Some(sync)
@@ -218,10 +220,16 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         limen.config.token.caching,
         limen.config.token.cache_size / 4,
     ));
-    let oidc_keys = LiveOidcKeys::open(OidcKeyRepository::new(config.oidc_key_repository()))
-        .map_err(StartError::OidcKeys)?;
+    // With keys in the database the OIDC keys come from there (and follow its changes).
+    let oidc_keys = match &sync {
+        Some(s) => s.oidc.clone(),
+        None => Arc::new(
+            LiveOidcKeys::files(OidcKeyRepository::new(config.oidc_key_repository()))
+                .map_err(StartError::OidcKeys)?,
+        ),
+    };
     let state = AppState {
-        oidc_keys: Arc::new(oidc_keys),
+        oidc_keys,
         limen: Arc::new(limen),
         policy: Arc::new(RwLock::new(Arc::new(policy))),
         config: Arc::new(config),

@@ -13,9 +13,10 @@ use limen_core::error::StoreError;
 use limen_core::validation_cache::Dependency;
 use limen_crypto::fernet::keys::generate_key;
 use limen_crypto::jws::PublicKeyInfo;
+use limen_crypto::oidc_keys::{rotate_slots, slot_infos, SigningSlot, SlotInfo};
 use limen_crypto::{
-    JwsCodec, JwsKeyError, Kek, KekError, KeyRepository, KeyRepositoryError, Selection,
-    SharedFernetKeys, TokenFormats,
+    JwsCodec, JwsKeyError, Kek, KekError, KeyRepository, KeyRepositoryError, LiveOidcKeys,
+    OidcKeyError, OidcKeys, Selection, SharedFernetKeys, TokenFormats,
 };
 use limen_store::keys::{COUNTER_JWS, COUNTER_SETTINGS};
 use limen_store::{KeyKind, PublishedKey, Rotation, SealedKey, SqlStore};
@@ -58,6 +59,8 @@ pub enum KeysError {
     #[error(transparent)]
     Repository(#[from] KeyRepositoryError),
     #[error(transparent)]
+    Oidc(#[from] OidcKeyError),
+    #[error(transparent)]
     Jws(#[from] JwsKeyError),
     #[error("{0}")]
     Refused(String),
@@ -87,7 +90,7 @@ pub fn load_kek(config: &Config) -> Result<Kek, KeysError> {
 /// transaction per kind. Returns how many keys were re-sealed.
 pub async fn reseal_keys(store: &SqlStore, kek: &Kek) -> Result<usize, KeysError> {
     let mut total = 0;
-    for kind in [KeyKind::Fernet, KeyKind::Credential] {
+    for kind in [KeyKind::Fernet, KeyKind::Credential, KeyKind::Oidc] {
         let mut updates = Vec::new();
         for k in store.sealed_keys(kind).await? {
             if kek.is_current(&k.sealed) {
@@ -170,6 +173,84 @@ pub async fn setup_keys(store: &SqlStore, kek: &Kek, kind: KeyKind) -> Result<bo
     let staged = seal(kek, kind, &generate_key())?;
     let primary = seal(kek, kind, &generate_key())?;
     Ok(store.setup_keys(kind, &staged, &primary).await?)
+}
+
+/// The OpenID Provider's slots in the store: as stored, and opened.
+async fn stored_oidc_slots(
+    store: &SqlStore,
+    kek: &Kek,
+) -> Result<(Vec<SealedKey>, Vec<(u64, SigningSlot)>), KeysError> {
+    let sealed = store.sealed_keys(KeyKind::Oidc).await?;
+    let mut slots = Vec::with_capacity(sealed.len());
+    for k in &sealed {
+        let plain = open_sealed(kek, KeyKind::Oidc, &k.sealed)?;
+        let text = String::from_utf8(plain)
+            .map_err(|e| OidcKeyError::BadKey(format!("slot {}: {e}", k.number)))?;
+        slots.push((k.number, SigningSlot::from_stored(&text)?));
+    }
+    Ok((sealed, slots))
+}
+
+fn seal_slots(kek: &Kek, slots: &[(u64, SigningSlot)]) -> Result<Vec<SealedKey>, KeysError> {
+    slots
+        .iter()
+        .map(|(n, slot)| {
+            Ok(SealedKey {
+                number: *n,
+                sealed: seal(kek, KeyKind::Oidc, &slot.to_stored())?,
+            })
+        })
+        .collect()
+}
+
+/// The OpenID Provider's keys in the store; `None` before `limen keys oidc setup`.
+pub async fn load_oidc_keys(store: &SqlStore, kek: &Kek) -> Result<Option<OidcKeys>, KeysError> {
+    Ok(OidcKeys::from_slots(stored_oidc_slots(store, kek).await?.1))
+}
+
+/// Creates a staged and a primary slot in the store if it holds none; false when it did.
+pub async fn setup_oidc_keys(store: &SqlStore, kek: &Kek) -> Result<bool, KeysError> {
+    if !stored_oidc_slots(store, kek).await?.1.is_empty() {
+        return Ok(false);
+    }
+    let staged = seal(kek, KeyKind::Oidc, &SigningSlot::generate()?.to_stored())?;
+    let primary = seal(kek, KeyKind::Oidc, &SigningSlot::generate()?.to_stored())?;
+    Ok(store.setup_keys(KeyKind::Oidc, &staged, &primary).await?)
+}
+
+/// Rotates the slots in the store (see `limen_crypto::oidc_keys::rotate_slots`); returns
+/// the new primary's number. A rotation by another node meanwhile is not overwritten:
+/// this one starts again from what that one left.
+pub async fn rotate_oidc_keys(
+    store: &SqlStore,
+    kek: &Kek,
+    now: OffsetDateTime,
+    retention: time::Duration,
+) -> Result<u64, KeysError> {
+    for _ in 0..3 {
+        let (before, slots) = stored_oidc_slots(store, kek).await?;
+        let after = rotate_slots(
+            slots,
+            SigningSlot::generate()?,
+            now,
+            retention,
+            "the database",
+        )?;
+        if store
+            .replace_keys(KeyKind::Oidc, &before, &seal_slots(kek, &after)?)
+            .await?
+        {
+            return Ok(after.first().map_or(0, |(n, _)| *n));
+        }
+    }
+    Err(KeysError::Refused(
+        "the OIDC keys kept changing while rotating them; try again".into(),
+    ))
+}
+
+/// Every slot in the store with its role and key ids, primary first.
+pub async fn list_oidc_keys(store: &SqlStore, kek: &Kek) -> Result<Vec<SlotInfo>, KeysError> {
+    Ok(slot_infos(&stored_oidc_slots(store, kek).await?.1))
 }
 
 /// Keystone's rotation of the `kind` keys in the store, in one transaction.
@@ -333,6 +414,8 @@ pub struct KeySync {
     pub fernet: Arc<SharedFernetKeys>,
     pub credential: Option<Arc<SharedFernetKeys>>,
     pub formats: Arc<TokenFormats>,
+    /// The OpenID Provider's keys, kept in the database.
+    pub oidc: Arc<LiveOidcKeys>,
 }
 
 impl KeySync {
@@ -345,6 +428,11 @@ impl KeySync {
 
     async fn refresh_keys(&self, kind: KeyKind) -> Result<(), KeysError> {
         let set = match kind {
+            KeyKind::Oidc => {
+                self.oidc
+                    .replace(load_oidc_keys(&self.store, &self.kek).await?);
+                return Ok(());
+            }
             KeyKind::Fernet => &self.fernet,
             KeyKind::Credential => match &self.credential {
                 Some(c) => c,
@@ -423,7 +511,13 @@ pub struct KeyFollower {
 }
 
 /// Everything [`KeyFollower`] can reload.
-const MATERIAL: [&str; 4] = ["fernet", "credential", COUNTER_JWS, COUNTER_SETTINGS];
+const MATERIAL: [&str; 5] = [
+    "fernet",
+    "credential",
+    "oidc",
+    COUNTER_JWS,
+    COUNTER_SETTINGS,
+];
 
 impl KeyFollower {
     /// One round, with what the change feed read (empty when it could not be read).
@@ -447,6 +541,7 @@ impl KeyFollower {
             let result = match name.as_str() {
                 "fernet" => sync.refresh_keys(KeyKind::Fernet).await,
                 "credential" => sync.refresh_keys(KeyKind::Credential).await,
+                "oidc" => sync.refresh_keys(KeyKind::Oidc).await,
                 COUNTER_JWS => sync.refresh_jws().await,
                 COUNTER_SETTINGS => sync.refresh_formats().await,
                 _ => Ok(()),

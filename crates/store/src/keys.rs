@@ -18,6 +18,9 @@ use time::OffsetDateTime;
 pub enum KeyKind {
     Fernet,
     Credential,
+    /// The OpenID Provider's signing-key slots (`0` staged, highest primary, others
+    /// retired; rotation is the caller's, see `limen_crypto::oidc_keys::rotate_slots`).
+    Oidc,
 }
 
 impl KeyKind {
@@ -25,6 +28,7 @@ impl KeyKind {
         match self {
             KeyKind::Fernet => "fernet",
             KeyKind::Credential => "credential",
+            KeyKind::Oidc => "oidc",
         }
     }
 }
@@ -92,6 +96,27 @@ async fn tx_numbers(tx: &mut Transaction<'static, Any>, kind: KeyKind) -> StoreR
         .collect()
 }
 
+/// The sealed keys of `kind`, highest number first.
+async fn fetch_sealed<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    kind: KeyKind,
+) -> StoreResult<Vec<SealedKey>> {
+    let rows =
+        sqlx::query("SELECT number, sealed FROM key_material WHERE kind = $1 ORDER BY number DESC")
+            .bind(kind.as_str())
+            .fetch_all(executor)
+            .await
+            .map_err(backend_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok(SealedKey {
+                number: r.try_get::<i64, _>("number").map_err(backend_err)?.max(0) as u64,
+                sealed: r.try_get("sealed").map_err(backend_err)?,
+            })
+        })
+        .collect()
+}
+
 async fn tx_insert(
     tx: &mut Transaction<'static, Any>,
     kind: KeyKind,
@@ -116,21 +141,7 @@ impl SqlStore {
     /// The sealed keys of `kind`, primary (highest number) first, staged (`0`) last: the
     /// order a key repository loads in.
     pub async fn sealed_keys(&self, kind: KeyKind) -> StoreResult<Vec<SealedKey>> {
-        let rows = sqlx::query(
-            "SELECT number, sealed FROM key_material WHERE kind = $1 ORDER BY number DESC",
-        )
-        .bind(kind.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(SealedKey {
-                    number: r.try_get::<i64, _>("number").map_err(backend_err)?.max(0) as u64,
-                    sealed: r.try_get("sealed").map_err(backend_err)?,
-                })
-            })
-            .collect()
+        fetch_sealed(&self.pool, kind).await
     }
 
     /// Creates a key set (`0` staged and `1` primary) if `kind` holds no keys; false when
@@ -259,6 +270,39 @@ impl SqlStore {
             .await?;
         }
         for k in keys {
+            tx_insert(&mut tx, kind, k.number, &k.sealed).await?;
+        }
+        tx.commit().await.map_err(backend_err)?;
+        Ok(true)
+    }
+
+    /// Replaces the whole `kind` set with `new` if it still is `expected` (what the caller
+    /// read and worked `new` out from); false when another writer changed it meanwhile.
+    pub async fn replace_keys(
+        &self,
+        kind: KeyKind,
+        expected: &[SealedKey],
+        new: &[SealedKey],
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        bump(&mut tx, kind.as_str()).await?;
+        let current = fetch_sealed(&mut *tx, kind).await?;
+        let sorted = |keys: &[SealedKey]| {
+            let mut k = keys.to_vec();
+            k.sort_by_key(|k| k.number);
+            k
+        };
+        if sorted(&current) != sorted(expected) {
+            tx.rollback().await.map_err(backend_err)?;
+            return Ok(false);
+        }
+        tx_exec(
+            &mut tx,
+            "DELETE FROM key_material WHERE kind = $1",
+            vec![kind.as_str().into()],
+        )
+        .await?;
+        for k in new {
             tx_insert(&mut tx, kind, k.number, &k.sealed).await?;
         }
         tx.commit().await.map_err(backend_err)?;
