@@ -75,6 +75,11 @@ fn list(s: &TestServer) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
+/// (number, role) of each listed slot.
+fn roles(slots: &[(String, String, String, String)]) -> Vec<(&str, &str)> {
+    slots.iter().map(|x| (x.0.as_str(), x.1.as_str())).collect()
+}
+
 /// A token signed with the private keys in slot file `number`, checked against the
 /// served set: exactly the keys of that slot verify it, by kid.
 fn verifying_kids(s: &TestServer, number: &str, set: &Value) -> Vec<String> {
@@ -129,13 +134,7 @@ async fn signing_keys_are_published_and_rotation_keeps_the_retired_ones() {
         assert!(k.get("d").is_none(), "a private member is published: {k}");
     }
     let slots = list(&s);
-    assert_eq!(
-        slots
-            .iter()
-            .map(|x| (x.0.as_str(), x.1.as_str()))
-            .collect::<Vec<_>>(),
-        vec![("1", "primary"), ("0", "staged")]
-    );
+    assert_eq!(roles(&slots), [("1", "primary"), ("0", "staged")]);
     let (first_rs, first_es) = (slots[0].2.clone(), slots[0].3.clone());
     let staged_rs = slots[1].2.clone();
     // The served keys are the repository's: the primary slot's private keys sign what
@@ -152,11 +151,8 @@ async fn signing_keys_are_published_and_rotation_keeps_the_retired_ones() {
     let set = served_set(&s, |b| kids(b).len() == 6).await;
     let slots = list(&s);
     assert_eq!(
-        slots
-            .iter()
-            .map(|x| (x.0.as_str(), x.1.as_str()))
-            .collect::<Vec<_>>(),
-        vec![("2", "primary"), ("1", "retired"), ("0", "staged")]
+        roles(&slots),
+        [("2", "primary"), ("1", "retired"), ("0", "staged")]
     );
     assert_eq!(slots[0].2, staged_rs, "the staged key became primary");
     for kid in [&first_rs, &first_es, &slots[2].2, &slots[2].3] {

@@ -395,18 +395,7 @@ impl OidcKeyRepository {
 
     /// Names, sizes and modification times of the files: what reloading compares.
     pub fn fingerprint(&self) -> Option<Vec<(String, u64, std::time::SystemTime)>> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(&self.dir).ok()? {
-            let entry = entry.ok()?;
-            let md = entry.metadata().ok()?;
-            out.push((
-                entry.file_name().to_string_lossy().into_owned(),
-                md.len(),
-                md.modified().ok()?,
-            ));
-        }
-        out.sort();
-        Some(out)
+        crate::reload::dir_fingerprint(&self.dir)
     }
 }
 

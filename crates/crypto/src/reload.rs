@@ -7,6 +7,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+/// Names, sizes and modification times of the files in `dir`: what tells a key
+/// directory changed. `None` when it cannot be read.
+pub(crate) fn dir_fingerprint(
+    dir: &std::path::Path,
+) -> Option<Vec<(String, u64, std::time::SystemTime)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()? {
+        let entry = entry.ok()?;
+        let md = entry.metadata().ok()?;
+        out.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            md.len(),
+            md.modified().ok()?,
+        ));
+    }
+    out.sort();
+    Some(out)
+}
+
 /// How often the files are checked for changes.
 pub(crate) const RELOAD_CHECK: Duration = Duration::from_secs(1);
 

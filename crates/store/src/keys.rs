@@ -96,6 +96,24 @@ async fn tx_numbers(tx: &mut Transaction<'static, Any>, kind: KeyKind) -> StoreR
         .collect()
 }
 
+/// Makes `keys` the whole `kind` set.
+async fn tx_replace_all(
+    tx: &mut Transaction<'static, Any>,
+    kind: KeyKind,
+    keys: &[SealedKey],
+) -> StoreResult<()> {
+    tx_exec(
+        tx,
+        "DELETE FROM key_material WHERE kind = $1",
+        vec![kind.as_str().into()],
+    )
+    .await?;
+    for k in keys {
+        tx_insert(tx, kind, k.number, &k.sealed).await?;
+    }
+    Ok(())
+}
+
 /// The sealed keys of `kind`, highest number first.
 async fn fetch_sealed<'e, E: sqlx::Executor<'e, Database = Any>>(
     executor: E,
@@ -257,21 +275,11 @@ impl SqlStore {
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         bump(&mut tx, kind.as_str()).await?;
-        if !tx_numbers(&mut tx, kind).await?.is_empty() {
-            if !replace {
-                tx.rollback().await.map_err(backend_err)?;
-                return Ok(false);
-            }
-            tx_exec(
-                &mut tx,
-                "DELETE FROM key_material WHERE kind = $1",
-                vec![kind.as_str().into()],
-            )
-            .await?;
+        if !replace && !tx_numbers(&mut tx, kind).await?.is_empty() {
+            tx.rollback().await.map_err(backend_err)?;
+            return Ok(false);
         }
-        for k in keys {
-            tx_insert(&mut tx, kind, k.number, &k.sealed).await?;
-        }
+        tx_replace_all(&mut tx, kind, keys).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(true)
     }
@@ -296,15 +304,7 @@ impl SqlStore {
             tx.rollback().await.map_err(backend_err)?;
             return Ok(false);
         }
-        tx_exec(
-            &mut tx,
-            "DELETE FROM key_material WHERE kind = $1",
-            vec![kind.as_str().into()],
-        )
-        .await?;
-        for k in new {
-            tx_insert(&mut tx, kind, k.number, &k.sealed).await?;
-        }
+        tx_replace_all(&mut tx, kind, new).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(true)
     }

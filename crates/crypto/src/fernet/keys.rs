@@ -161,18 +161,7 @@ impl KeyRepository {
     /// A fingerprint of the repository's contents (names, sizes, mtimes), so a running
     /// server notices a rotation and reloads.
     pub fn fingerprint(&self) -> Option<Vec<(String, u64, std::time::SystemTime)>> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(&self.dir).ok()? {
-            let entry = entry.ok()?;
-            let md = entry.metadata().ok()?;
-            out.push((
-                entry.file_name().to_string_lossy().into_owned(),
-                md.len(),
-                md.modified().ok()?,
-            ));
-        }
-        out.sort();
-        Some(out)
+        crate::reload::dir_fingerprint(&self.dir)
     }
 }
 
