@@ -432,6 +432,50 @@ impl TestServer {
         (ac, token)
     }
 
+    /// The first column of `sql`'s rows, read straight from the database (what is
+    /// stored, not what the API shows).
+    pub async fn stored_strings(&self, sql: &str) -> Vec<String> {
+        sqlx::any::install_default_drivers();
+        let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.database_url)
+            .await
+            .expect("connect to the database");
+        sqlx::query_scalar(sql)
+            .fetch_all(&mut db)
+            .await
+            .expect("read the database")
+    }
+
+    /// A new domain `name` with a user holding `manager` on it: the domain's id and that
+    /// manager's domain-scoped token (the SCS domain-manager persona).
+    pub async fn domain_manager(&self, name: &str) -> (String, String) {
+        let d = self
+            .create("domains", "domain", json!({"name": name}))
+            .await;
+        let domain = d["id"].as_str().expect("id").to_string();
+        let m = self
+            .create(
+                "users",
+                "user",
+                json!({"name": format!("{name}-m"), "domain_id": domain, "password": "pw-123456"}),
+            )
+            .await;
+        let user = m["id"].as_str().expect("id").to_string();
+        let manager = self.role_id("manager").await;
+        self.put(
+            &format!("/v3/domains/{domain}/users/{user}/roles/{manager}"),
+            &self.admin_token,
+        )
+        .await;
+        let (token, _) = self
+            .token(password_auth_by_id(
+                &user,
+                "pw-123456",
+                Some(json!({"domain": {"id": domain}})),
+            ))
+            .await;
+        (domain, token)
+    }
+
     pub async fn role_id(&self, name: &str) -> String {
         let (_, v) = self
             .get(&format!("/v3/roles?name={name}"), &self.admin_token)

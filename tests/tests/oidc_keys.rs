@@ -209,15 +209,9 @@ async fn keys_in_the_database_reach_every_node() {
     assert_eq!(after[0].2, first[1].2, "the staged key became primary");
     assert_eq!(after[1].1, "retired");
     // Nothing in the database is readable without the KEK.
-    sqlx::any::install_default_drivers();
-    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&a.database_url)
-        .await
-        .expect("connect");
-    let rows: Vec<String> =
-        sqlx::query_scalar("SELECT sealed FROM key_material WHERE kind = 'oidc'")
-            .fetch_all(&mut db)
-            .await
-            .expect("read key_material");
+    let rows = a
+        .stored_strings("SELECT sealed FROM key_material WHERE kind = 'oidc'")
+        .await;
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| !r.contains("PRIVATE KEY")));
 }

@@ -10,36 +10,11 @@ fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
-async fn domain_manager(s: &TestServer, name: &str) -> (String, String) {
-    let d = s.create("domains", "domain", json!({"name": name})).await;
-    let m = s
-        .create(
-            "users",
-            "user",
-            json!({"name": format!("{name}-m"), "domain_id": id(&d), "password": "pw-123456"}),
-        )
-        .await;
-    let manager = s.role_id("manager").await;
-    s.put(
-        &format!("/v3/domains/{}/users/{}/roles/{manager}", id(&d), id(&m)),
-        &s.admin_token,
-    )
-    .await;
-    let (tok, _) = s
-        .token(password_auth_by_id(
-            &id(&m),
-            "pw-123456",
-            Some(json!({"domain": {"id": id(&d)}})),
-        ))
-        .await;
-    (id(&d), tok)
-}
-
 #[tokio::test]
 async fn policy_targets_come_from_storage_not_the_body() {
     let s = TestServer::start().await;
-    let (a, a_tok) = domain_manager(&s, "dom-a").await;
-    let (b, _) = domain_manager(&s, "dom-b").await;
+    let (a, a_tok) = s.domain_manager("dom-a").await;
+    let (b, _) = s.domain_manager("dom-b").await;
     let victim = s
         .create(
             "users",

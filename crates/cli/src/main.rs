@@ -93,6 +93,56 @@ enum Command {
         #[command(subcommand)]
         action: TokenFormatAction,
     },
+    /// Manage the OpenID Provider's OAuth clients (also at /v3/limen/oauth_clients, where
+    /// a domain manager manages its own domain's).
+    #[command(
+        name = "oauth-client",
+        after_help = "Examples:\n  limen oauth-client create --name ci --grant-type client_credentials\n  limen oauth-client create --name kubectl --public --grant-type urn:ietf:params:oauth:grant-type:device_code --grant-type refresh_token\n  limen oauth-client create --name portal --redirect-uri https://portal.example.com/cb\n  limen oauth-client list --domain default\n  limen oauth-client rotate-secret CLIENT_ID\n\nA confidential client's secret is printed once, on create and on rotate-secret; only\nits hash is kept."
+    )]
+    OauthClient {
+        #[command(subcommand)]
+        action: OauthClientAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum OauthClientAction {
+    /// Register a client; prints its id and, for a confidential client, its secret.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The owning domain's id.
+        #[arg(long, default_value = "default")]
+        domain: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// A public client (no secret; PKCE proves it) instead of a confidential one.
+        #[arg(long)]
+        public: bool,
+        /// An exact redirect URI (https, or http on loopback); repeat for more.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A grant type it may use; repeat for more [default: authorization_code and
+        /// refresh_token].
+        #[arg(long = "grant-type", value_name = "GRANT")]
+        grant_types: Vec<String>,
+        /// An audience (a resource such as a Kubernetes cluster) its tokens may be
+        /// exchanged for; repeat for more.
+        #[arg(long = "audience", value_name = "AUDIENCE")]
+        audiences: Vec<String>,
+    },
+    /// List clients: id, domain, kind, name.
+    List {
+        /// Only this domain's.
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Show one client (as JSON, without its secret).
+    Show { id: String },
+    /// Remove a client.
+    Delete { id: String },
+    /// Give a confidential client a new secret (printed once; the old one stops working).
+    RotateSecret { id: String },
 }
 
 #[derive(Subcommand)]
@@ -431,6 +481,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::TokenFormat { action } => token_format(&config, action).await,
+        Command::OauthClient { action } => oauth_client(&config, action).await,
     }
 }
 
@@ -558,6 +609,77 @@ async fn oidc_keys(config: &Config, action: OidcKeyAction) -> Result<(), String>
                     slot.number, slot.role, slot.kids[0], slot.kids[1]
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+async fn oauth_client(config: &Config, action: OauthClientAction) -> Result<(), String> {
+    let (limen, _) =
+        limen_server::app::open_services(config, Arc::new(SystemClock), Arc::new(OsRandom))
+            .await
+            .map_err(|e| e.to_string())?;
+    let e = |e: limen_core::CoreError| e.to_string();
+    match action {
+        OauthClientAction::Create {
+            name,
+            domain,
+            description,
+            public,
+            redirect_uris,
+            grant_types,
+            audiences,
+        } => {
+            let new = limen_core::oauth_client::NewOAuthClient {
+                domain_id: domain,
+                name,
+                description,
+                confidential: !public,
+                redirect_uris,
+                grant_types: (!grant_types.is_empty()).then_some(grant_types),
+                audiences,
+                enabled: true,
+            };
+            let (c, secret) = limen.create_oauth_client(new).await.map_err(e)?;
+            println!("client_id: {}", c.id);
+            if let Some(secret) = secret {
+                println!("client_secret: {secret}");
+                eprintln!("The secret is shown only now; store it safely.");
+            }
+        }
+        OauthClientAction::List { domain } => {
+            for c in limen
+                .list_oauth_clients(domain.as_deref())
+                .await
+                .map_err(e)?
+            {
+                let kind = if c.is_confidential() {
+                    "confidential"
+                } else {
+                    "public"
+                };
+                println!("{} {} {kind} {}", c.id, c.domain_id, c.name);
+            }
+        }
+        OauthClientAction::Show { id } => {
+            let c = limen.get_oauth_client(&id).await.map_err(e)?;
+            let links =
+                limen_proto::render::Links::new(config.public_url.clone().unwrap_or_default());
+            let shown = limen_proto::oauth::oauth_client(&links, &c, None);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&shown).unwrap_or_default()
+            );
+        }
+        OauthClientAction::Delete { id } => {
+            limen.delete_oauth_client(&id).await.map_err(e)?;
+            println!("deleted OAuth client {id}");
+        }
+        OauthClientAction::RotateSecret { id } => {
+            let (c, secret) = limen.rotate_oauth_client_secret(&id).await.map_err(e)?;
+            println!("client_id: {}", c.id);
+            println!("client_secret: {secret}");
+            eprintln!("The secret is shown only now; store it safely.");
         }
     }
     Ok(())

@@ -25,6 +25,7 @@ pub mod identity;
 pub mod limits;
 pub mod model;
 pub mod oauth1;
+pub mod oauth_client;
 pub mod password;
 pub mod percent;
 pub mod policyblob;

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 const DEFAULTS: &str = include_str!("../defaults/keystone.yaml");
+/// Rules for Limen's own APIs (OAuth clients …), loaded after Keystone's.
+const LIMEN_DEFAULTS: &str = include_str!("../defaults/limen.yaml");
 
 #[derive(Debug, Error)]
 pub enum PolicyError {
@@ -60,12 +62,13 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Keystone 30's defaults.
+    /// Keystone 30's defaults, and Limen's for its own APIs.
     pub fn keystone_defaults() -> Policy {
-        // The embedded file is checked by a test; a parse failure here cannot happen at
+        // The embedded files are checked by a test; a parse failure here cannot happen at
         // run time, but it degrades to an empty (deny-all) policy rather than a panic.
-        let parsed: HashMap<String, DefaultRule> =
-            serde_yaml::from_str(DEFAULTS).unwrap_or_default();
+        let parsed = [DEFAULTS, LIMEN_DEFAULTS].into_iter().flat_map(|text| {
+            serde_yaml::from_str::<HashMap<String, DefaultRule>>(text).unwrap_or_default()
+        });
         let mut rules = HashMap::new();
         let mut scopes = HashMap::new();
         for (name, d) in parsed {
@@ -296,8 +299,9 @@ mod tests {
     #[test]
     fn defaults_load_completely() {
         let p = Policy::keystone_defaults();
-        assert_eq!(p.rules.len(), 204);
+        assert_eq!(p.rules.len(), 204 + 5);
         assert!(p.has_rule("identity:create_user"));
+        assert!(p.has_rule("identity:create_oauth_client"));
         assert_eq!(
             p.scopes.get("identity:create_domain").unwrap(),
             &vec!["system".to_string(), "project".to_string()]

@@ -139,6 +139,28 @@ impl Fields {
         }
     }
 
+    /// A list of strings, each `1..=max` characters (absent: `None`).
+    pub fn strings(&mut self, k: &str, max: usize) -> ProtoResult<Option<Vec<String>>> {
+        let Some(v) = self.take(k) else {
+            return Ok(None);
+        };
+        let Value::Array(items) = &v else {
+            return Err(invalid(k, &v, format!("{v} is not of type 'array'")));
+        };
+        items
+            .iter()
+            .map(|item| match item {
+                Value::String(s) if !s.is_empty() && s.chars().count() <= max => Ok(s.clone()),
+                other => Err(invalid(
+                    k,
+                    &v,
+                    format!("{other} is not a string of 1 to {max} characters"),
+                )),
+            })
+            .collect::<ProtoResult<Vec<String>>>()
+            .map(Some)
+    }
+
     pub fn boolean(&mut self, k: &str) -> ProtoResult<Option<bool>> {
         match self.take(k) {
             None => Ok(None),

@@ -3,6 +3,7 @@
 
 pub mod federation;
 pub mod input;
+pub mod oauth;
 pub mod oauth1;
 pub mod render;
 pub mod signed;

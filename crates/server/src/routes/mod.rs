@@ -13,6 +13,7 @@ pub mod grants;
 pub mod groups;
 pub mod oauth;
 pub mod oauth1;
+pub mod oauth_clients;
 pub mod projects;
 pub mod revoke;
 pub mod roles;
@@ -441,6 +442,20 @@ pub fn router() -> Router<AppState> {
         .route("/", get(discovery::versions))
         .route("/v3", get(discovery::v3))
         .route("/oauth2/jwks", get(oauth::jwks))
+        .route(
+            "/v3/limen/oauth_clients",
+            get(oauth_clients::list).post(oauth_clients::create),
+        )
+        .route(
+            "/v3/limen/oauth_clients/{id}",
+            get(oauth_clients::get)
+                .patch(oauth_clients::update)
+                .delete(oauth_clients::delete),
+        )
+        .route(
+            "/v3/limen/oauth_clients/{id}/secret",
+            post(oauth_clients::rotate_secret),
+        )
         .route("/v3/", get(discovery::v3))
         .route(
             "/v3/auth/tokens",

@@ -1,0 +1,328 @@
+//! OAuth clients of Limen's OpenID Provider: the applications that may ask for tokens.
+//! Each belongs to a domain (so a domain manager registers its own domain's clients), is
+//! public (no secret: PKCE is its proof) or confidential (a secret shown once and kept
+//! only as a SHA-256 hash: it is 32 random bytes, so a slow hash buys nothing), and names
+//! exactly the redirect URIs, grant types and token audiences it may use.
+
+use crate::error::{CoreError, CoreResult};
+use crate::service::Limen;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const KIND: &str = "oauth_client";
+
+pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// The grant types a client may name.
+pub const GRANT_TYPES: [&str; 5] = [
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_REFRESH_TOKEN,
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_DEVICE_CODE,
+    GRANT_TOKEN_EXCHANGE,
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OAuthClient {
+    /// The `client_id`.
+    pub id: String,
+    pub domain_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `sha256:<hex>` of the secret; `None` for a public client.
+    #[serde(default)]
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    /// Audiences (resources, e.g. a Kubernetes cluster) its tokens may be exchanged for.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    pub enabled: bool,
+    /// When it was registered (unix seconds).
+    pub created_at: i64,
+}
+
+impl OAuthClient {
+    pub fn is_confidential(&self) -> bool {
+        self.secret_hash.is_some()
+    }
+
+    /// Whether `secret` is this client's (in constant time); false for a public client.
+    pub fn secret_matches(&self, secret: &str) -> bool {
+        match &self.secret_hash {
+            Some(h) => bool::from(hash_secret(secret).as_bytes().ct_eq(h.as_bytes())),
+            None => false,
+        }
+    }
+}
+
+/// What a new client is made of.
+#[derive(Debug, Clone, Default)]
+pub struct NewOAuthClient {
+    pub domain_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub confidential: bool,
+    pub redirect_uris: Vec<String>,
+    /// Default: authorization code and refresh token.
+    pub grant_types: Option<Vec<String>>,
+    pub audiences: Vec<String>,
+    pub enabled: bool,
+}
+
+/// The fields an update may change (the domain and the secret are not among them).
+#[derive(Debug, Clone, Default)]
+pub struct OAuthClientPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub enabled: Option<bool>,
+}
+
+fn hash_secret(secret: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(secret.as_bytes())))
+}
+
+/// A redirect URI a client may register: absolute, `https`, or `http` on a loopback
+/// address (RFC 8252 native apps), no fragment, no wildcard; matched exactly later.
+fn check_redirect_uri(uri: &str) -> CoreResult<()> {
+    let bad = |why: &str| CoreError::validation(format!("Invalid redirect URI {uri:?}: {why}."));
+    let rest = if let Some(r) = uri.strip_prefix("https://") {
+        r
+    } else if let Some(r) = uri.strip_prefix("http://") {
+        let host = r.split(['/', '?']).next().unwrap_or("");
+        let host = match host.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host,
+        };
+        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            return Err(bad("http is allowed on loopback addresses only; use https"));
+        }
+        r
+    } else {
+        return Err(bad(
+            "it must be an absolute https URL (or http on loopback)",
+        ));
+    };
+    if rest.split(['/', '?']).next().unwrap_or("").is_empty() {
+        return Err(bad("it has no host"));
+    }
+    if uri.contains('#') {
+        return Err(bad("it must not have a fragment"));
+    }
+    if uri.contains('*') || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("wildcards and white space are not allowed"));
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> CoreResult<()> {
+    if name.trim().is_empty() || name.len() > 255 {
+        return Err(CoreError::validation(
+            "An OAuth client's name must be 1 to 255 characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// The rules a client's settings must meet together.
+fn check_client(c: &OAuthClient) -> CoreResult<()> {
+    check_name(&c.name)?;
+    if c.grant_types.is_empty() {
+        return Err(CoreError::validation(
+            "An OAuth client needs at least one grant type.",
+        ));
+    }
+    for g in &c.grant_types {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            return Err(CoreError::validation(format!(
+                "Unknown grant type {g:?}; known: {}.",
+                GRANT_TYPES.join(", ")
+            )));
+        }
+    }
+    let has = |g: &str| c.grant_types.iter().any(|x| x == g);
+    if has(GRANT_CLIENT_CREDENTIALS) && !c.is_confidential() {
+        return Err(CoreError::validation(
+            "A public client cannot use client_credentials: it has no secret.",
+        ));
+    }
+    if has(GRANT_AUTHORIZATION_CODE) && c.redirect_uris.is_empty() {
+        return Err(CoreError::validation(
+            "An authorization_code client needs at least one redirect URI.",
+        ));
+    }
+    for uri in &c.redirect_uris {
+        check_redirect_uri(uri)?;
+    }
+    if c.audiences.iter().any(|a| a.trim().is_empty()) {
+        return Err(CoreError::validation("An audience must not be empty."));
+    }
+    Ok(())
+}
+
+impl Limen {
+    fn new_client_secret(&self) -> String {
+        let mut b = [0u8; 32];
+        self.random.fill(&mut b);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+
+    /// Registers a client; returns it and, for a confidential client, its secret (which
+    /// is not kept and cannot be shown again).
+    pub async fn create_oauth_client(
+        &self,
+        new: NewOAuthClient,
+    ) -> CoreResult<(OAuthClient, Option<String>)> {
+        self.get_domain(&new.domain_id).await?;
+        let secret = new.confidential.then(|| self.new_client_secret());
+        let client = OAuthClient {
+            id: self.new_id(),
+            domain_id: new.domain_id,
+            name: new.name,
+            description: new.description,
+            secret_hash: secret.as_deref().map(hash_secret),
+            redirect_uris: new.redirect_uris,
+            grant_types: new.grant_types.unwrap_or_else(|| {
+                vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()]
+            }),
+            audiences: new.audiences,
+            enabled: new.enabled,
+            created_at: self.clock.now().unix_timestamp(),
+        };
+        check_client(&client)?;
+        self.doc_put(KIND, &client.id, &client, true).await?;
+        Ok((client, secret))
+    }
+
+    pub async fn get_oauth_client(&self, id: &str) -> CoreResult<OAuthClient> {
+        self.doc_get(KIND, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("oauth_client", id))
+    }
+
+    /// Every client, or a domain's; by name, then id.
+    pub async fn list_oauth_clients(
+        &self,
+        domain_id: Option<&str>,
+    ) -> CoreResult<Vec<OAuthClient>> {
+        let mut all: Vec<OAuthClient> = self.doc_list(KIND).await?;
+        all.retain(|c| domain_id.is_none_or(|d| c.domain_id == d));
+        all.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        Ok(all)
+    }
+
+    pub async fn update_oauth_client(
+        &self,
+        id: &str,
+        patch: OAuthClientPatch,
+    ) -> CoreResult<OAuthClient> {
+        let mut c = self.get_oauth_client(id).await?;
+        if let Some(v) = patch.name {
+            c.name = v;
+        }
+        if let Some(v) = patch.description {
+            c.description = v;
+        }
+        if let Some(v) = patch.redirect_uris {
+            c.redirect_uris = v;
+        }
+        if let Some(v) = patch.grant_types {
+            c.grant_types = v;
+        }
+        if let Some(v) = patch.audiences {
+            c.audiences = v;
+        }
+        if let Some(v) = patch.enabled {
+            c.enabled = v;
+        }
+        check_client(&c)?;
+        self.doc_put(KIND, id, &c, false).await?;
+        Ok(c)
+    }
+
+    pub async fn delete_oauth_client(&self, id: &str) -> CoreResult<()> {
+        if !self.doc_delete(KIND, id).await? {
+            return Err(CoreError::not_found("oauth_client", id));
+        }
+        Ok(())
+    }
+
+    /// A new secret for a confidential client (the old one stops working at once).
+    pub async fn rotate_oauth_client_secret(&self, id: &str) -> CoreResult<(OAuthClient, String)> {
+        let mut c = self.get_oauth_client(id).await?;
+        if !c.is_confidential() {
+            return Err(CoreError::validation(
+                "A public client has no secret to rotate.",
+            ));
+        }
+        let secret = self.new_client_secret();
+        c.secret_hash = Some(hash_secret(&secret));
+        self.doc_put(KIND, id, &c, false).await?;
+        Ok((c, secret))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_are_https_or_loopback_without_fragments() {
+        for ok in [
+            "https://app.example.com/cb",
+            "https://app.example.com:8443/cb?x=1",
+            "http://127.0.0.1:8400/callback",
+            "http://localhost/cb",
+            "http://[::1]:9000/cb",
+        ] {
+            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://app.example.com/cb",
+            "http://127.0.0.1.evil.example/cb",
+            "https:///cb",
+            "https://app.example.com/cb#frag",
+            "https://*.example.com/cb",
+            "/relative",
+            "javascript:alert(1)",
+            "https://app.example.com/c b",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_checked_against_their_hash_only() {
+        let c = OAuthClient {
+            id: "c".into(),
+            domain_id: "default".into(),
+            name: "n".into(),
+            description: None,
+            secret_hash: Some(hash_secret("s3cret")),
+            redirect_uris: vec![],
+            grant_types: vec![GRANT_CLIENT_CREDENTIALS.into()],
+            audiences: vec![],
+            enabled: true,
+            created_at: 0,
+        };
+        assert!(c.secret_matches("s3cret"));
+        assert!(!c.secret_matches("s3cret "));
+        assert!(!c.secret_matches(""));
+        let public = OAuthClient {
+            secret_hash: None,
+            ..c
+        };
+        assert!(!public.secret_matches(""));
+        assert!(check_client(&public).is_err(), "public client_credentials");
+    }
+}

@@ -1,0 +1,77 @@
+//! Wire format of Limen's OAuth clients (`/v3/limen/oauth_clients`).
+
+use crate::input::{unwrap, Fields};
+use crate::render::Links;
+use crate::{Invalid, ProtoResult};
+use limen_core::oauth_client::{NewOAuthClient, OAuthClient, OAuthClientPatch};
+use serde_json::{json, Value};
+
+const URI_MAX: usize = 2048;
+
+/// `POST`: the client and the domain it names, if any (the route decides the default).
+pub fn oauth_client_create(body: Value) -> ProtoResult<(NewOAuthClient, Option<String>)> {
+    let mut f = Fields::new("oauth_client", unwrap(body, "oauth_client")?);
+    f.required("name")?;
+    let new = NewOAuthClient {
+        domain_id: String::new(),
+        name: f.name("name", 255)?.unwrap_or_default(),
+        description: f.nullable_string("description", 65_535)?.flatten(),
+        confidential: f.boolean("confidential")?.unwrap_or(true),
+        redirect_uris: f.strings("redirect_uris", URI_MAX)?.unwrap_or_default(),
+        grant_types: f.strings("grant_types", 255)?,
+        audiences: f.strings("audiences", 255)?.unwrap_or_default(),
+        enabled: f.boolean("enabled")?.unwrap_or(true),
+    };
+    let domain_id = f.string("domain_id", 1, 64)?;
+    f.closed()?;
+    Ok((new, domain_id))
+}
+
+/// `PATCH`: what changes. The domain, the id and the kind of client are fixed.
+pub fn oauth_client_update(body: Value) -> ProtoResult<OAuthClientPatch> {
+    let mut f = Fields::new("oauth_client", unwrap(body, "oauth_client")?);
+    if f.is_empty() {
+        return Err(Invalid(
+            "Invalid input for field/attribute oauth_client. Value: {}. {} does not have \
+             enough properties"
+                .into(),
+        ));
+    }
+    for fixed in ["id", "domain_id", "confidential", "secret"] {
+        f.immutable(fixed, &format!("Cannot change an OAuth client's {fixed}."))?;
+    }
+    let patch = OAuthClientPatch {
+        name: f.name("name", 255)?,
+        description: f.nullable_string("description", 65_535)?,
+        redirect_uris: f.strings("redirect_uris", URI_MAX)?,
+        grant_types: f.strings("grant_types", 255)?,
+        audiences: f.strings("audiences", 255)?,
+        enabled: f.boolean("enabled")?,
+    };
+    f.closed()?;
+    Ok(patch)
+}
+
+/// A client as the API shows it; `secret` only where it was just made.
+pub fn oauth_client(l: &Links, c: &OAuthClient, secret: Option<&str>) -> Value {
+    let created = time::OffsetDateTime::from_unix_timestamp(c.created_at)
+        .map(crate::times::iso_z)
+        .unwrap_or_default();
+    let mut v = json!({
+        "id": c.id,
+        "domain_id": c.domain_id,
+        "name": c.name,
+        "description": c.description,
+        "confidential": c.is_confidential(),
+        "redirect_uris": c.redirect_uris,
+        "grant_types": c.grant_types,
+        "audiences": c.audiences,
+        "enabled": c.enabled,
+        "created_at": created,
+        "links": l.self_link(&format!("limen/oauth_clients/{}", c.id)),
+    });
+    if let Some(s) = secret {
+        v["secret"] = json!(s);
+    }
+    v
+}

@@ -1,0 +1,133 @@
+//! `/v3/limen/oauth_clients`: the OpenID Provider's clients, per domain. Policy targets
+//! come from the stored client (its domain), never from the request body.
+
+use crate::authz::{enforce, target};
+use crate::error::ApiResult;
+use crate::extract::{Auth, Base, JsonBody, Query};
+use crate::routes::created;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use limen_core::auth::ResolvedScope;
+use limen_core::model::DEFAULT_DOMAIN_ID;
+use limen_core::oauth_client::OAuthClient;
+use limen_proto::oauth::{oauth_client, oauth_client_create, oauth_client_update};
+use serde_json::{json, Value};
+
+fn client_target(c: &OAuthClient) -> Value {
+    target(
+        json!({"oauth_client": {"id": c.id, "domain_id": c.domain_id}}),
+        &[],
+    )
+}
+
+/// The stored client, once the caller may `action` it.
+async fn checked(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<OAuthClient> {
+    let c = s.limen.get_oauth_client(id).await?;
+    enforce(s, &auth.info, action, client_target(&c))?;
+    Ok(c)
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    // A domain-scoped caller lists its own domain unless it names one.
+    let domain = q
+        .get("domain_id")
+        .map(str::to_string)
+        .or_else(|| match &auth.info.scope {
+            ResolvedScope::Domain(d) => Some(d.id.clone()),
+            _ => None,
+        });
+    enforce(
+        &s,
+        &auth.info,
+        "identity:list_oauth_clients",
+        target(json!({ "domain_id": domain }), &[]),
+    )?;
+    let clients = s.limen.list_oauth_clients(domain.as_deref()).await?;
+    let items = clients.iter().map(|c| oauth_client(&l, c, None)).collect();
+    Ok(Json(l.collection(
+        "oauth_clients",
+        "limen/oauth_clients",
+        items,
+    )))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let c = checked(&s, &auth, &id, "identity:get_oauth_client").await?;
+    Ok(Json(json!({"oauth_client": oauth_client(&l, &c, None)})))
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let (mut new, domain_id) = oauth_client_create(body)?;
+    new.domain_id = domain_id.unwrap_or_else(|| match &auth.info.scope {
+        ResolvedScope::Domain(d) => d.id.clone(),
+        _ => DEFAULT_DOMAIN_ID.to_string(),
+    });
+    enforce(
+        &s,
+        &auth.info,
+        "identity:create_oauth_client",
+        target(json!({"oauth_client": {"domain_id": new.domain_id}}), &[]),
+    )?;
+    let (c, secret) = s.limen.create_oauth_client(new).await?;
+    tracing::info!(client = %c.id, domain = %c.domain_id, "OAuth client registered");
+    Ok(created(
+        json!({"oauth_client": oauth_client(&l, &c, secret.as_deref())}),
+    ))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    checked(&s, &auth, &id, "identity:update_oauth_client").await?;
+    let patch = oauth_client_update(body)?;
+    let c = s.limen.update_oauth_client(&id, patch).await?;
+    Ok(Json(json!({"oauth_client": oauth_client(&l, &c, None)})))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    checked(&s, &auth, &id, "identity:delete_oauth_client").await?;
+    s.limen.delete_oauth_client(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v3/limen/oauth_clients/{id}/secret`: a new secret, shown once; the old one
+/// stops working at once.
+pub async fn rotate_secret(
+    State(s): State<AppState>,
+    auth: Auth,
+    Base(l): Base,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    checked(&s, &auth, &id, "identity:update_oauth_client").await?;
+    let (c, secret) = s.limen.rotate_oauth_client_secret(&id).await?;
+    tracing::info!(client = %c.id, "OAuth client secret rotated");
+    Ok(Json(
+        json!({"oauth_client": oauth_client(&l, &c, Some(&secret))}),
+    ))
+}

@@ -1,0 +1,293 @@
+//! The OpenID Provider's OAuth clients (`/v3/limen/oauth_clients`, `limen oauth-client`):
+//! registered per domain, confidential ones with a secret shown once and stored hashed,
+//! exact redirect URIs, and a domain manager confined to its own domain's clients.
+
+use limen_tests::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const PATH: &str = "/v3/limen/oauth_clients";
+
+async fn create(s: &TestServer, token: &str, client: Value) -> (StatusCode, Value) {
+    s.post(PATH, token, json!({ "oauth_client": client })).await
+}
+
+fn id(v: &Value) -> String {
+    v["oauth_client"]["id"].as_str().expect("id").to_string()
+}
+
+/// `GET` one client as `token`.
+async fn get(s: &TestServer, token: &str, client_id: &str) -> (StatusCode, Value) {
+    s.call(
+        Method::GET,
+        &format!("{PATH}/{client_id}"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn clients_are_registered_read_changed_and_removed() {
+    let s = TestServer::start().await;
+    let admin = s.admin_token.clone();
+    let (status, v) = create(
+        &s,
+        &admin,
+        json!({"name": "portal", "redirect_uris": ["https://portal.example.com/cb"],
+               "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+               "audiences": ["cluster-a"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let c = &v["oauth_client"];
+    assert_eq!(c["domain_id"], "default");
+    assert_eq!(c["confidential"], true);
+    let secret = c["secret"].as_str().expect("the secret, once").to_string();
+    assert!(secret.len() >= 43, "a 256-bit secret");
+    let client_id = id(&v);
+    // Stored hashed: the secret itself is nowhere in the database.
+    let stored = s
+        .stored_strings("SELECT body FROM documents WHERE kind = 'oauth_client'")
+        .await
+        .join("\n");
+    assert!(stored.contains(&client_id));
+    assert!(!stored.contains(&secret), "the secret is stored in clear");
+    // Never shown again.
+    let (status, got) = get(&s, &admin, &client_id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(got["oauth_client"].get("secret").is_none(), "{got}");
+    assert_eq!(
+        got["oauth_client"]["redirect_uris"],
+        json!(["https://portal.example.com/cb"])
+    );
+
+    // A new secret replaces the old one.
+    let (status, rotated) = s
+        .call(
+            Method::POST,
+            &format!("{PATH}/{client_id}/secret"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_secret = rotated["oauth_client"]["secret"].as_str().expect("secret");
+    assert_ne!(new_secret, secret);
+
+    let (status, patched) = s
+        .patch(
+            &format!("{PATH}/{client_id}"),
+            &admin,
+            json!({"oauth_client": {"redirect_uris": ["https://portal.example.com/cb2"], "enabled": false}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["oauth_client"]["enabled"], false);
+    // The domain and the kind of client are fixed.
+    let (status, _) = s
+        .patch(
+            &format!("{PATH}/{client_id}"),
+            &admin,
+            json!({"oauth_client": {"domain_id": "other"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, list) = s.call(Method::GET, PATH, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["oauth_clients"].as_array().expect("list").len(), 1);
+    let (status, _) = s
+        .call(
+            Method::DELETE,
+            &format!("{PATH}/{client_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = get(&s, &admin, &client_id).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"]["message"].is_string(),
+        "Keystone's error body: {body}"
+    );
+}
+
+#[tokio::test]
+async fn bad_client_settings_are_refused_with_a_reason() {
+    let s = TestServer::start().await;
+    let admin = s.admin_token.clone();
+    for (client, why) in [
+        (
+            json!({"name": "c", "redirect_uris": ["http://portal.example.com/cb"]}),
+            "loopback",
+        ),
+        (
+            json!({"name": "c", "redirect_uris": ["https://portal.example.com/cb#x"]}),
+            "fragment",
+        ),
+        (json!({"name": "c"}), "redirect URI"),
+        (
+            json!({"name": "c", "confidential": false, "grant_types": ["client_credentials"]}),
+            "public client",
+        ),
+        (
+            json!({"name": "c", "grant_types": ["password"]}),
+            "Unknown grant type",
+        ),
+        (
+            json!({"name": "c", "grant_types": ["client_credentials"], "domain_id": "nope"}),
+            "",
+        ),
+        (
+            json!({"name": "c", "grant_types": ["client_credentials"], "colour": "red"}),
+            "Additional properties",
+        ),
+        (
+            json!({"name": " ", "grant_types": ["client_credentials"]}),
+            "blank",
+        ),
+    ] {
+        let (status, body) = create(&s, &admin, client.clone()).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND,
+            "{client}: {status} {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        assert!(message.contains(why), "{client}: {message}");
+    }
+    // A public device-flow client needs neither a secret nor a redirect URI.
+    let (status, v) = create(
+        &s,
+        &admin,
+        json!({"name": "kubectl", "confidential": false,
+               "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert!(v["oauth_client"].get("secret").is_none());
+    assert_eq!(v["oauth_client"]["confidential"], false);
+}
+
+#[tokio::test]
+async fn a_domain_manager_manages_its_own_domains_clients_only() {
+    let s = TestServer::start().await;
+    let (a, a_token) = s.domain_manager("dom-a").await;
+    let (b, b_token) = s.domain_manager("dom-b").await;
+    let cc = json!({"name": "ci", "grant_types": ["client_credentials"]});
+    // Without a domain, a domain-scoped manager registers in its own domain.
+    let (status, mine) = create(&s, &a_token, cc.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{mine}");
+    assert_eq!(mine["oauth_client"]["domain_id"], json!(a));
+    let (status, theirs) = create(&s, &b_token, cc.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut in_b = cc.clone();
+    in_b["domain_id"] = json!(b);
+    let (status, _) = create(&s, &a_token, in_b).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "registering in another domain"
+    );
+
+    let (status, list) = s.call(Method::GET, PATH, Some(&a_token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = list["oauth_clients"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![id(&mine).as_str()]);
+    let (status, _) = s
+        .call(
+            Method::GET,
+            &format!("{PATH}?domain_id={b}"),
+            Some(&a_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "listing another domain");
+    let other = format!("{PATH}/{}", id(&theirs));
+    for (method, body) in [
+        (Method::GET, None),
+        (
+            Method::PATCH,
+            Some(json!({"oauth_client": {"enabled": false}})),
+        ),
+        (Method::DELETE, None),
+    ] {
+        let (status, _) = s.call(method.clone(), &other, Some(&a_token), body).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{method} another domain's client"
+        );
+    }
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &format!("{other}/secret"),
+            Some(&a_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A project member (no admin, no domain) sees no domain's clients.
+    let p = s
+        .create(
+            "projects",
+            "project",
+            json!({"name": "p1", "domain_id": "default"}),
+        )
+        .await;
+    let (_, member) = s.new_member("mia", p["id"].as_str().expect("id")).await;
+    let (status, body) = s.call(Method::GET, PATH, Some(&member), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = s.call(Method::GET, &other, Some(&member), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Its own client it may change and remove.
+    let own = format!("{PATH}/{}", id(&mine));
+    let (status, _) = s.call(Method::DELETE, &own, Some(&a_token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn the_cli_registers_and_lists_clients() {
+    let s = TestServer::start().await;
+    let out = s.limen(&[
+        "oauth-client",
+        "create",
+        "--name",
+        "ci",
+        "--grant-type",
+        "client_credentials",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let client_id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id: "))
+        .expect("client_id")
+        .to_string();
+    assert!(text.contains("client_secret: "), "{text}");
+    let out = s.limen(&["oauth-client", "list"]);
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        listed.contains(&format!("{client_id} default confidential ci")),
+        "{listed}"
+    );
+    // The API sees what the CLI registered.
+    let (status, got) = get(&s, &s.admin_token, &client_id).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    let refused = s.limen_unchecked(&[
+        "oauth-client",
+        "create",
+        "--name",
+        "bad",
+        "--redirect-uri",
+        "http://example.com/cb",
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("loopback"));
+}
