@@ -251,6 +251,26 @@ async fn a_domain_manager_manages_its_own_domains_clients_only() {
     let own = format!("{PATH}/{}", id(&mine));
     let (status, _) = s.call(Method::DELETE, &own, Some(&a_token), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    // A deleted domain's clients go with it.
+    let admin = s.admin_token.clone();
+    let (status, _) = s
+        .patch(
+            &format!("/v3/domains/{b}"),
+            &admin,
+            json!({"domain": {"enabled": false}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = s
+        .call(
+            Method::DELETE,
+            &format!("/v3/domains/{b}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(get(&s, &admin, &id(&theirs)).await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -257,6 +257,14 @@ impl Limen {
         Ok(())
     }
 
+    /// Removes a deleted domain's clients.
+    pub(crate) async fn forget_oauth_clients_of(&self, domain_id: &str) -> CoreResult<()> {
+        for c in self.list_oauth_clients(Some(domain_id)).await? {
+            self.doc_delete(KIND, &c.id).await?;
+        }
+        Ok(())
+    }
+
     /// A new secret for a confidential client (the old one stops working at once).
     pub async fn rotate_oauth_client_secret(&self, id: &str) -> CoreResult<(OAuthClient, String)> {
         let mut c = self.get_oauth_client(id).await?;

@@ -173,6 +173,7 @@ impl Limen {
         self.forget_limits_of(id).await?;
         self.doc_delete("domain_config", id).await?;
         self.forget_identity_providers_of(id).await?;
+        self.forget_oauth_clients_of(id).await?;
         let mut ev = RevocationEvent::at(self.clock.now());
         ev.domain_id = Some(domain.id);
         self.store.add_revocation_event(&ev).await?;
