@@ -26,6 +26,7 @@ pub mod limits;
 pub mod model;
 pub mod oauth1;
 pub mod oauth_client;
+pub mod oauth_grant;
 pub mod password;
 pub mod percent;
 pub mod policyblob;

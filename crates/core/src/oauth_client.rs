@@ -28,7 +28,7 @@ pub const GRANT_TYPES: [&str; 5] = [
     GRANT_TOKEN_EXCHANGE,
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OAuthClient {
     /// The `client_id`.
     pub id: String,

@@ -146,8 +146,14 @@ impl SigningSlot {
         jwk["kid"].as_str().unwrap_or_default()
     }
 
-    /// A JWT of `claims` signed with the key for `alg`, its `kid` in the header.
-    pub fn sign<C: Serialize>(&self, alg: SigningAlg, claims: &C) -> Result<String, OidcKeyError> {
+    /// A JWT of `claims` signed with the key for `alg`, its `kid` in the header, and
+    /// `typ` (`JWT`, or `at+jwt` for access tokens per RFC 9068).
+    pub fn sign<C: Serialize>(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &C,
+    ) -> Result<String, OidcKeyError> {
         let sign = |e: jsonwebtoken::errors::Error| OidcKeyError::Sign(e.to_string());
         let (algorithm, key) = match alg {
             SigningAlg::RS256 => (
@@ -161,6 +167,7 @@ impl SigningSlot {
         };
         let mut header = Header::new(algorithm);
         header.kid = Some(self.kid(alg).to_string());
+        header.typ = Some(typ.to_string());
         jsonwebtoken::encode(&header, claims, &key).map_err(sign)
     }
 }
@@ -560,7 +567,7 @@ mod tests {
             exp: 4_000_000_000,
         };
         for alg in [SigningAlg::RS256, SigningAlg::ES256] {
-            let token = slot.sign(alg, &claims).unwrap();
+            let token = slot.sign(alg, "JWT", &claims).unwrap();
             let header = jsonwebtoken::decode_header(&token).unwrap();
             assert_eq!(header.kid.as_deref(), Some(slot.kid(alg)));
             // An independent JWK parser (jsonwebtoken's) reads what Limen publishes.

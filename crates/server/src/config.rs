@@ -70,6 +70,12 @@ pub struct KeysConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OidcConfig {
+    /// The provider's issuer URL (`iss` of every token it signs, and where relying
+    /// parties find it): `https://…`, or `http://` on a loopback address for tests; no
+    /// query, no fragment, no trailing slash. Unset: the OAuth endpoints answer 503.
+    pub issuer: Option<String>,
+    /// Seconds an access token lives.
+    pub access_token_lifetime: u64,
     /// Directory of the signing-key slots (0 staged, highest primary, others retired);
     /// default `<data_dir>/oidc-keys`. Copy it to every node, as the Fernet keys.
     pub key_repository: Option<PathBuf>,
@@ -81,6 +87,8 @@ pub struct OidcConfig {
 impl Default for OidcConfig {
     fn default() -> Self {
         OidcConfig {
+            issuer: None,
+            access_token_lifetime: 3600,
             key_repository: None,
             keep_retired_keys_for: 86_400,
         }
@@ -234,6 +242,39 @@ const CONFIG_KEYS: &[&str] = &[
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// An issuer relying parties can trust: `https`, or `http` on loopback (tests), with a
+/// host, and nothing that would make `iss` differ from what they configured.
+fn check_issuer(issuer: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| ConfigError(format!("oidc.issuer {issuer:?}: {why}"));
+    let rest = match (
+        issuer.strip_prefix("https://"),
+        issuer.strip_prefix("http://"),
+    ) {
+        (Some(r), _) => r,
+        (None, Some(r)) => {
+            let host = r.split('/').next().unwrap_or("");
+            let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+                return Err(bad("must be https (http only on a loopback address)"));
+            }
+            r
+        }
+        (None, None) => return Err(bad("must be an https URL")),
+    };
+    if rest.split('/').next().unwrap_or("").is_empty() {
+        return Err(bad("has no host"));
+    }
+    if issuer.contains(['?', '#']) {
+        return Err(bad("must have no query and no fragment"));
+    }
+    if issuer.ends_with('/') {
+        return Err(bad(
+            "must not end with a slash (relying parties compare it exactly)",
+        ));
+    }
+    Ok(())
+}
+
 impl Config {
     /// Defaults, then the file (if given), then `LIMEN_…` variables.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
@@ -259,7 +300,11 @@ impl Config {
                 })
                 .split("__"),
         );
-        fig.extract().map_err(|e| ConfigError(e.to_string()))
+        let config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        if let Some(issuer) = &config.oidc.issuer {
+            check_issuer(issuer)?;
+        }
+        Ok(config)
     }
 
     pub fn database_url(&self) -> String {
@@ -276,7 +321,6 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("fernet-keys"))
     }
 
-    /// This node's JWS key repositories: (private, public).
     pub fn oidc_key_repository(&self) -> PathBuf {
         self.oidc
             .key_repository
@@ -284,6 +328,7 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("oidc-keys"))
     }
 
+    /// This node's JWS key repositories: (private, public).
     pub fn jws_key_repositories(&self) -> (PathBuf, PathBuf) {
         let base = self.data_dir.join("jws-keys");
         (

@@ -160,7 +160,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
     }
 }
 
-fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+pub fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|s| !s.is_empty())
         .map(|part| {
@@ -170,7 +170,7 @@ fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn percent_decode(s: &str) -> String {
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

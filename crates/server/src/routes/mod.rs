@@ -442,6 +442,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(discovery::versions))
         .route("/v3", get(discovery::v3))
         .route("/oauth2/jwks", get(oauth::jwks))
+        .route("/oauth2/token", post(oauth::token))
         .route(
             "/v3/limen/oauth_clients",
             get(oauth_clients::list).post(oauth_clients::create),

@@ -1,12 +1,19 @@
-//! Limen's OpenID Provider endpoints under `/oauth2/` (see `docs/oidc.md`). So far the
-//! signing keys' JWK set; the grants follow.
+//! Limen's OpenID Provider endpoints under `/oauth2/` (see `docs/oidc.md`): the signing
+//! keys' JWK set and the token endpoint. Errors are RFC 6749 §5.2 JSON bodies.
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{form_urlencoded_pairs, percent_decode, read_body, ClientAddr};
 use crate::state::AppState;
-use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::Engine;
+use limen_core::oauth_client::GRANT_CLIENT_CREDENTIALS;
+use limen_core::oauth_grant::OAuthError;
+use limen_crypto::oidc_keys::SigningAlg;
+use serde_json::json;
+use std::collections::HashMap;
 
 /// `GET /oauth2/jwks`: the public keys of every slot kept (staged, primary, retired), so
 /// a relying party knows a key before it signs and until its last token expires.
@@ -25,4 +32,200 @@ pub async fn jwks(State(state): State<AppState>) -> ApiResult<Response> {
         HeaderValue::from_static("public, max-age=300"),
     );
     Ok(resp)
+}
+
+/// An RFC 6749 error response; `basic` when the client authenticated with HTTP Basic
+/// (then a failed client authentication is a 401 with a challenge).
+fn oauth_error(e: &OAuthError, basic: bool) -> Response {
+    let status = match e {
+        OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+        OAuthError::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut resp = (
+        status,
+        Json(json!({"error": e.code(), "error_description": e.to_string()})),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    no_store(h);
+    if matches!(e, OAuthError::InvalidClient(_)) && basic {
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"limen\""),
+        );
+    }
+    resp
+}
+
+/// Token responses must not be cached (RFC 6749 §5.1).
+fn no_store(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// A token request's form: each parameter at most once (RFC 6749 §3.2), empty values
+/// treated as absent.
+fn form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return Err(OAuthError::InvalidRequest(
+            "The request must be application/x-www-form-urlencoded.".into(),
+        ));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| OAuthError::InvalidRequest("The request body is not UTF-8.".into()))?;
+    let mut params = HashMap::new();
+    for (k, v) in form_urlencoded_pairs(text) {
+        if v.is_empty() {
+            continue;
+        }
+        if params.insert(k.clone(), v).is_some() {
+            return Err(OAuthError::InvalidRequest(format!(
+                "The parameter {k} is given more than once."
+            )));
+        }
+    }
+    Ok(params)
+}
+
+/// The client's credentials: HTTP Basic (each half form-encoded, RFC 6749 §2.3.1) or
+/// `client_id` and `client_secret` in the body; never both. Returns (id, secret, basic).
+fn client_credentials(
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<(String, Option<String>, bool), OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "))
+        .map(|v| &v[6..]);
+    let Some(encoded) = basic else {
+        let id = params
+            .get("client_id")
+            .cloned()
+            .ok_or_else(|| OAuthError::InvalidClient("The client did not authenticate.".into()))?;
+        return Ok((id, params.get("client_secret").cloned(), false));
+    };
+    if params.contains_key("client_secret") {
+        return Err(OAuthError::InvalidRequest(
+            "Use one client authentication method, not both.".into(),
+        ));
+    }
+    let bad = || OAuthError::InvalidClient("Malformed HTTP Basic client credentials.".into());
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let (id, secret) = (percent_decode(id), percent_decode(secret));
+    if params
+        .get("client_id")
+        .is_some_and(|body_id| *body_id != id)
+    {
+        return Err(OAuthError::InvalidRequest(
+            "client_id differs from the authenticated client.".into(),
+        ));
+    }
+    Ok((id, Some(secret), true))
+}
+
+/// `POST /oauth2/token`.
+pub async fn token(State(state): State<AppState>, addr: ClientAddr, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let body = match read_body(req, state.config.max_request_body_size).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
+    match grant(&state, &addr, &headers, &body).await {
+        Ok(resp) => resp,
+        Err(e) => oauth_error(&e, basic),
+    }
+}
+
+async fn grant(
+    state: &AppState,
+    addr: &ClientAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    let (Some(issuer), Some(keys)) = (&state.config.oidc.issuer, state.oidc_keys.current()) else {
+        return Err(OAuthError::TemporarilyUnavailable(
+            "The OpenID Provider is not set up: [oidc] issuer and `limen keys oidc setup`.".into(),
+        ));
+    };
+    let params = form(headers, body)?;
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::InvalidRequest("grant_type is required.".into()))?;
+    if grant_type != GRANT_CLIENT_CREDENTIALS {
+        return Err(OAuthError::UnsupportedGrantType(format!(
+            "The grant type {grant_type:?} is not supported."
+        )));
+    }
+    let (client_id, secret, _) = client_credentials(headers, &params)?;
+    let client = limited_client_auth(state, addr, &client_id, secret.as_deref()).await?;
+    let lifetime = i64::try_from(state.config.oidc.access_token_lifetime).unwrap_or(3600);
+    let claims = state.limen.client_credentials_claims(
+        &client,
+        params.get("scope").map(String::as_str),
+        issuer,
+        lifetime,
+    )?;
+    let token = keys
+        .primary
+        .sign(SigningAlg::RS256, "at+jwt", &claims)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot sign an access token");
+            OAuthError::TemporarilyUnavailable("The server cannot sign tokens right now.".into())
+        })?;
+    tracing::info!(client = %client.id, grant = %grant_type, "OAuth token issued");
+    let mut resp = Json(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+    }))
+    .into_response();
+    no_store(resp.headers_mut());
+    Ok(resp)
+}
+
+/// Client authentication under the failed-login limit of the caller's address, as
+/// password logins are.
+async fn limited_client_auth(
+    state: &AppState,
+    addr: &ClientAddr,
+    client_id: &str,
+    secret: Option<&str>,
+) -> Result<limen_core::oauth_client::OAuthClient, OAuthError> {
+    let now = std::time::Instant::now;
+    if let (Some(limiter), Some(ip)) = (&state.login_limiter, addr.0) {
+        if limiter.check(ip, now()).is_err() {
+            return Err(OAuthError::InvalidClient(
+                "Too many failed authentication attempts from this address; try again later."
+                    .into(),
+            ));
+        }
+    }
+    let result = state
+        .limen
+        .authenticate_oauth_client(client_id, secret)
+        .await;
+    if let (Err(OAuthError::InvalidClient(_)), Some(limiter), Some(ip)) =
+        (&result, &state.login_limiter, addr.0)
+    {
+        limiter.record_failure(ip, now());
+    }
+    result
 }

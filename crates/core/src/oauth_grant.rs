@@ -1,0 +1,157 @@
+//! The OpenID Provider's grants as domain decisions: which client is who, and who may
+//! have which token with which claims. The wire format (RFC 6749 forms and error
+//! responses) and the signing are the server's.
+
+use crate::error::CoreError;
+use crate::oauth_client::{OAuthClient, GRANT_CLIENT_CREDENTIALS};
+use crate::service::Limen;
+use serde::Serialize;
+
+/// RFC 6749 §5.2 (and RFC 8693's `invalid_target`) errors, each with what to tell the
+/// client. Store failures become `temporarily_unavailable`: never a 500 for a grant.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidClient(String),
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    UnauthorizedClient(String),
+    #[error("{0}")]
+    UnsupportedGrantType(String),
+    #[error("{0}")]
+    InvalidScope(String),
+    #[error("{0}")]
+    InvalidTarget(String),
+    #[error("{0}")]
+    TemporarilyUnavailable(String),
+}
+
+impl OAuthError {
+    /// The `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient(_) => "invalid_client",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::InvalidTarget(_) => "invalid_target",
+            OAuthError::TemporarilyUnavailable(_) => "temporarily_unavailable",
+        }
+    }
+}
+
+impl From<CoreError> for OAuthError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Internal(m) => {
+                tracing::error!(error = %m, "OAuth request failed on the store");
+                OAuthError::TemporarilyUnavailable(
+                    "The server cannot answer right now; try again.".into(),
+                )
+            }
+            other => OAuthError::InvalidRequest(other.to_string()),
+        }
+    }
+}
+
+/// Claims of an access token (RFC 9068 JWT profile).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// What compares a presented secret when there is no client: as costly as a real check.
+const NO_CLIENT_SECRET_HASH: &str =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+const CLIENT_AUTH_FAILED: &str = "Client authentication failed.";
+
+impl Limen {
+    /// The client `client_id` if `secret` is its secret (a public client presents none).
+    /// Unknown, disabled and wrong-secret clients all get the same answer, after the same
+    /// work.
+    pub async fn authenticate_oauth_client(
+        &self,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Result<OAuthClient, OAuthError> {
+        let client = match self.get_oauth_client(client_id).await {
+            Ok(c) => Some(c),
+            Err(CoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let authentic = match (&client, secret) {
+            (Some(c), Some(s)) => c.secret_matches(s),
+            (Some(c), None) => !c.is_confidential(),
+            (None, Some(s)) => {
+                let stand_in = OAuthClient {
+                    secret_hash: Some(NO_CLIENT_SECRET_HASH.into()),
+                    ..OAuthClient::default()
+                };
+                stand_in.secret_matches(s)
+            }
+            (None, None) => false,
+        };
+        let Some(client) = client.filter(|c| authentic && c.enabled) else {
+            return Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED.into()));
+        };
+        let domain_enabled = match self.get_domain(&client.domain_id).await {
+            Ok(d) => d.enabled,
+            Err(CoreError::NotFound { .. }) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !domain_enabled {
+            return Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED.into()));
+        }
+        Ok(client)
+    }
+
+    /// The claims of a client-credentials access token (RFC 6749 §4.4): the client acts
+    /// for itself, at `issuer`, for `lifetime` seconds.
+    pub fn client_credentials_claims(
+        &self,
+        client: &OAuthClient,
+        scope: Option<&str>,
+        issuer: &str,
+        lifetime: i64,
+    ) -> Result<AccessTokenClaims, OAuthError> {
+        if !client
+            .grant_types
+            .iter()
+            .any(|g| g == GRANT_CLIENT_CREDENTIALS)
+        {
+            return Err(OAuthError::UnauthorizedClient(
+                "This client may not use the client_credentials grant.".into(),
+            ));
+        }
+        if scope.is_some_and(|s| !s.trim().is_empty()) {
+            return Err(OAuthError::InvalidScope(
+                "A client_credentials token carries no scope: ask without one.".into(),
+            ));
+        }
+        let now = self.clock.now().unix_timestamp();
+        Ok(AccessTokenClaims {
+            iss: issuer.to_string(),
+            sub: client.id.clone(),
+            aud: issuer.to_string(),
+            client_id: client.id.clone(),
+            iat: now,
+            exp: now + lifetime,
+            jti: self.new_id(),
+            scope: None,
+        })
+    }
+}

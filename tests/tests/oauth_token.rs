@@ -1,0 +1,275 @@
+//! The OpenID Provider's token endpoint (`POST /oauth2/token`, RFC 6749) with the
+//! client-credentials grant: client authentication by HTTP Basic or in the body, RS256
+//! access tokens (RFC 9068) that verify against the published JWK set, and an RFC 6749
+//! error for every bad request.
+
+use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use limen_tests::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const ISSUER: &str = "https://id.example.test";
+
+/// A server with an issuer and signing keys, and a confidential client-credentials
+/// client: (server, client id, secret).
+async fn provider() -> (TestServer, String, String) {
+    let config = format!("{DEFAULT_CONFIG}\n[oidc]\nissuer = {ISSUER:?}\n");
+    let s = TestServer::start_with(&config).await;
+    s.limen(&["keys", "oidc", "setup"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s
+        .http
+        .get(s.url("/oauth2/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .status()
+        != StatusCode::OK
+    {
+        assert!(Instant::now() < deadline, "the keys never showed up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (id, secret) = client(
+        &s,
+        json!({"name": "ci", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    (s, id, secret.expect("a secret"))
+}
+
+async fn client(s: &TestServer, c: Value) -> (String, Option<String>) {
+    let (status, v) = s
+        .post(
+            "/v3/limen/oauth_clients",
+            &s.admin_token,
+            json!({ "oauth_client": c }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let c = &v["oauth_client"];
+    (
+        c["id"].as_str().expect("id").to_string(),
+        c["secret"].as_str().map(str::to_string),
+    )
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    let raw = format!("{id}:{secret}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// `POST /oauth2/token` with a form body (and an Authorization header): status,
+/// headers, body.
+async fn token_request(
+    s: &TestServer,
+    form: &str,
+    authorization: Option<&str>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form.to_string());
+    if let Some(a) = authorization {
+        req = req.header("Authorization", a);
+    }
+    let resp = req.send().await.expect("token request");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    (status, headers, resp.json().await.expect("a JSON body"))
+}
+
+fn error_of(body: &Value) -> &str {
+    body["error"].as_str().unwrap_or("")
+}
+
+/// The claims of an access token, verified against the served JWK set by its kid.
+async fn verified(s: &TestServer, token: &str) -> Value {
+    let header = jsonwebtoken::decode_header(token).expect("a JWT");
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let set: JwkSet = s
+        .http
+        .get(s.url("/oauth2/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("a JWK set");
+    let jwk = set
+        .find(header.kid.as_deref().expect("kid"))
+        .expect("the kid is published");
+    let key = DecodingKey::from_jwk(jwk).expect("a key");
+    let mut v = Validation::new(header.alg);
+    v.set_audience(&[ISSUER]);
+    v.set_issuer(&[ISSUER]);
+    jsonwebtoken::decode::<Value>(token, &key, &v)
+        .expect("verifies")
+        .claims
+}
+
+#[tokio::test]
+async fn client_credentials_by_basic_or_body_give_verifiable_access_tokens() {
+    let (s, id, secret) = provider().await;
+    let form = "grant_type=client_credentials";
+    let (status, headers, body) = token_request(&s, form, Some(&basic(&id, &secret))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(headers["cache-control"], "no-store");
+    let claims = verified(&s, body["access_token"].as_str().expect("token")).await;
+    assert_eq!(claims["sub"], json!(id));
+    assert_eq!(claims["client_id"], json!(id));
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+
+    let form = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
+    let (status, _, body) = token_request(&s, &form, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let other = verified(&s, body["access_token"].as_str().expect("token")).await;
+    assert_ne!(other["jti"], claims["jti"], "every token has its own id");
+
+    // A rotated secret replaces the old one at once.
+    let (status, v) = s
+        .post(
+            &format!("/v3/limen/oauth_clients/{id}/secret"),
+            &s.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let new_secret = v["oauth_client"]["secret"].as_str().expect("secret");
+    let form = "grant_type=client_credentials";
+    assert_eq!(
+        token_request(&s, form, Some(&basic(&id, &secret))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        token_request(&s, form, Some(&basic(&id, new_secret)))
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn every_bad_token_request_gets_its_rfc_6749_error() {
+    let (s, id, secret) = provider().await;
+    let cc = "grant_type=client_credentials";
+    // Wrong secret by Basic: 401 with a challenge; in the body: 401 without.
+    let (status, headers, body) = token_request(&s, cc, Some(&basic(&id, "wrong"))).await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+    assert_eq!(headers["www-authenticate"], "Basic realm=\"limen\"");
+    let form = format!("{cc}&client_id={id}&client_secret=wrong");
+    let (status, headers, body) = token_request(&s, &form, None).await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+    assert!(headers.get("www-authenticate").is_none());
+    // An unknown client looks like a wrong secret.
+    let (status, _, unknown) = token_request(&s, cc, Some(&basic("nobody", &secret))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown["error_description"], body["error_description"]);
+    // No client at all.
+    let (status, _, body) = token_request(&s, cc, None).await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+
+    let auth = basic(&id, &secret);
+    for (form, want) in [
+        ("", "invalid_request"),
+        (
+            "grant_type=password&username=a&password=b",
+            "unsupported_grant_type",
+        ),
+        (
+            "grant_type=client_credentials&grant_type=client_credentials",
+            "invalid_request",
+        ),
+        (
+            "grant_type=client_credentials&scope=openid",
+            "invalid_scope",
+        ),
+    ] {
+        let (status, headers, body) = token_request(&s, form, Some(&auth)).await;
+        assert_eq!(
+            (status, error_of(&body)),
+            (StatusCode::BAD_REQUEST, want),
+            "{form}: {body}"
+        );
+        assert!(body["error_description"].is_string());
+        assert_eq!(headers["cache-control"], "no-store");
+    }
+    // Both authentication methods at once.
+    let form = format!("{cc}&client_secret={secret}");
+    let (status, _, body) = token_request(&s, &form, Some(&auth)).await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    // Not a form.
+    let resp = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .header("Content-Type", "application/json")
+        .header("Authorization", &auth)
+        .body(r#"{"grant_type":"client_credentials"}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error_of(&resp.json().await.expect("json")),
+        "invalid_request"
+    );
+
+    // A client not registered for the grant.
+    let (web, web_secret) = client(
+        &s,
+        json!({"name": "web", "redirect_uris": ["https://web.example.com/cb"]}),
+    )
+    .await;
+    let (status, _, body) =
+        token_request(&s, cc, Some(&basic(&web, &web_secret.expect("secret")))).await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (StatusCode::BAD_REQUEST, "unauthorized_client")
+    );
+    // A disabled client cannot authenticate.
+    let (status, _) = s
+        .patch(
+            &format!("/v3/limen/oauth_clients/{id}"),
+            &s.admin_token,
+            json!({"oauth_client": {"enabled": false}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = token_request(&s, cc, Some(&auth)).await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+}
+
+#[tokio::test]
+async fn without_an_issuer_the_token_endpoint_is_unavailable() {
+    let s = TestServer::start().await;
+    let (status, headers, body) = token_request(&s, "grant_type=client_credentials", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_of(&body), "temporarily_unavailable");
+    assert_eq!(headers["cache-control"], "no-store");
+}
