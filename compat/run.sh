@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python compat suite: real OpenStack clients (an operator scenario and a domain-manager
-# conformance test), Keystone's own Fernet and JWS code, PyJWT reading the OpenID
-# Provider's keys, and tempest, each against a fresh Limen.
+# conformance test), Keystone's own Fernet and JWS code, PyJWT and Authlib against the
+# OpenID Provider, and tempest, each against a fresh Limen.
 # Exits non-zero if any part fails.
 #
 # LIMEN_BIN: the limen binary to test [default: target/debug/limen, built here first].
@@ -64,6 +64,7 @@ run_part domain-manager "$repo/.venv/bin/python" "$here/domain_manager.py"
 run_part fernet-interop "$repo/.venv/bin/python" "$here/fernet_interop.py"
 run_part jws-interop "$repo/.venv/bin/python" "$here/jws_interop.py"
 run_part oidc-jwks "$repo/.venv/bin/python" "$here/oidc_jwks.py"
+run_part oauth-client-credentials "$repo/.venv/bin/python" "$here/oauth_client_credentials.py"
 run_part tempest bash "$here/run-tempest.sh"
 
 echo "== summary"
