@@ -273,3 +273,75 @@ async fn without_an_issuer_the_token_endpoint_is_unavailable() {
     assert_eq!(error_of(&body), "temporarily_unavailable");
     assert_eq!(headers["cache-control"], "no-store");
 }
+
+/// A Keystone application credential is a client too: its id and secret get a token for
+/// its user on its project with its roles, which ends with the credential.
+#[tokio::test]
+async fn an_application_credential_is_a_client_for_its_user() {
+    let (s, _, _) = provider().await;
+    let p = s
+        .create(
+            "projects",
+            "project",
+            json!({"name": "p1", "domain_id": "default"}),
+        )
+        .await;
+    let project = p["id"].as_str().expect("id").to_string();
+    let (user, user_token) = s.new_member("alice", &project).await;
+    let (ac, _) = s
+        .application_credential_token(&user, &user_token, "ci")
+        .await;
+    let (ac_id, ac_secret) = (
+        ac["id"].as_str().expect("id").to_string(),
+        ac["secret"].as_str().expect("secret").to_string(),
+    );
+    let (status, _, body) = token_request(
+        &s,
+        "grant_type=client_credentials",
+        Some(&basic(&ac_id, &ac_secret)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let claims = verified(&s, body["access_token"].as_str().expect("token")).await;
+    assert_eq!(claims["sub"], json!(user));
+    assert_eq!(claims["client_id"], json!(ac_id));
+    assert_eq!(claims["limen"]["project"]["id"], json!(project));
+    assert_eq!(claims["limen"]["domain"]["id"], "default");
+    assert!(
+        claims["limen"]["roles"]
+            .as_array()
+            .expect("roles")
+            .contains(&json!("member")),
+        "{claims}"
+    );
+    // A wrong secret, and then a deleted credential, authenticate nobody.
+    let (status, _, body) = token_request(
+        &s,
+        "grant_type=client_credentials",
+        Some(&basic(&ac_id, "wrong")),
+    )
+    .await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+    let (status, _) = s
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v3/users/{user}/application_credentials/{ac_id}"),
+            Some(&user_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, body) = token_request(
+        &s,
+        "grant_type=client_credentials",
+        Some(&basic(&ac_id, &ac_secret)),
+    )
+    .await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+}

@@ -2,6 +2,7 @@
 //! have which token with which claims. The wire format (RFC 6749 forms and error
 //! responses) and the signing are the server's.
 
+use crate::auth::{AppCredCredentials, AppCredRef, AuthRequest, ResolvedScope, ScopeRequest};
 use crate::error::CoreError;
 use crate::oauth_client::{OAuthClient, GRANT_CLIENT_CREDENTIALS};
 use crate::service::Limen;
@@ -30,6 +31,11 @@ pub enum OAuthError {
 }
 
 impl OAuthError {
+    /// What every failed client authentication says, whatever failed.
+    pub fn client_authentication_failed() -> Self {
+        OAuthError::InvalidClient(CLIENT_AUTH_FAILED.into())
+    }
+
     /// The `error` code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -71,6 +77,25 @@ pub struct AccessTokenClaims {
     pub jti: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Who the token acts for in Limen's terms (a user's token): domain, project, roles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limen: Option<LimenClaims>,
+}
+
+/// The namespaced `limen` claim: `{"domain": {"id", "name"}, "project": {"id", "name"},
+/// "roles": [names]}` (easy to reach from Kubernetes CEL as `claims.limen.roles`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LimenClaims {
+    pub domain: NamedRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<NamedRef>,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamedRef {
+    pub id: String,
+    pub name: String,
 }
 
 /// What compares a presented secret when there is no client: as costly as a real check.
@@ -106,7 +131,7 @@ impl Limen {
             (None, None) => false,
         };
         let Some(client) = client.filter(|c| authentic && c.enabled) else {
-            return Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED.into()));
+            return Err(OAuthError::client_authentication_failed());
         };
         let domain_enabled = match self.get_domain(&client.domain_id).await {
             Ok(d) => d.enabled,
@@ -114,7 +139,7 @@ impl Limen {
             Err(e) => return Err(e.into()),
         };
         if !domain_enabled {
-            return Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED.into()));
+            return Err(OAuthError::client_authentication_failed());
         }
         Ok(client)
     }
@@ -152,6 +177,81 @@ impl Limen {
             exp: now + lifetime,
             jti: self.new_id(),
             scope: None,
+            limen: None,
+        })
+    }
+
+    /// Whether `client_id` names a registered OAuth client (else it may be a Keystone
+    /// application credential).
+    pub async fn is_oauth_client(&self, client_id: &str) -> Result<bool, OAuthError> {
+        match self.get_oauth_client(client_id).await {
+            Ok(_) => Ok(true),
+            Err(CoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A client-credentials token for a Keystone application credential presented as a
+    /// client (`client_id` its id, the secret its secret): the credential's user, on its
+    /// project, with only its roles, checked as a Keystone login with it would be.
+    pub async fn application_credential_claims(
+        &self,
+        credential_id: &str,
+        secret: &str,
+        scope: Option<&str>,
+        issuer: &str,
+        lifetime: i64,
+    ) -> Result<AccessTokenClaims, OAuthError> {
+        if scope.is_some_and(|s| !s.trim().is_empty()) {
+            return Err(OAuthError::InvalidScope(
+                "A client_credentials token carries no scope: ask without one.".into(),
+            ));
+        }
+        let request = AuthRequest {
+            methods: vec!["application_credential".into()],
+            password: None,
+            token: None,
+            application_credential: Some(AppCredCredentials {
+                credential: AppCredRef::Id(credential_id.to_string()),
+                secret: secret.to_string(),
+            }),
+            totp: None,
+            receipt: None,
+            oauth1: None,
+            scope: ScopeRequest::Default,
+        };
+        let info = match self.authenticate(request).await {
+            Ok(issued) => issued.info,
+            Err(CoreError::Internal(m)) => return Err(CoreError::Internal(m).into()),
+            Err(_) => return Err(OAuthError::client_authentication_failed()),
+        };
+        let project = match &info.scope {
+            ResolvedScope::Project { project, .. } => Some(NamedRef {
+                id: project.id.clone(),
+                name: project.name.clone(),
+            }),
+            _ => None,
+        };
+        let now = self.clock.now().unix_timestamp();
+        // Never outliving the credential.
+        let exp = info.payload.expires_at.unix_timestamp().min(now + lifetime);
+        Ok(AccessTokenClaims {
+            iss: issuer.to_string(),
+            sub: info.user.id.clone(),
+            aud: issuer.to_string(),
+            client_id: credential_id.to_string(),
+            iat: now,
+            exp,
+            jti: self.new_id(),
+            scope: None,
+            limen: Some(LimenClaims {
+                domain: NamedRef {
+                    id: info.user_domain.id.clone(),
+                    name: info.user_domain.name.clone(),
+                },
+                project,
+                roles: info.roles.iter().map(|r| r.name.clone()).collect(),
+            }),
         })
     }
 }

@@ -175,14 +175,25 @@ async fn grant(
         )));
     }
     let (client_id, secret, _) = client_credentials(headers, &params)?;
-    let client = limited_client_auth(state, addr, &client_id, secret.as_deref()).await?;
     let lifetime = i64::try_from(state.config.oidc.access_token_lifetime).unwrap_or(3600);
-    let claims = state.limen.client_credentials_claims(
-        &client,
-        params.get("scope").map(String::as_str),
-        issuer,
-        lifetime,
-    )?;
+    let scope = params.get("scope").map(String::as_str);
+    let claims = limited(state, addr, async {
+        let limen = &state.limen;
+        match (limen.is_oauth_client(&client_id).await?, secret.as_deref()) {
+            (true, secret) => {
+                let client = limen.authenticate_oauth_client(&client_id, secret).await?;
+                limen.client_credentials_claims(&client, scope, issuer, lifetime)
+            }
+            // Not a registered client: a Keystone application credential, or nothing.
+            (false, Some(secret)) => {
+                limen
+                    .application_credential_claims(&client_id, secret, scope, issuer, lifetime)
+                    .await
+            }
+            (false, None) => Err(OAuthError::client_authentication_failed()),
+        }
+    })
+    .await?;
     let token = keys
         .primary
         .sign(SigningAlg::RS256, "at+jwt", &claims)
@@ -190,7 +201,7 @@ async fn grant(
             tracing::error!(error = %e, "cannot sign an access token");
             OAuthError::TemporarilyUnavailable("The server cannot sign tokens right now.".into())
         })?;
-    tracing::info!(client = %client.id, grant = %grant_type, "OAuth token issued");
+    tracing::info!(client = %claims.client_id, sub = %claims.sub, grant = %grant_type, "OAuth token issued");
     let mut resp = Json(json!({
         "access_token": token,
         "token_type": "Bearer",
@@ -201,31 +212,25 @@ async fn grant(
     Ok(resp)
 }
 
-/// Client authentication under the failed-login limit of the caller's address, as
-/// password logins are.
-async fn limited_client_auth(
+/// A client-authenticating step under the failed-login limit of the caller's address, as
+/// password logins are: refused while the address is over the limit, and a failed client
+/// authentication counts against it.
+async fn limited<T>(
     state: &AppState,
     addr: &ClientAddr,
-    client_id: &str,
-    secret: Option<&str>,
-) -> Result<limen_core::oauth_client::OAuthClient, OAuthError> {
-    let now = std::time::Instant::now;
-    if let (Some(limiter), Some(ip)) = (&state.login_limiter, addr.0) {
-        if limiter.check(ip, now()).is_err() {
-            return Err(OAuthError::InvalidClient(
-                "Too many failed authentication attempts from this address; try again later."
-                    .into(),
-            ));
-        }
+    attempt: impl std::future::Future<Output = Result<T, OAuthError>>,
+) -> Result<T, OAuthError> {
+    let (Some(limiter), Some(ip)) = (&state.login_limiter, addr.0) else {
+        return attempt.await;
+    };
+    if limiter.check(ip, std::time::Instant::now()).is_err() {
+        return Err(OAuthError::InvalidClient(
+            "Too many failed authentication attempts from this address; try again later.".into(),
+        ));
     }
-    let result = state
-        .limen
-        .authenticate_oauth_client(client_id, secret)
-        .await;
-    if let (Err(OAuthError::InvalidClient(_)), Some(limiter), Some(ip)) =
-        (&result, &state.login_limiter, addr.0)
-    {
-        limiter.record_failure(ip, now());
+    let result = attempt.await;
+    if matches!(result, Err(OAuthError::InvalidClient(_))) {
+        limiter.record_failure(ip, std::time::Instant::now());
     }
     result
 }
