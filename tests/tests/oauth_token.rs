@@ -345,3 +345,34 @@ async fn an_application_credential_is_a_client_for_its_user() {
         (StatusCode::UNAUTHORIZED, "invalid_client")
     );
 }
+
+/// RFC 8414 metadata names the issuer exactly as configured and the endpoints under it.
+#[tokio::test]
+async fn authorization_server_metadata_describes_the_token_endpoint() {
+    let (s, _, _) = provider().await;
+    let resp = s
+        .http
+        .get(s.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .expect("metadata");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let m: Value = resp.json().await.expect("json");
+    assert_eq!(m["issuer"], ISSUER);
+    assert_eq!(m["token_endpoint"], format!("{ISSUER}/oauth2/token"));
+    assert_eq!(m["jwks_uri"], format!("{ISSUER}/oauth2/jwks"));
+    assert_eq!(m["grant_types_supported"], json!(["client_credentials"]));
+    assert_eq!(
+        m["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
+    // Without an issuer there is no provider to describe.
+    let plain = TestServer::start().await;
+    let resp = plain
+        .http
+        .get(plain.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .expect("metadata");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}

@@ -444,6 +444,10 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/jwks", get(oauth::jwks))
         .route("/oauth2/token", post(oauth::token))
         .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::authorization_server_metadata),
+        )
+        .route(
             "/v3/limen/oauth_clients",
             get(oauth_clients::list).post(oauth_clients::create),
         )

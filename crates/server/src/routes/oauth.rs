@@ -34,6 +34,32 @@ pub async fn jwks(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(resp)
 }
 
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414): where the endpoints are and
+/// what they support, for the grants Limen serves so far. The OpenID Connect document
+/// (`openid-configuration`) follows with the authorization endpoint it requires.
+pub async fn authorization_server_metadata(State(state): State<AppState>) -> ApiResult<Response> {
+    let Some(issuer) = &state.config.oidc.issuer else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "The OpenID Provider is not set up: [oidc] issuer.",
+        ));
+    };
+    let mut resp = Json(json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "jwks_uri": format!("{issuer}/oauth2/jwks"),
+        "grant_types_supported": [GRANT_CLIENT_CREDENTIALS],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    }))
+    .into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(resp)
+}
+
 /// An RFC 6749 error response; `basic` when the client authenticated with HTTP Basic
 /// (then a failed client authentication is a 401 with a challenge).
 fn oauth_error(e: &OAuthError, basic: bool) -> Response {
