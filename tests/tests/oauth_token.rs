@@ -278,7 +278,7 @@ async fn without_an_issuer_the_token_endpoint_is_unavailable() {
 /// its user on its project with its roles, which ends with the credential.
 #[tokio::test]
 async fn an_application_credential_is_a_client_for_its_user() {
-    let (s, _, _) = provider().await;
+    let (s, rs_id, rs_secret) = provider().await;
     let p = s
         .create(
             "projects",
@@ -302,8 +302,17 @@ async fn an_application_credential_is_a_client_for_its_user() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let claims = verified(&s, body["access_token"].as_str().expect("token")).await;
+    let issued = body["access_token"].as_str().expect("token").to_string();
+    let claims = verified(&s, &issued).await;
     assert_eq!(claims["sub"], json!(user));
+    let (_, v) = client_post(
+        &s,
+        "/oauth2/introspect",
+        &format!("token={issued}"),
+        &basic(&rs_id, &rs_secret),
+    )
+    .await;
+    assert_eq!(v["active"], true, "{v}");
     assert_eq!(claims["client_id"], json!(ac_id));
     assert_eq!(claims["limen"]["project"]["id"], json!(project));
     assert_eq!(claims["limen"]["domain"]["id"], "default");
@@ -344,6 +353,15 @@ async fn an_application_credential_is_a_client_for_its_user() {
         (status, error_of(&body)),
         (StatusCode::UNAUTHORIZED, "invalid_client")
     );
+    // The token it got before is dead with it.
+    let (_, v) = client_post(
+        &s,
+        "/oauth2/introspect",
+        &format!("token={}", issued),
+        &basic(&rs_id, &rs_secret),
+    )
+    .await;
+    assert_eq!(v, json!({"active": false}));
 }
 
 /// RFC 8414 metadata names the issuer exactly as configured and the endpoints under it.
@@ -375,4 +393,97 @@ async fn authorization_server_metadata_describes_the_token_endpoint() {
         .await
         .expect("metadata");
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+/// `POST /oauth2/introspect` or `/oauth2/revoke` with a form and a client.
+async fn client_post(s: &TestServer, path: &str, form: &str, auth: &str) -> (StatusCode, Value) {
+    let resp = s
+        .http
+        .post(s.url(path))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Authorization", auth)
+        .body(form.to_string())
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Introspection (RFC 7662) shows live tokens and `active: false` for anything else;
+/// revocation (RFC 7009) ends a client's own token and answers 200 whatever it is given.
+#[tokio::test]
+async fn tokens_are_introspected_and_revoked() {
+    let (s, id, secret) = provider().await;
+    let auth = basic(&id, &secret);
+    let (_, _, body) = token_request(&s, "grant_type=client_credentials", Some(&auth)).await;
+    let token = body["access_token"].as_str().expect("token").to_string();
+    let (status, v) = client_post(&s, "/oauth2/introspect", &format!("token={token}"), &auth).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["active"], true);
+    assert_eq!(v["client_id"], json!(id));
+    assert_eq!(v["token_type"], "Bearer");
+    for junk in ["token=nonsense", "token=a.b.c"] {
+        let (status, v) = client_post(&s, "/oauth2/introspect", junk, &auth).await;
+        assert_eq!((status, v), (StatusCode::OK, json!({"active": false})));
+    }
+    // Missing token: invalid_request; a wrong secret: invalid_client.
+    let (status, v) = client_post(&s, "/oauth2/introspect", "token_type_hint=x", &auth).await;
+    assert_eq!(
+        (status, error_of(&v)),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    let (status, v) = client_post(
+        &s,
+        "/oauth2/introspect",
+        &format!("token={token}"),
+        &basic(&id, "no"),
+    )
+    .await;
+    assert_eq!(
+        (status, error_of(&v)),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+
+    // Another client cannot revoke it (200, but nothing happens).
+    let (other, other_secret) = client(
+        &s,
+        json!({"name": "other", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    let other_auth = basic(&other, &other_secret.expect("secret"));
+    let (status, _) =
+        client_post(&s, "/oauth2/revoke", &format!("token={token}"), &other_auth).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, v) = client_post(&s, "/oauth2/introspect", &format!("token={token}"), &auth).await;
+    assert_eq!(v["active"], true, "another client revoked the token");
+    // Its own client can; then every introspection says inactive.
+    let (status, _) = client_post(&s, "/oauth2/revoke", &format!("token={token}"), &auth).await;
+    assert_eq!(status, StatusCode::OK);
+    for who in [&auth, &other_auth] {
+        let (_, v) = client_post(&s, "/oauth2/introspect", &format!("token={token}"), who).await;
+        assert_eq!(v, json!({"active": false}));
+    }
+    // Revoking garbage, or again, is still 200.
+    for form in ["token=garbage".to_string(), format!("token={token}")] {
+        assert_eq!(
+            client_post(&s, "/oauth2/revoke", &form, &auth).await.0,
+            StatusCode::OK
+        );
+    }
+
+    // A fresh token goes inactive when its client is disabled.
+    let (_, _, body) = token_request(&s, "grant_type=client_credentials", Some(&other_auth)).await;
+    let fresh = body["access_token"].as_str().expect("token").to_string();
+    let (status, _) = s
+        .patch(
+            &format!("/v3/limen/oauth_clients/{other}"),
+            &s.admin_token,
+            json!({"oauth_client": {"enabled": false}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, v) = client_post(&s, "/oauth2/introspect", &format!("token={fresh}"), &auth).await;
+    assert_eq!(v, json!({"active": false}));
 }

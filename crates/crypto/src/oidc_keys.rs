@@ -13,7 +13,7 @@
 use crate::reload::Reloading;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rsa::traits::PublicKeyParts;
@@ -199,6 +199,43 @@ impl OidcKeys {
             primary,
             others: slots.map(|(_, s)| s).collect(),
         })
+    }
+
+    /// The claims of an access token these keys signed (any slot kept), if its signature,
+    /// `typ` (`at+jwt`), issuer and audience (both `issuer`) hold and it has not expired
+    /// (no leeway: Limen's own clock decides).
+    pub fn verify_access_token(&self, token: &str, issuer: &str) -> Option<Value> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.typ.as_deref() != Some("at+jwt") {
+            return None;
+        }
+        let kid = header.kid.as_deref()?;
+        let jwk = std::iter::once(&self.primary)
+            .chain(&self.others)
+            .flat_map(|s| s.public_jwks())
+            .find(|k| k["kid"].as_str() == Some(kid))?;
+        let part = |name: &str| jwk[name].as_str().unwrap_or_default();
+        let (algorithm, key) = match part("kty") {
+            "RSA" => (
+                Algorithm::RS256,
+                DecodingKey::from_rsa_components(part("n"), part("e")).ok()?,
+            ),
+            "EC" => (
+                Algorithm::ES256,
+                DecodingKey::from_ec_components(part("x"), part("y")).ok()?,
+            ),
+            _ => return None,
+        };
+        if header.alg != algorithm {
+            return None;
+        }
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = 0;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[issuer]);
+        jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .ok()
+            .map(|d| d.claims)
     }
 
     /// The JWK set: every slot kept, primary first.
@@ -657,6 +694,32 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o077, 0, "slot file mode {mode:o}");
         }
+    }
+
+    #[test]
+    fn access_tokens_verify_only_as_issued() {
+        let keys = OidcKeys {
+            primary: SigningSlot::generate().unwrap(),
+            others: vec![],
+        };
+        let stranger = SigningSlot::generate().unwrap();
+        let iss = "https://id.example";
+        let claims = json!({"iss": iss, "aud": iss, "sub": "c", "exp": 4_000_000_000u64});
+        for alg in [SigningAlg::RS256, SigningAlg::ES256] {
+            let token = keys.primary.sign(alg, "at+jwt", &claims).unwrap();
+            assert_eq!(keys.verify_access_token(&token, iss).unwrap()["sub"], "c");
+            // Another issuer, another typ, another key, an expired token: no.
+            assert!(keys.verify_access_token(&token, "https://other").is_none());
+            let id_token = keys.primary.sign(alg, "JWT", &claims).unwrap();
+            assert!(keys.verify_access_token(&id_token, iss).is_none());
+            let forged = stranger.sign(alg, "at+jwt", &claims).unwrap();
+            assert!(keys.verify_access_token(&forged, iss).is_none());
+            let mut old = claims.clone();
+            old["exp"] = json!(1_000_000_000u64);
+            let expired = keys.primary.sign(alg, "at+jwt", &old).unwrap();
+            assert!(keys.verify_access_token(&expired, iss).is_none());
+        }
+        assert!(keys.verify_access_token("not.a.jwt", iss).is_none());
     }
 
     #[test]

@@ -332,6 +332,9 @@ fn prune_revocations(state: AppState) {
             if let Err(e) = state.limen.prune_token_changes().await {
                 tracing::warn!(error = %e, "pruning the token change feed failed");
             }
+            if let Err(e) = state.limen.prune_revoked_access_tokens().await {
+                tracing::warn!(error = %e, "pruning revoked OAuth access tokens failed");
+            }
         }
     });
 }

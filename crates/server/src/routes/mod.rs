@@ -443,6 +443,8 @@ pub fn router() -> Router<AppState> {
         .route("/v3", get(discovery::v3))
         .route("/oauth2/jwks", get(oauth::jwks))
         .route("/oauth2/token", post(oauth::token))
+        .route("/oauth2/introspect", post(oauth::introspect))
+        .route("/oauth2/revoke", post(oauth::revoke))
         .route(
             "/.well-known/oauth-authorization-server",
             get(oauth::authorization_server_metadata),

@@ -165,15 +165,11 @@ fn client_credentials(
 
 /// `POST /oauth2/token`.
 pub async fn token(State(state): State<AppState>, addr: ClientAddr, req: Request) -> Response {
-    let headers = req.headers().clone();
-    let body = match read_body(req, state.config.max_request_body_size).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
+    let (headers, body) = match form_request(&state, req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
+    let basic = used_basic(&headers);
     match grant(&state, &addr, &headers, &body).await {
         Ok(resp) => resp,
         Err(e) => oauth_error(&e, basic),
@@ -236,6 +232,140 @@ async fn grant(
     .into_response();
     no_store(resp.headers_mut());
     Ok(resp)
+}
+
+/// Reads the form of an introspection or revocation request and authenticates its
+/// caller, a registered OAuth client; returns the form, the client and how it
+/// authenticated (Basic or not).
+async fn client_request(
+    state: &AppState,
+    addr: &ClientAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<
+    (
+        HashMap<String, String>,
+        limen_core::oauth_client::OAuthClient,
+    ),
+    OAuthError,
+> {
+    if state.config.oidc.issuer.is_none() {
+        return Err(OAuthError::TemporarilyUnavailable(
+            "The OpenID Provider is not set up: [oidc] issuer.".into(),
+        ));
+    }
+    let params = form(headers, body)?;
+    let (client_id, secret, _) = client_credentials(headers, &params)?;
+    let client = limited(state, addr, async {
+        state
+            .limen
+            .authenticate_oauth_client(&client_id, secret.as_deref())
+            .await
+    })
+    .await?;
+    Ok((params, client))
+}
+
+/// The verified claims of the `token` parameter, if it is an access token Limen signed.
+fn verified_access_token(
+    state: &AppState,
+    params: &HashMap<String, String>,
+) -> Option<serde_json::Value> {
+    let issuer = state.config.oidc.issuer.as_deref()?;
+    let token = params.get("token")?;
+    state
+        .oidc_keys
+        .current()?
+        .verify_access_token(token, issuer)
+}
+
+/// `POST /oauth2/introspect` (RFC 7662), for confidential clients: `{"active": false}`
+/// for anything but a live access token Limen signed, else its claims.
+pub async fn introspect(State(state): State<AppState>, addr: ClientAddr, req: Request) -> Response {
+    let (headers, body) = match form_request(&state, req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let basic = used_basic(&headers);
+    let answer = async {
+        let (params, client) = client_request(&state, &addr, &headers, &body).await?;
+        if !client.is_confidential() {
+            return Err(OAuthError::UnauthorizedClient(
+                "Only a confidential client may introspect tokens.".into(),
+            ));
+        }
+        if !params.contains_key("token") {
+            return Err(OAuthError::InvalidRequest("token is required.".into()));
+        }
+        let claims = match verified_access_token(&state, &params) {
+            Some(c) if state.limen.access_token_active(&c).await? => c,
+            _ => return Ok(json!({"active": false})),
+        };
+        let mut answer = claims;
+        answer["active"] = json!(true);
+        answer["token_type"] = json!("Bearer");
+        Ok(answer)
+    };
+    match answer.await {
+        Ok(v) => {
+            let mut resp = Json(v).into_response();
+            no_store(resp.headers_mut());
+            resp
+        }
+        Err(e) => oauth_error(&e, basic),
+    }
+}
+
+/// `POST /oauth2/revoke` (RFC 7009): a client revokes an access token issued to it.
+/// 200 whatever the token was (unknown, expired, another client's: nothing happens), so
+/// the answer tells nothing about other clients' tokens.
+pub async fn revoke(State(state): State<AppState>, addr: ClientAddr, req: Request) -> Response {
+    let (headers, body) = match form_request(&state, req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let basic = used_basic(&headers);
+    let done = async {
+        let (params, client) = client_request(&state, &addr, &headers, &body).await?;
+        if !params.contains_key("token") {
+            return Err(OAuthError::InvalidRequest("token is required.".into()));
+        }
+        if let Some(claims) = verified_access_token(&state, &params) {
+            if claims["client_id"].as_str() == Some(client.id.as_str()) {
+                state.limen.revoke_access_token(&claims).await?;
+                tracing::info!(client = %client.id, "OAuth access token revoked");
+            }
+        }
+        Ok(())
+    };
+    match done.await {
+        Ok(()) => {
+            let mut resp = StatusCode::OK.into_response();
+            no_store(resp.headers_mut());
+            resp
+        }
+        Err(e) => oauth_error(&e, basic),
+    }
+}
+
+/// The headers and body of a form request (within the body size limit).
+async fn form_request(
+    state: &AppState,
+    req: Request,
+) -> Result<(HeaderMap, axum::body::Bytes), Response> {
+    let headers = req.headers().clone();
+    match read_body(req, state.config.max_request_body_size).await {
+        Ok(b) => Ok((headers, b)),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+/// Whether the client tried HTTP Basic authentication.
+fn used_basic(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "))
 }
 
 /// A client-authenticating step under the failed-login limit of the caller's address, as
