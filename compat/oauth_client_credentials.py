@@ -7,7 +7,9 @@ A fresh Limen with an issuer and signing keys, a confidential client registered 
  (b) PyJWT verifies each token against the published JWK set (PyJWKClient picks the
      key by kid) with the issuer as `iss` and `aud`;
  (c) a wrong secret is Authlib's OAuthError invalid_client, and an unsupported grant
-     unsupported_grant_type.
+     unsupported_grant_type;
+ (d) Authlib's introspect_token shows the token active, revoke_token ends it, and the
+     next introspection says inactive.
 Run with the compat venv: .venv/bin/python compat/oauth_client_credentials.py
 """
 
@@ -89,13 +91,27 @@ class ClientCredentials:
             assert e.error == "unsupported_grant_type", e.error
         return "invalid_client, unsupported_grant_type"
 
+    def step_d_introspect_and_revoke(self):
+        session = self.session("client_secret_basic")
+        token = session.fetch_token(self.token_url, grant_type="client_credentials")
+        url = self.srv.url + "/oauth2/"
+        seen = session.introspect_token(url + "introspect", token=token["access_token"])
+        assert seen.status_code == 200 and seen.json()["active"] is True, seen.text
+        assert seen.json()["client_id"] == self.client_id, seen.text
+        done = session.revoke_token(url + "revoke", token=token["access_token"])
+        assert done.status_code == 200, done.text
+        seen = session.introspect_token(url + "introspect", token=token["access_token"])
+        assert seen.json() == {"active": False}, seen.text
+        return "active, revoked, inactive"
+
 
 def main():
     total = time.monotonic()
     srv = LimenServer()
     srv.config = DEFAULT_CONFIG + f'\n[oidc]\nissuer = "{srv.url}"\n'
     with srv:
-        steps = ["step_a_setup", "step_b_basic_and_post", "step_c_errors"]
+        steps = ["step_a_setup", "step_b_basic_and_post", "step_c_errors",
+                 "step_d_introspect_and_revoke"]
         return run_steps("oauth-client-credentials", srv, ClientCredentials(srv), steps, total)
 
 
