@@ -123,11 +123,11 @@ fn form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAu
 }
 
 /// The client's credentials: HTTP Basic (each half form-encoded, RFC 6749 §2.3.1) or
-/// `client_id` and `client_secret` in the body; never both. Returns (id, secret, basic).
+/// `client_id` and `client_secret` in the body; never both. Returns (id, secret).
 fn client_credentials(
     headers: &HeaderMap,
     params: &HashMap<String, String>,
-) -> Result<(String, Option<String>, bool), OAuthError> {
+) -> Result<(String, Option<String>), OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -138,7 +138,7 @@ fn client_credentials(
             .get("client_id")
             .cloned()
             .ok_or_else(|| OAuthError::InvalidClient("The client did not authenticate.".into()))?;
-        return Ok((id, params.get("client_secret").cloned(), false));
+        return Ok((id, params.get("client_secret").cloned()));
     };
     if params.contains_key("client_secret") {
         return Err(OAuthError::InvalidRequest(
@@ -160,7 +160,7 @@ fn client_credentials(
             "client_id differs from the authenticated client.".into(),
         ));
     }
-    Ok((id, Some(secret), true))
+    Ok((id, Some(secret)))
 }
 
 /// `POST /oauth2/token`.
@@ -196,7 +196,7 @@ async fn grant(
             "The grant type {grant_type:?} is not supported."
         )));
     }
-    let (client_id, secret, _) = client_credentials(headers, &params)?;
+    let (client_id, secret) = client_credentials(headers, &params)?;
     let lifetime = i64::try_from(state.config.oidc.access_token_lifetime).unwrap_or(3600);
     let scope = params.get("scope").map(String::as_str);
     let claims = limited(state, addr, async {
@@ -227,7 +227,7 @@ async fn grant(
     let mut resp = Json(json!({
         "access_token": token,
         "token_type": "Bearer",
-        "expires_in": lifetime,
+        "expires_in": claims.exp - claims.iat,
     }))
     .into_response();
     no_store(resp.headers_mut());
@@ -235,8 +235,7 @@ async fn grant(
 }
 
 /// Reads the form of an introspection or revocation request and authenticates its
-/// caller, a registered OAuth client; returns the form, the client and how it
-/// authenticated (Basic or not).
+/// caller, a registered OAuth client: the form and the client.
 async fn client_request(
     state: &AppState,
     addr: &ClientAddr,
@@ -255,7 +254,7 @@ async fn client_request(
         ));
     }
     let params = form(headers, body)?;
-    let (client_id, secret, _) = client_credentials(headers, &params)?;
+    let (client_id, secret) = client_credentials(headers, &params)?;
     let client = limited(state, addr, async {
         state
             .limen
