@@ -373,6 +373,18 @@ impl TestServer {
         v[key].clone()
     }
 
+    /// A new project `name` in the default domain: its id.
+    pub async fn new_project(&self, name: &str) -> String {
+        let p = self
+            .create(
+                "projects",
+                "project",
+                json!({"name": name, "domain_id": "default"}),
+            )
+            .await;
+        p["id"].as_str().expect("project id").to_string()
+    }
+
     /// A new user (password [`USER_PASSWORD`]) with `member` on `project_id`: its id and a
     /// token scoped to that project.
     pub async fn new_member(&self, name: &str, project_id: &str) -> (String, String) {

@@ -235,14 +235,8 @@ async fn a_domain_manager_manages_its_own_domains_clients_only() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // A project member (no admin, no domain) sees no domain's clients.
-    let p = s
-        .create(
-            "projects",
-            "project",
-            json!({"name": "p1", "domain_id": "default"}),
-        )
-        .await;
-    let (_, member) = s.new_member("mia", p["id"].as_str().expect("id")).await;
+    let project = s.new_project("p1").await;
+    let (_, member) = s.new_member("mia", &project).await;
     let (status, body) = s.call(Method::GET, PATH, Some(&member), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (status, _) = s.call(Method::GET, &other, Some(&member), None).await;

@@ -279,14 +279,7 @@ async fn without_an_issuer_the_token_endpoint_is_unavailable() {
 #[tokio::test]
 async fn an_application_credential_is_a_client_for_its_user() {
     let (s, rs_id, rs_secret) = provider().await;
-    let p = s
-        .create(
-            "projects",
-            "project",
-            json!({"name": "p1", "domain_id": "default"}),
-        )
-        .await;
-    let project = p["id"].as_str().expect("id").to_string();
+    let project = s.new_project("p1").await;
     let (user, user_token) = s.new_member("alice", &project).await;
     let (ac, _) = s
         .application_credential_token(&user, &user_token, "ci")
