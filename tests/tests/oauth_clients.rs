@@ -304,4 +304,21 @@ async fn the_cli_registers_and_lists_clients() {
     ]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("loopback"));
+    // Updated from the CLI: the given list replaces the old one.
+    s.limen(&[
+        "oauth-client",
+        "update",
+        &client_id,
+        "--audience",
+        "cluster-b",
+        "--enabled",
+        "false",
+    ]);
+    let (_, got) = get(&s, &s.admin_token, &client_id).await;
+    assert_eq!(got["oauth_client"]["audiences"], json!(["cluster-b"]));
+    assert_eq!(got["oauth_client"]["enabled"], false);
+    assert_eq!(
+        got["oauth_client"]["grant_types"],
+        json!(["client_credentials"])
+    );
 }

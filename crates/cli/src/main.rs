@@ -97,7 +97,7 @@ enum Command {
     /// a domain manager manages its own domain's).
     #[command(
         name = "oauth-client",
-        after_help = "Examples:\n  limen oauth-client create --name ci --grant-type client_credentials\n  limen oauth-client create --name kubectl --public --grant-type urn:ietf:params:oauth:grant-type:device_code --grant-type refresh_token\n  limen oauth-client create --name portal --redirect-uri https://portal.example.com/cb\n  limen oauth-client list --domain default\n  limen oauth-client rotate-secret CLIENT_ID\n\nA confidential client's secret is printed once, on create and on rotate-secret; only\nits hash is kept."
+        after_help = "Examples:\n  limen oauth-client create --name ci --grant-type client_credentials\n  limen oauth-client create --name kubectl --public --grant-type urn:ietf:params:oauth:grant-type:device_code --grant-type refresh_token\n  limen oauth-client create --name portal --redirect-uri https://portal.example.com/cb\n  limen oauth-client list --domain default\n  limen oauth-client update CLIENT_ID --redirect-uri https://portal.example.com/cb2\n  limen oauth-client rotate-secret CLIENT_ID\n\nA confidential client's secret is printed once, on create and on rotate-secret; only\nits hash is kept."
     )]
     OauthClient {
         #[command(subcommand)]
@@ -109,11 +109,13 @@ enum Command {
 enum OauthClientAction {
     /// Register a client; prints its id and, for a confidential client, its secret.
     Create {
+        /// The client's name, as people see it.
         #[arg(long)]
         name: String,
         /// The owning domain's id.
         #[arg(long, default_value = "default")]
         domain: String,
+        /// A description.
         #[arg(long)]
         description: Option<String>,
         /// A public client (no secret; PKCE proves it) instead of a confidential one.
@@ -138,11 +140,43 @@ enum OauthClientAction {
         domain: Option<String>,
     },
     /// Show one client (as JSON, without its secret).
-    Show { id: String },
+    Show {
+        /// The client's id.
+        id: String,
+    },
+    /// Change a client: each list given replaces the whole list.
+    Update {
+        /// The client's id.
+        id: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new description.
+        #[arg(long)]
+        description: Option<String>,
+        /// The redirect URIs (all of them); repeat for more.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// The grant types (all of them); repeat for more.
+        #[arg(long = "grant-type", value_name = "GRANT")]
+        grant_types: Vec<String>,
+        /// The audiences (all of them); repeat for more.
+        #[arg(long = "audience", value_name = "AUDIENCE")]
+        audiences: Vec<String>,
+        /// Enable (true) or disable (false) it.
+        #[arg(long, value_name = "BOOL")]
+        enabled: Option<bool>,
+    },
     /// Remove a client.
-    Delete { id: String },
+    Delete {
+        /// The client's id.
+        id: String,
+    },
     /// Give a confidential client a new secret (printed once; the old one stops working).
-    RotateSecret { id: String },
+    RotateSecret {
+        /// The client's id.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -670,6 +704,27 @@ async fn oauth_client(config: &Config, action: OauthClientAction) -> Result<(), 
                 "{}",
                 serde_json::to_string_pretty(&shown).unwrap_or_default()
             );
+        }
+        OauthClientAction::Update {
+            id,
+            name,
+            description,
+            redirect_uris,
+            grant_types,
+            audiences,
+            enabled,
+        } => {
+            let given = |v: Vec<String>| (!v.is_empty()).then_some(v);
+            let patch = limen_core::oauth_client::OAuthClientPatch {
+                name,
+                description: description.map(Some),
+                redirect_uris: given(redirect_uris),
+                grant_types: given(grant_types),
+                audiences: given(audiences),
+                enabled,
+            };
+            let c = limen.update_oauth_client(&id, patch).await.map_err(e)?;
+            println!("updated OAuth client {}", c.id);
         }
         OauthClientAction::Delete { id } => {
             limen.delete_oauth_client(&id).await.map_err(e)?;
