@@ -108,21 +108,49 @@ const NO_CLIENT_SECRET_HASH: &str =
 
 const CLIENT_AUTH_FAILED: &str = "Client authentication failed.";
 
+/// A client-credentials token carries no scope.
+fn no_scope(scope: Option<&str>) -> Result<(), OAuthError> {
+    if scope.is_some_and(|s| !s.trim().is_empty()) {
+        return Err(OAuthError::InvalidScope(
+            "A client_credentials token carries no scope: ask without one.".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Limen {
+    /// The registered OAuth client `client_id`, if there is one (else the id may name a
+    /// Keystone application credential).
+    pub async fn find_oauth_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<OAuthClient>, OAuthError> {
+        match self.get_oauth_client(client_id).await {
+            Ok(c) => Ok(Some(c)),
+            Err(CoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The client `client_id` if `secret` is its secret (a public client presents none).
-    /// Unknown, disabled and wrong-secret clients all get the same answer, after the same
-    /// work.
     pub async fn authenticate_oauth_client(
         &self,
         client_id: &str,
         secret: Option<&str>,
     ) -> Result<OAuthClient, OAuthError> {
-        let client = match self.get_oauth_client(client_id).await {
-            Ok(c) => Some(c),
-            Err(CoreError::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let authentic = match (&client, secret) {
+        let found = self.find_oauth_client(client_id).await?;
+        self.authenticate_found_client(found, secret).await
+    }
+
+    /// `found` (what [`Limen::find_oauth_client`] gave) if `secret` is its secret.
+    /// Unknown, disabled and wrong-secret clients all get the same answer, after the same
+    /// work.
+    pub async fn authenticate_found_client(
+        &self,
+        found: Option<OAuthClient>,
+        secret: Option<&str>,
+    ) -> Result<OAuthClient, OAuthError> {
+        let authentic = match (&found, secret) {
             (Some(c), Some(s)) => c.secret_matches(s),
             (Some(c), None) => !c.is_confidential(),
             (None, Some(s)) => {
@@ -134,18 +162,45 @@ impl Limen {
             }
             (None, None) => false,
         };
-        let Some(client) = client.filter(|c| authentic && c.enabled) else {
-            return Err(OAuthError::client_authentication_failed());
-        };
-        let domain_enabled = match self.get_domain(&client.domain_id).await {
-            Ok(d) => d.enabled,
-            Err(CoreError::NotFound { .. }) => false,
-            Err(e) => return Err(e.into()),
-        };
-        if !domain_enabled {
-            return Err(OAuthError::client_authentication_failed());
+        match found {
+            Some(c) if authentic && self.client_usable(&c).await? => Ok(c),
+            _ => Err(OAuthError::client_authentication_failed()),
         }
-        Ok(client)
+    }
+
+    /// Whether a client may act: enabled, in an enabled domain.
+    async fn client_usable(&self, client: &OAuthClient) -> Result<bool, OAuthError> {
+        if !client.enabled {
+            return Ok(false);
+        }
+        match self.get_domain(&client.domain_id).await {
+            Ok(d) => Ok(d.enabled),
+            Err(CoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The claims of an access token for `sub`, issued through `client_id`, living until
+    /// `exp`.
+    fn access_token_claims(
+        &self,
+        issuer: &str,
+        sub: &str,
+        client_id: &str,
+        exp: i64,
+        limen: Option<LimenClaims>,
+    ) -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: issuer.to_string(),
+            sub: sub.to_string(),
+            aud: issuer.to_string(),
+            client_id: client_id.to_string(),
+            iat: self.clock.now().unix_timestamp(),
+            exp,
+            jti: self.new_id(),
+            scope: None,
+            limen,
+        }
     }
 
     /// The claims of a client-credentials access token (RFC 6749 §4.4): the client acts
@@ -166,23 +221,9 @@ impl Limen {
                 "This client may not use the client_credentials grant.".into(),
             ));
         }
-        if scope.is_some_and(|s| !s.trim().is_empty()) {
-            return Err(OAuthError::InvalidScope(
-                "A client_credentials token carries no scope: ask without one.".into(),
-            ));
-        }
-        let now = self.clock.now().unix_timestamp();
-        Ok(AccessTokenClaims {
-            iss: issuer.to_string(),
-            sub: client.id.clone(),
-            aud: issuer.to_string(),
-            client_id: client.id.clone(),
-            iat: now,
-            exp: now + lifetime,
-            jti: self.new_id(),
-            scope: None,
-            limen: None,
-        })
+        no_scope(scope)?;
+        let exp = self.clock.now().unix_timestamp() + lifetime;
+        Ok(self.access_token_claims(issuer, &client.id, &client.id, exp, None))
     }
 
     /// Whether an access token Limen signed (its verified `claims`) is still good: not
@@ -195,17 +236,8 @@ impl Limen {
             return Ok(false);
         }
         let client_id = text("client_id");
-        match self.get_oauth_client(client_id).await {
-            Ok(c) => {
-                let domain = match self.get_domain(&c.domain_id).await {
-                    Ok(d) => d.enabled,
-                    Err(CoreError::NotFound { .. }) => false,
-                    Err(e) => return Err(e.into()),
-                };
-                return Ok(c.enabled && domain);
-            }
-            Err(CoreError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
+        if let Some(c) = self.find_oauth_client(client_id).await? {
+            return self.client_usable(&c).await;
         }
         let Some(cred) = self
             .store
@@ -253,16 +285,6 @@ impl Limen {
         Ok(pruned)
     }
 
-    /// Whether `client_id` names a registered OAuth client (else it may be a Keystone
-    /// application credential).
-    pub async fn is_oauth_client(&self, client_id: &str) -> Result<bool, OAuthError> {
-        match self.get_oauth_client(client_id).await {
-            Ok(_) => Ok(true),
-            Err(CoreError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// A client-credentials token for a Keystone application credential presented as a
     /// client (`client_id` its id, the secret its secret): the credential's user, on its
     /// project, with only its roles, checked as a Keystone login with it would be.
@@ -274,11 +296,7 @@ impl Limen {
         issuer: &str,
         lifetime: i64,
     ) -> Result<AccessTokenClaims, OAuthError> {
-        if scope.is_some_and(|s| !s.trim().is_empty()) {
-            return Err(OAuthError::InvalidScope(
-                "A client_credentials token carries no scope: ask without one.".into(),
-            ));
-        }
+        no_scope(scope)?;
         let request = AuthRequest {
             methods: vec!["application_credential".into()],
             password: None,
@@ -304,26 +322,20 @@ impl Limen {
             }),
             _ => None,
         };
-        let now = self.clock.now().unix_timestamp();
+        let limen = LimenClaims {
+            domain: NamedRef {
+                id: info.user_domain.id.clone(),
+                name: info.user_domain.name.clone(),
+            },
+            project,
+            roles: info.roles.iter().map(|r| r.name.clone()).collect(),
+        };
         // Never outliving the credential.
-        let exp = info.payload.expires_at.unix_timestamp().min(now + lifetime);
-        Ok(AccessTokenClaims {
-            iss: issuer.to_string(),
-            sub: info.user.id.clone(),
-            aud: issuer.to_string(),
-            client_id: credential_id.to_string(),
-            iat: now,
-            exp,
-            jti: self.new_id(),
-            scope: None,
-            limen: Some(LimenClaims {
-                domain: NamedRef {
-                    id: info.user_domain.id.clone(),
-                    name: info.user_domain.name.clone(),
-                },
-                project,
-                roles: info.roles.iter().map(|r| r.name.clone()).collect(),
-            }),
-        })
+        let exp = info
+            .payload
+            .expires_at
+            .unix_timestamp()
+            .min(self.clock.now().unix_timestamp() + lifetime);
+        Ok(self.access_token_claims(issuer, &info.user.id, credential_id, exp, Some(limen)))
     }
 }

@@ -201,18 +201,18 @@ async fn grant(
     let scope = params.get("scope").map(String::as_str);
     let claims = limited(state, addr, async {
         let limen = &state.limen;
-        match (limen.is_oauth_client(&client_id).await?, secret.as_deref()) {
-            (true, secret) => {
-                let client = limen.authenticate_oauth_client(&client_id, secret).await?;
-                limen.client_credentials_claims(&client, scope, issuer, lifetime)
-            }
-            // Not a registered client: a Keystone application credential, or nothing.
-            (false, Some(secret)) => {
+        let found = limen.find_oauth_client(&client_id).await?;
+        match (found, secret.as_deref()) {
+            // Not a registered client, but a secret: a Keystone application credential.
+            (None, Some(secret)) => {
                 limen
                     .application_credential_claims(&client_id, secret, scope, issuer, lifetime)
                     .await
             }
-            (false, None) => Err(OAuthError::client_authentication_failed()),
+            (found, secret) => {
+                let client = limen.authenticate_found_client(found, secret).await?;
+                limen.client_credentials_claims(&client, scope, issuer, lifetime)
+            }
         }
     })
     .await?;
