@@ -591,6 +591,25 @@ pub fn new_kek(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
+/// `limen token-format set` accepting both formats and issuing Fernet, or JWS: the two
+/// steps of a switch without downtime.
+pub const ACCEPT_BOTH_ISSUE_FERNET: &[&str] = &[
+    "token-format",
+    "set",
+    "--issue",
+    "fernet",
+    "--accept",
+    "fernet,jws",
+];
+pub const ACCEPT_BOTH_ISSUE_JWS: &[&str] = &[
+    "token-format",
+    "set",
+    "--issue",
+    "jws",
+    "--accept",
+    "fernet,jws",
+];
+
 /// [`DEFAULT_CONFIG`] plus `extra`, with key material in the database sealed by `kek`.
 pub fn database_keys_config(kek: &Path, extra: &str) -> String {
     format!(

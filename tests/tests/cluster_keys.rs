@@ -427,23 +427,9 @@ async fn token_format_switches_for_the_whole_cloud_without_failures() {
                     .output()
                     .expect("limen token-format")
             };
-            let a = run(&[
-                "token-format",
-                "set",
-                "--issue",
-                "fernet",
-                "--accept",
-                "fernet,jws",
-            ]);
+            let a = run(ACCEPT_BOTH_ISSUE_FERNET);
             // Without waiting: the command itself waits until JWS is accepted everywhere.
-            let b = run(&[
-                "token-format",
-                "set",
-                "--issue",
-                "jws",
-                "--accept",
-                "fernet,jws",
-            ]);
+            let b = run(ACCEPT_BOTH_ISSUE_JWS);
             std::thread::sleep(Duration::from_millis(1500));
             vec![a, b]
         })
@@ -470,17 +456,7 @@ async fn token_format_switches_for_the_whole_cloud_without_failures() {
     old.extend([j1, j2]);
 
     // And back to Fernet; JWS tokens stay valid everywhere.
-    let back = cli_thread(
-        &n2,
-        &[
-            "token-format",
-            "set",
-            "--issue",
-            "fernet",
-            "--accept",
-            "fernet,jws",
-        ],
-    );
+    let back = cli_thread(&n2, ACCEPT_BOTH_ISSUE_FERNET);
     let (failures, checks, issued) = traffic(&[&n1, &n2], &old, || back.is_finished()).await;
     assert_ok(&back.join().unwrap(), "token-format set back");
     assert!(

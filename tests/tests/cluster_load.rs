@@ -22,23 +22,6 @@ const PROPAGATION: Duration = Duration::from_secs(1);
 /// a token's lifetime + 2).
 const KEYS_EXTRA: &str = "[fernet_tokens]\nmax_active_keys = 8\n";
 
-const ACCEPT_BOTH_ISSUE_FERNET: &[&str] = &[
-    "token-format",
-    "set",
-    "--issue",
-    "fernet",
-    "--accept",
-    "fernet,jws",
-];
-const ACCEPT_BOTH_ISSUE_JWS: &[&str] = &[
-    "token-format",
-    "set",
-    "--issue",
-    "jws",
-    "--accept",
-    "fernet,jws",
-];
-
 #[derive(Default)]
 struct Tally {
     requests: AtomicUsize,

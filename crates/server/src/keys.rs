@@ -426,21 +426,25 @@ impl KeySync {
         Ok(())
     }
 
+    /// Reloads a Fernet key set (token or credential keys).
     async fn refresh_keys(&self, kind: KeyKind) -> Result<(), KeysError> {
         let set = match kind {
-            KeyKind::Oidc => {
-                self.oidc
-                    .replace(load_oidc_keys(&self.store, &self.kek).await?);
-                return Ok(());
-            }
             KeyKind::Fernet => &self.fernet,
             KeyKind::Credential => match &self.credential {
                 Some(c) => c,
                 None => return Ok(()),
             },
+            // Slots, not a Fernet set: see `refresh_oidc`.
+            KeyKind::Oidc => return self.refresh_oidc().await,
         };
         let keys = load_keys(&self.store, &self.kek, kind).await?;
         set.replace(keys)?;
+        Ok(())
+    }
+
+    async fn refresh_oidc(&self) -> Result<(), KeysError> {
+        self.oidc
+            .replace(load_oidc_keys(&self.store, &self.kek).await?);
         Ok(())
     }
 
@@ -541,7 +545,7 @@ impl KeyFollower {
             let result = match name.as_str() {
                 "fernet" => sync.refresh_keys(KeyKind::Fernet).await,
                 "credential" => sync.refresh_keys(KeyKind::Credential).await,
-                "oidc" => sync.refresh_keys(KeyKind::Oidc).await,
+                "oidc" => sync.refresh_oidc().await,
                 COUNTER_JWS => sync.refresh_jws().await,
                 COUNTER_SETTINGS => sync.refresh_formats().await,
                 _ => Ok(()),
