@@ -148,6 +148,21 @@ wrk_conns=${WRK_CONNECTIONS:-4}
 wrk_duration=${WRK_DURATION:-10}
 wrk_warmup=${WRK_WARMUP:-2}
 
+# common_option ARGS...: reads the options both scripts take (the wrk settings and
+# --skip-setup) at the front of ARGS; sets COMMON_USED to the words it took (0: the
+# option is not one of them).
+common_option() {
+    COMMON_USED=2
+    case $1 in
+    --duration) wrk_duration=$2 ;;
+    --warmup) wrk_warmup=$2 ;;
+    --connections) wrk_conns=$2 ;;
+    --threads) wrk_threads=$2 ;;
+    --skip-setup) skip_setup=1 COMMON_USED=1 ;;
+    *) COMMON_USED=0 ;;
+    esac
+}
+
 # run_wrk OUTFILE URL [METHOD BODY HEADERS [CONNECTIONS [DURATION]]]: a warm-up run
 # (discarded), then the measured one. Sets R_RPS R_P50 R_P99 R_ERRORS R_REQUESTS from
 # request.lua's RESULT line; R_ERRORS counts non-2xx answers and socket errors.

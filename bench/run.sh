@@ -18,14 +18,11 @@ skip_setup=0
 users=1000
 assigned=100
 while [ $# -gt 0 ]; do
+    common_option "$@"
+    if [ "$COMMON_USED" -gt 0 ]; then shift "$COMMON_USED"; continue; fi
     case $1 in
-    --duration) wrk_duration=$2; shift ;;
-    --warmup) wrk_warmup=$2; shift ;;
-    --connections) wrk_conns=$2; shift ;;
-    --threads) wrk_threads=$2; shift ;;
     --users) users=$2; shift ;;
     --limen-only) limen_only=1 ;;
-    --skip-setup) skip_setup=1 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option $1" ;;
     esac

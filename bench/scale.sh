@@ -24,16 +24,13 @@ large=100000,10000,1000000
 skip_setup=0
 postgres=
 while [ $# -gt 0 ]; do
+    common_option "$@"
+    if [ "$COMMON_USED" -gt 0 ]; then shift "$COMMON_USED"; continue; fi
     case $1 in
-    --duration) wrk_duration=$2; shift ;;
-    --warmup) wrk_warmup=$2; shift ;;
-    --connections) wrk_conns=$2; shift ;;
-    --threads) wrk_threads=$2; shift ;;
     --small) small=$2; shift ;;
     --large) large=$2; shift ;;
     --postgres) postgres=throwaway ;;
     --postgres-url) postgres=$2; shift ;;
-    --skip-setup) skip_setup=1 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option $1" ;;
     esac
