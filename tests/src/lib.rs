@@ -2,6 +2,8 @@
 //! loopback port, with a fresh data directory (and, when `LIMEN_TEST_DATABASE_URL` names a
 //! PostgreSQL server, a fresh database on it) for every test.
 
+pub mod oauth;
+
 use rand::Rng;
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
@@ -80,13 +82,15 @@ impl TestServer {
         Self::start_with(DEFAULT_CONFIG).await
     }
 
-    /// Starts a server with this TOML configuration.
+    /// Starts a server with this TOML configuration (`@PORT@` in it becomes the port the
+    /// server listens on, e.g. for an issuer URL).
     pub async fn start_with(config: &str) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("limen.toml");
+        let port = free_port();
+        let config = config.replace("@PORT@", &port.to_string());
         std::fs::write(&config_path, config).expect("write config");
         let database_url = fresh_database(dir.path()).await;
-        let port = free_port();
         let out = Command::new(limen_bin())
             .args(["--config"])
             .arg(&config_path)

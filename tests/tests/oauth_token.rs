@@ -6,6 +6,7 @@
 use base64::Engine;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
+use limen_tests::oauth::{register_client, wait_for_oidc_keys};
 use limen_tests::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -19,19 +20,7 @@ async fn provider() -> (TestServer, String, String) {
     let config = format!("{DEFAULT_CONFIG}\n[oidc]\nissuer = {ISSUER:?}\n");
     let s = TestServer::start_with(&config).await;
     s.limen(&["keys", "oidc", "setup"]);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while s
-        .http
-        .get(s.url("/oauth2/jwks"))
-        .send()
-        .await
-        .expect("jwks")
-        .status()
-        != StatusCode::OK
-    {
-        assert!(Instant::now() < deadline, "the keys never showed up");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_oidc_keys(&s).await;
     let (id, secret) = client(
         &s,
         json!({"name": "ci", "grant_types": ["client_credentials"]}),
@@ -41,19 +30,7 @@ async fn provider() -> (TestServer, String, String) {
 }
 
 async fn client(s: &TestServer, c: Value) -> (String, Option<String>) {
-    let (status, v) = s
-        .post(
-            "/v3/limen/oauth_clients",
-            &s.admin_token,
-            json!({ "oauth_client": c }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{v}");
-    let c = &v["oauth_client"];
-    (
-        c["id"].as_str().expect("id").to_string(),
-        c["secret"].as_str().map(str::to_string),
-    )
+    register_client(s, c).await
 }
 
 fn basic(id: &str, secret: &str) -> String {
@@ -357,35 +334,76 @@ async fn an_application_credential_is_a_client_for_its_user() {
     assert_eq!(v, json!({"active": false}));
 }
 
-/// RFC 8414 metadata names the issuer exactly as configured and the endpoints under it.
+/// The provider's metadata, the same at OpenID Connect Discovery's and RFC 8414's
+/// locations: the issuer exactly as configured, the endpoints under it, and what is
+/// supported (PKCE S256 only; no request objects, whose absence must be said).
 #[tokio::test]
-async fn authorization_server_metadata_describes_the_token_endpoint() {
+async fn provider_metadata_describes_the_endpoints() {
     let (s, _, _) = provider().await;
+    let mut documents = Vec::new();
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let resp = s.http.get(s.url(path)).send().await.expect("metadata");
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        documents.push(resp.json::<Value>().await.expect("json"));
+    }
+    assert_eq!(documents[0], documents[1]);
+    let m = &documents[0];
+    assert_eq!(m["issuer"], ISSUER);
+    for (key, path) in [
+        ("authorization_endpoint", "/oauth2/authorize"),
+        ("token_endpoint", "/oauth2/token"),
+        ("userinfo_endpoint", "/oauth2/userinfo"),
+        ("jwks_uri", "/oauth2/jwks"),
+        ("revocation_endpoint", "/oauth2/revoke"),
+        ("introspection_endpoint", "/oauth2/introspect"),
+    ] {
+        assert_eq!(m[key], format!("{ISSUER}{path}"), "{key}");
+    }
+    assert_eq!(m["response_types_supported"], json!(["code"]));
+    assert_eq!(m["subject_types_supported"], json!(["public"]));
+    assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(m["id_token_signing_alg_values_supported"], json!(["RS256"]));
+    assert_eq!(m["request_uri_parameter_supported"], false);
+    assert!(m["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("openid")));
+    assert_eq!(
+        m["grant_types_supported"],
+        json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
+    // On an https issuer the page cookies are __Host- cookies: Secure, host-only, whole site.
     let resp = s
         .http
-        .get(s.url("/.well-known/oauth-authorization-server"))
+        .get(s.url("/login"))
         .send()
         .await
-        .expect("metadata");
-    assert_eq!(resp.status(), StatusCode::OK);
-    let m: Value = resp.json().await.expect("json");
-    assert_eq!(m["issuer"], ISSUER);
-    assert_eq!(m["token_endpoint"], format!("{ISSUER}/oauth2/token"));
-    assert_eq!(m["jwks_uri"], format!("{ISSUER}/oauth2/jwks"));
-    assert_eq!(m["grant_types_supported"], json!(["client_credentials"]));
-    assert_eq!(
-        m["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        .expect("login page");
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-limen_csrf="), "{cookie}");
+    assert!(
+        cookie.ends_with("; Path=/; HttpOnly; SameSite=Lax; Secure"),
+        "{cookie}"
     );
+    assert!(!cookie.contains("Domain="), "{cookie}");
     // Without an issuer there is no provider to describe.
     let plain = TestServer::start().await;
-    let resp = plain
-        .http
-        .get(plain.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .expect("metadata");
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/login",
+    ] {
+        let resp = plain
+            .http
+            .get(plain.url(path))
+            .send()
+            .await
+            .expect("metadata");
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
 }
 
 /// `POST /oauth2/introspect` or `/oauth2/revoke` with a form and a client.

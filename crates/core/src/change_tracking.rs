@@ -517,6 +517,36 @@ impl Store for TrackingStore {
         Ok(gone)
     }
 
+    async fn put_oauth_record(
+        &self,
+        kind: &str,
+        id: &str,
+        body: &serde_json::Value,
+        expires_at: i64,
+        create_only: bool,
+    ) -> StoreResult<()> {
+        self.inner
+            .put_oauth_record(kind, id, body, expires_at, create_only)
+            .await
+    }
+
+    async fn get_oauth_record(
+        &self,
+        kind: &str,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        self.inner.get_oauth_record(kind, id, now).await
+    }
+
+    async fn delete_oauth_record(&self, kind: &str, id: &str) -> StoreResult<bool> {
+        self.inner.delete_oauth_record(kind, id).await
+    }
+
+    async fn prune_oauth_records(&self, now: i64) -> StoreResult<u64> {
+        self.inner.prune_oauth_records(now).await
+    }
+
     async fn add_revocation_event(&self, e: &RevocationEvent) -> StoreResult<()> {
         self.inner.add_revocation_event(e).await?;
         self.changed(vec![event_dependency(e), Dependency::Revocations])

@@ -144,6 +144,38 @@ impl Default for OAuth1Settings {
     }
 }
 
+/// What the OpenID Provider's grants obey (the server's `[oidc]` section).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcSettings {
+    /// The issuer (`iss` of every token); `None`: the provider is off.
+    pub issuer: Option<String>,
+    /// Seconds an access token (and an ID token) lives.
+    pub access_token_lifetime: i64,
+    /// Seconds an unused refresh token lives (each use gives a new one).
+    pub refresh_token_lifetime: i64,
+    /// Seconds a grant (a login's family of refresh tokens) lives at most, however
+    /// often it is refreshed; then the person logs in again.
+    pub grant_lifetime: i64,
+    /// Seconds a login session on the provider's pages lasts at most.
+    pub session_lifetime: i64,
+    /// Seconds of inactivity after which a login session ends.
+    pub session_idle_timeout: i64,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        OidcSettings {
+            issuer: None,
+            access_token_lifetime: 3600,
+            refresh_token_lifetime: 7 * 86_400,
+            grant_lifetime: 30 * 86_400,
+            session_lifetime: 8 * 3600,
+            session_idle_timeout: 3600,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     pub token: TokenSettings,
@@ -151,6 +183,7 @@ pub struct CoreConfig {
     pub identity: IdentitySettings,
     pub trust: TrustSettings,
     pub oauth1: OAuth1Settings,
+    pub oidc: OidcSettings,
     /// The enabled authentication methods (Keystone's `[auth] methods`).
     pub auth_methods: Vec<String>,
     /// How old a signed EC2/S3 request may be, in minutes (Keystone's
@@ -166,6 +199,7 @@ impl Default for CoreConfig {
             identity: IdentitySettings::default(),
             trust: TrustSettings::default(),
             oauth1: OAuth1Settings::default(),
+            oidc: OidcSettings::default(),
             auth_methods: default_auth_methods(),
             credential_auth_ttl_minutes: 15,
         }

@@ -3,7 +3,7 @@
 //! responses) and the signing are the server's.
 
 use crate::auth::{AppCredCredentials, AppCredRef, AuthRequest, ResolvedScope, ScopeRequest};
-use crate::error::{CoreError, CoreResult};
+use crate::error::CoreError;
 use crate::oauth_client::{OAuthClient, GRANT_CLIENT_CREDENTIALS};
 use crate::service::Limen;
 use serde::Serialize;
@@ -32,6 +32,12 @@ pub enum OAuthError {
     InvalidTarget(String),
     #[error("{0}")]
     TemporarilyUnavailable(String),
+    /// RFC 6750: a bearer token that is bad, expired or revoked (401).
+    #[error("{0}")]
+    InvalidToken(String),
+    /// RFC 6750: a bearer token without the scope the resource needs (403).
+    #[error("{0}")]
+    InsufficientScope(String),
 }
 
 impl OAuthError {
@@ -51,6 +57,8 @@ impl OAuthError {
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::TemporarilyUnavailable(_) => "temporarily_unavailable",
+            OAuthError::InvalidToken(_) => "invalid_token",
+            OAuthError::InsufficientScope(_) => "insufficient_scope",
         }
     }
 }
@@ -84,19 +92,23 @@ pub struct AccessTokenClaims {
     /// Who the token acts for in Limen's terms (a user's token): domain, project, roles.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limen: Option<LimenClaims>,
+    /// The grant (a person's login) the token belongs to; it dies with the grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limen_grant: Option<String>,
 }
 
 /// The namespaced `limen` claim: `{"domain": {"id", "name"}, "project": {"id", "name"},
 /// "roles": [names]}` (easy to reach from Kubernetes CEL as `claims.limen.roles`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LimenClaims {
     pub domain: NamedRef,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<NamedRef>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NamedRef {
     pub id: String,
     pub name: String,
@@ -119,6 +131,15 @@ fn no_scope(scope: Option<&str>) -> Result<(), OAuthError> {
 }
 
 impl Limen {
+    /// The issuer and the access-token lifetime; the provider is off without an issuer.
+    pub(crate) fn issuer_and_lifetime(&self) -> Result<(String, i64), OAuthError> {
+        let oidc = &self.config.oidc;
+        let issuer = oidc.issuer.clone().ok_or_else(|| {
+            OAuthError::TemporarilyUnavailable("The OpenID Provider is not set up.".into())
+        })?;
+        Ok((issuer, oidc.access_token_lifetime))
+    }
+
     /// The registered OAuth client `client_id`, if there is one (else the id may name a
     /// Keystone application credential).
     pub async fn find_oauth_client(
@@ -169,7 +190,7 @@ impl Limen {
     }
 
     /// Whether a client may act: enabled, in an enabled domain.
-    async fn client_usable(&self, client: &OAuthClient) -> Result<bool, OAuthError> {
+    pub(crate) async fn client_usable(&self, client: &OAuthClient) -> Result<bool, OAuthError> {
         if !client.enabled {
             return Ok(false);
         }
@@ -182,7 +203,7 @@ impl Limen {
 
     /// The claims of an access token for `sub`, issued through `client_id`, living until
     /// `exp`.
-    fn access_token_claims(
+    pub(crate) fn access_token_claims(
         &self,
         issuer: &str,
         sub: &str,
@@ -200,6 +221,7 @@ impl Limen {
             jti: self.new_id(),
             scope: None,
             limen,
+            limen_grant: None,
         }
     }
 
@@ -209,9 +231,8 @@ impl Limen {
         &self,
         client: &OAuthClient,
         scope: Option<&str>,
-        issuer: &str,
-        lifetime: i64,
     ) -> Result<AccessTokenClaims, OAuthError> {
+        let (issuer, lifetime) = self.issuer_and_lifetime()?;
         if !client
             .grant_types
             .iter()
@@ -223,7 +244,7 @@ impl Limen {
         }
         no_scope(scope)?;
         let exp = self.clock.now().unix_timestamp() + lifetime;
-        Ok(self.access_token_claims(issuer, &client.id, &client.id, exp, None))
+        Ok(self.access_token_claims(&issuer, &client.id, &client.id, exp, None))
     }
 
     /// Whether an access token Limen signed (its verified `claims`) is still good: not
@@ -232,10 +253,18 @@ impl Limen {
     /// enabled).
     pub async fn access_token_active(&self, claims: &Value) -> Result<bool, OAuthError> {
         let text = |k: &str| claims[k].as_str().unwrap_or_default();
-        if text("jti").is_empty() || self.doc_get::<Value>(REVOKED, text("jti")).await?.is_some() {
+        if text("jti").is_empty()
+            || self
+                .record_get::<Value>(REVOKED, text("jti"))
+                .await?
+                .is_some()
+        {
             return Ok(false);
         }
         let client_id = text("client_id");
+        if let Some(grant) = claims["limen_grant"].as_str() {
+            return Ok(self.live_grant(grant).await?.is_some());
+        }
         if let Some(c) = self.find_oauth_client(client_id).await? {
             return self.client_usable(&c).await;
         }
@@ -263,26 +292,11 @@ impl Limen {
         let Some(jti) = claims["jti"].as_str().filter(|j| !j.is_empty()) else {
             return Ok(());
         };
-        let entry = json!({"jti": jti, "exp": claims["exp"]});
-        match self.doc_put(REVOKED, jti, &entry, true).await {
+        let exp = claims["exp"].as_i64().unwrap_or_else(|| self.now_unix());
+        match self.record_put(REVOKED, jti, &json!({}), exp, true).await {
             Ok(()) | Err(CoreError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Drops revocations of access tokens that have expired since.
-    pub async fn prune_revoked_access_tokens(&self) -> CoreResult<u64> {
-        let now = self.clock.now().unix_timestamp();
-        let mut pruned = 0;
-        for entry in self.doc_list::<Value>(REVOKED).await? {
-            let (Some(jti), Some(exp)) = (entry["jti"].as_str(), entry["exp"].as_i64()) else {
-                continue;
-            };
-            if exp < now && self.doc_delete(REVOKED, jti).await? {
-                pruned += 1;
-            }
-        }
-        Ok(pruned)
     }
 
     /// A client-credentials token for a Keystone application credential presented as a
@@ -293,10 +307,9 @@ impl Limen {
         credential_id: &str,
         secret: &str,
         scope: Option<&str>,
-        issuer: &str,
-        lifetime: i64,
     ) -> Result<AccessTokenClaims, OAuthError> {
         no_scope(scope)?;
+        let (issuer, lifetime) = self.issuer_and_lifetime()?;
         let request = AuthRequest {
             methods: vec!["application_credential".into()],
             password: None,
@@ -336,6 +349,6 @@ impl Limen {
             .expires_at
             .unix_timestamp()
             .min(self.clock.now().unix_timestamp() + lifetime);
-        Ok(self.access_token_claims(issuer, &info.user.id, credential_id, exp, Some(limen)))
+        Ok(self.access_token_claims(&issuer, &info.user.id, credential_id, exp, Some(limen)))
     }
 }

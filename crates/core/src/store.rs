@@ -234,6 +234,29 @@ pub trait Store: Send + Sync {
     async fn list_documents(&self, kind: &str) -> StoreResult<Vec<serde_json::Value>>;
     async fn delete_document(&self, kind: &str, id: &str) -> StoreResult<bool>;
 
+    // OAuth records: the OpenID Provider's short-lived state, JSON by kind and id, dead
+    // after `expires_at` (unix seconds). Not part of the change feed.
+    /// Inserts (`create_only`: an existing record, dead or alive, is a `Duplicate`; the
+    /// atomic step behind every single-use code) or replaces a record.
+    async fn put_oauth_record(
+        &self,
+        kind: &str,
+        id: &str,
+        body: &serde_json::Value,
+        expires_at: i64,
+        create_only: bool,
+    ) -> StoreResult<()>;
+    /// The record if it is alive at `now`.
+    async fn get_oauth_record(
+        &self,
+        kind: &str,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<Option<serde_json::Value>>;
+    async fn delete_oauth_record(&self, kind: &str, id: &str) -> StoreResult<bool>;
+    /// Removes every record dead at `now`; how many.
+    async fn prune_oauth_records(&self, now: i64) -> StoreResult<u64>;
+
     // Revocation
     async fn add_revocation_event(&self, e: &RevocationEvent) -> StoreResult<()>;
     /// Events that can still match a live token (issued_before later than `since`).

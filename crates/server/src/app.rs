@@ -332,8 +332,8 @@ fn prune_revocations(state: AppState) {
             if let Err(e) = state.limen.prune_token_changes().await {
                 tracing::warn!(error = %e, "pruning the token change feed failed");
             }
-            if let Err(e) = state.limen.prune_revoked_access_tokens().await {
-                tracing::warn!(error = %e, "pruning revoked OAuth access tokens failed");
+            if let Err(e) = state.limen.prune_oauth_records().await {
+                tracing::warn!(error = %e, "pruning expired OpenID Provider records failed");
             }
         }
     });

@@ -5,8 +5,8 @@
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use limen_core::config::{
-    default_auth_methods, CoreConfig, IdentitySettings, OAuth1Settings, SecurityCompliance,
-    TokenSettings, TrustSettings,
+    default_auth_methods, CoreConfig, IdentitySettings, OAuth1Settings, OidcSettings,
+    SecurityCompliance, TokenSettings, TrustSettings,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -74,8 +74,16 @@ pub struct OidcConfig {
     /// parties find it): `https://…`, or `http://` on a loopback address for tests; no
     /// query, no fragment, no trailing slash. Unset: the OAuth endpoints answer 503.
     pub issuer: Option<String>,
-    /// Seconds an access token lives.
+    /// Seconds an access token (and an ID token) lives.
     pub access_token_lifetime: u64,
+    /// Seconds an unused refresh token lives; each use rotates it.
+    pub refresh_token_lifetime: u64,
+    /// Seconds a login's grant lives at most, however often it is refreshed.
+    pub grant_lifetime: u64,
+    /// Seconds a login session on the provider's pages lasts at most.
+    pub session_lifetime: u64,
+    /// Seconds of inactivity that end a login session.
+    pub session_idle_timeout: u64,
     /// Directory of the signing-key slots (0 staged, highest primary, others retired);
     /// default `<data_dir>/oidc-keys`. Copy it to every node, as the Fernet keys.
     pub key_repository: Option<PathBuf>,
@@ -84,11 +92,47 @@ pub struct OidcConfig {
     pub keep_retired_keys_for: u64,
 }
 
+impl OidcConfig {
+    fn settings(&self) -> OidcSettings {
+        let seconds = |v: u64| i64::try_from(v).unwrap_or(i64::MAX / 2);
+        OidcSettings {
+            issuer: self.issuer.clone(),
+            access_token_lifetime: seconds(self.access_token_lifetime),
+            refresh_token_lifetime: seconds(self.refresh_token_lifetime),
+            grant_lifetime: seconds(self.grant_lifetime),
+            session_lifetime: seconds(self.session_lifetime),
+            session_idle_timeout: seconds(self.session_idle_timeout),
+        }
+    }
+
+    /// Every lifetime must be at least a second.
+    fn check_lifetimes(&self) -> Result<(), ConfigError> {
+        for (name, v) in [
+            ("access_token_lifetime", self.access_token_lifetime),
+            ("refresh_token_lifetime", self.refresh_token_lifetime),
+            ("grant_lifetime", self.grant_lifetime),
+            ("session_lifetime", self.session_lifetime),
+            ("session_idle_timeout", self.session_idle_timeout),
+        ] {
+            if v == 0 {
+                return Err(ConfigError(format!(
+                    "oidc.{name} must be at least 1 second"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for OidcConfig {
     fn default() -> Self {
         OidcConfig {
             issuer: None,
             access_token_lifetime: 3600,
+            refresh_token_lifetime: 7 * 86_400,
+            grant_lifetime: 30 * 86_400,
+            session_lifetime: 8 * 3600,
+            session_idle_timeout: 3600,
             key_repository: None,
             keep_retired_keys_for: 86_400,
         }
@@ -304,6 +348,7 @@ impl Config {
         if let Some(issuer) = &config.oidc.issuer {
             check_issuer(issuer)?;
         }
+        config.oidc.check_lifetimes()?;
         Ok(config)
     }
 
@@ -369,6 +414,7 @@ impl Config {
             },
             trust: self.trust.clone(),
             oauth1: self.oauth1.clone(),
+            oidc: self.oidc.settings(),
             auth_methods: self.auth.methods.clone(),
             credential_auth_ttl_minutes: self.credential.auth_ttl,
         }

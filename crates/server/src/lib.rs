@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod pages;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;

@@ -1495,6 +1495,68 @@ impl Store for SqlStore {
         .map(|n| n > 0)
     }
 
+    // ---- OAuth records ----
+
+    async fn put_oauth_record(
+        &self,
+        kind: &str,
+        id: &str,
+        body: &serde_json::Value,
+        expires_at: i64,
+        create_only: bool,
+    ) -> StoreResult<()> {
+        let sql = if create_only {
+            "INSERT INTO oauth_records (kind, id, body, expires_at) VALUES ($1, $2, $3, $4)"
+        } else {
+            "INSERT INTO oauth_records (kind, id, body, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, expires_at = excluded.expires_at"
+        };
+        let args = vec![
+            kind.into(),
+            id.into(),
+            body.to_string().into(),
+            expires_at.into(),
+        ];
+        self.exec(sql, args).await.map(|_| ())
+    }
+
+    async fn get_oauth_record(
+        &self,
+        kind: &str,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        let row = self
+            .fetch_one(
+                "SELECT body FROM oauth_records WHERE kind = $1 AND id = $2 AND expires_at > $3",
+                vec![kind.into(), id.into(), now.into()],
+            )
+            .await?;
+        row.map(|r| {
+            let body: String = get(&r, "body")?;
+            serde_json::from_str(&body)
+                .map_err(|e| StoreError::Backend(format!("corrupt OAuth record: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn delete_oauth_record(&self, kind: &str, id: &str) -> StoreResult<bool> {
+        self.exec(
+            "DELETE FROM oauth_records WHERE kind = $1 AND id = $2",
+            vec![kind.into(), id.into()],
+        )
+        .await
+        .map(|n| n > 0)
+    }
+
+    async fn prune_oauth_records(&self, now: i64) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM oauth_records WHERE expires_at <= $1",
+            vec![now.into()],
+        )
+        .await
+    }
+
     // ---- revocation ----
 
     async fn add_revocation_event(&self, e: &RevocationEvent) -> StoreResult<()> {

@@ -3,6 +3,7 @@
 pub mod appcreds;
 pub mod assignments;
 pub mod auth;
+pub mod authorize;
 pub mod catalog;
 pub mod credentials;
 pub mod discovery;
@@ -11,6 +12,7 @@ pub mod extensions;
 pub mod federation;
 pub mod grants;
 pub mod groups;
+pub mod login;
 pub mod oauth;
 pub mod oauth1;
 pub mod oauth_clients;
@@ -447,8 +449,20 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/revoke", post(oauth::revoke))
         .route(
             "/.well-known/oauth-authorization-server",
-            get(oauth::authorization_server_metadata),
+            get(oauth::metadata),
         )
+        .route("/.well-known/openid-configuration", get(oauth::metadata))
+        .route(
+            "/oauth2/authorize",
+            get(authorize::start).post(authorize::decide),
+        )
+        .route(
+            "/oauth2/userinfo",
+            get(oauth::userinfo).post(oauth::userinfo),
+        )
+        .route(crate::pages::STYLESHEET_PATH, get(crate::pages::stylesheet))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/logout", get(login::confirm_logout).post(login::logout))
         .route(
             "/v3/limen/oauth_clients",
             get(oauth_clients::list).post(oauth_clients::create),

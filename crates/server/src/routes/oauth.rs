@@ -1,5 +1,7 @@
-//! Limen's OpenID Provider endpoints under `/oauth2/` (see `docs/oidc.md`): the signing
-//! keys' JWK set and the token endpoint. Errors are RFC 6749 §5.2 JSON bodies.
+//! Limen's OpenID Provider endpoints that speak JSON (see `docs/oidc.md`): metadata, the
+//! signing keys' JWK set, the token endpoint, introspection, revocation and userinfo.
+//! Errors are RFC 6749 §5.2 (or RFC 6750) JSON bodies. The pages a person sees are in
+//! `authorize.rs` and `login.rs`.
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{form_urlencoded_pairs, percent_decode, read_body, ClientAddr};
@@ -9,7 +11,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
-use limen_core::oauth_client::GRANT_CLIENT_CREDENTIALS;
+use limen_core::oauth_authorize::SCOPES;
+use limen_core::oauth_client::{
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
+};
 use limen_core::oauth_grant::OAuthError;
 use limen_crypto::oidc_keys::SigningAlg;
 use serde_json::json;
@@ -34,23 +39,47 @@ pub async fn jwks(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(resp)
 }
 
-/// `GET /.well-known/oauth-authorization-server` (RFC 8414): where the endpoints are and
-/// what they support, for the grants Limen serves so far. The OpenID Connect document
-/// (`openid-configuration`) follows with the authorization endpoint it requires.
-pub async fn authorization_server_metadata(State(state): State<AppState>) -> ApiResult<Response> {
-    let Some(issuer) = &state.config.oidc.issuer else {
+/// The provider's metadata, served both as OpenID Connect Discovery
+/// (`/.well-known/openid-configuration`) and RFC 8414
+/// (`/.well-known/oauth-authorization-server`); 404 without `[oidc] issuer`.
+pub async fn metadata(State(state): State<AppState>) -> ApiResult<Response> {
+    let Some(i) = &state.config.oidc.issuer else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "The OpenID Provider is not set up: [oidc] issuer.",
         ));
     };
     let mut resp = Json(json!({
-        "issuer": issuer,
-        "token_endpoint": format!("{issuer}/oauth2/token"),
-        "jwks_uri": format!("{issuer}/oauth2/jwks"),
-        "grant_types_supported": [GRANT_CLIENT_CREDENTIALS],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/oauth2/authorize"),
+        "token_endpoint": format!("{i}/oauth2/token"),
+        "userinfo_endpoint": format!("{i}/oauth2/userinfo"),
+        "jwks_uri": format!("{i}/oauth2/jwks"),
+        "revocation_endpoint": format!("{i}/oauth2/revoke"),
+        "introspection_endpoint": format!("{i}/oauth2/introspect"),
+        "end_session_endpoint": format!("{i}/logout"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "subject_types_supported": ["public"],
+        "grant_types_supported": [
+            GRANT_AUTHORIZATION_CODE,
+            GRANT_REFRESH_TOKEN,
+            GRANT_CLIENT_CREDENTIALS,
+        ],
+        "code_challenge_methods_supported": ["S256"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": SCOPES,
+        "claims_supported": [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "amr", "name",
+            "preferred_username", "email", "email_verified", "groups", "limen",
+        ],
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
     }))
     .into_response();
     resp.headers_mut().insert(
@@ -60,11 +89,70 @@ pub async fn authorization_server_metadata(State(state): State<AppState>) -> Api
     Ok(resp)
 }
 
+/// `GET|POST /oauth2/userinfo` (OpenID Connect Core §5.3) with a bearer access token;
+/// errors as RFC 6750 says (a challenge in `WWW-Authenticate`).
+pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "))
+        .map(|v| v[7..].trim().to_string());
+    let answer = async {
+        let Some(token) = bearer else {
+            return Err(None);
+        };
+        let params = HashMap::from([("token".to_string(), token)]);
+        let claims = verified_access_token(&state, &params).ok_or_else(|| {
+            Some(OAuthError::InvalidToken(
+                "The access token is malformed, expired or not Limen's.".into(),
+            ))
+        })?;
+        state.limen.userinfo(&claims).await.map_err(Some)
+    };
+    match answer.await {
+        Ok(v) => {
+            let mut resp = Json(v).into_response();
+            no_store(resp.headers_mut());
+            resp
+        }
+        Err(e) => {
+            let (status, challenge) = match &e {
+                None => (
+                    StatusCode::UNAUTHORIZED,
+                    "Bearer realm=\"limen\"".to_string(),
+                ),
+                Some(e @ OAuthError::InsufficientScope(_)) => (
+                    StatusCode::FORBIDDEN,
+                    format!("Bearer realm=\"limen\", error=\"{}\"", e.code()),
+                ),
+                Some(e @ OAuthError::TemporarilyUnavailable(_)) => {
+                    return oauth_error(e, false);
+                }
+                Some(e) => (
+                    StatusCode::UNAUTHORIZED,
+                    format!("Bearer realm=\"limen\", error=\"{}\"", e.code()),
+                ),
+            };
+            let body = e.map_or_else(
+                || json!({"error": "invalid_request", "error_description": "A bearer access token is required."}),
+                |e| json!({"error": e.code(), "error_description": e.to_string()}),
+            );
+            let mut resp = (status, Json(body)).into_response();
+            no_store(resp.headers_mut());
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            resp
+        }
+    }
+}
+
 /// An RFC 6749 error response; `basic` when the client authenticated with HTTP Basic
 /// (then a failed client authentication is a 401 with a challenge).
 fn oauth_error(e: &OAuthError, basic: bool) -> Response {
     let status = match e {
-        OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+        OAuthError::InvalidClient(_) | OAuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+        OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
         OAuthError::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
@@ -182,56 +270,110 @@ async fn grant(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, OAuthError> {
-    let (Some(issuer), Some(keys)) = (&state.config.oidc.issuer, state.oidc_keys.current()) else {
+    let (Some(_), Some(keys)) = (&state.config.oidc.issuer, state.oidc_keys.current()) else {
         return Err(OAuthError::TemporarilyUnavailable(
             "The OpenID Provider is not set up: [oidc] issuer and `limen keys oidc setup`.".into(),
         ));
     };
     let params = form(headers, body)?;
-    let grant_type = params
-        .get("grant_type")
+    let param = |k: &str| params.get(k).map(String::as_str);
+    let grant_type = param("grant_type")
         .ok_or_else(|| OAuthError::InvalidRequest("grant_type is required.".into()))?;
-    if grant_type != GRANT_CLIENT_CREDENTIALS {
+    if ![
+        GRANT_CLIENT_CREDENTIALS,
+        GRANT_AUTHORIZATION_CODE,
+        GRANT_REFRESH_TOKEN,
+    ]
+    .contains(&grant_type)
+    {
         return Err(OAuthError::UnsupportedGrantType(format!(
             "The grant type {grant_type:?} is not supported."
         )));
     }
     let (client_id, secret) = client_credentials(headers, &params)?;
-    let lifetime = i64::try_from(state.config.oidc.access_token_lifetime).unwrap_or(3600);
-    let scope = params.get("scope").map(String::as_str);
-    let claims = limited(state, addr, async {
-        let limen = &state.limen;
-        let found = limen.find_oauth_client(&client_id).await?;
-        match (found, secret.as_deref()) {
-            // Not a registered client, but a secret: a Keystone application credential.
-            (None, Some(secret)) => {
-                limen
-                    .application_credential_claims(&client_id, secret, scope, issuer, lifetime)
-                    .await
+    let limen = &state.limen;
+    let scope = param("scope");
+    if grant_type == GRANT_CLIENT_CREDENTIALS {
+        let claims = limited(state, addr, async {
+            let found = limen.find_oauth_client(&client_id).await?;
+            match (found, secret.as_deref()) {
+                // Not a registered client, but a secret: a Keystone application credential.
+                (None, Some(secret)) => {
+                    limen
+                        .application_credential_claims(&client_id, secret, scope)
+                        .await
+                }
+                (found, secret) => {
+                    let client = limen.authenticate_found_client(found, secret).await?;
+                    limen.client_credentials_claims(&client, scope)
+                }
             }
-            (found, secret) => {
-                let client = limen.authenticate_found_client(found, secret).await?;
-                limen.client_credentials_claims(&client, scope, issuer, lifetime)
-            }
-        }
+        })
+        .await?;
+        let token = sign(&keys, "at+jwt", &claims)?;
+        tracing::info!(client = %claims.client_id, sub = %claims.sub, grant = %grant_type, "OAuth token issued");
+        return Ok(token_response(json!({
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": claims.exp - claims.iat,
+        })));
+    }
+    let client = limited(state, addr, async {
+        limen
+            .authenticate_oauth_client(&client_id, secret.as_deref())
+            .await
     })
     .await?;
-    let token = keys
-        .primary
-        .sign(SigningAlg::RS256, "at+jwt", &claims)
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot sign an access token");
-            OAuthError::TemporarilyUnavailable("The server cannot sign tokens right now.".into())
-        })?;
-    tracing::info!(client = %claims.client_id, sub = %claims.sub, grant = %grant_type, "OAuth token issued");
-    let mut resp = Json(json!({
-        "access_token": token,
+    let tokens = if grant_type == GRANT_AUTHORIZATION_CODE {
+        limen
+            .redeem_authorization_code(
+                &client,
+                param("code"),
+                param("redirect_uri"),
+                param("code_verifier"),
+            )
+            .await?
+    } else {
+        limen
+            .refresh_grant(&client, param("refresh_token"), scope)
+            .await?
+    };
+    let access = &tokens.access;
+    let mut answer = json!({
+        "access_token": sign(&keys, "at+jwt", access)?,
         "token_type": "Bearer",
-        "expires_in": claims.exp - claims.iat,
-    }))
-    .into_response();
+        "expires_in": access.exp - access.iat,
+        "scope": access.scope.clone().unwrap_or_default(),
+    });
+    if let Some(id_token) = &tokens.id_token {
+        answer["id_token"] = json!(sign(&keys, "JWT", id_token)?);
+    }
+    if let Some(refresh) = &tokens.refresh_token {
+        answer["refresh_token"] = json!(refresh);
+    }
+    tracing::info!(client = %client.id, sub = %access.sub, grant = %grant_type, "OAuth token issued");
+    Ok(token_response(answer))
+}
+
+/// A JWT of `claims` signed RS256 by the primary slot.
+fn sign<T: serde::Serialize>(
+    keys: &limen_crypto::oidc_keys::OidcKeys,
+    typ: &str,
+    claims: &T,
+) -> Result<String, OAuthError> {
+    keys.primary
+        .sign(SigningAlg::RS256, typ, claims)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot sign a token");
+            OAuthError::TemporarilyUnavailable("The server cannot sign tokens right now.".into())
+        })
+}
+
+/// A token endpoint answer (RFC 6749 §5.1: never cached).
+fn token_response(body: serde_json::Value) -> Response {
+    let mut resp = Json(body).into_response();
     no_store(resp.headers_mut());
-    Ok(resp)
+    resp
 }
 
 /// Reads the form of an introspection or revocation request and authenticates its
@@ -329,10 +471,19 @@ pub async fn revoke(State(state): State<AppState>, addr: ClientAddr, req: Reques
         if !params.contains_key("token") {
             return Err(OAuthError::InvalidRequest("token is required.".into()));
         }
+        let limen = &state.limen;
         if let Some(claims) = verified_access_token(&state, &params) {
             if claims["client_id"].as_str() == Some(client.id.as_str()) {
-                state.limen.revoke_access_token(&claims).await?;
+                // A person's token takes its whole grant with it.
+                if let Some(grant) = claims["limen_grant"].as_str() {
+                    limen.revoke_grant(grant).await?;
+                }
+                limen.revoke_access_token(&claims).await?;
                 tracing::info!(client = %client.id, "OAuth access token revoked");
+            }
+        } else if let Some(token) = params.get("token") {
+            if limen.revoke_refresh_token(&client, token).await? {
+                tracing::info!(client = %client.id, "OAuth refresh token revoked");
             }
         }
         Ok(())

@@ -1,0 +1,274 @@
+//! Helpers for driving Limen's OpenID Provider: a provider with keys, client
+//! registration, PKCE pairs, JWT verification against the served key set, and a
+//! `PageClient` that walks the login and consent pages as a browser without scripts
+//! would (cookies kept by hand, redirects not followed, so every step can be checked).
+
+use crate::{TestServer, DEFAULT_CONFIG};
+use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// A provider whose issuer is the server's own URL, with signing keys in place.
+pub async fn start_provider(extra_config: &str) -> TestServer {
+    let config =
+        format!("{DEFAULT_CONFIG}\n[oidc]\nissuer = \"http://127.0.0.1:@PORT@\"\n{extra_config}\n");
+    let s = TestServer::start_with(&config).await;
+    s.limen(&["keys", "oidc", "setup"]);
+    wait_for_oidc_keys(&s).await;
+    s
+}
+
+/// Waits until the server publishes its signing keys (it re-reads them within a second).
+pub async fn wait_for_oidc_keys(s: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s
+        .http
+        .get(s.url("/oauth2/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .status()
+        != StatusCode::OK
+    {
+        assert!(Instant::now() < deadline, "the keys never showed up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Registers an OAuth client as the admin: (client id, secret if confidential).
+pub async fn register_client(s: &TestServer, client: Value) -> (String, Option<String>) {
+    let (status, v) = s
+        .post(
+            "/v3/limen/oauth_clients",
+            &s.admin_token,
+            json!({ "oauth_client": client }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let c = &v["oauth_client"];
+    (
+        c["id"].as_str().expect("id").to_string(),
+        c["secret"].as_str().map(str::to_string),
+    )
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce(seed: &str) -> (String, String) {
+    let verifier = format!("{seed:-<43}").replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// `POST /oauth2/token` with a form: status and body.
+pub async fn token_request(s: &TestServer, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let resp = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .form(form)
+        .send()
+        .await
+        .expect("token request");
+    let status = resp.status();
+    (status, resp.json().await.expect("a JSON body"))
+}
+
+/// The claims of a JWT the provider signed, verified against the served JWK set by its
+/// kid, for audience `aud`, with header `typ`.
+pub async fn verified_jwt(s: &TestServer, token: &str, aud: &str, typ: &str) -> Value {
+    let header = jsonwebtoken::decode_header(token).expect("a JWT");
+    assert_eq!(header.typ.as_deref(), Some(typ));
+    let set: JwkSet = s
+        .http
+        .get(s.url("/oauth2/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("a JWK set");
+    let jwk = set
+        .find(header.kid.as_deref().expect("kid"))
+        .expect("the kid is published");
+    let key = DecodingKey::from_jwk(jwk).expect("a key");
+    let mut v = Validation::new(header.alg);
+    v.set_audience(&[aud]);
+    let issuer = s.base.clone();
+    v.set_issuer(&[issuer]);
+    jsonwebtoken::decode::<Value>(token, &key, &v)
+        .expect("verifies")
+        .claims
+}
+
+/// One page response.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The value of the form field `name` (hidden or text) on this page.
+    pub fn field(&self, name: &str) -> String {
+        let needle = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&needle)
+            .unwrap_or_else(|| panic!("no field {name} in {}", self.body))
+            + needle.len();
+        let end = self.body[start..].find('"').expect("closing quote") + start;
+        self.body[start..end].replace("&amp;", "&")
+    }
+
+    /// Every `Set-Cookie` header, as sent.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The query parameter `name` of a URL (percent-decoded).
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A browser without scripts: keeps cookies, follows nothing by itself.
+pub struct PageClient {
+    http: reqwest::Client,
+    pub cookies: BTreeMap<String, String>,
+}
+
+impl Default for PageClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PageClient {
+    pub fn new() -> Self {
+        PageClient {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn finish(&mut self, resp: reqwest::Response) -> Page {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        for c in headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
+            let first = c.split(';').next().unwrap_or("");
+            if let Some((k, v)) = first.split_once('=') {
+                if v.is_empty() || c.contains("Max-Age=0") {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        Page {
+            status,
+            headers,
+            body: resp.text().await.expect("a body"),
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> Page {
+        let resp = self
+            .http
+            .get(url)
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("GET");
+        self.finish(resp).await
+    }
+
+    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        let resp = self
+            .http
+            .post(url)
+            .header(COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        self.finish(resp).await
+    }
+
+    /// Follows a login redirect: fills in the login form at `login_url` and submits it;
+    /// the answer (a 303 to where the login was asked from, or the form again).
+    pub async fn log_in(&mut self, login_url: &str, user: &str, password: &str) -> Page {
+        let form = self.get(login_url).await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+        let csrf = form.field("csrf");
+        let next = form
+            .body
+            .contains("name=\"next\"")
+            .then(|| form.field("next"));
+        let action = login_url.split('?').next().unwrap_or(login_url).to_string();
+        let mut fields = vec![
+            ("csrf", csrf.as_str()),
+            ("username", user),
+            ("password", password),
+            ("domain", "Default"),
+        ];
+        if let Some(n) = &next {
+            fields.push(("next", n));
+        }
+        self.post(&action, &fields).await
+    }
+}
