@@ -10,7 +10,6 @@ use limen_tests::oauth::{register_client, wait_for_oidc_keys};
 use limen_tests::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 
 const ISSUER: &str = "https://id.example.test";
 
