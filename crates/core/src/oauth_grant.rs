@@ -32,6 +32,18 @@ pub enum OAuthError {
     InvalidTarget(String),
     #[error("{0}")]
     TemporarilyUnavailable(String),
+    /// RFC 8628 §3.5: the person has not decided yet; poll again.
+    #[error("{0}")]
+    AuthorizationPending(String),
+    /// RFC 8628 §3.5: polled too fast; wait five seconds longer from now on.
+    #[error("{0}")]
+    SlowDown(String),
+    /// RFC 8628 §3.5: the person denied the request.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// RFC 8628 §3.5: the device code expired; start again.
+    #[error("{0}")]
+    ExpiredToken(String),
     /// RFC 6750: a bearer token that is bad, expired or revoked (401).
     #[error("{0}")]
     InvalidToken(String),
@@ -57,6 +69,10 @@ impl OAuthError {
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::TemporarilyUnavailable(_) => "temporarily_unavailable",
+            OAuthError::AuthorizationPending(_) => "authorization_pending",
+            OAuthError::SlowDown(_) => "slow_down",
+            OAuthError::AccessDenied(_) => "access_denied",
+            OAuthError::ExpiredToken(_) => "expired_token",
             OAuthError::InvalidToken(_) => "invalid_token",
             OAuthError::InsufficientScope(_) => "insufficient_scope",
         }

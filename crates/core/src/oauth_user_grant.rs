@@ -158,22 +158,45 @@ impl Limen {
         let Some(user) = self.usable_user(&record.user_id).await? else {
             return Err(bad_grant("The user is disabled or gone."));
         };
+        let grant = self
+            .start_grant(
+                grant_id,
+                client,
+                &user,
+                record.scopes,
+                record.auth_time,
+                record.amr,
+            )
+            .await?;
+        let scopes = grant.scopes.clone();
+        self.user_tokens(&grant, client, &user, &scopes, record.nonce)
+            .await
+    }
+
+    /// Records a new grant `id` of `user` to `client`.
+    pub(crate) async fn start_grant(
+        &self,
+        id: String,
+        client: &OAuthClient,
+        user: &User,
+        scopes: Vec<String>,
+        auth_time: i64,
+        amr: Vec<String>,
+    ) -> Result<Grant, OAuthError> {
         let now = self.now_unix();
         let grant = Grant {
-            id: grant_id,
+            id,
             client_id: client.id.clone(),
             user_id: user.id.clone(),
-            scopes: record.scopes,
-            auth_time: record.auth_time,
-            amr: record.amr,
+            scopes,
+            auth_time,
+            amr,
             created_at: now,
             expires_at: now + self.config.oidc.grant_lifetime,
         };
         self.record_put(GRANT, &grant.id, &grant, grant.expires_at, true)
             .await?;
-        let scopes = grant.scopes.clone();
-        self.user_tokens(&grant, client, &user, &scopes, record.nonce)
-            .await
+        Ok(grant)
     }
 
     /// Refreshes (RFC 6749 §6) with rotation: the presented refresh token is used up and
@@ -281,7 +304,7 @@ impl Limen {
     }
 
     /// The user `id` if enabled, in an enabled domain.
-    async fn usable_user(&self, id: &str) -> Result<Option<User>, OAuthError> {
+    pub(crate) async fn usable_user(&self, id: &str) -> Result<Option<User>, OAuthError> {
         let user = match self.get_user(id).await {
             Ok(u) if u.enabled => u,
             Ok(_) | Err(CoreError::NotFound { .. }) => return Ok(None),
@@ -296,7 +319,7 @@ impl Limen {
 
     /// Access token, ID token (with `openid`) and a new refresh token (for a client
     /// allowed to refresh) of `grant`, for `scopes`.
-    async fn user_tokens(
+    pub(crate) async fn user_tokens(
         &self,
         grant: &Grant,
         client: &OAuthClient,

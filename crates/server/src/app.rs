@@ -215,6 +215,9 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     let policy = load_policy(&config)?;
     let login_limiter =
         crate::ratelimit::LoginLimiter::new(config.auth.failed_logins_per_minute).map(Arc::new);
+    let user_code_limiter =
+        crate::ratelimit::LoginLimiter::new(config.oidc.user_code_attempts_per_minute)
+            .map(Arc::new);
     // Bodies weigh more than validations (a catalog each): a quarter as many.
     let token_bodies = Arc::new(Derived::new(
         limen.config.token.caching,
@@ -234,6 +237,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         policy: Arc::new(RwLock::new(Arc::new(policy))),
         config: Arc::new(config),
         login_limiter,
+        user_code_limiter,
         token_bodies,
     };
     let router = routes::router()

@@ -84,6 +84,12 @@ pub struct OidcConfig {
     pub session_lifetime: u64,
     /// Seconds of inactivity that end a login session.
     pub session_idle_timeout: u64,
+    /// Seconds a device code (RFC 8628 device login) waits for its person.
+    pub device_code_lifetime: u64,
+    /// Seconds a device waits between polls (`interval`; 5 more after each `slow_down`).
+    pub device_poll_interval: u64,
+    /// Wrong user codes an address may enter on the device page per minute.
+    pub user_code_attempts_per_minute: u32,
     /// Directory of the signing-key slots (0 staged, highest primary, others retired);
     /// default `<data_dir>/oidc-keys`. Copy it to every node, as the Fernet keys.
     pub key_repository: Option<PathBuf>,
@@ -102,6 +108,8 @@ impl OidcConfig {
             grant_lifetime: seconds(self.grant_lifetime),
             session_lifetime: seconds(self.session_lifetime),
             session_idle_timeout: seconds(self.session_idle_timeout),
+            device_code_lifetime: seconds(self.device_code_lifetime),
+            device_poll_interval: seconds(self.device_poll_interval),
         }
     }
 
@@ -113,6 +121,8 @@ impl OidcConfig {
             ("grant_lifetime", self.grant_lifetime),
             ("session_lifetime", self.session_lifetime),
             ("session_idle_timeout", self.session_idle_timeout),
+            ("device_code_lifetime", self.device_code_lifetime),
+            ("device_poll_interval", self.device_poll_interval),
         ] {
             if v == 0 {
                 return Err(ConfigError(format!(
@@ -133,6 +143,9 @@ impl Default for OidcConfig {
             grant_lifetime: 30 * 86_400,
             session_lifetime: 8 * 3600,
             session_idle_timeout: 3600,
+            device_code_lifetime: 600,
+            device_poll_interval: 5,
+            user_code_attempts_per_minute: 10,
             key_repository: None,
             keep_retired_keys_for: 86_400,
         }

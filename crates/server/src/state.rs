@@ -15,6 +15,8 @@ pub struct AppState {
     pub policy: Arc<RwLock<Arc<Policy>>>,
     pub config: Arc<Config>,
     pub login_limiter: Option<Arc<LoginLimiter>>,
+    /// Wrong user codes typed into the device page, per address (RFC 8628 §5.1).
+    pub user_code_limiter: Option<Arc<LoginLimiter>>,
     /// Serialized `GET /v3/auth/tokens` bodies by token (and `nocatalog`), invalidated
     /// with the validations they render (see `routes::auth::validate`).
     pub token_bodies: Arc<Derived<Bytes>>,

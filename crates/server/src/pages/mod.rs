@@ -43,6 +43,22 @@ pub fn alert(message: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// What the scopes let a client see, in words, as list items.
+pub fn scope_list(scopes: &[String]) -> String {
+    scopes
+        .iter()
+        .map(|s| match s.as_str() {
+            "openid" => "who you are (your user id)",
+            "profile" => "your user name and name",
+            "email" => "your email address",
+            "groups" => "the groups you belong to",
+            "offline_access" => "access while you are away",
+            _ => "",
+        })
+        .map(|words| format!("<li>{}</li>", esc(words)))
+        .collect()
+}
+
 /// A whole page around `body` (already HTML).
 pub fn page(state: &AppState, title: &str, body: &str) -> String {
     let issuer = issuer(state);

@@ -4,7 +4,9 @@
 //! there is no fresh session) and consent (if not given before).
 
 use crate::extract::{form_urlencoded_pairs, ClientAddr};
-use crate::pages::{error_page, esc, hidden, issuer, page, respond, see_other, tokens_match};
+use crate::pages::{
+    error_page, esc, hidden, issuer, page, respond, scope_list, see_other, tokens_match,
+};
 use crate::routes::login::{current_session, page_form, provider_not_ready};
 use crate::state::AppState;
 use axum::extract::{Request, State};
@@ -185,18 +187,6 @@ pub async fn start(State(state): State<AppState>, _addr: ClientAddr, req: Reques
     consent_page(&state, &areq, &pairs, &session, &user)
 }
 
-/// What each scope lets the client see, in words.
-fn scope_words(scope: &str) -> &'static str {
-    match scope {
-        "openid" => "who you are (your user id)",
-        "profile" => "your user name and name",
-        "email" => "your email address",
-        "groups" => "the groups you belong to",
-        "offline_access" => "access while you are away",
-        _ => "",
-    }
-}
-
 fn consent_page(
     state: &AppState,
     areq: &AuthorizeRequest,
@@ -210,11 +200,7 @@ fn consent_page(
             carried.push_str(&hidden(k, v));
         }
     }
-    let scopes: String = areq
-        .scopes
-        .iter()
-        .map(|s| format!("<li>{}</li>", esc(scope_words(s))))
-        .collect();
+    let scopes = scope_list(&areq.scopes);
     let client = &areq.client;
     let description = client
         .description

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authorize;
 pub mod catalog;
 pub mod credentials;
+pub mod device;
 pub mod discovery;
 pub mod domains;
 pub mod extensions;
@@ -462,6 +463,11 @@ pub fn router() -> Router<AppState> {
         )
         .route(crate::pages::STYLESHEET_PATH, get(crate::pages::stylesheet))
         .route("/login", get(login::show).post(login::submit))
+        .route("/device", get(device::show).post(device::submit))
+        .route(
+            "/oauth2/device_authorization",
+            post(oauth::device_authorization),
+        )
         .route("/logout", get(login::confirm_logout).post(login::logout))
         .route(
             "/v3/limen/oauth_clients",

@@ -13,7 +13,7 @@ use axum::Json;
 use base64::Engine;
 use limen_core::oauth_authorize::SCOPES;
 use limen_core::oauth_client::{
-    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN,
 };
 use limen_core::oauth_grant::OAuthError;
 use limen_crypto::oidc_keys::SigningAlg;
@@ -53,6 +53,7 @@ pub async fn metadata(State(state): State<AppState>) -> ApiResult<Response> {
         "issuer": i,
         "authorization_endpoint": format!("{i}/oauth2/authorize"),
         "token_endpoint": format!("{i}/oauth2/token"),
+        "device_authorization_endpoint": format!("{i}/oauth2/device_authorization"),
         "userinfo_endpoint": format!("{i}/oauth2/userinfo"),
         "jwks_uri": format!("{i}/oauth2/jwks"),
         "revocation_endpoint": format!("{i}/oauth2/revoke"),
@@ -65,6 +66,7 @@ pub async fn metadata(State(state): State<AppState>) -> ApiResult<Response> {
             GRANT_AUTHORIZATION_CODE,
             GRANT_REFRESH_TOKEN,
             GRANT_CLIENT_CREDENTIALS,
+            GRANT_DEVICE_CODE,
         ],
         "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -283,6 +285,7 @@ async fn grant(
         GRANT_CLIENT_CREDENTIALS,
         GRANT_AUTHORIZATION_CODE,
         GRANT_REFRESH_TOKEN,
+        GRANT_DEVICE_CODE,
     ]
     .contains(&grant_type)
     {
@@ -324,19 +327,27 @@ async fn grant(
             .await
     })
     .await?;
-    let tokens = if grant_type == GRANT_AUTHORIZATION_CODE {
-        limen
-            .redeem_authorization_code(
-                &client,
-                param("code"),
-                param("redirect_uri"),
-                param("code_verifier"),
-            )
-            .await?
-    } else {
-        limen
-            .refresh_grant(&client, param("refresh_token"), scope)
-            .await?
+    let tokens = match grant_type {
+        GRANT_AUTHORIZATION_CODE => {
+            limen
+                .redeem_authorization_code(
+                    &client,
+                    param("code"),
+                    param("redirect_uri"),
+                    param("code_verifier"),
+                )
+                .await?
+        }
+        GRANT_DEVICE_CODE => {
+            limen
+                .poll_device_code(&client, param("device_code"))
+                .await?
+        }
+        _ => {
+            limen
+                .refresh_grant(&client, param("refresh_token"), scope)
+                .await?
+        }
     };
     let access = &tokens.access;
     let mut answer = json!({
@@ -376,8 +387,43 @@ fn token_response(body: serde_json::Value) -> Response {
     resp
 }
 
-/// Reads the form of an introspection or revocation request and authenticates its
-/// caller, a registered OAuth client: the form and the client.
+/// `POST /oauth2/device_authorization` (RFC 8628 §3.1): a device code for the device
+/// to poll with, and a user code for its person to enter at `verification_uri`.
+pub async fn device_authorization(
+    State(state): State<AppState>,
+    addr: ClientAddr,
+    req: Request,
+) -> Response {
+    let (headers, body) = match form_request(&state, req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let basic = used_basic(&headers);
+    let answer = async {
+        let (params, client) = client_request(&state, &addr, &headers, &body).await?;
+        let start = state
+            .limen
+            .start_device_authorization(&client, params.get("scope").map(String::as_str))
+            .await?;
+        let issuer = state.config.oidc.issuer.clone().unwrap_or_default();
+        Ok(json!({
+            "device_code": start.device_code,
+            "user_code": start.user_code,
+            "verification_uri": format!("{issuer}/device"),
+            "verification_uri_complete": format!("{issuer}/device?user_code={}", start.user_code),
+            "expires_in": start.expires_in,
+            "interval": start.interval,
+        }))
+    };
+    match answer.await {
+        Ok(v) => token_response(v),
+        Err(e) => oauth_error(&e, basic),
+    }
+}
+
+/// Reads the form of a request to an endpoint for registered OAuth clients only
+/// (device authorization, introspection, revocation) and authenticates its caller: the
+/// form and the client.
 async fn client_request(
     state: &AppState,
     addr: &ClientAddr,

@@ -1,0 +1,207 @@
+//! The device authorization grant (RFC 8628): a device asks, polls, and gets tokens once
+//! a second actor (a person in a browser) approved through the device page; every other
+//! outcome of a poll (`authorization_pending`, `slow_down`, `access_denied`,
+//! `expired_token`, a used code) and the limit on wrong user codes.
+
+use limen_tests::oauth::*;
+use limen_tests::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+async fn setup(extra_config: &str) -> (TestServer, String) {
+    let s = start_provider(extra_config).await;
+    let (client, _) = register_client(
+        &s,
+        json!({"name": "kubectl", "confidential": false,
+               "grant_types": [DEVICE_GRANT, "refresh_token"]}),
+    )
+    .await;
+    s.create(
+        "users",
+        "user",
+        json!({"name": "alice", "password": USER_PASSWORD}),
+    )
+    .await;
+    (s, client)
+}
+
+async fn start(s: &TestServer, client: &str, scope: &str) -> (StatusCode, Value) {
+    let resp = s
+        .http
+        .post(s.url("/oauth2/device_authorization"))
+        .form(&[("client_id", client), ("scope", scope)])
+        .send()
+        .await
+        .expect("device authorization");
+    let status = resp.status();
+    (status, resp.json().await.expect("json"))
+}
+
+async fn poll(s: &TestServer, client: &str, device_code: &str) -> (StatusCode, Value) {
+    token_request(
+        s,
+        &[
+            ("grant_type", DEVICE_GRANT),
+            ("client_id", client),
+            ("device_code", device_code),
+        ],
+    )
+    .await
+}
+
+fn error_of(body: &Value) -> &str {
+    body["error"].as_str().unwrap_or("")
+}
+
+/// The person opens `verification_uri_complete`, signs in, and answers `decision`: the
+/// last page.
+async fn answer(browser: &mut PageClient, link: &str, decision: &str) -> Page {
+    let mut page = browser.get(link).await;
+    if page.status == StatusCode::SEE_OTHER {
+        let login = browser
+            .log_in(page.location(), "alice", USER_PASSWORD)
+            .await;
+        assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.body);
+        page = browser.get(login.location()).await;
+    }
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("kubectl"),
+        "the client is named: {}",
+        page.body
+    );
+    let code = page.field("user_code");
+    let csrf = page.field("csrf");
+    let action = format!("{}/device", link.split("/device").next().unwrap_or(""));
+    browser
+        .post(
+            &action,
+            &[
+                ("csrf", &csrf),
+                ("user_code", &code),
+                ("decision", decision),
+            ],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_device_gets_tokens_once_its_person_approves() {
+    let (s, client) = setup("device_poll_interval = 1").await;
+    let (status, d) = start(&s, &client, "openid profile").await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let user_code = d["user_code"].as_str().unwrap();
+    assert_eq!(user_code.len(), 9);
+    assert!(
+        user_code
+            .chars()
+            .all(|c| c == '-' || "BCDFGHJKLMNPQRSTVWXZ".contains(c)),
+        "{user_code}"
+    );
+    assert_eq!(d["verification_uri"], format!("{}/device", s.base));
+    assert_eq!(d["expires_in"], 600);
+    assert_eq!(d["interval"], 1);
+    let device_code = d["device_code"].as_str().unwrap();
+
+    let (status, body) = poll(&s, &client, device_code).await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (StatusCode::BAD_REQUEST, "authorization_pending")
+    );
+
+    let mut browser = PageClient::new();
+    let link = d["verification_uri_complete"].as_str().unwrap();
+    let done = answer(&mut browser, link, "approve").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("Device approved"), "{}", done.body);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, tokens) = poll(&s, &client, device_code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let id = verified_jwt(&s, tokens["id_token"].as_str().unwrap(), &client, "JWT").await;
+    assert_eq!(id["preferred_username"], "alice");
+    assert!(tokens["refresh_token"].is_string());
+    // A device code gives tokens once.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, body) = poll(&s, &client, device_code).await;
+    assert_eq!(error_of(&body), "invalid_grant", "{body}");
+    // The user code was used: the page no longer knows it.
+    let again = browser.get(link).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn denied_expired_and_guessed_codes() {
+    let config =
+        "device_poll_interval = 1\ndevice_code_lifetime = 3\nuser_code_attempts_per_minute = 3";
+    let (s, client) = setup(config).await;
+    let mut browser = PageClient::new();
+
+    let (_, d) = start(&s, &client, "openid").await;
+    let device_code = d["device_code"].as_str().unwrap();
+    let (_, body) = poll(&s, &client, device_code).await;
+    assert_eq!(error_of(&body), "authorization_pending", "{body}");
+    // At once again: too fast, and the interval grows by five seconds, so a poll a
+    // second later is still too fast.
+    let (_, body) = poll(&s, &client, device_code).await;
+    assert_eq!(error_of(&body), "slow_down", "{body}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, body) = poll(&s, &client, device_code).await;
+    assert_eq!(error_of(&body), "slow_down", "{body}");
+
+    let (_, d) = start(&s, &client, "openid").await;
+    let link = d["verification_uri_complete"].as_str().unwrap();
+    let done = answer(&mut browser, link, "deny").await;
+    assert!(done.body.contains("Request denied"), "{}", done.body);
+    let (_, body) = poll(&s, &client, d["device_code"].as_str().unwrap()).await;
+    assert_eq!(error_of(&body), "access_denied", "{body}");
+
+    let (_, d) = start(&s, &client, "openid").await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let (_, body) = poll(&s, &client, d["device_code"].as_str().unwrap()).await;
+    assert_eq!(error_of(&body), "expired_token", "{body}");
+    // An expired code cannot be approved either.
+    let page = browser
+        .get(d["verification_uri_complete"].as_str().unwrap())
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+
+    // Wrong codes are counted per address: after the limit, 429 even for a good one.
+    let (_, d) = start(&s, &client, "openid").await;
+    for guess in ["BBBB-BBBB", "CCCC-CCCC"] {
+        let page = browser
+            .get(&s.url(&format!("/device?user_code={guess}")))
+            .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+        assert!(page.body.contains("role=\"alert\""));
+    }
+    let page = browser
+        .get(d["verification_uri_complete"].as_str().unwrap())
+        .await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.body);
+    assert!(page.headers.get("retry-after").is_some());
+
+    // Refusals at the endpoints.
+    let (_, body) = poll(&s, &client, "no-such-device-code").await;
+    assert_eq!(error_of(&body), "invalid_grant");
+    let (status, body) = start(&s, &client, "openid admin").await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_scope")
+    );
+    let (web, _) = register_client(
+        &s,
+        json!({"name": "web", "confidential": false, "redirect_uris": ["http://127.0.0.1:9/cb"]}),
+    )
+    .await;
+    let (_, body) = start(&s, &web, "openid").await;
+    assert_eq!(error_of(&body), "unauthorized_client", "{body}");
+    let (status, body) = start(&s, "nobody", "openid").await;
+    assert_eq!(
+        (status, error_of(&body)),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+}
