@@ -3,7 +3,8 @@
 # formatting and lints, unit tests, integration tests against a real `limen serve` on
 # SQLite and on PostgreSQL (started here from Debian's packages), and the compatibility
 # suite with real clients (openstack CLI, openstacksdk, Keystone's own Fernet code,
-# tempest) installed from PyPI into .venv.
+# tempest, Authlib and PyJWT) installed from PyPI into .venv, and the sign-in pages in
+# Debian's headless Chromium (installed here) driven by playwright-core from npm.
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    Rust tests on SQLite only
@@ -77,6 +78,9 @@ export LIMEN_BIN=$PWD/target/debug/limen
 
 step "compatibility suite with real clients (SQLite)"
 compat/run.sh
+
+step "browser tests of the sign-in pages (headless Chromium)"
+compat/browser/run.sh
 
 step "compatibility suite with real clients (PostgreSQL)"
 # On PostgreSQL the servers issue JWS tokens, so every client and tempest test also runs

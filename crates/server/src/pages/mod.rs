@@ -86,7 +86,7 @@ pub fn page(state: &AppState, title: &str, body: &str) -> String {
 }
 
 /// A page response with the headers every page carries: no caching, no framing, no
-/// referrer (codes and states must not leak), no scripts at all.
+/// referrer to other sites (codes and states must not leak), no scripts at all.
 pub fn respond(status: StatusCode, html: String) -> Response {
     let mut resp = (status, html).into_response();
     let h = resp.headers_mut();
@@ -99,7 +99,9 @@ pub fn respond(status: StatusCode, html: String) -> Response {
 }
 
 /// `form-action` is left out on purpose: browsers apply it to the redirect that follows a
-/// form post, which would block the way back to the client after consent.
+/// form post, which would block the way back to the client after consent. The referrer
+/// policy is `same-origin`, not `no-referrer`: under the latter browsers send
+/// `Origin: null` with the pages' own form posts, and the origin check refuses them.
 fn security_headers(h: &mut HeaderMap) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -114,7 +116,7 @@ fn security_headers(h: &mut HeaderMap) {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }

@@ -131,6 +131,15 @@ async fn grant_code(state: &AppState, req: &AuthorizeRequest, session: &LoginSes
     }
 }
 
+/// A `prompt` value without `login`.
+fn without_login(prompt: &str) -> String {
+    prompt
+        .split_whitespace()
+        .filter(|p| *p != "login")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `GET /oauth2/authorize`.
 pub async fn start(State(state): State<AppState>, _addr: ClientAddr, req: Request) -> Response {
     if let Some(r) = provider_not_ready(&state) {
@@ -155,11 +164,15 @@ pub async fn start(State(state): State<AppState>, _addr: ClientAddr, req: Reques
                 areq.reject("login_required", "The user is not signed in."),
             );
         }
-        // Back here after the login, without `prompt` (a forced login is then done).
+        // Back here after the login, without `prompt=login` (that login is then done).
         let again: Vec<String> = pairs
             .iter()
-            .filter(|(k, _)| k != "prompt")
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .map(|(k, v)| match k.as_str() {
+                "prompt" => (k, without_login(v)),
+                _ => (k, v.clone()),
+            })
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{}={}", encode(k), encode(&v)))
             .collect();
         let next = format!("/oauth2/authorize?{}", again.join("&"));
         let mut login = format!("{}/login?next={}", issuer(&state), encode(&next));

@@ -1,0 +1,300 @@
+"""A person's logins through Limen's OpenID Provider, driven by independent clients.
+
+A fresh Limen with an issuer, signing keys, a person (alice) and clients registered with
+`limen oauth-client create`. The client side is Authlib's OAuth2Session throughout; the
+person is a second actor that uses the provider's real pages (login, consent, device)
+over HTTP, as a browser without scripts would:
+ (a) discovery: the OpenID configuration names the issuer and the endpoints used below;
+ (b) authorization code + PKCE with a public client: Authlib builds the request, the
+     person signs in and allows, Authlib redeems the code; PyJWT verifies the ID token
+     against the JWK set (kid, RS256, iss, aud) and Authlib reads userinfo;
+ (c) the same with a confidential client authenticating with client_secret_basic;
+ (d) a replayed code and a wrong PKCE verifier are invalid_grant;
+ (e) refresh rotation: each refresh gives a new refresh token; presenting a used one is
+     invalid_grant and revokes the family, so the newest one fails too;
+ (f) device flow (RFC 8628): the client polls (authorization_pending, honouring
+     interval and slow_down) while the person approves on the device page; then a
+     denied request is access_denied;
+ (g) RFC 7009: Authlib revokes a refresh token; it no longer refreshes.
+Run with the compat venv: .venv/bin/python compat/oauth_user_flows.py
+"""
+
+import html
+import os
+import re
+import sys
+import threading
+import time
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(here, "lib"))
+from limen_server import DEFAULT_CONFIG, LimenServer  # noqa: E402
+from steps import run_steps  # noqa: E402
+
+import jwt  # noqa: E402  (PyJWT)
+import requests  # noqa: E402
+from authlib.common.security import generate_token  # noqa: E402
+from authlib.integrations.base_client.errors import OAuthError  # noqa: E402
+from authlib.integrations.requests_client import OAuth2Session  # noqa: E402
+
+# The server listens on plain http on the loopback address.
+os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+PASSWORD = "alice-Secret-42"
+CALLBACK = "http://127.0.0.1:9/cb"
+
+
+def hidden_fields(page):
+    """The hidden fields of a page's forms, unescaped as a browser would."""
+    found = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)
+    return {html.unescape(k): html.unescape(v) for k, v in found}
+
+
+class Person:
+    """Alice in a browser without scripts: follows redirects herself, fills in forms."""
+
+    def __init__(self, srv):
+        self.srv = srv
+        self.http = requests.Session()
+
+    def sign_in_if_asked(self, resp):
+        if resp.status_code == 303 and "/login?" in resp.headers["Location"]:
+            form = self.http.get(resp.headers["Location"])
+            fields = hidden_fields(form.text)
+            fields.update(username="alice", password=PASSWORD, domain="Default")
+            resp = self.http.post(self.srv.url + "/login", data=fields, allow_redirects=False)
+            assert resp.status_code == 303, resp.text
+            resp = self.http.get(resp.headers["Location"], allow_redirects=False)
+        return resp
+
+    def authorize(self, url, decision="allow"):
+        """Opens the client's authorization URL; answers the consent page if shown.
+        Returns where the provider sends the browser back to."""
+        resp = self.sign_in_if_asked(self.http.get(url, allow_redirects=False))
+        if resp.status_code == 200:
+            assert "Allow access?" in resp.text, resp.text
+            fields = hidden_fields(resp.text)
+            fields["decision"] = decision
+            resp = self.http.post(self.srv.url + "/oauth2/authorize", data=fields,
+                                  allow_redirects=False)
+        assert resp.status_code == 302, (resp.status_code, resp.text)
+        return resp.headers["Location"]
+
+    def answer_device(self, link, decision):
+        resp = self.sign_in_if_asked(self.http.get(link, allow_redirects=False))
+        assert resp.status_code == 200 and "Approve this device?" in resp.text, resp.text
+        fields = hidden_fields(resp.text)
+        fields["decision"] = decision
+        done = self.http.post(self.srv.url + "/device", data=fields)
+        assert done.status_code == 200, done.text
+        return done.text
+
+
+class UserFlows:
+    def __init__(self, srv):
+        self.srv = srv
+        self.person = Person(srv)
+        self.meta = None
+        self.public_id = self.web_id = self.web_secret = None
+        self.jwks = None
+
+    def create_client(self, *args):
+        out = self.srv.limen("oauth-client", "create", *args)
+        fields = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+        return fields["client_id"], fields.get("client_secret")
+
+    def verify_id_token(self, token, client_id, nonce=None):
+        key = self.jwks.get_signing_key_from_jwt(token["id_token"])
+        claims = jwt.decode(token["id_token"], key.key, algorithms=["RS256"],
+                            audience=client_id, issuer=self.meta["issuer"],
+                            options={"require": ["exp", "iat", "iss", "aud", "sub"]})
+        assert claims["azp"] == client_id, claims
+        assert claims.get("nonce") == nonce, claims
+        return claims
+
+    def step_a_discovery(self):
+        self.srv.limen("keys", "oidc", "setup")
+        admin = requests.post(self.srv.auth_url + "/auth/tokens", json={"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "domain": {"id": "default"},
+                "password": self.srv.admin_password}}},
+            "scope": {"system": {"all": True}}}})
+        assert admin.status_code == 201, admin.text
+        made = requests.post(self.srv.auth_url + "/users", headers={
+            "X-Auth-Token": admin.headers["X-Subject-Token"]}, json={"user": {
+                "name": "alice", "password": PASSWORD, "email": "alice@example.test"}})
+        assert made.status_code == 201, made.text
+        self.alice_id = made.json()["user"]["id"]
+        self.public_id, _ = self.create_client(
+            "--name", "cli", "--public", "--redirect-uri", CALLBACK,
+            "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+            "--grant-type", DEVICE_GRANT)
+        self.web_id, self.web_secret = self.create_client(
+            "--name", "dashboard", "--redirect-uri", CALLBACK,
+            "--grant-type", "authorization_code", "--grant-type", "refresh_token")
+        self.meta = requests.get(self.srv.url + "/.well-known/openid-configuration").json()
+        assert self.meta["issuer"] == self.srv.url, self.meta
+        assert "S256" in self.meta["code_challenge_methods_supported"], self.meta
+        self.jwks = jwt.PyJWKClient(self.meta["jwks_uri"], cache_jwk_set=False)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                self.jwks.get_jwk_set()
+                break
+            except jwt.PyJWKClientError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        return f"issuer {self.meta['issuer']}"
+
+    def code_flow(self, session, verifier=None):
+        verifier = verifier or generate_token(48)
+        nonce = generate_token(16)
+        url, state = session.create_authorization_url(
+            self.meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
+        back = self.person.authorize(url)
+        token = session.fetch_token(self.meta["token_endpoint"], authorization_response=back,
+                                    state=state, code_verifier=verifier)
+        return token, nonce, back
+
+    def public_session(self, scope="openid profile email"):
+        return OAuth2Session(self.public_id, scope=scope, redirect_uri=CALLBACK,
+                             code_challenge_method="S256")
+
+    def step_b_code_pkce_public(self):
+        session = self.public_session()
+        token, nonce, _ = self.code_flow(session)
+        claims = self.verify_id_token(token, self.public_id, nonce)
+        assert claims["sub"] == self.alice_id, claims
+        assert claims["preferred_username"] == "alice", claims
+        assert claims["email"] == "alice@example.test" and claims["email_verified"] is False
+        info = session.get(self.meta["userinfo_endpoint"])
+        assert info.status_code == 200 and info.json()["sub"] == self.alice_id, info.text
+        return "ID token verified by PyJWT, userinfo read"
+
+    def step_c_code_confidential(self):
+        session = OAuth2Session(self.web_id, self.web_secret, scope="openid profile",
+                                redirect_uri=CALLBACK, code_challenge_method="S256")
+        token, nonce, _ = self.code_flow(session)
+        claims = self.verify_id_token(token, self.web_id, nonce)
+        assert claims["sub"] == self.alice_id, claims
+        # Without the secret the confidential client is not itself.
+        try:
+            self.code_flow(OAuth2Session(self.web_id, scope="openid", redirect_uri=CALLBACK,
+                                         code_challenge_method="S256"))
+            raise AssertionError("a confidential client redeemed a code without its secret")
+        except OAuthError as e:
+            assert e.error == "invalid_client", e.error
+        return "client_secret_basic"
+
+    def step_d_replay_and_wrong_verifier(self):
+        session = self.public_session("openid")
+        _, _, back = self.code_flow(session)
+        try:
+            session.fetch_token(self.meta["token_endpoint"], authorization_response=back,
+                                code_verifier="x" * 43)
+            raise AssertionError("a redeemed code was accepted again")
+        except OAuthError as e:
+            assert e.error == "invalid_grant", e.error
+        verifier = generate_token(48)
+        url, state = session.create_authorization_url(
+            self.meta["authorization_endpoint"], code_verifier=verifier)
+        back = self.person.authorize(url)
+        try:
+            session.fetch_token(self.meta["token_endpoint"], authorization_response=back,
+                                state=state, code_verifier=generate_token(48))
+            raise AssertionError("a wrong PKCE verifier was accepted")
+        except OAuthError as e:
+            assert e.error == "invalid_grant", e.error
+        return "both invalid_grant"
+
+    def step_e_refresh_rotation_and_reuse(self):
+        session = self.public_session("openid profile")
+        first, _, _ = self.code_flow(session)
+        second = session.refresh_token(self.meta["token_endpoint"],
+                                       refresh_token=first["refresh_token"])
+        assert second["refresh_token"] != first["refresh_token"], "not rotated"
+        self.verify_id_token(second, self.public_id)
+        for stale in (first["refresh_token"], second["refresh_token"]):
+            try:
+                session.refresh_token(self.meta["token_endpoint"], refresh_token=stale)
+                raise AssertionError("a refresh token of a revoked family worked")
+            except OAuthError as e:
+                assert e.error == "invalid_grant", e.error
+        return "rotated; reuse revoked the family"
+
+    def poll(self, session, start):
+        interval = start.get("interval", 5)
+        deadline = time.monotonic() + start["expires_in"]
+        slowed = 0
+        while time.monotonic() < deadline:
+            time.sleep(interval)
+            try:
+                return session.fetch_token(self.meta["token_endpoint"], grant_type=DEVICE_GRANT,
+                                           device_code=start["device_code"]), slowed
+            except OAuthError as e:
+                if e.error == "slow_down":
+                    interval += 5
+                    slowed += 1
+                elif e.error != "authorization_pending":
+                    raise
+        raise AssertionError("the device code expired while polling")
+
+    def start_device(self):
+        r = requests.post(self.meta["device_authorization_endpoint"],
+                          data={"client_id": self.public_id, "scope": "openid profile"})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def step_f_device_flow(self):
+        session = OAuth2Session(self.public_id)
+        start = self.start_device()
+        assert re.fullmatch(r"[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}",
+                            start["user_code"]), start
+        approver = threading.Thread(target=lambda: (
+            time.sleep(1.5),
+            self.person.answer_device(start["verification_uri_complete"], "approve")))
+        approver.start()
+        token, slowed = self.poll(session, start)
+        approver.join()
+        claims = self.verify_id_token(token, self.public_id)
+        assert claims["preferred_username"] == "alice", claims
+        start = self.start_device()
+        self.person.answer_device(start["verification_uri_complete"], "deny")
+        try:
+            self.poll(session, start)
+            raise AssertionError("a denied device got tokens")
+        except OAuthError as e:
+            assert e.error == "access_denied", e.error
+        return f"approved by the second actor ({slowed} slow_down), denied"
+
+    def step_g_revoke_refresh_token(self):
+        session = self.public_session("openid")
+        token, _, _ = self.code_flow(session)
+        done = session.revoke_token(self.meta["revocation_endpoint"],
+                                    token=token["refresh_token"],
+                                    token_type_hint="refresh_token")
+        assert done.status_code == 200, done.text
+        try:
+            session.refresh_token(self.meta["token_endpoint"],
+                                  refresh_token=token["refresh_token"])
+            raise AssertionError("a revoked refresh token worked")
+        except OAuthError as e:
+            assert e.error == "invalid_grant", e.error
+        return "revoked refresh token refused"
+
+
+def main():
+    total = time.monotonic()
+    srv = LimenServer()
+    srv.config = DEFAULT_CONFIG + (f'\n[oidc]\nissuer = "{srv.url}"\n'
+                                   'device_poll_interval = 1\n')
+    with srv:
+        steps = ["step_a_discovery", "step_b_code_pkce_public", "step_c_code_confidential",
+                 "step_d_replay_and_wrong_verifier", "step_e_refresh_rotation_and_reuse",
+                 "step_f_device_flow", "step_g_revoke_refresh_token"]
+        return run_steps("oauth-user-flows", srv, UserFlows(srv), steps, total)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
