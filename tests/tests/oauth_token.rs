@@ -358,6 +358,10 @@ async fn provider_metadata_describes_the_endpoints() {
         ("jwks_uri", "/oauth2/jwks"),
         ("revocation_endpoint", "/oauth2/revoke"),
         ("introspection_endpoint", "/oauth2/introspect"),
+        (
+            "device_authorization_endpoint",
+            "/oauth2/device_authorization",
+        ),
     ] {
         assert_eq!(m[key], format!("{ISSUER}{path}"), "{key}");
     }
@@ -372,7 +376,12 @@ async fn provider_metadata_describes_the_endpoints() {
         .contains(&json!("openid")));
     assert_eq!(
         m["grant_types_supported"],
-        json!(["authorization_code", "refresh_token", "client_credentials"])
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
     // On an https issuer the page cookies are __Host- cookies: Secure, host-only, whole site.
     let resp = s
