@@ -15,7 +15,11 @@ over HTTP, as a browser without scripts would:
  (f) device flow (RFC 8628): the client polls (authorization_pending, honouring
      interval and slow_down) while the person approves on the device page; then a
      denied request is access_denied;
- (g) RFC 7009: Authlib revokes a refresh token; it no longer refreshes.
+ (g) RFC 7009: Authlib revokes a refresh token; it no longer refreshes;
+ (h) RFC 8693: Authlib exchanges the ID token for a cluster token; verified as
+     kube-apiserver would (exact issuer, RS256, kid from the JWK set, the cluster as
+     audience, exp with no leeway), it names alice and never outlives the ID token; a
+     cluster the client may not ask for is invalid_target.
 Run with the compat venv: .venv/bin/python compat/oauth_user_flows.py
 """
 
@@ -40,6 +44,7 @@ from authlib.integrations.requests_client import OAuth2Session  # noqa: E402
 # The server listens on plain http on the loopback address.
 os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 PASSWORD = "alice-Secret-42"
 CALLBACK = "http://127.0.0.1:9/cb"
 
@@ -128,7 +133,8 @@ class UserFlows:
         self.public_id, _ = self.create_client(
             "--name", "cli", "--public", "--redirect-uri", CALLBACK,
             "--grant-type", "authorization_code", "--grant-type", "refresh_token",
-            "--grant-type", DEVICE_GRANT)
+            "--grant-type", DEVICE_GRANT, "--grant-type", EXCHANGE_GRANT,
+            "--audience", "cluster-a")
         self.web_id, self.web_secret = self.create_client(
             "--name", "dashboard", "--redirect-uri", CALLBACK,
             "--grant-type", "authorization_code", "--grant-type", "refresh_token")
@@ -283,6 +289,40 @@ class UserFlows:
             assert e.error == "invalid_grant", e.error
         return "revoked refresh token refused"
 
+    def step_h_token_exchange(self):
+        session = self.public_session("openid profile")
+        token, nonce, _ = self.code_flow(session)
+        id_claims = self.verify_id_token(token, self.public_id, nonce)
+        cluster = session.fetch_token(
+            self.meta["token_endpoint"], grant_type=EXCHANGE_GRANT,
+            subject_token=token["id_token"],
+            subject_token_type="urn:ietf:params:oauth:token-type:id_token",
+            audience="cluster-a")
+        assert cluster["issued_token_type"] == "urn:ietf:params:oauth:token-type:jwt", cluster
+        assert "refresh_token" not in cluster, cluster
+        # What kube-apiserver's JWT authenticator checks.
+        key = self.jwks.get_signing_key_from_jwt(cluster["access_token"])
+        claims = jwt.decode(cluster["access_token"], key.key, algorithms=["RS256"],
+                            audience="cluster-a", issuer=self.meta["issuer"], leeway=0)
+        assert claims["sub"] == self.alice_id and claims["preferred_username"] == "alice"
+        assert claims["exp"] <= id_claims["exp"], (claims, id_claims)
+        try:
+            jwt.decode(cluster["access_token"], key.key, algorithms=["RS256"],
+                       audience="cluster-b", issuer=self.meta["issuer"])
+            raise AssertionError("the cluster token verified for another audience")
+        except jwt.InvalidAudienceError:
+            pass
+        try:
+            session.fetch_token(
+                self.meta["token_endpoint"], grant_type=EXCHANGE_GRANT,
+                subject_token=token["id_token"],
+                subject_token_type="urn:ietf:params:oauth:token-type:id_token",
+                audience="cluster-b")
+            raise AssertionError("a token for an unregistered audience was issued")
+        except OAuthError as e:
+            assert e.error == "invalid_target", e.error
+        return "ID token -> cluster-a token; cluster-b refused"
+
 
 def main():
     total = time.monotonic()
@@ -292,7 +332,8 @@ def main():
     with srv:
         steps = ["step_a_discovery", "step_b_code_pkce_public", "step_c_code_confidential",
                  "step_d_replay_and_wrong_verifier", "step_e_refresh_rotation_and_reuse",
-                 "step_f_device_flow", "step_g_revoke_refresh_token"]
+                 "step_f_device_flow", "step_g_revoke_refresh_token",
+                 "step_h_token_exchange"]
         return run_steps("oauth-user-flows", srv, UserFlows(srv), steps, total)
 
 

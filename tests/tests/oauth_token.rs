@@ -380,7 +380,8 @@ async fn provider_metadata_describes_the_endpoints() {
             "authorization_code",
             "refresh_token",
             "client_credentials",
-            "urn:ietf:params:oauth:grant-type:device_code"
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
     // On an https issuer the page cookies are __Host- cookies: Secure, host-only, whole site.

@@ -161,6 +161,9 @@ pub struct OidcSettings {
     pub session_lifetime: i64,
     /// Seconds of inactivity after which a login session ends.
     pub session_idle_timeout: i64,
+    /// Seconds a token from a token exchange (RFC 8693, e.g. for a cluster) lives at
+    /// most; never longer than the token it was exchanged for.
+    pub exchanged_token_lifetime: i64,
     /// Seconds a device code (RFC 8628) waits for its person.
     pub device_code_lifetime: i64,
     /// Seconds a device must wait between polls (more after each `slow_down`).
@@ -176,6 +179,7 @@ impl Default for OidcSettings {
             grant_lifetime: 30 * 86_400,
             session_lifetime: 8 * 3600,
             session_idle_timeout: 3600,
+            exchanged_token_lifetime: 300,
             device_code_lifetime: 600,
             device_poll_interval: 5,
         }

@@ -28,6 +28,7 @@ pub mod oauth1;
 pub mod oauth_authorize;
 pub mod oauth_client;
 pub mod oauth_device;
+pub mod oauth_exchange;
 pub mod oauth_grant;
 pub mod oauth_session;
 pub mod oauth_user_grant;

@@ -371,7 +371,7 @@ impl Limen {
     }
 
     /// What the scopes reveal about `user`, read fresh from the store.
-    async fn profile_claims(
+    pub(crate) async fn profile_claims(
         &self,
         user: &User,
         scopes: &[String],

@@ -205,8 +205,18 @@ impl OidcKeys {
     /// `typ` (`at+jwt`), issuer and audience (both `issuer`) hold and it has not expired
     /// (no leeway: Limen's own clock decides).
     pub fn verify_access_token(&self, token: &str, issuer: &str) -> Option<Value> {
+        self.verify(token, "at+jwt", issuer, issuer)
+    }
+
+    /// The claims of an ID token these keys signed for `client_id` (its `aud`), if its
+    /// signature, `typ` (`JWT`) and issuer hold and it has not expired.
+    pub fn verify_id_token(&self, token: &str, issuer: &str, client_id: &str) -> Option<Value> {
+        self.verify(token, "JWT", issuer, client_id)
+    }
+
+    fn verify(&self, token: &str, typ: &str, issuer: &str, audience: &str) -> Option<Value> {
         let header = jsonwebtoken::decode_header(token).ok()?;
-        if header.typ.as_deref() != Some("at+jwt") {
+        if header.typ.as_deref() != Some(typ) {
             return None;
         }
         let kid = header.kid.as_deref()?;
@@ -232,7 +242,7 @@ impl OidcKeys {
         let mut validation = Validation::new(algorithm);
         validation.leeway = 0;
         validation.set_issuer(&[issuer]);
-        validation.set_audience(&[issuer]);
+        validation.set_audience(&[audience]);
         jsonwebtoken::decode::<Value>(token, &key, &validation)
             .ok()
             .map(|d| d.claims)

@@ -84,6 +84,10 @@ pub struct OidcConfig {
     pub session_lifetime: u64,
     /// Seconds of inactivity that end a login session.
     pub session_idle_timeout: u64,
+    /// Seconds a token from a token exchange (RFC 8693: a cluster token) lives at most;
+    /// never longer than the token it was exchanged for. Kubernetes checks only its
+    /// expiry, so keep it short.
+    pub exchanged_token_lifetime: u64,
     /// Seconds a device code (RFC 8628 device login) waits for its person.
     pub device_code_lifetime: u64,
     /// Seconds a device waits between polls (`interval`; 5 more after each `slow_down`).
@@ -108,6 +112,7 @@ impl OidcConfig {
             grant_lifetime: seconds(self.grant_lifetime),
             session_lifetime: seconds(self.session_lifetime),
             session_idle_timeout: seconds(self.session_idle_timeout),
+            exchanged_token_lifetime: seconds(self.exchanged_token_lifetime),
             device_code_lifetime: seconds(self.device_code_lifetime),
             device_poll_interval: seconds(self.device_poll_interval),
         }
@@ -121,6 +126,7 @@ impl OidcConfig {
             ("grant_lifetime", self.grant_lifetime),
             ("session_lifetime", self.session_lifetime),
             ("session_idle_timeout", self.session_idle_timeout),
+            ("exchanged_token_lifetime", self.exchanged_token_lifetime),
             ("device_code_lifetime", self.device_code_lifetime),
             ("device_poll_interval", self.device_poll_interval),
         ] {
@@ -143,6 +149,7 @@ impl Default for OidcConfig {
             grant_lifetime: 30 * 86_400,
             session_lifetime: 8 * 3600,
             session_idle_timeout: 3600,
+            exchanged_token_lifetime: 300,
             device_code_lifetime: 600,
             device_poll_interval: 5,
             user_code_attempts_per_minute: 10,

@@ -14,7 +14,9 @@ use base64::Engine;
 use limen_core::oauth_authorize::SCOPES;
 use limen_core::oauth_client::{
     GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN,
+    GRANT_TOKEN_EXCHANGE,
 };
+use limen_core::oauth_exchange::{SubjectToken, TOKEN_TYPE_ACCESS, TOKEN_TYPE_ID, TOKEN_TYPE_JWT};
 use limen_core::oauth_grant::OAuthError;
 use limen_crypto::oidc_keys::SigningAlg;
 use serde_json::json;
@@ -67,6 +69,7 @@ pub async fn metadata(State(state): State<AppState>) -> ApiResult<Response> {
             GRANT_REFRESH_TOKEN,
             GRANT_CLIENT_CREDENTIALS,
             GRANT_DEVICE_CODE,
+            GRANT_TOKEN_EXCHANGE,
         ],
         "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -204,6 +207,11 @@ fn form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAu
             continue;
         }
         if params.insert(k.clone(), v).is_some() {
+            if k == "audience" || k == "resource" {
+                return Err(OAuthError::InvalidTarget(
+                    "Ask for exactly one audience per token exchange.".into(),
+                ));
+            }
             return Err(OAuthError::InvalidRequest(format!(
                 "The parameter {k} is given more than once."
             )));
@@ -286,6 +294,7 @@ async fn grant(
         GRANT_AUTHORIZATION_CODE,
         GRANT_REFRESH_TOKEN,
         GRANT_DEVICE_CODE,
+        GRANT_TOKEN_EXCHANGE,
     ]
     .contains(&grant_type)
     {
@@ -327,6 +336,9 @@ async fn grant(
             .await
     })
     .await?;
+    if grant_type == GRANT_TOKEN_EXCHANGE {
+        return exchange(state, &keys, &client, &params).await;
+    }
     let tokens = match grant_type {
         GRANT_AUTHORIZATION_CODE => {
             limen
@@ -364,6 +376,71 @@ async fn grant(
     }
     tracing::info!(client = %client.id, sub = %access.sub, grant = %grant_type, "OAuth token issued");
     Ok(token_response(answer))
+}
+
+/// Token exchange (RFC 8693): the subject token, verified, becomes a short-lived JWT for
+/// the one audience asked for.
+async fn exchange(
+    state: &AppState,
+    keys: &limen_crypto::oidc_keys::OidcKeys,
+    client: &limen_core::oauth_client::OAuthClient,
+    params: &HashMap<String, String>,
+) -> Result<Response, OAuthError> {
+    let param = |k: &str| params.get(k).map(String::as_str);
+    let required =
+        |k: &str| param(k).ok_or_else(|| OAuthError::InvalidRequest(format!("{k} is required.")));
+    let token = required("subject_token")?;
+    let token_type = required("subject_token_type")?;
+    if params.contains_key("actor_token") {
+        return Err(OAuthError::InvalidRequest(
+            "Delegation (actor_token) is not supported.".into(),
+        ));
+    }
+    let requested = param("requested_token_type").unwrap_or(TOKEN_TYPE_JWT);
+    if requested != TOKEN_TYPE_JWT {
+        return Err(OAuthError::InvalidRequest(format!(
+            "Only {TOKEN_TYPE_JWT} tokens are issued."
+        )));
+    }
+    let audience = match (param("audience"), param("resource")) {
+        (Some(a), None) | (None, Some(a)) => a,
+        _ => {
+            return Err(OAuthError::InvalidTarget(
+                "Name exactly one audience (or resource).".into(),
+            ))
+        }
+    };
+    let issuer = state.config.oidc.issuer.as_deref().unwrap_or_default();
+    let subject = match token_type {
+        TOKEN_TYPE_ACCESS => match keys.verify_access_token(token, issuer) {
+            Some(claims) => SubjectToken::LimenAccess(claims),
+            None => SubjectToken::Keystone(token.to_string()),
+        },
+        TOKEN_TYPE_ID | TOKEN_TYPE_JWT => keys
+            .verify_id_token(token, issuer, &client.id)
+            .map(SubjectToken::LimenId)
+            .ok_or_else(|| {
+                OAuthError::InvalidRequest(
+                    "The subject token is not a live ID token Limen issued to this client.".into(),
+                )
+            })?,
+        other => {
+            return Err(OAuthError::InvalidRequest(format!(
+                "The subject_token_type {other:?} is not supported."
+            )))
+        }
+    };
+    let claims = state
+        .limen
+        .exchange_token(client, subject, audience)
+        .await?;
+    tracing::info!(client = %client.id, sub = %claims.sub, aud = %claims.aud, "token exchanged");
+    Ok(token_response(json!({
+        "access_token": sign(keys, "JWT", &claims)?,
+        "issued_token_type": TOKEN_TYPE_JWT,
+        "token_type": "Bearer",
+        "expires_in": claims.exp - claims.iat,
+    })))
 }
 
 /// A JWT of `claims` signed RS256 by the primary slot.
