@@ -79,9 +79,20 @@ pub async fn token_request(s: &TestServer, form: &[(&str, &str)]) -> (StatusCode
     (status, resp.json().await.expect("a JSON body"))
 }
 
-/// The claims of a JWT the provider signed, verified against the served JWK set by its
-/// kid, for audience `aud`, with header `typ`.
+/// The claims of a JWT the provider (issuer: the server's own URL) signed, verified
+/// against the served JWK set by its kid, for audience `aud`, with header `typ`.
 pub async fn verified_jwt(s: &TestServer, token: &str, aud: &str, typ: &str) -> Value {
+    verified_jwt_of(s, &s.base, token, aud, typ).await
+}
+
+/// [`verified_jwt`] for a provider whose issuer is `issuer`.
+pub async fn verified_jwt_of(
+    s: &TestServer,
+    issuer: &str,
+    token: &str,
+    aud: &str,
+    typ: &str,
+) -> Value {
     let header = jsonwebtoken::decode_header(token).expect("a JWT");
     assert_eq!(header.typ.as_deref(), Some(typ));
     let set: JwkSet = s
@@ -99,7 +110,6 @@ pub async fn verified_jwt(s: &TestServer, token: &str, aud: &str, typ: &str) -> 
     let key = DecodingKey::from_jwk(jwk).expect("a key");
     let mut v = Validation::new(header.alg);
     v.set_audience(&[aud]);
-    let issuer = s.base.clone();
     v.set_issuer(&[issuer]);
     jsonwebtoken::decode::<Value>(token, &key, &v)
         .expect("verifies")

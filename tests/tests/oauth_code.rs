@@ -84,21 +84,7 @@ async fn code_for(
     };
     if page.status == StatusCode::OK {
         assert!(page.body.contains("Kube Dashboard"), "{}", page.body);
-        let mut form: Vec<(String, String)> = [
-            "client_id",
-            "redirect_uri",
-            "response_type",
-            "scope",
-            "state",
-            "nonce",
-            "code_challenge",
-            "code_challenge_method",
-            "csrf",
-        ]
-        .iter()
-        .map(|k| (k.to_string(), page.field(k)))
-        .collect();
-        form.push(("decision".into(), "allow".into()));
+        let form = consent_answer(&page, "allow");
         let fields: Vec<(&str, &str)> =
             form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         page = browser.post(&s.url("/oauth2/authorize"), &fields).await;
@@ -109,6 +95,26 @@ async fn code_for(
     assert_eq!(query_param(&to, "state").as_deref(), Some("st-1"));
     assert_eq!(query_param(&to, "iss").as_deref(), Some(s.base.as_str()));
     query_param(&to, "code").expect("a code")
+}
+
+/// The consent page's form, answered with `decision`.
+fn consent_answer(page: &Page, decision: &str) -> Vec<(String, String)> {
+    let mut form: Vec<(String, String)> = [
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "csrf",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), page.field(k)))
+    .collect();
+    form.push(("decision".into(), decision.into()));
+    form
 }
 
 async fn redeem(s: &TestServer, client: &str, code: &str, verifier: &str) -> (StatusCode, Value) {
@@ -402,21 +408,7 @@ async fn bad_authorization_requests_get_the_right_refusal() {
         .await;
     let consent = browser.get(login.location()).await;
     assert_eq!(consent.status, StatusCode::OK);
-    let mut form: Vec<(String, String)> = [
-        "client_id",
-        "redirect_uri",
-        "response_type",
-        "scope",
-        "state",
-        "nonce",
-        "code_challenge",
-        "code_challenge_method",
-        "csrf",
-    ]
-    .iter()
-    .map(|k| (k.to_string(), consent.field(k)))
-    .collect();
-    form.push(("decision".into(), "deny".into()));
+    let form = consent_answer(&consent, "deny");
     let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let denied = browser.post(&s.url("/oauth2/authorize"), &fields).await;
     assert_eq!(

@@ -4,9 +4,7 @@
 //! error for every bad request.
 
 use base64::Engine;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation};
-use limen_tests::oauth::{register_client, wait_for_oidc_keys};
+use limen_tests::oauth::{register_client, verified_jwt_of, wait_for_oidc_keys};
 use limen_tests::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -67,27 +65,7 @@ fn error_of(body: &Value) -> &str {
 
 /// The claims of an access token, verified against the served JWK set by its kid.
 async fn verified(s: &TestServer, token: &str) -> Value {
-    let header = jsonwebtoken::decode_header(token).expect("a JWT");
-    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    let set: JwkSet = s
-        .http
-        .get(s.url("/oauth2/jwks"))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("a JWK set");
-    let jwk = set
-        .find(header.kid.as_deref().expect("kid"))
-        .expect("the kid is published");
-    let key = DecodingKey::from_jwk(jwk).expect("a key");
-    let mut v = Validation::new(header.alg);
-    v.set_audience(&[ISSUER]);
-    v.set_issuer(&[ISSUER]);
-    jsonwebtoken::decode::<Value>(token, &key, &v)
-        .expect("verifies")
-        .claims
+    verified_jwt_of(s, ISSUER, token, ISSUER, "at+jwt").await
 }
 
 #[tokio::test]

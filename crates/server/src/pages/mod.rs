@@ -130,6 +130,15 @@ pub fn error_page(state: &AppState, status: StatusCode, message: &str) -> Respon
     respond(status, page(state, "Something went wrong", &body))
 }
 
+/// The page for a store failure: never a 500.
+pub fn unavailable(state: &AppState) -> Response {
+    error_page(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The sign-in service cannot answer right now; try again shortly.",
+    )
+}
+
 /// A redirect (303 after a form post, so the browser follows with GET).
 pub fn see_other(location: &str) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();

@@ -6,6 +6,7 @@
 use crate::extract::{form_urlencoded_pairs, ClientAddr};
 use crate::pages::{
     error_page, esc, hidden, issuer, page, respond, scope_list, see_other, tokens_match,
+    unavailable,
 };
 use crate::routes::login::{current_session, page_form, provider_not_ready};
 use crate::state::AppState;
@@ -94,11 +95,7 @@ fn to_client(state: &AppState, redirect_uri: &str, pairs: &[(&str, &str)]) -> Re
 fn rejected(state: &AppState, r: AuthorizeRejection) -> Response {
     match r {
         AuthorizeRejection::Page(m) => error_page(state, StatusCode::BAD_REQUEST, &m),
-        AuthorizeRejection::Unavailable => error_page(
-            state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The sign-in service cannot answer right now; try again shortly.",
-        ),
+        AuthorizeRejection::Unavailable => unavailable(state),
         AuthorizeRejection::Redirect {
             redirect_uri,
             error,

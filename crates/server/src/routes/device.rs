@@ -6,6 +6,7 @@
 use crate::extract::{ClientAddr, Query};
 use crate::pages::{
     alert, error_page, esc, hidden, issuer, page, respond, scope_list, see_other, tokens_match,
+    unavailable,
 };
 use crate::routes::login::{current_session, page_form, provider_not_ready};
 use crate::state::AppState;
@@ -112,14 +113,6 @@ async fn look_up(
             unavailable(state)
         }
     }
-}
-
-fn unavailable(state: &AppState) -> Response {
-    error_page(
-        state,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The sign-in service cannot answer right now; try again shortly.",
-    )
 }
 
 /// `GET /device[?user_code=…]`.

@@ -7,7 +7,7 @@
 use crate::extract::{form_urlencoded_pairs, read_body, ClientAddr, Query};
 use crate::pages::{
     alert, cookie, error_page, esc, hidden, issuer, login_csrf_cookie, page, respond, same_origin,
-    see_other, session_cookie, set_cookie, tokens_match,
+    see_other, session_cookie, set_cookie, tokens_match, unavailable,
 };
 use crate::state::AppState;
 use axum::extract::{Request, State};
@@ -36,11 +36,7 @@ pub async fn current_session(
     };
     state.limen.page_session(&raw).await.map_err(|e| {
         tracing::error!(error = %e, "cannot read a login session");
-        error_page(
-            state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The sign-in service cannot answer right now; try again shortly.",
-        )
+        unavailable(state)
     })
 }
 
@@ -249,11 +245,7 @@ pub async fn submit(State(state): State<AppState>, addr: ClientAddr, req: Reques
         }
         Err(CoreError::Internal(m)) => {
             tracing::error!(error = %m, "page login failed on the store");
-            error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The sign-in service cannot answer right now; try again shortly.",
-            )
+            unavailable(&state)
         }
         Err(e) => {
             if let Some((limiter, ip)) = limit {
@@ -328,11 +320,7 @@ pub async fn logout(State(state): State<AppState>, req: Request) -> Response {
     if let Some(raw) = cookie(&headers, session_cookie(&state)) {
         if let Err(e) = state.limen.end_page_session(&raw).await {
             tracing::error!(error = %e, "cannot end a login session");
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The sign-in service cannot answer right now; try again shortly.",
-            );
+            return unavailable(&state);
         }
     }
     signed_out_page(&state)
