@@ -45,6 +45,9 @@ pub fn alert(message: Option<&str>) -> String {
 
 /// What the scopes let a client see, in words, as list items.
 pub fn scope_list(scopes: &[String]) -> String {
+    if scopes.is_empty() {
+        return "<li>nothing about you: it only gets access on your behalf</li>".into();
+    }
     scopes
         .iter()
         .map(|s| match s.as_str() {

@@ -3,7 +3,7 @@
 //! gets an error page, anything else an answer at the redirect URI, after a login (if
 //! there is no fresh session) and consent (if not given before).
 
-use crate::extract::{form_urlencoded_pairs, ClientAddr};
+use crate::extract::form_urlencoded_pairs;
 use crate::pages::{
     error_page, esc, hidden, issuer, page, respond, scope_list, see_other, tokens_match,
     unavailable,
@@ -138,7 +138,7 @@ fn without_login(prompt: &str) -> String {
 }
 
 /// `GET /oauth2/authorize`.
-pub async fn start(State(state): State<AppState>, _addr: ClientAddr, req: Request) -> Response {
+pub async fn start(State(state): State<AppState>, req: Request) -> Response {
     if let Some(r) = provider_not_ready(&state) {
         return r;
     }
