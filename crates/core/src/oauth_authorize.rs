@@ -144,9 +144,9 @@ impl Limen {
         let Some(client_id) = p.client_id else {
             return page("The request names no client (client_id).");
         };
-        let client = match self.find_oauth_client(&client_id).await {
-            Ok(Some(c)) if self.client_usable(&c).await.unwrap_or(false) => c,
-            Ok(_) => return page("The application that sent you here is unknown or disabled."),
+        let client = match self.usable_client(&client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return page("The application that sent you here is unknown or disabled."),
             Err(_) => return Err(AuthorizeRejection::Unavailable),
         };
         let Some(redirect_uri) = p.redirect_uri else {

@@ -257,9 +257,9 @@ impl Limen {
         if record.decision != Decision::Pending || self.now_unix() >= record.expires_at {
             return Ok(None);
         }
-        let client = match self.find_oauth_client(&record.client_id).await {
-            Ok(Some(c)) if self.client_usable(&c).await.unwrap_or(false) => c,
-            Ok(_) => return Ok(None),
+        let client = match self.usable_client(&record.client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(None),
             Err(e) => return Err(CoreError::Internal(e.to_string())),
         };
         Ok(Some(PendingDevice {

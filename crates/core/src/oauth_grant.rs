@@ -205,6 +205,14 @@ impl Limen {
         }
     }
 
+    /// The client `id` if it is registered and may act (enabled, in an enabled domain).
+    pub(crate) async fn usable_client(&self, id: &str) -> Result<Option<OAuthClient>, OAuthError> {
+        match self.find_oauth_client(id).await? {
+            Some(c) if self.client_usable(&c).await? => Ok(Some(c)),
+            _ => Ok(None),
+        }
+    }
+
     /// Whether a client may act: enabled, in an enabled domain.
     pub(crate) async fn client_usable(&self, client: &OAuthClient) -> Result<bool, OAuthError> {
         if !client.enabled {

@@ -7,7 +7,7 @@ use crate::auth::{
     AuthRequest, DomainRef, PasswordCredentials, ScopeRequest, TotpCredentials, UserRef,
 };
 use crate::documents::secret_key;
-use crate::error::{CoreError, CoreResult};
+use crate::error::CoreResult;
 use crate::model::User;
 use crate::service::Limen;
 use serde::{Deserialize, Serialize};
@@ -117,13 +117,9 @@ impl Limen {
         let Some(mut session) = self.record_get::<LoginSession>(SESSION, &key).await? else {
             return Ok(None);
         };
-        let user = match self.get_user(&session.user_id).await {
-            Ok(u) if u.enabled && self.get_domain(&u.domain_id).await?.enabled => u,
-            Ok(_) | Err(CoreError::NotFound { .. }) => {
-                self.record_delete(SESSION, &key).await?;
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
+        let Some(user) = self.usable_user(&session.user_id).await? else {
+            self.record_delete(SESSION, &key).await?;
+            return Ok(None);
         };
         let now = self.now_unix();
         if now - session.last_seen >= TOUCH_EVERY {

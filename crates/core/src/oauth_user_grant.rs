@@ -5,7 +5,7 @@
 //! it was stolen or copied, so the whole family goes (RFC 9700 §4.14).
 
 use crate::documents::secret_key;
-use crate::error::CoreError;
+use crate::error::{CoreError, CoreResult};
 use crate::model::User;
 use crate::oauth_authorize::{parse_scopes, CodeRecord, CODE};
 use crate::oauth_client::{OAuthClient, GRANT_REFRESH_TOKEN};
@@ -266,11 +266,7 @@ impl Limen {
         let Some(grant) = self.record_get::<Grant>(GRANT, id).await? else {
             return Ok(None);
         };
-        let client_ok = match self.find_oauth_client(&grant.client_id).await? {
-            Some(c) => self.client_usable(&c).await?,
-            None => false,
-        };
-        if !client_ok {
+        if self.usable_client(&grant.client_id).await?.is_none() {
             return Ok(None);
         }
         Ok(self.usable_user(&grant.user_id).await?.map(|u| (grant, u)))
@@ -304,16 +300,16 @@ impl Limen {
     }
 
     /// The user `id` if enabled, in an enabled domain.
-    pub(crate) async fn usable_user(&self, id: &str) -> Result<Option<User>, OAuthError> {
+    pub(crate) async fn usable_user(&self, id: &str) -> CoreResult<Option<User>> {
         let user = match self.get_user(id).await {
             Ok(u) if u.enabled => u,
             Ok(_) | Err(CoreError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         match self.get_domain(&user.domain_id).await {
             Ok(d) if d.enabled => Ok(Some(user)),
             Ok(_) | Err(CoreError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
