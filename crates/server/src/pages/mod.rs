@@ -133,6 +133,14 @@ pub fn error_page(state: &AppState, status: StatusCode, message: &str) -> Respon
     respond(status, page(state, "Something went wrong", &body))
 }
 
+/// A 429 page with how long to wait before trying again.
+pub fn with_retry_after(mut resp: Response, wait: std::time::Duration) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 /// The page for a store failure: never a 500.
 pub fn unavailable(state: &AppState) -> Response {
     error_page(

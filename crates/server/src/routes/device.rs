@@ -6,12 +6,12 @@
 use crate::extract::{ClientAddr, Query};
 use crate::pages::{
     alert, error_page, esc, hidden, issuer, page, respond, scope_list, see_other, tokens_match,
-    unavailable,
+    unavailable, with_retry_after,
 };
 use crate::routes::login::{current_session, page_form, provider_not_ready};
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use limen_core::model::User;
 use limen_core::oauth_device::PendingDevice;
@@ -81,17 +81,14 @@ async fn look_up(
     let limit = state.user_code_limiter.as_ref().zip(addr.0);
     if let Some((limiter, ip)) = limit {
         if let Err(wait) = limiter.check(ip, now) {
-            let mut resp = enter_page(
+            let resp = enter_page(
                 state,
                 StatusCode::TOO_MANY_REQUESTS,
                 session,
                 typed,
                 Some("Too many wrong codes from this address; wait a minute and try again."),
             );
-            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return resp;
+            return with_retry_after(resp, wait);
         }
     }
     match state.limen.pending_device(typed).await {

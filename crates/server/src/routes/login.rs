@@ -7,11 +7,11 @@
 use crate::extract::{form_urlencoded_pairs, read_body, ClientAddr, Query};
 use crate::pages::{
     alert, cookie, error_page, esc, hidden, issuer, login_csrf_cookie, page, respond, same_origin,
-    see_other, session_cookie, set_cookie, tokens_match, unavailable,
+    see_other, session_cookie, set_cookie, tokens_match, unavailable, with_retry_after,
 };
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use limen_core::error::CoreError;
 use limen_core::model::User;
@@ -202,11 +202,8 @@ pub async fn submit(State(state): State<AppState>, addr: ClientAddr, req: Reques
         if let Err(wait) = limiter.check(ip, now) {
             form.error =
                 Some("Too many failed sign-ins from this address; wait a minute and try again.");
-            let mut resp = login_response(&state, StatusCode::TOO_MANY_REQUESTS, &form);
-            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return resp;
+            let resp = login_response(&state, StatusCode::TOO_MANY_REQUESTS, &form);
+            return with_retry_after(resp, wait);
         }
     }
     let login = PageLogin {
