@@ -179,13 +179,18 @@ impl TestServer {
         self.child = Some(child);
     }
 
-    /// Kills the server without a chance to clean up (SIGKILL) and starts it again on the
-    /// same data.
-    pub fn kill_and_restart(&mut self) {
+    /// Stops the server (SIGKILL); its port is then closed.
+    pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Kills the server without a chance to clean up (SIGKILL) and starts it again on the
+    /// same data.
+    pub fn kill_and_restart(&mut self) {
+        self.stop();
         let port: u16 = self
             .base
             .rsplit(':')
@@ -503,10 +508,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.stop();
     }
 }
 

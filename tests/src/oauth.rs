@@ -241,6 +241,43 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `user` opens a device login's `verification_uri_complete`, signs in if asked (with
+/// [`crate::USER_PASSWORD`]), and answers `decision` (`approve` or `deny`): the last page.
+pub async fn answer_device(
+    browser: &mut PageClient,
+    link: &str,
+    user: &str,
+    decision: &str,
+) -> Page {
+    let mut page = browser.get(link).await;
+    if page.status == StatusCode::SEE_OTHER {
+        let login = browser
+            .log_in(page.location(), user, crate::USER_PASSWORD)
+            .await;
+        assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.body);
+        page = browser.get(login.location()).await;
+    }
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("kubectl"),
+        "the client is named: {}",
+        page.body
+    );
+    let code = page.field("user_code");
+    let csrf = page.field("csrf");
+    let action = format!("{}/device", link.split("/device").next().unwrap_or(""));
+    browser
+        .post(
+            &action,
+            &[
+                ("csrf", &csrf),
+                ("user_code", &code),
+                ("decision", decision),
+            ],
+        )
+        .await
+}
+
 /// A browser without scripts: keeps cookies, follows nothing by itself.
 pub struct PageClient {
     http: reqwest::Client,

@@ -56,38 +56,6 @@ fn error_of(body: &Value) -> &str {
     body["error"].as_str().unwrap_or("")
 }
 
-/// The person opens `verification_uri_complete`, signs in, and answers `decision`: the
-/// last page.
-async fn answer(browser: &mut PageClient, link: &str, decision: &str) -> Page {
-    let mut page = browser.get(link).await;
-    if page.status == StatusCode::SEE_OTHER {
-        let login = browser
-            .log_in(page.location(), "alice", USER_PASSWORD)
-            .await;
-        assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.body);
-        page = browser.get(login.location()).await;
-    }
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(
-        page.body.contains("kubectl"),
-        "the client is named: {}",
-        page.body
-    );
-    let code = page.field("user_code");
-    let csrf = page.field("csrf");
-    let action = format!("{}/device", link.split("/device").next().unwrap_or(""));
-    browser
-        .post(
-            &action,
-            &[
-                ("csrf", &csrf),
-                ("user_code", &code),
-                ("decision", decision),
-            ],
-        )
-        .await
-}
-
 #[tokio::test]
 async fn a_device_gets_tokens_once_its_person_approves() {
     let (s, client) = setup("device_poll_interval = 1").await;
@@ -114,7 +82,7 @@ async fn a_device_gets_tokens_once_its_person_approves() {
 
     let mut browser = PageClient::new();
     let link = d["verification_uri_complete"].as_str().unwrap();
-    let done = answer(&mut browser, link, "approve").await;
+    let done = answer_device(&mut browser, link, "alice", "approve").await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(done.body.contains("Device approved"), "{}", done.body);
 
@@ -154,7 +122,7 @@ async fn denied_expired_and_guessed_codes() {
 
     let (_, d) = start(&s, &client, "openid").await;
     let link = d["verification_uri_complete"].as_str().unwrap();
-    let done = answer(&mut browser, link, "deny").await;
+    let done = answer_device(&mut browser, link, "alice", "deny").await;
     assert!(done.body.contains("Request denied"), "{}", done.body);
     let (_, body) = poll(&s, &client, d["device_code"].as_str().unwrap()).await;
     assert_eq!(error_of(&body), "access_denied", "{body}");

@@ -42,6 +42,10 @@ pub enum ClusterAction {
         /// (`<id>:<secret>`, a reusable secret handed to the cluster: off by default).
         #[arg(long)]
         accept_application_credentials: bool,
+        /// The OAuth client people log in with (`limen login`): it may then exchange
+        /// tokens for this cluster without listing its audience.
+        #[arg(long, value_name = "CLIENT_ID")]
+        login_client: Option<String>,
     },
     /// List clusters: id, domain, name, audience.
     List {
@@ -79,6 +83,9 @@ pub enum ClusterAction {
         /// Whether its TokenReview webhook takes application credentials (`<id>:<secret>`).
         #[arg(long, value_name = "BOOL")]
         accept_application_credentials: Option<bool>,
+        /// The OAuth client people log in with; `none` removes it.
+        #[arg(long, value_name = "CLIENT_ID|none")]
+        login_client: Option<String>,
         /// Enable (true) or disable (false) it: a disabled cluster's webhook calls fail.
         #[arg(long, value_name = "BOOL")]
         enabled: Option<bool>,
@@ -170,6 +177,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
             audience,
             accept_keystone_tokens,
             accept_application_credentials,
+            login_client,
         } => {
             let new = NewCluster {
                 domain_id: domain,
@@ -181,6 +189,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
                 audience,
                 accept_keystone_tokens,
                 accept_application_credentials,
+                login_client_id: login_client,
                 enabled: true,
             };
             let (c, token) = limen.create_cluster(new).await.map_err(e)?;
@@ -211,6 +220,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
             audience,
             accept_keystone_tokens,
             accept_application_credentials,
+            login_client,
             enabled,
         } => {
             let patch = ClusterPatch {
@@ -222,6 +232,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
                 audience,
                 accept_keystone_tokens,
                 accept_application_credentials,
+                login_client_id: login_client.map(|c| (c != "none").then_some(c)),
                 enabled,
             };
             let c = limen.update_cluster(&id, patch).await.map_err(e)?;

@@ -2,6 +2,7 @@
 
 mod cluster;
 mod log_writer;
+mod login;
 
 use clap::{Args, Parser, Subcommand};
 use limen_core::bootstrap::BootstrapInput;
@@ -113,6 +114,27 @@ enum Command {
         #[command(subcommand)]
         action: cluster::ClusterAction,
     },
+    /// Log in to Limen and print a cluster token: the kubectl credential plugin (the
+    /// client-go exec protocol, v1 and v1beta1) that `limen kubeconfig` sets up. Logs in
+    /// with the device flow (a link and a code on stderr) or an application credential;
+    /// caches the login and the cluster tokens (0600 files, one login for parallel
+    /// kubectl runs) and renews them before they expire.
+    #[command(
+        after_help = "Examples:\n  limen login --issuer https://id.example.com --client-id kubectl              # log in only\n  limen login --issuer https://id.example.com --client-id kubectl --account work\n  LIMEN_APPLICATION_CREDENTIAL_ID=... LIMEN_APPLICATION_CREDENTIAL_SECRET=... kubectl get pods   # CI\n\nkubectl runs it from the kubeconfig `limen kubeconfig` writes; it reads the cluster's\naudience from KUBERNETES_EXEC_INFO and prints the ExecCredential on stdout."
+    )]
+    Login(login::LoginArgs),
+    /// Forget a login and its cluster tokens, and ask the issuer to end it.
+    #[command(
+        after_help = "Examples:\n  limen logout --issuer https://id.example.com\n  limen logout --issuer https://id.example.com --account work\n  limen logout --all"
+    )]
+    Logout(login::LogoutArgs),
+    /// Write or merge a kubeconfig context for a cluster registered with Limen, with
+    /// `limen login` as its credential plugin. The cluster's API server, CA and audience
+    /// come from the issuer (GET /kubernetes/clusters/ID).
+    #[command(
+        after_help = "Examples:\n  limen kubeconfig --issuer https://id.example.com 5f0c...\n  limen kubeconfig --issuer https://id.example.com 5f0c... --project 4e1f... --context prod-dev --set-current\n  limen kubeconfig --issuer https://id.example.com 5f0c... --kubeconfig ./prod.kubeconfig --exec-api-version v1\n\nOnly the cluster, user and context entries it names are changed; with several files in\n$KUBECONFIG each goes where kubectl would write it."
+    )]
+    Kubeconfig(login::KubeconfigArgs),
 }
 
 #[derive(Subcommand)]
@@ -583,6 +605,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::TokenFormat { action } => token_format(&config, action).await,
         Command::OauthClient { action } => oauth_client(&config, action).await,
         Command::Cluster { action } => cluster::run(&config, action).await,
+        Command::Login(_) | Command::Logout(_) | Command::Kubeconfig(_) => {
+            Err("a person's command reached the operator's runner".into())
+        }
     }
 }
 
@@ -1132,6 +1157,29 @@ async fn token_format(config: &Config, action: TokenFormatAction) -> Result<(), 
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The person's commands read no server configuration; `login` answers from its cache
+    // without starting a runtime (kubectl runs it before every command).
+    let personal = match cli.command {
+        Command::Login(args) => login::login(args),
+        Command::Logout(args) => login::logout(args),
+        Command::Kubeconfig(args) => login::kubeconfig(args),
+        command => {
+            return run_operator(Cli {
+                common: cli.common,
+                command,
+            })
+        }
+    };
+    match personal {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("limen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_operator(cli: Cli) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

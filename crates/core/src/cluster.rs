@@ -7,6 +7,7 @@
 //! SHA-256 hash (it is 32 random bytes, so a slow hash buys nothing).
 
 use crate::error::{CoreError, CoreResult};
+use crate::oauth_client::GRANT_TOKEN_EXCHANGE;
 use crate::service::Limen;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,11 @@ pub struct Cluster {
     /// reusable secret handed to the cluster: off unless the operator wants it).
     #[serde(default)]
     pub accept_application_credentials: bool,
+    /// The OAuth client people log in with for this cluster (`limen login`): it may
+    /// exchange tokens for this cluster's audience without listing it, and `limen
+    /// kubeconfig` writes it into kubeconfigs.
+    #[serde(default)]
+    pub login_client_id: Option<String>,
     pub enabled: bool,
     /// `sha256:<hex>` of the webhook token's secret half.
     pub webhook_secret_hash: String,
@@ -62,6 +68,7 @@ pub struct NewCluster {
     pub audience: Option<String>,
     pub accept_keystone_tokens: bool,
     pub accept_application_credentials: bool,
+    pub login_client_id: Option<String>,
     pub enabled: bool,
 }
 
@@ -76,6 +83,7 @@ pub struct ClusterPatch {
     pub audience: Option<String>,
     pub accept_keystone_tokens: Option<bool>,
     pub accept_application_credentials: Option<bool>,
+    pub login_client_id: Option<Option<String>>,
     pub enabled: Option<bool>,
 }
 
@@ -182,6 +190,28 @@ impl Limen {
         Ok(())
     }
 
+    /// A cluster's login client must be able to exchange tokens. Checked when it is set,
+    /// so that a client removed later does not block other changes to the cluster (the
+    /// exchange then simply finds no such client).
+    async fn check_login_client(&self, id: &str) -> CoreResult<()> {
+        let login = match self.get_oauth_client(id).await {
+            Ok(client) => client,
+            Err(CoreError::NotFound { .. }) => {
+                return Err(CoreError::validation(format!(
+                    "There is no OAuth client {id} to log in with."
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        if !login.grant_types.iter().any(|g| g == GRANT_TOKEN_EXCHANGE) {
+            return Err(CoreError::validation(format!(
+                "The OAuth client {id} cannot log in to clusters: it lacks the grant type \
+                 {GRANT_TOKEN_EXCHANGE}."
+            )));
+        }
+        Ok(())
+    }
+
     /// Registers a cluster; returns it and its webhook token (not kept, shown once).
     pub async fn create_cluster(&self, new: NewCluster) -> CoreResult<(Cluster, String)> {
         self.get_domain(&new.domain_id).await?;
@@ -197,12 +227,16 @@ impl Limen {
             ca_pem: new.ca_pem,
             accept_keystone_tokens: new.accept_keystone_tokens,
             accept_application_credentials: new.accept_application_credentials,
+            login_client_id: new.login_client_id,
             enabled: new.enabled,
             webhook_secret_hash: hash_secret(&secret),
             created_at: self.clock.now().unix_timestamp(),
         };
         check_cluster(&cluster)?;
         self.check_cluster_references(&cluster).await?;
+        if let Some(id) = &cluster.login_client_id {
+            self.check_login_client(id).await?;
+        }
         self.doc_put(KIND, &cluster.id, &cluster, true).await?;
         let token = webhook_token(&cluster.id, &secret);
         Ok((cluster, token))
@@ -221,6 +255,22 @@ impl Limen {
             .into_iter()
             .find(|c| c.name == name)
             .ok_or_else(|| CoreError::not_found("cluster", name))
+    }
+
+    /// The enabled cluster (in an enabled domain) whose tokens have audience `audience`.
+    pub async fn usable_cluster_with_audience(
+        &self,
+        audience: &str,
+    ) -> CoreResult<Option<Cluster>> {
+        let found = self
+            .list_clusters(None)
+            .await?
+            .into_iter()
+            .find(|c| c.audience == audience && c.enabled);
+        match found {
+            Some(c) if self.domain_enabled(&c.domain_id).await? => Ok(Some(c)),
+            _ => Ok(None),
+        }
     }
 
     /// Every cluster, or a domain's; by name, then id.
@@ -256,6 +306,12 @@ impl Limen {
         }
         if let Some(v) = patch.accept_application_credentials {
             c.accept_application_credentials = v;
+        }
+        if let Some(v) = patch.login_client_id {
+            if let Some(id) = &v {
+                self.check_login_client(id).await?;
+            }
+            c.login_client_id = v;
         }
         if let Some(v) = patch.enabled {
             c.enabled = v;

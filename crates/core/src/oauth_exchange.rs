@@ -6,7 +6,7 @@
 
 use crate::auth::ResolvedScope;
 use crate::error::CoreError;
-use crate::model::User;
+use crate::model::{Target, User};
 use crate::oauth_client::{OAuthClient, GRANT_TOKEN_EXCHANGE};
 use crate::oauth_grant::{NamedRef, OAuthError};
 use crate::oauth_user_grant::ProfileClaims;
@@ -47,26 +47,82 @@ fn invalid_subject() -> OAuthError {
     OAuthError::InvalidRequest("The subject token is invalid, expired or revoked.".into())
 }
 
+/// The `scope` of an exchange: nothing, or `project:<id>`, the project the new token is
+/// to speak for when its subject token names none (a person's device login, say).
+pub fn requested_project(scope: Option<&str>) -> Result<Option<String>, OAuthError> {
+    let mut project = None;
+    for item in scope.unwrap_or_default().split_ascii_whitespace() {
+        match item.strip_prefix("project:") {
+            Some(id) if !id.is_empty() && project.is_none() => project = Some(id.to_string()),
+            Some(_) => {
+                return Err(OAuthError::InvalidScope(
+                    "Ask for at most one project:<id>.".into(),
+                ))
+            }
+            None => {
+                return Err(OAuthError::InvalidScope(format!(
+                    "The scope {item:?} is not known to token exchange; it takes project:<id>."
+                )))
+            }
+        }
+    }
+    Ok(project)
+}
+
 impl Limen {
-    /// Exchanges `subject` for a token for `audience` (RFC 8693 §2), on behalf of `client`.
+    /// Exchanges `subject` for a token for `audience` (RFC 8693 §2), on behalf of
+    /// `client`. `client` may ask for an audience it lists, or for the cluster that names
+    /// it as its login client. The token speaks for the subject's project; a subject
+    /// without one gets `project` (where the user holds a role now), else the project
+    /// that owns the cluster if the user holds a role there.
     pub async fn exchange_token(
         &self,
         client: &OAuthClient,
         subject: SubjectToken,
         audience: &str,
+        project: Option<&str>,
     ) -> Result<ExchangedClaims, OAuthError> {
         if !client.grant_types.iter().any(|g| g == GRANT_TOKEN_EXCHANGE) {
             return Err(OAuthError::UnauthorizedClient(
                 "This client may not use token exchange.".into(),
             ));
         }
-        if !client.audiences.iter().any(|a| a == audience) {
+        let cluster = self.usable_cluster_with_audience(audience).await?;
+        let login_client = cluster
+            .as_ref()
+            .is_some_and(|c| c.login_client_id.as_deref() == Some(client.id.as_str()));
+        if !login_client && !client.audiences.iter().any(|a| a == audience) {
             return Err(OAuthError::InvalidTarget(format!(
                 "This client may not ask for tokens for {audience:?}."
             )));
         }
         let issuer = self.issuer()?;
-        let (user, subject_exp, project, roles) = self.subject_of(subject).await?;
+        let (user, subject_exp, mut project_of, mut roles) = self.subject_of(subject).await?;
+        match (&project_of, project) {
+            (Some(held), Some(asked)) if held.id != asked => {
+                return Err(OAuthError::InvalidScope(
+                    "The subject token speaks for another project.".into(),
+                ))
+            }
+            (Some(_), _) => {}
+            (None, Some(asked)) => {
+                let (p, r) = self.project_roles(&user.id, asked).await?.ok_or_else(|| {
+                    OAuthError::InvalidScope(format!(
+                        "You hold no role on an enabled project {asked:?}."
+                    ))
+                })?;
+                (project_of, roles) = (Some(p), r);
+            }
+            (None, None) => {
+                let owner = cluster.as_ref().and_then(|c| c.project_id.as_deref());
+                if let Some(owner) = owner {
+                    if let Some((p, r)) = self.project_roles(&user.id, owner).await? {
+                        (project_of, roles) = (Some(p), r);
+                    }
+                }
+            }
+        }
+        let project = project_of;
         let now = self.now_unix();
         let exp = (now + self.lifetimes_of(client).exchanged_token).min(subject_exp);
         if exp <= now {
@@ -86,6 +142,31 @@ impl Limen {
             jti: self.new_id(),
             profile,
         })
+    }
+
+    /// The enabled project `project_id` and the names of the roles `user_id` holds there
+    /// now (implied ones included); `None` if it is not enabled or they hold none.
+    async fn project_roles(
+        &self,
+        user_id: &str,
+        project_id: &str,
+    ) -> Result<Option<(NamedRef, Vec<String>)>, OAuthError> {
+        let Some(ResolvedScope::Project { project, .. }) =
+            self.enabled_project_scope(project_id).await?
+        else {
+            return Ok(None);
+        };
+        let roles = self
+            .effective_roles(user_id, &Target::Project(project.id.clone()))
+            .await?;
+        if roles.is_empty() {
+            return Ok(None);
+        }
+        let named = NamedRef {
+            id: project.id,
+            name: project.name,
+        };
+        Ok(Some((named, roles.into_iter().map(|r| r.name).collect())))
     }
 
     /// Who a subject token speaks for, until when, in which project with which roles.

@@ -104,7 +104,7 @@ impl Limen {
 
     /// Whether domain `id` exists and is enabled: what its users, OAuth clients and
     /// clusters need to act.
-    pub(crate) async fn domain_enabled(&self, id: &str) -> CoreResult<bool> {
+    pub async fn domain_enabled(&self, id: &str) -> CoreResult<bool> {
         Ok(self.store.get_domain(id).await?.is_some_and(|d| d.enabled))
     }
 

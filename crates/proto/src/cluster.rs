@@ -28,6 +28,7 @@ pub fn cluster_create(body: Value) -> ProtoResult<(NewCluster, Option<String>)> 
         accept_application_credentials: f
             .boolean("accept_application_credentials")?
             .unwrap_or(false),
+        login_client_id: f.nullable_string("login_client_id", 64)?.flatten(),
         enabled: f.boolean("enabled")?.unwrap_or(true),
     };
     let domain_id = f.string("domain_id", 1, 64)?;
@@ -51,6 +52,7 @@ pub fn cluster_update(body: Value) -> ProtoResult<ClusterPatch> {
         audience: f.string("audience", 1, 255)?,
         accept_keystone_tokens: f.boolean("accept_keystone_tokens")?,
         accept_application_credentials: f.boolean("accept_application_credentials")?,
+        login_client_id: f.nullable_string("login_client_id", 64)?,
         enabled: f.boolean("enabled")?,
     };
     f.closed()?;
@@ -73,6 +75,7 @@ pub fn cluster(l: &Links, c: &Cluster, webhook_token: Option<&str>) -> Value {
         "audience": c.audience,
         "accept_keystone_tokens": c.accept_keystone_tokens,
         "accept_application_credentials": c.accept_application_credentials,
+        "login_client_id": c.login_client_id,
         "enabled": c.enabled,
         "created_at": created,
         "links": l.self_link(&format!("limen/clusters/{}", c.id)),
@@ -81,6 +84,22 @@ pub fn cluster(l: &Links, c: &Cluster, webhook_token: Option<&str>) -> Value {
         v["webhook_token"] = json!(t);
     }
     v
+}
+
+/// What a person's kubeconfig needs to reach a cluster and log in to it
+/// (`GET /kubernetes/clusters/{id}`); nothing secret.
+pub fn cluster_connection(c: &Cluster, issuer: &str) -> Value {
+    json!({"cluster": {
+        "id": c.id,
+        "name": c.name,
+        "domain_id": c.domain_id,
+        "project_id": c.project_id,
+        "api_server": c.api_server,
+        "ca_pem": c.ca_pem,
+        "audience": c.audience,
+        "issuer": issuer,
+        "login_client_id": c.login_client_id,
+    }})
 }
 
 /// `POST …/rules`: a new rule of a cluster.

@@ -5,9 +5,10 @@
 //! with the reason in `error`; an access review is allowed, denied, or Limen has no
 //! opinion under the cluster's rules.
 
+use crate::error::{ApiError, ApiResult};
 use crate::extract::read_body;
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -133,6 +134,28 @@ pub async fn subject_access_review(State(state): State<AppState>, req: Request) 
             )
         }
     }
+}
+
+/// `GET /kubernetes/clusters/{id}`: what a person's kubeconfig needs to reach an
+/// enabled cluster and log in to it (`limen kubeconfig`). Anyone may read it: it holds no
+/// secret (the API server's URL and CA, the audience, the issuer and the login client),
+/// and the cluster's id, a random UUID, is needed to ask.
+pub async fn connection_info(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let Some(issuer) = state.config.oidc.issuer.as_deref() else {
+        return Err(ApiError::not_found(
+            "The OpenID Provider is not set up ([oidc] issuer): nobody can log in to clusters.",
+        ));
+    };
+    let usable = match state.limen.get_cluster(&id).await {
+        Ok(c) if c.enabled && state.limen.domain_enabled(&c.domain_id).await? => Some(c),
+        Ok(_) | Err(limen_core::CoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let c = usable.ok_or_else(|| ApiError::not_found(format!("Could not find cluster: {id}.")))?;
+    Ok(Json(limen_proto::cluster::cluster_connection(&c, issuer)))
 }
 
 fn reject(cluster: &Cluster, review: &TokenReviewRequest, why: &str) -> Response {

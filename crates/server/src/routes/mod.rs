@@ -529,6 +529,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/kubernetes/tokenreview", post(kubernetes::token_review))
         .route(
+            "/kubernetes/clusters/{id}",
+            get(kubernetes::connection_info),
+        )
+        .route(
             "/kubernetes/subjectaccessreview",
             post(kubernetes::subject_access_review),
         )

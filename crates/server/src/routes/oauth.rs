@@ -16,7 +16,9 @@ use limen_core::oauth_client::{
     TokenSigningAlg, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE,
     GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE,
 };
-use limen_core::oauth_exchange::{SubjectToken, TOKEN_TYPE_ACCESS, TOKEN_TYPE_ID, TOKEN_TYPE_JWT};
+use limen_core::oauth_exchange::{
+    requested_project, SubjectToken, TOKEN_TYPE_ACCESS, TOKEN_TYPE_ID, TOKEN_TYPE_JWT,
+};
 use limen_core::oauth_grant::OAuthError;
 use limen_crypto::oidc_keys::SigningAlg;
 use serde_json::json;
@@ -431,9 +433,10 @@ async fn exchange(
             )))
         }
     };
+    let project = requested_project(param("scope"))?;
     let claims = state
         .limen
-        .exchange_token(client, subject, audience)
+        .exchange_token(client, subject, audience, project.as_deref())
         .await?;
     tracing::info!(client = %client.id, sub = %claims.sub, aud = %claims.aud, "token exchanged");
     Ok(token_response(json!({
