@@ -25,7 +25,6 @@ over HTTP, as a browser without scripts would:
 Run with the compat venv: .venv/bin/python compat/oauth_user_flows.py
 """
 
-import html
 import os
 import re
 import sys
@@ -35,6 +34,7 @@ import time
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "lib"))
 from limen_server import DEFAULT_CONFIG, LimenServer  # noqa: E402
+from person import Person  # noqa: E402
 from steps import run_steps  # noqa: E402
 
 import jwt  # noqa: E402  (PyJWT)
@@ -51,56 +51,10 @@ PASSWORD = "alice-Secret-42"
 CALLBACK = "http://127.0.0.1:9/cb"
 
 
-def hidden_fields(page):
-    """The hidden fields of a page's forms, unescaped as a browser would."""
-    found = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)
-    return {html.unescape(k): html.unescape(v) for k, v in found}
-
-
-class Person:
-    """Alice in a browser without scripts: follows redirects herself, fills in forms."""
-
-    def __init__(self, srv):
-        self.srv = srv
-        self.http = requests.Session()
-
-    def sign_in_if_asked(self, resp):
-        if resp.status_code == 303 and "/login?" in resp.headers["Location"]:
-            form = self.http.get(resp.headers["Location"])
-            fields = hidden_fields(form.text)
-            fields.update(username="alice", password=PASSWORD, domain="Default")
-            resp = self.http.post(self.srv.url + "/login", data=fields, allow_redirects=False)
-            assert resp.status_code == 303, resp.text
-            resp = self.http.get(resp.headers["Location"], allow_redirects=False)
-        return resp
-
-    def authorize(self, url, decision="allow"):
-        """Opens the client's authorization URL; answers the consent page if shown.
-        Returns where the provider sends the browser back to."""
-        resp = self.sign_in_if_asked(self.http.get(url, allow_redirects=False))
-        if resp.status_code == 200:
-            assert "Allow access?" in resp.text, resp.text
-            fields = hidden_fields(resp.text)
-            fields["decision"] = decision
-            resp = self.http.post(self.srv.url + "/oauth2/authorize", data=fields,
-                                  allow_redirects=False)
-        assert resp.status_code == 302, (resp.status_code, resp.text)
-        return resp.headers["Location"]
-
-    def answer_device(self, link, decision):
-        resp = self.sign_in_if_asked(self.http.get(link, allow_redirects=False))
-        assert resp.status_code == 200 and "Approve this device?" in resp.text, resp.text
-        fields = hidden_fields(resp.text)
-        fields["decision"] = decision
-        done = self.http.post(self.srv.url + "/device", data=fields)
-        assert done.status_code == 200, done.text
-        return done.text
-
-
 class UserFlows:
     def __init__(self, srv):
         self.srv = srv
-        self.person = Person(srv)
+        self.person = Person(srv, "alice", PASSWORD)
         self.meta = None
         self.public_id = self.web_id = self.web_secret = None
         self.jwks = None
