@@ -271,3 +271,63 @@ limen_start() {
     wait_http "http://127.0.0.1:$port/v3" 60 "$LIMEN_PID" ||
         die "limen serve did not come up: $(tail -5 "$dir/serve.log")"
 }
+
+# ---- Keystone ----
+# The sourcing script sets ks_dir, ks_port, admin_pw and bcrypt_rounds.
+
+# keystone_conf CACHE(true|false): writes $ks_dir/keystone.conf.
+keystone_conf() {
+    cat >"$ks_dir/keystone.conf" <<EOF
+[DEFAULT]
+# INFO (debug off) to a file: Keystone's normal production logging.
+debug = false
+log_file = $ks_dir/keystone.log
+
+[database]
+connection = sqlite:///$ks_dir/keystone.db
+
+[token]
+provider = fernet
+
+[fernet_tokens]
+key_repository = $ks_dir/fernet-keys
+
+[credential]
+key_repository = $ks_dir/credential-keys
+
+[identity]
+password_hash_rounds = $bcrypt_rounds
+
+[cache]
+enabled = $1
+backend = dogpile.cache.memory
+EOF
+}
+
+# keystone_start: serves $ks_dir's Keystone under uWSGI on $ks_port; sets KS_PID.
+keystone_start() {
+    # As Keystone's and devstack's uWSGI settings: master, 2 worker processes of one
+    # thread, apps loaded after the fork; uWSGI logs one line per request to its log (as
+    # Limen logs one per request).
+    start_bg "$ks_dir/uwsgi.log" env OS_KEYSTONE_CONFIG_DIR="$ks_dir" \
+        "$venv/bin/uwsgi" --home "$venv" --http11-socket "127.0.0.1:$ks_port" \
+        --master --processes 2 --threads 1 --lazy-apps --enable-threads --need-app \
+        --die-on-term --buffer-size 65535 --module keystone.wsgi.api:application
+    KS_PID=$BG_PID
+    wait_http "http://127.0.0.1:$ks_port/v3" 120 "$KS_PID" ||
+        die "keystone did not come up: $(tail -5 "$ks_dir/uwsgi.log")"
+}
+
+# keystone_setup: a fresh Keystone in $ks_dir for $ks_port (database, Fernet and
+# credential keys, the admin with $admin_pw), configured with its cache on.
+keystone_setup() {
+    mkdir -p "$ks_dir"
+    keystone_conf true
+    km() { "$venv/bin/keystone-manage" --config-file "$ks_dir/keystone.conf" "$@" >>"$ks_dir/manage.log" 2>&1; }
+    log "keystone: db_sync, fernet_setup, credential_setup, bootstrap"
+    km db_sync
+    km fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
+    km credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
+    km bootstrap --bootstrap-password "$admin_pw" --bootstrap-region-id RegionOne \
+        --bootstrap-public-url "http://127.0.0.1:$ks_port/v3"
+}

@@ -133,57 +133,8 @@ stop_pid "$LIMEN_PID"
 # One database and key repository; two uWSGI runs over it, one per cache setting.
 ks_dir=$work/keystone
 ks_port=$(free_port)
-keystone_conf() { # CACHE(true|false)
-    cat >"$ks_dir/keystone.conf" <<EOF
-[DEFAULT]
-# INFO (debug off) to a file: Keystone's normal production logging.
-debug = false
-log_file = $ks_dir/keystone.log
-
-[database]
-connection = sqlite:///$ks_dir/keystone.db
-
-[token]
-provider = fernet
-
-[fernet_tokens]
-key_repository = $ks_dir/fernet-keys
-
-[credential]
-key_repository = $ks_dir/credential-keys
-
-[identity]
-password_hash_rounds = $bcrypt_rounds
-
-[cache]
-enabled = $1
-backend = dogpile.cache.memory
-EOF
-}
-keystone_start() {
-    # As Keystone's and devstack's uWSGI settings: master, 2 worker processes of one
-    # thread, apps loaded after the fork; uWSGI logs one line per request to its log (as
-    # Limen logs one per request).
-    start_bg "$ks_dir/uwsgi.log" env OS_KEYSTONE_CONFIG_DIR="$ks_dir" \
-        "$venv/bin/uwsgi" --home "$venv" --http11-socket "127.0.0.1:$ks_port" \
-        --master --processes 2 --threads 1 --lazy-apps --enable-threads --need-app \
-        --die-on-term --buffer-size 65535 --module keystone.wsgi.api:application
-    KS_PID=$BG_PID
-    wait_http "http://127.0.0.1:$ks_port/v3" 120 "$KS_PID" ||
-        die "keystone did not come up: $(tail -5 "$ks_dir/uwsgi.log")"
-}
-
 if [ "$limen_only" = 0 ]; then
-    mkdir -p "$ks_dir"
-    keystone_conf true
-    km() { "$venv/bin/keystone-manage" --config-file "$ks_dir/keystone.conf" "$@" >>"$ks_dir/manage.log" 2>&1; }
-    log "keystone: db_sync, fernet_setup, credential_setup, bootstrap"
-    km db_sync
-    km fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
-    km credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
-    km bootstrap --bootstrap-password "$admin_pw" --bootstrap-region-id RegionOne \
-        --bootstrap-public-url "http://127.0.0.1:$ks_port/v3"
-
+    keystone_setup
     for mode in cache nocache; do
         t=keystone_$mode
         if [ $mode = cache ]; then keystone_conf true; else keystone_conf false; fi

@@ -108,7 +108,7 @@ enum Command {
     /// Manage the Kubernetes clusters registered with Limen (also at /v3/limen/clusters,
     /// where a domain manager manages its own domain's).
     #[command(
-        after_help = "Examples:\n  limen cluster create --name prod --api-server https://k8s.example.com:6443 --ca-file ca.pem\n  limen cluster list --domain default\n  limen cluster update CLUSTER_ID --accept-keystone-tokens true\n  limen cluster rotate-webhook-token CLUSTER_ID\n\nThe webhook token (printed once, on create and on rotate-webhook-token; only its hash\nis kept) is what the cluster's API server presents when it calls\nPOST /kubernetes/tokenreview; see docs/kubernetes.md."
+        after_help = "Examples:\n  limen cluster create --name prod --api-server https://k8s.example.com:6443 --ca-file ca.pem --login-client CLIENT_ID\n  limen cluster list --domain default\n  limen cluster update CLUSTER_ID --accept-keystone-tokens true\n  limen cluster rotate-webhook-token CLUSTER_ID\n\nThe webhook token (printed once, on create and on rotate-webhook-token; only its hash\nis kept) is what the cluster's API server presents when it calls\nPOST /kubernetes/tokenreview; see docs/kubernetes.md. People then run `limen kubeconfig\n--issuer URL CLUSTER_ID`."
     )]
     Cluster {
         #[command(subcommand)]

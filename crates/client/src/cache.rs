@@ -12,8 +12,9 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// How many kubectl processes a cluster token remembers having been handed to.
-const SERVED_MEMORY: usize = 64;
+/// How large the record of the kubectl processes a cluster token went to may grow
+/// before it starts over (some thousands of them).
+const SERVED_RECORD_MAX: u64 = 32 * 1024;
 
 /// How an account logged in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,10 +56,6 @@ pub struct ClusterEntry {
     /// Unix seconds, by this machine's clock.
     pub issued_at: i64,
     pub expires_at: i64,
-    /// The parent processes (kubectl) it was handed to, newest last: a kubectl that asks
-    /// again before the expiry it was told got a 401 with it.
-    #[serde(default)]
-    pub served_to: Vec<u32>,
 }
 
 impl ClusterEntry {
@@ -77,18 +74,6 @@ impl ClusterEntry {
     /// Whether it may still be handed out at `now`.
     pub fn fresh(&self, now: i64, leeway: i64) -> bool {
         now < self.renew_at(leeway)
-    }
-
-    /// Whether `kubectl` (a process id) was handed it already.
-    pub fn served(&self, kubectl: u32) -> bool {
-        self.served_to.contains(&kubectl)
-    }
-
-    pub fn remember(&mut self, kubectl: u32) {
-        self.served_to.retain(|p| *p != kubectl);
-        self.served_to.push(kubectl);
-        let excess = self.served_to.len().saturating_sub(SERVED_MEMORY);
-        self.served_to.drain(..excess);
     }
 }
 
@@ -111,8 +96,10 @@ fn private_dir(dir: &Path) -> Result<(), ClientError> {
         .map_err(|e| ClientError::cache(dir, e))
 }
 
-/// Writes `bytes` to `path` as a 0600 file, atomically.
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+/// Writes `bytes` to `path` as a 0600 file, atomically; `sync`ed to disk before it
+/// replaces the old one, or not: the cache is not (a crash that empties it costs a
+/// login, an fsync on every kubectl call costs milliseconds), a kubeconfig is.
+pub fn write_private(path: &Path, bytes: &[u8], sync: bool) -> Result<(), ClientError> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let written = OpenOptions::new()
         .write(true)
@@ -122,7 +109,10 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
         .open(&tmp)
         .and_then(|mut f| {
             f.write_all(bytes)?;
-            f.sync_all()
+            if sync {
+                f.sync_all()?;
+            }
+            Ok(())
         })
         .and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = written {
@@ -207,6 +197,15 @@ impl AccountCache {
         ))
     }
 
+    /// The kubectl processes (ids, a line each) the cluster token went to: a kubectl that
+    /// asks again before the expiry it was told got a 401 with it. Appended to, not
+    /// rewritten, so that a cached answer writes no new file (on a journalling disk a
+    /// new file and a rename cost milliseconds now and then).
+    fn served_path(&self, audience: &str, project: Option<&str>) -> PathBuf {
+        self.cluster_path(audience, project)
+            .with_extension("served")
+    }
+
     /// A cluster token, read without the lock (files are replaced whole).
     pub fn peek_cluster(&self, audience: &str, project: Option<&str>) -> Option<ClusterEntry> {
         read_json::<ClusterEntry>(&self.cluster_path(audience, project))
@@ -250,19 +249,55 @@ impl AccountLock {
     pub fn save_login(&self, r: &LoginRecord) -> Result<(), ClientError> {
         let bytes =
             serde_json::to_vec_pretty(r).map_err(|e| ClientError::Internal(e.to_string()))?;
-        write_private(&self.login_path(), &bytes)
+        write_private(&self.login_path(), &bytes, false)
     }
 
     pub fn cluster(&self, audience: &str, project: Option<&str>) -> Option<ClusterEntry> {
         self.account.peek_cluster(audience, project)
     }
 
+    /// Whether the cluster token for (`audience`, `project`) went to process `kubectl`.
+    pub fn served(&self, audience: &str, project: Option<&str>, kubectl: u32) -> bool {
+        let path = self.account.served_path(audience, project);
+        fs::read_to_string(path).is_ok_and(|t| t.lines().any(|l| l.parse() == Ok(kubectl)))
+    }
+
+    /// Notes that the cluster token for (`audience`, `project`) went to `kubectl`.
+    pub fn remember_served(
+        &self,
+        audience: &str,
+        project: Option<&str>,
+        kubectl: u32,
+    ) -> Result<(), ClientError> {
+        let path = self.account.served_path(audience, project);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| ClientError::cache(&path, e))?;
+        if f.metadata().is_ok_and(|m| m.len() > SERVED_RECORD_MAX) {
+            f.set_len(0).map_err(|e| ClientError::cache(&path, e))?;
+        }
+        f.write_all(format!("{kubectl}\n").as_bytes())
+            .map_err(|e| ClientError::cache(&path, e))
+    }
+
+    /// Saves a new cluster token; it has gone to no one yet.
     pub fn save_cluster(&self, e: &ClusterEntry) -> Result<(), ClientError> {
+        let served = self.account.served_path(&e.audience, e.project.as_deref());
+        match fs::remove_file(&served) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ClientError::cache(&served, err))
+            }
+            _ => {}
+        }
         let bytes =
             serde_json::to_vec_pretty(e).map_err(|e| ClientError::Internal(e.to_string()))?;
         write_private(
             &self.account.cluster_path(&e.audience, e.project.as_deref()),
             &bytes,
+            false,
         )
     }
 
@@ -290,7 +325,6 @@ mod tests {
             token: "t".into(),
             issued_at,
             expires_at,
-            served_to: Vec::new(),
         }
     }
 
@@ -306,15 +340,23 @@ mod tests {
     }
 
     #[test]
-    fn remembers_the_latest_kubectl_processes() {
-        let mut e = entry(0, 100);
-        for pid in 0..100 {
-            e.remember(pid);
+    fn a_new_token_has_gone_to_no_kubectl_yet() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lock = CacheRoot::new(tmp.path().to_path_buf())
+            .account("i", "a")
+            .lock()
+            .unwrap();
+        lock.save_cluster(&entry(0, 100)).unwrap();
+        for pid in [7, 70, 700] {
+            lock.remember_served("prod", None, pid).unwrap();
         }
-        e.remember(50);
-        assert_eq!(e.served_to.len(), SERVED_MEMORY);
-        assert_eq!(e.served_to.last(), Some(&50));
-        assert!(e.served(99) && !e.served(10));
+        assert!(lock.served("prod", None, 70) && !lock.served("prod", None, 7000));
+        assert!(
+            !lock.served("prod", Some("p"), 70),
+            "another project's token"
+        );
+        lock.save_cluster(&entry(50, 150)).unwrap();
+        assert!(!lock.served("prod", None, 70));
     }
 
     #[test]

@@ -352,7 +352,7 @@ fn write_kubeconfig(path: &Path, doc: &Mapping) -> Result<(), ClientError> {
     }
     let mut yaml = String::new();
     emit_mapping(doc, 0, &mut yaml);
-    write_private(&target, yaml.as_bytes())?;
+    write_private(&target, yaml.as_bytes(), true)?;
     if let Some(m) = mode {
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(m)).map_err(file)?;
     }

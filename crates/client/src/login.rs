@@ -145,13 +145,13 @@ pub fn login(opts: &LoginOptions, say: &dyn Fn(&str)) -> Result<Option<String>, 
     let now = unix_now();
     let mut rejected = false;
     if let Some(aud) = &target.audience {
-        if let Some(mut entry) = lock.cluster(aud, opts.project.as_deref()) {
+        let project = opts.project.as_deref();
+        if let Some(entry) = lock.cluster(aud, project) {
             if entry.fresh(now, opts.leeway) {
                 match opts.kubectl_pid {
-                    Some(pid) if entry.served(pid) => rejected = true,
+                    Some(pid) if lock.served(aud, project, pid) => rejected = true,
                     Some(pid) => {
-                        entry.remember(pid);
-                        lock.save_cluster(&entry)?;
+                        lock.remember_served(aud, project, pid)?;
                         return Ok(Some(credential(opts, &entry)));
                     }
                     None => return Ok(Some(credential(opts, &entry))),
@@ -205,18 +205,17 @@ async fn renew(
         match exchanged {
             Ok(t) => {
                 let now = unix_now();
-                let mut entry = ClusterEntry {
+                let entry = ClusterEntry {
                     audience: audience.clone(),
                     project: opts.project.clone(),
                     token: t.access_token,
                     issued_at: now,
                     expires_at: now + t.expires_in,
-                    served_to: Vec::new(),
                 };
-                if let Some(pid) = opts.kubectl_pid {
-                    entry.remember(pid);
-                }
                 lock.save_cluster(&entry)?;
+                if let Some(pid) = opts.kubectl_pid {
+                    lock.remember_served(audience, opts.project.as_deref(), pid)?;
+                }
                 return Ok(Some(credential(opts, &entry)));
             }
             Err(e) if attempt == 0 && e.is_invalid_grant() => {
