@@ -299,3 +299,154 @@ async fn bad_rules_and_bad_reviews_are_refused_with_a_reason() {
         );
     }
 }
+
+/// k8s-keystone-auth's policy (v1 and v2 rules in one list, in its ConfigMap) and sync
+/// config imported with `limen cluster import-keystone-auth`: a dry run stores nothing;
+/// the import gives k8s-keystone-auth's decisions except where the report says the
+/// meaning changed; role mappings reach the TokenReview's groups; extended rules
+/// (`except_namespaces`, `except_resources`) come back from the API.
+#[tokio::test]
+async fn k8s_keystone_auth_policies_are_imported_with_a_report() {
+    let s = TestServer::start().await;
+    let (cluster, hook) = register(&s, "legacy").await;
+    let demo = s.new_project("demo").await;
+    let policy = json!([
+        {"resource": {"verbs": ["get", "list"], "resources": ["pods", "pods/log"],
+                      "version": "*", "namespace": "default"},
+         "match": [{"type": "role", "values": ["member"]}, {"type": "project", "values": ["demo"]}]},
+        {"users": {"roles": ["member"], "projects": ["demo"]},
+         "resource_permissions": {"!kube-system/['deployments']": ["get", "create"]}},
+        {"resource_permissions": {"*/*": ["*"]}},
+        {"resource": {"verbs": ["get"], "resources": ["pods"], "version": "*", "namespace": "*"},
+         "match": [{"type": "user", "values": ["alice"]}]}
+    ]);
+    let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "k8s-auth-policy", "namespace": "kube-system"},
+        "data": {"policies": policy.to_string()}});
+    let policy_file = s.dir.path().join("policy-configmap.yaml");
+    std::fs::write(&policy_file, serde_yaml::to_string(&config_map).unwrap()).unwrap();
+    let sync_file = s.dir.path().join("sync.yaml");
+    std::fs::write(
+        &sync_file,
+        "role-mappings:\n- keystone-role: member\n  groups: [developers]\n- keystone-role: admin\n  groups: [system:masters]\n",
+    )
+    .unwrap();
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "cluster",
+            "import-keystone-auth",
+            "legacy",
+            "--policy",
+            policy_file.to_str().unwrap(),
+            "--sync-config",
+            sync_file.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| {
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        let out = s.limen(&refs);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dry = run(args(&["--dry-run"]));
+    assert!(
+        dry.contains("would import 2 rules and 1 role mappings"),
+        "{dry}"
+    );
+    for said in [
+        "policy[2]: not imported: a v2 rule without users applied to every caller",
+        "policy[3]: not imported: a match on users",
+        "\"deployments\" no longer covers its subresources (scale among them)",
+        "role-mappings[1]: not imported: group \"system:masters\"",
+        "limen:project:<project id>",
+    ] {
+        assert!(dry.contains(said), "{said:?} missing from:\n{dry}");
+    }
+    let (_, listed) = s
+        .get(&format!("{CLUSTERS}/{cluster}/rules"), &s.admin_token)
+        .await;
+    assert_eq!(listed["rules"], json!([]), "a dry run stores nothing");
+
+    let done = run(args(&[]));
+    assert!(done.contains("imported 2 rules"), "{done}");
+    let (_, listed) = s
+        .get(&format!("{CLUSTERS}/{cluster}/rules"), &s.admin_token)
+        .await;
+    let rules = listed["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[1]["except_namespaces"], json!(["kube-system"]));
+
+    let member = format!("limen:project:{demo}:member");
+    let deployments = |verb: &str, ns: &str| json!({"namespace": ns, "verb": verb, "group": "apps", "version": "v1", "resource": "deployments"});
+    for (groups, attributes, allowed) in [
+        // k8s-keystone-auth's decisions, kept.
+        (vec![member.as_str()], pods("list", "default", ""), true),
+        (vec![member.as_str()], pods("get", "default", "log"), true),
+        (vec![member.as_str()], pods("get", "other", ""), false),
+        (vec![member.as_str()], deployments("create", "dev"), true),
+        (
+            vec![member.as_str()],
+            deployments("create", "kube-system"),
+            false,
+        ),
+        // Changed, as the report says: v1 already told subresources apart; the v2 rule
+        // for everyone is gone.
+        (
+            vec![member.as_str()],
+            pods("create", "default", "exec"),
+            false,
+        ),
+        (
+            vec!["system:authenticated"],
+            pods("get", "default", ""),
+            false,
+        ),
+    ] {
+        let (got, denied, reason) =
+            decision(&s, &hook, access_review("v1", &groups, attributes.clone())).await;
+        assert_eq!(
+            (got, denied),
+            (allowed, false),
+            "{groups:?} {attributes} {reason}"
+        );
+    }
+
+    // The role mapping: a member of demo gets `developers` on this cluster.
+    let (status, c) = s
+        .get(&format!("{CLUSTERS}/{cluster}"), &s.admin_token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        c["cluster"]["role_mappings"],
+        json!([{"role": "member", "groups": ["developers"]}])
+    );
+    let (_, bob_token) = s.new_member("bob", &demo).await;
+    let patch = json!({"cluster": {"accept_keystone_tokens": true}});
+    let (status, _) = s
+        .patch(&format!("{CLUSTERS}/{cluster}"), &s.admin_token, patch)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let resp = s
+        .http
+        .post(s.url("/kubernetes/tokenreview"))
+        .bearer_auth(&hook)
+        .json(
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                      "spec": {"token": bob_token}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let reviewed: Value = resp.json().await.unwrap();
+    let groups = reviewed["status"]["user"]["groups"].as_array().unwrap();
+    assert!(groups.contains(&json!("developers")), "{reviewed}");
+
+    // A reserved group cannot be mapped through the API either.
+    let bad =
+        json!({"cluster": {"role_mappings": [{"role": "admin", "groups": ["system:masters"]}]}});
+    let (status, _) = s
+        .patch(&format!("{CLUSTERS}/{cluster}"), &s.admin_token, bad)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

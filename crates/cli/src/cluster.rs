@@ -100,6 +100,33 @@ pub enum ClusterAction {
         /// The cluster's id.
         id: String,
     },
+    /// Import k8s-keystone-auth's authorization policy (v1 and v2 rules) and, from its sync
+    /// config, its role-mappings into the cluster's rules and role mappings, and print
+    /// what changes in meaning. Files are JSON or YAML, or the ConfigMaps
+    /// k8s-keystone-auth reads (`data.policies`, `data.syncConfig`).
+    #[command(
+        after_help = "Examples:\n  limen cluster import-keystone-auth prod --policy policy.json --dry-run\n  limen cluster import-keystone-auth prod --policy policy.json --sync-config sync.yaml --replace\n  kubectl -n kube-system get configmap k8s-auth-policy -o yaml > cm.yaml && limen cluster import-keystone-auth prod --policy cm.yaml\n\nNothing imported grants more than k8s-keystone-auth did. Where it granted through one of\nits flaws (a v2 rule without users applies to everyone; v2 ignores subresources; any\nnamespace pattern matches cluster-scoped requests) the narrower reading is imported, and\nthe report says so. What Limen's rules cannot say is left out and reported."
+    )]
+    ImportKeystoneAuth {
+        /// The cluster's name (in --domain) or id.
+        cluster: String,
+        /// The domain whose cluster the name means (its projects are the ones policies name).
+        #[arg(long, default_value = "default")]
+        domain: String,
+        /// The policy file (--keystone-policy-file), or its ConfigMap.
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        /// The sync config (--sync-config-file) with role-mappings, or its ConfigMap; its
+        /// role mappings replace the cluster's.
+        #[arg(long, value_name = "FILE")]
+        sync_config: Option<PathBuf>,
+        /// Remove the cluster's rules first.
+        #[arg(long)]
+        replace: bool,
+        /// Only print what would be imported.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print what the cluster's API server needs to trust Limen: the TokenReview
     /// webhook's kubeconfig and flags, or an AuthenticationConfiguration that trusts
     /// Limen's cluster tokens directly (Kubernetes 1.30+); and the SubjectAccessReview
@@ -190,6 +217,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
                 accept_keystone_tokens,
                 accept_application_credentials,
                 login_client_id: login_client,
+                role_mappings: Vec::new(),
                 enabled: true,
             };
             let (c, token) = limen.create_cluster(new).await.map_err(e)?;
@@ -233,6 +261,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
                 accept_keystone_tokens,
                 accept_application_credentials,
                 login_client_id: login_client.map(|c| (c != "none").then_some(c)),
+                role_mappings: None,
                 enabled,
             };
             let c = limen.update_cluster(&id, patch).await.map_err(e)?;
@@ -241,6 +270,34 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
         ClusterAction::Delete { id } => {
             limen.delete_cluster(&id).await.map_err(e)?;
             println!("deleted cluster {id}");
+        }
+        ClusterAction::ImportKeystoneAuth {
+            cluster,
+            domain,
+            policy,
+            sync_config,
+            replace,
+            dry_run,
+        } => {
+            let c = cluster_by_name_or_id(&limen, &domain, &cluster).await?;
+            let rules = keystone_auth_policy(&read_document(&policy)?)?;
+            let sync = sync_config
+                .map(|p| read_document(&p).and_then(keystone_auth_sync))
+                .transpose()?;
+            let imported = limen
+                .import_keystone_auth(&c.id, &rules, sync.as_ref(), replace, !dry_run)
+                .await
+                .map_err(e)?;
+            print!(
+                "{}",
+                import_report(
+                    &c,
+                    &imported,
+                    dry_run,
+                    replace,
+                    &config.kubernetes.username_template
+                )
+            );
         }
         ClusterAction::RotateWebhookToken { id } => {
             let (c, token) = limen.rotate_cluster_webhook_token(&id).await.map_err(e)?;
@@ -254,13 +311,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
             limen_ca_file,
             token_file,
         } => {
-            let c = match limen.get_cluster(&cluster).await {
-                Ok(c) => c,
-                Err(limen_core::CoreError::NotFound { .. }) => {
-                    limen.find_cluster(&domain, &cluster).await.map_err(e)?
-                }
-                Err(other) => return Err(other.to_string()),
-            };
+            let c = cluster_by_name_or_id(&limen, &domain, &cluster).await?;
             let ca = read_pem(limen_ca_file)?;
             print!(
                 "{}",
@@ -269,6 +320,114 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+async fn cluster_by_name_or_id(
+    limen: &limen_core::service::Limen,
+    domain: &str,
+    cluster: &str,
+) -> Result<limen_core::cluster::Cluster, String> {
+    match limen.get_cluster(cluster).await {
+        Ok(c) => Ok(c),
+        Err(limen_core::CoreError::NotFound { .. }) => limen
+            .find_cluster(domain, cluster)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+/// A JSON or YAML file as JSON.
+fn read_document(path: &PathBuf) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_yaml::from_str(&text)
+        .map_err(|e| format!("{} is neither JSON nor YAML: {e}", path.display()))
+}
+
+/// A ConfigMap's `data.<key>`, parsed, or the document itself.
+fn config_map_entry(doc: serde_json::Value, key: &str) -> Result<serde_json::Value, String> {
+    if doc["kind"] != "ConfigMap" {
+        return Ok(doc);
+    }
+    let text = doc["data"][key]
+        .as_str()
+        .ok_or_else(|| format!("the ConfigMap has no data.{key}"))?;
+    serde_yaml::from_str(text)
+        .map_err(|e| format!("the ConfigMap's data.{key} cannot be read: {e}"))
+}
+
+fn keystone_auth_policy(doc: &serde_json::Value) -> Result<Vec<serde_json::Value>, String> {
+    config_map_entry(doc.clone(), "policies")?
+        .as_array()
+        .cloned()
+        .ok_or_else(|| "a k8s-keystone-auth policy is a list of rules".to_string())
+}
+
+fn keystone_auth_sync(doc: serde_json::Value) -> Result<serde_json::Value, String> {
+    config_map_entry(doc, "syncConfig")
+}
+
+/// What `import-keystone-auth` prints: the rules and role mappings, then the report.
+fn import_report(
+    c: &limen_core::cluster::Cluster,
+    imported: &limen_core::keystone_auth::Imported,
+    dry_run: bool,
+    replace: bool,
+    username_template: &str,
+) -> String {
+    use limen_core::keystone_auth::{renamed_subjects, render_notes};
+    let verb = if dry_run { "would import" } else { "imported" };
+    let mut out = format!(
+        "{verb} {} rules and {} role mappings into cluster {} ({}){}\n",
+        imported.rules.len(),
+        imported.role_mappings.len(),
+        c.name,
+        c.id,
+        if replace { ", replacing its rules" } else { "" }
+    );
+    for r in &imported.rules {
+        let subjects: Vec<String> = r.subjects.iter().map(|s| s.group()).collect();
+        let what = if r.non_resource_paths.is_empty() {
+            let mut w = format!(
+                "{:?} in namespaces {:?} (API groups {:?})",
+                r.resources, r.namespaces, r.api_groups
+            );
+            if !r.except_resources.is_empty() {
+                w.push_str(&format!(" except resources {:?}", r.except_resources));
+            }
+            if !r.except_namespaces.is_empty() {
+                w.push_str(&format!(" except namespaces {:?}", r.except_namespaces));
+            }
+            w
+        } else {
+            format!("paths {:?}", r.non_resource_paths)
+        };
+        out.push_str(&format!(
+            "  allow {:?} on {what} for {subjects:?}  [{}]\n",
+            r.verbs,
+            r.description.as_deref().unwrap_or("")
+        ));
+    }
+    for m in &imported.role_mappings {
+        out.push_str(&format!(
+            "  role {:?} adds the groups {:?}\n",
+            m.role, m.groups
+        ));
+    }
+    out.push_str("What changed in meaning:\n");
+    for line in render_notes(&imported.notes) {
+        out.push_str(&format!("  {line}\n"));
+    }
+    let example = username_template
+        .replace("{domain_name}", "Default")
+        .replace("{user_name}", "alice")
+        .replace("{domain_id}", "default")
+        .replace("{user_id}", "<user id>");
+    for line in renamed_subjects(&example) {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out
 }
 
 fn yaml(v: &serde_json::Value) -> Result<String, String> {

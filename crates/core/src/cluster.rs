@@ -48,11 +48,23 @@ pub struct Cluster {
     /// kubeconfig` writes it into kubeconfigs.
     #[serde(default)]
     pub login_client_id: Option<String>,
+    /// Groups its TokenReview adds for the holders of a role on the token's project
+    /// (k8s-keystone-auth's role-mappings).
+    #[serde(default)]
+    pub role_mappings: Vec<RoleMapping>,
     pub enabled: bool,
     /// `sha256:<hex>` of the webhook token's secret half.
     pub webhook_secret_hash: String,
     /// When it was registered (unix seconds).
     pub created_at: i64,
+}
+
+/// Groups for the holders of a role: on a cluster, a token whose project the person
+/// holds `role` on also names `groups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleMapping {
+    pub role: String,
+    pub groups: Vec<String>,
 }
 
 /// What a new cluster is made of.
@@ -69,6 +81,7 @@ pub struct NewCluster {
     pub accept_keystone_tokens: bool,
     pub accept_application_credentials: bool,
     pub login_client_id: Option<String>,
+    pub role_mappings: Vec<RoleMapping>,
     pub enabled: bool,
 }
 
@@ -84,6 +97,7 @@ pub struct ClusterPatch {
     pub accept_keystone_tokens: Option<bool>,
     pub accept_application_credentials: Option<bool>,
     pub login_client_id: Option<Option<String>>,
+    pub role_mappings: Option<Vec<RoleMapping>>,
     pub enabled: Option<bool>,
 }
 
@@ -123,6 +137,28 @@ fn check_cluster(c: &Cluster) -> CoreResult<()> {
         return Err(CoreError::validation(
             "A cluster's audience must be 1 to 255 printable characters.",
         ));
+    }
+    for m in &c.role_mappings {
+        if m.role.trim().is_empty() || m.groups.is_empty() {
+            return Err(CoreError::validation(
+                "A role mapping names a role and at least one group.",
+            ));
+        }
+        for g in &m.groups {
+            if g.trim().is_empty() || g.len() > 255 {
+                return Err(CoreError::validation(
+                    "A role mapping's group is 1 to 255 characters.",
+                ));
+            }
+            // system: names belong to Kubernetes (system:masters bypasses every
+            // authorizer), limen: names to Limen's own groups.
+            if g.starts_with("system:") || g.starts_with("limen:") {
+                return Err(CoreError::validation(format!(
+                    "A role mapping cannot hand out the group {g:?}: system: and limen: names \
+                     are reserved."
+                )));
+            }
+        }
     }
     if let Some(pem) = &c.ca_pem {
         if !pem.trim_start().starts_with("-----BEGIN CERTIFICATE-----") {
@@ -228,6 +264,7 @@ impl Limen {
             accept_keystone_tokens: new.accept_keystone_tokens,
             accept_application_credentials: new.accept_application_credentials,
             login_client_id: new.login_client_id,
+            role_mappings: new.role_mappings,
             enabled: new.enabled,
             webhook_secret_hash: hash_secret(&secret),
             created_at: self.clock.now().unix_timestamp(),
@@ -312,6 +349,9 @@ impl Limen {
                 self.check_login_client(id).await?;
             }
             c.login_client_id = v;
+        }
+        if let Some(v) = patch.role_mappings {
+            c.role_mappings = v;
         }
         if let Some(v) = patch.enabled {
             c.enabled = v;
@@ -402,6 +442,14 @@ mod tests {
         ] {
             assert!(check_cluster(&cluster(bad)).is_err(), "{bad}");
         }
+        let masters = Cluster {
+            role_mappings: vec![RoleMapping {
+                role: "admin".into(),
+                groups: vec!["system:masters".into()],
+            }],
+            ..cluster("https://k8s.example.com")
+        };
+        assert!(check_cluster(&masters).is_err());
         let no_pem = Cluster {
             ca_pem: Some("not a certificate".into()),
             ..cluster("https://k8s.example.com")

@@ -65,6 +65,13 @@ pub struct KubeRule {
     /// Object names; empty: any.
     #[serde(default)]
     pub names: Vec<String>,
+    /// Namespaces `namespaces: ["*"]` does not cover here (k8s-keystone-auth's
+    /// `!kube-system`).
+    #[serde(default)]
+    pub except_namespaces: Vec<String>,
+    /// Resources (with all their subresources) `resources` does not cover here.
+    #[serde(default)]
+    pub except_resources: Vec<String>,
     /// Non-resource URL paths (`/healthz`, `/metrics/*`); a rule has these or resources.
     #[serde(default)]
     pub non_resource_paths: Vec<String>,
@@ -82,6 +89,8 @@ pub struct NewKubeRule {
     pub api_groups: Vec<String>,
     pub resources: Vec<String>,
     pub names: Vec<String>,
+    pub except_namespaces: Vec<String>,
+    pub except_resources: Vec<String>,
     pub non_resource_paths: Vec<String>,
 }
 
@@ -170,13 +179,15 @@ impl KubeRule {
                 let namespace_ok = self
                     .namespaces
                     .iter()
-                    .any(|n| n == "*" || (!namespace.is_empty() && n == namespace));
+                    .any(|n| n == "*" || (!namespace.is_empty() && n == namespace))
+                    && !self.except_namespaces.iter().any(|n| n == namespace);
                 namespace_ok
                     && any_or(&self.api_groups, api_group)
                     && self
                         .resources
                         .iter()
                         .any(|p| resource_matches(p, resource, subresource))
+                    && !self.except_resources.iter().any(|r| r == resource)
                     && (self.names.is_empty() || self.names.iter().any(|n| n == name))
             }
             AccessTarget::NonResource { path } => self
@@ -212,7 +223,7 @@ pub fn decide(rules: &[KubeRule], req: &AccessRequest) -> AccessDecision {
     }
 }
 
-fn check_rule(r: &KubeRule) -> CoreResult<()> {
+pub(crate) fn check_rule(r: &KubeRule) -> CoreResult<()> {
     let bad = |why: &str| Err(CoreError::validation(format!("Invalid rule: {why}.")));
     if r.subjects.is_empty() {
         return bad("it names no subject (to mean everyone, name the group system:authenticated)");
@@ -236,8 +247,23 @@ fn check_rule(r: &KubeRule) -> CoreResult<()> {
     if resources && r.api_groups.is_empty() {
         return bad("it names no API group (\"\" is the core group, * is every group)");
     }
-    if paths && (!r.namespaces.is_empty() || !r.api_groups.is_empty() || !r.names.is_empty()) {
-        return bad("a non-resource rule names no namespaces, API groups or names");
+    if paths
+        && (!r.namespaces.is_empty()
+            || !r.api_groups.is_empty()
+            || !r.names.is_empty()
+            || !r.except_namespaces.is_empty()
+            || !r.except_resources.is_empty())
+    {
+        return bad("a non-resource rule names no namespaces, API groups, resources or names");
+    }
+    if r.except_resources
+        .iter()
+        .any(|x| x.is_empty() || x.contains('/') || x == "*")
+    {
+        return bad("an excepted resource is a resource's name (it takes its subresources along)");
+    }
+    if r.except_namespaces.iter().any(|x| x.is_empty() || x == "*") {
+        return bad("an excepted namespace is a namespace's name");
     }
     if r.resources
         .iter()
@@ -265,6 +291,19 @@ impl Limen {
         let rule = KubeRule {
             id: self.new_id(),
             cluster_id: cluster_id.to_string(),
+            created_at: self.now_unix(),
+            ..KubeRule::from(new)
+        };
+        check_rule(&rule)?;
+        self.doc_put(KIND, &rule.id, &rule, true).await?;
+        Ok(rule)
+    }
+}
+
+impl From<NewKubeRule> for KubeRule {
+    /// The rule as it would be stored (without id, cluster and time).
+    fn from(new: NewKubeRule) -> KubeRule {
+        KubeRule {
             description: new.description,
             subjects: new.subjects,
             effect: new.effect,
@@ -273,14 +312,15 @@ impl Limen {
             api_groups: new.api_groups,
             resources: new.resources,
             names: new.names,
+            except_namespaces: new.except_namespaces,
+            except_resources: new.except_resources,
             non_resource_paths: new.non_resource_paths,
-            created_at: self.now_unix(),
-        };
-        check_rule(&rule)?;
-        self.doc_put(KIND, &rule.id, &rule, true).await?;
-        Ok(rule)
+            ..KubeRule::default()
+        }
     }
+}
 
+impl Limen {
     /// A cluster's rules, oldest first.
     pub async fn list_kube_rules(&self, cluster_id: &str) -> CoreResult<Vec<KubeRule>> {
         let mut rules: Vec<KubeRule> = self.doc_list(KIND).await?;
@@ -406,6 +446,36 @@ mod tests {
     }
 
     #[test]
+    fn exceptions_leave_namespaces_and_resources_out() {
+        let everywhere_but = KubeRule {
+            namespaces: vec!["*".into()],
+            except_namespaces: vec!["kube-system".into()],
+            resources: vec!["*".into()],
+            except_resources: vec!["pods".into()],
+            ..rule(Effect::Allow, &[])
+        };
+        let secrets = |namespace: &str| AccessRequest {
+            target: AccessTarget::Resource {
+                namespace: namespace.into(),
+                api_group: "".into(),
+                resource: "secrets".into(),
+                subresource: "".into(),
+                name: "".into(),
+            },
+            ..pods("get", namespace, "")
+        };
+        let rules = [everywhere_but];
+        assert!(allowed(&decide(&rules, &secrets("dev"))));
+        assert!(allowed(&decide(&rules, &secrets(""))), "cluster scope");
+        assert!(!allowed(&decide(&rules, &secrets("kube-system"))));
+        assert!(!allowed(&decide(&rules, &pods("get", "dev", ""))));
+        assert!(
+            !allowed(&decide(&rules, &pods("get", "dev", "log"))),
+            "with its subresources"
+        );
+    }
+
+    #[test]
     fn rules_must_say_whom_and_what() {
         assert!(check_rule(&rule(Effect::Allow, &["pods"])).is_ok());
         for broken in [
@@ -423,6 +493,10 @@ mod tests {
             },
             rule(Effect::Allow, &[]),
             rule(Effect::Allow, &["pods/exec/x"]),
+            KubeRule {
+                except_resources: vec!["pods/exec".into()],
+                ..rule(Effect::Allow, &["*"])
+            },
         ] {
             assert!(check_rule(&broken).is_err(), "{broken:?}");
         }

@@ -129,7 +129,9 @@ impl Limen {
             PresentedToken::ClusterToken(claims) => self.cluster_token_subject(&claims).await?,
             PresentedToken::Other(raw) => self.keystone_token_subject(cluster, &raw).await?,
         };
-        let person = self.kube_user(&user, &domain, project.as_ref()).await?;
+        let person = self
+            .kube_user(cluster, &user, &domain, project.as_ref())
+            .await?;
         let granted = if audiences.contains(&cluster.audience) {
             vec![cluster.audience.clone()]
         } else {
@@ -238,9 +240,10 @@ impl Limen {
         Ok((info.user.clone(), info.user_domain.clone(), project))
     }
 
-    /// The Kubernetes user of `user`, with groups read now.
+    /// The Kubernetes user of `user` on `cluster`, with groups read now.
     async fn kube_user(
         &self,
+        cluster: &Cluster,
         user: &User,
         domain: &Domain,
         project: Option<&ProjectScope>,
@@ -270,6 +273,13 @@ impl Limen {
             extra.insert(EXTRA_PROJECT_ID.to_string(), vec![p.id.clone()]);
             extra.insert(EXTRA_PROJECT_NAME.to_string(), vec![p.name.clone()]);
             extra.insert(EXTRA_ROLES.to_string(), p.roles.clone());
+            for m in cluster
+                .role_mappings
+                .iter()
+                .filter(|m| p.roles.contains(&m.role))
+            {
+                groups.extend(m.groups.iter().cloned());
+            }
         }
         if let Some(reserved) = std::iter::once(&username)
             .chain(&groups)

@@ -4,7 +4,7 @@
 use crate::input::{unwrap, Fields};
 use crate::render::Links;
 use crate::{Invalid, ProtoResult};
-use limen_core::cluster::{Cluster, ClusterPatch, NewCluster};
+use limen_core::cluster::{Cluster, ClusterPatch, NewCluster, RoleMapping};
 use limen_core::kube_rules::{Effect, KubeRule, NewKubeRule, RuleSubject};
 use serde_json::{json, Value};
 
@@ -29,6 +29,7 @@ pub fn cluster_create(body: Value) -> ProtoResult<(NewCluster, Option<String>)> 
             .boolean("accept_application_credentials")?
             .unwrap_or(false),
         login_client_id: f.nullable_string("login_client_id", 64)?.flatten(),
+        role_mappings: role_mappings(f.take("role_mappings"))?.unwrap_or_default(),
         enabled: f.boolean("enabled")?.unwrap_or(true),
     };
     let domain_id = f.string("domain_id", 1, 64)?;
@@ -53,10 +54,39 @@ pub fn cluster_update(body: Value) -> ProtoResult<ClusterPatch> {
         accept_keystone_tokens: f.boolean("accept_keystone_tokens")?,
         accept_application_credentials: f.boolean("accept_application_credentials")?,
         login_client_id: f.nullable_string("login_client_id", 64)?,
+        role_mappings: role_mappings(f.take("role_mappings"))?,
         enabled: f.boolean("enabled")?,
     };
     f.closed()?;
     Ok(patch)
+}
+
+/// `role_mappings`: `[{"role", "groups": [...]}]`.
+fn role_mappings(v: Option<Value>) -> ProtoResult<Option<Vec<RoleMapping>>> {
+    let bad = || Invalid("role_mappings must be a list of {\"role\", \"groups\": [...]}".into());
+    let Some(v) = v else { return Ok(None) };
+    let items = v.as_array().ok_or_else(bad)?;
+    items
+        .iter()
+        .map(|m| {
+            let keys = m.as_object().map_or(0, |o| o.len());
+            let role = m["role"].as_str().ok_or_else(bad)?;
+            let groups = m["groups"]
+                .as_array()
+                .ok_or_else(bad)?
+                .iter()
+                .map(|g| g.as_str().map(str::to_string).ok_or_else(bad))
+                .collect::<ProtoResult<Vec<_>>>()?;
+            if keys != 2 {
+                return Err(bad());
+            }
+            Ok(RoleMapping {
+                role: role.to_string(),
+                groups,
+            })
+        })
+        .collect::<ProtoResult<Vec<_>>>()
+        .map(Some)
 }
 
 /// A cluster as the API shows it; `webhook_token` only where it was just made.
@@ -76,6 +106,7 @@ pub fn cluster(l: &Links, c: &Cluster, webhook_token: Option<&str>) -> Value {
         "accept_keystone_tokens": c.accept_keystone_tokens,
         "accept_application_credentials": c.accept_application_credentials,
         "login_client_id": c.login_client_id,
+        "role_mappings": c.role_mappings,
         "enabled": c.enabled,
         "created_at": created,
         "links": l.self_link(&format!("limen/clusters/{}", c.id)),
@@ -143,6 +174,8 @@ pub fn kube_rule_create(body: Value) -> ProtoResult<NewKubeRule> {
         api_groups,
         resources: f.strings("resources", 253)?.unwrap_or_default(),
         names: f.strings("names", 253)?.unwrap_or_default(),
+        except_namespaces: f.strings("except_namespaces", 253)?.unwrap_or_default(),
+        except_resources: f.strings("except_resources", 253)?.unwrap_or_default(),
         non_resource_paths: f
             .strings("non_resource_paths", URL_MAX)?
             .unwrap_or_default(),
@@ -189,6 +222,8 @@ pub fn kube_rule(l: &Links, r: &KubeRule) -> Value {
         "api_groups": r.api_groups,
         "resources": r.resources,
         "names": r.names,
+        "except_namespaces": r.except_namespaces,
+        "except_resources": r.except_resources,
         "non_resource_paths": r.non_resource_paths,
         "links": l.self_link(&format!("limen/clusters/{}/rules/{}", r.cluster_id, r.id)),
     })

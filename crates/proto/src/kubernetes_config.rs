@@ -4,7 +4,7 @@
 //! authorization, the SubjectAccessReview webhook's kubeconfig with a structured
 //! AuthorizationConfiguration.
 
-use limen_core::cluster::Cluster;
+use limen_core::cluster::{Cluster, RoleMapping};
 use serde_json::{json, Value};
 
 /// Limen's TokenReview webhook.
@@ -84,12 +84,23 @@ pub fn username_expression(template: &str) -> String {
 
 /// The groups as a CEL expression: the token's Keystone groups (`limen:group:` before
 /// each), and for a token with a project, `limen:project:<id>` and
-/// `limen:project:<id>:<role>` per role.
-pub fn groups_expression() -> String {
-    "claims.?groups.orValue([]).map(g, 'limen:group:' + g) + (has(claims.limen.project) ? \
+/// `limen:project:<id>:<role>` per role, and the groups the cluster's role mappings give
+/// the holders of a role.
+pub fn groups_expression(role_mappings: &[RoleMapping]) -> String {
+    let mut expr =
+        "claims.?groups.orValue([]).map(g, 'limen:group:' + g) + (has(claims.limen.project) ? \
      ['limen:project:' + claims.limen.project.id] + claims.?limen.?roles.orValue([])\
      .map(r, 'limen:project:' + claims.limen.project.id + ':' + r) : [])"
-        .to_string()
+            .to_string();
+    for m in role_mappings {
+        let groups: Vec<String> = m.groups.iter().map(|g| cel_literal(g)).collect();
+        expr.push_str(&format!(
+            " + (has(claims.limen.project) && claims.?limen.?roles.orValue([]).exists(r, r == {}) ? [{}] : [])",
+            cel_literal(&m.role),
+            groups.join(", ")
+        ));
+    }
+    expr
 }
 
 /// The structured AuthorizationConfiguration (`--authorization-config`, Kubernetes 1.30+;
@@ -153,7 +164,7 @@ pub fn authentication_config(
             "issuer": issuer_entry,
             "claimMappings": {
                 "username": {"expression": username_expression(username_template)},
-                "groups": {"expression": groups_expression()},
+                "groups": {"expression": groups_expression(&cluster.role_mappings)},
                 "uid": {"claim": "sub"},
                 "extra": [
                     {"key": format!("{host}/domain-id"),
