@@ -1,13 +1,14 @@
 """Limen's TokenReview webhook checked against the Kubernetes Python client's models.
 
 A fresh Limen with an issuer and signing keys, a cluster registered with `limen cluster
-create`, a kubectl client allowed the token exchange for it, and bob, a member of
-project team-a and of group ops:
+create` with role mappings (holders of member get the groups developers and team-a), a
+kubectl client allowed the token exchange for it, and bob, a member of project team-a
+and of group ops:
  (a) bob's Keystone token becomes a cluster token (RFC 8693, with requests);
  (b) a V1TokenReview built with the `kubernetes` client's models (v1, with audiences)
      is sent as the API server sends it, with the cluster's webhook token; the answer
      deserializes into V1TokenReview (the client's strict pydantic models) and names
-     bob: username, uid, groups (Keystone group and project roles), extra;
+     bob: username, uid, groups (Keystone group, project roles, mapped groups), extra;
  (c) a v1beta1 review, written as kube-apiserver's default webhook version sends it, is
      answered in v1beta1 with the same user;
  (d) a cluster token whose signature is broken, and a Keystone token the cluster does
@@ -79,6 +80,10 @@ class Webhooks:
             "oauth-client", "create", "--name", "kubectl", "--public",
             "--grant-type", EXCHANGE_GRANT, "--audience", "cluster-a")["client_id"]
         admin = self.admin = self.srv.admin_token()
+        # k8s-keystone-auth's role-mappings, as Limen keeps them per cluster.
+        self.srv.api("PATCH", f"/limen/clusters/{self.cluster_id}", admin, {"cluster": {
+            "role_mappings": [{"role": "member", "groups": ["developers", "team-a"]},
+                              {"role": "admin", "groups": ["admins"]}]}})
         self.project_id = self.srv.api("POST", "/projects", admin, {"project": {
             "name": "team-a", "domain_id": "default"}})["project"]["id"]
         self.bob_id = self.srv.api("POST", "/users", admin, {"user": {
@@ -98,8 +103,9 @@ class Webhooks:
         assert user.username == "limen:Default/bob", user
         assert user.uid == self.bob_id, user
         want = {"limen:group:Default/ops", f"limen:project:{self.project_id}",
-                f"limen:project:{self.project_id}:member"}
+                f"limen:project:{self.project_id}:member", "developers", "team-a"}
         assert want <= set(user.groups), user.groups
+        assert "admins" not in user.groups, user.groups
         assert user.extra["alpha.kubernetes.io/identity/project/id"] == [self.project_id]
         assert "member" in user.extra["alpha.kubernetes.io/identity/roles"], user.extra
 
