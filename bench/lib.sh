@@ -54,6 +54,23 @@ ensure_venv() {
     echo "$want" >"$stamp"
 }
 
+# prepare_tools: what a benchmark needs (apt tools, the release build, and Keystone's venv
+# unless $limen_only is 1), skipping installs with $skip_setup = 1 where they are there.
+prepare_tools() {
+    ensure_tools
+    if [ "$skip_setup" = 0 ] || [ ! -x "$limen_bin" ]; then ensure_limen; fi
+    if [ "${limen_only:-0}" = 0 ] && { [ "$skip_setup" = 0 ] || [ ! -x "$venv/bin/uwsgi" ]; }; then ensure_venv; fi
+}
+
+# publish FILE: moves FILE.tmp (a finished report) into place and prints it.
+publish() {
+    mv "$1.tmp" "$1"
+    echo
+    cat "$1"
+    echo
+    log "written to ${1#"$repo_dir"/}"
+}
+
 # The release binary (one build; cargo makes it a no-op when nothing changed).
 limen_bin=${LIMEN_BIN:-${CARGO_TARGET_DIR:-$repo_dir/target}/release/limen}
 ensure_limen() {

@@ -41,9 +41,7 @@ timing=$bench_dir/login_timing.py
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-ensure_tools
-if [ "$skip_setup" = 0 ] || [ ! -x "$limen_bin" ]; then ensure_limen; fi
-if [ "$limen_only" = 0 ] && { [ "$skip_setup" = 0 ] || [ ! -x "$venv/bin/uwsgi" ]; }; then ensure_venv; fi
+prepare_tools
 
 rm -rf "$work"
 mkdir -p "$work" "$results_dir"
@@ -135,8 +133,4 @@ out=$results_dir/login-$started_at.md
     echo "does one token exchange with the issuer. Keystone logins are timed from connect to"
     echo "the end of the answer, one new connection each, as a plugin without a cache logs in."
 } >"$out.tmp"
-mv "$out.tmp" "$out"
-echo
-cat "$out"
-echo
-log "written to ${out#"$repo_dir"/}"
+publish "$out"

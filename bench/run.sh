@@ -38,9 +38,7 @@ results_dir=$bench_dir/results
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-ensure_tools
-if [ "$skip_setup" = 0 ] || [ ! -x "$limen_bin" ]; then ensure_limen; fi
-if [ "$limen_only" = 0 ] && { [ "$skip_setup" = 0 ] || [ ! -x "$venv/bin/uwsgi" ]; }; then ensure_venv; fi
+prepare_tools
 
 rm -rf "$work"
 mkdir -p "$work/wrk" "$results_dir"
@@ -224,8 +222,4 @@ out=$results_dir/$started_at.md
     echo "connections of password logins while 2 others validate, on each server. \"none"
     echo "completed\": not one request finished within the run (no latency to report)."
 } >"$out.tmp"
-mv "$out.tmp" "$out"
-echo
-cat "$out"
-echo
-log "written to ${out#"$repo_dir"/}"
+publish "$out"

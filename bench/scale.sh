@@ -205,8 +205,4 @@ backend=SQLite
     echo
     echo "\"flat\": the large dataset keeps at least 80% of the small one's throughput."
 } >"$out.tmp"
-mv "$out.tmp" "$out"
-echo
-cat "$out"
-echo
-log "written to ${out#"$repo_dir"/}"
+publish "$out"

@@ -570,6 +570,15 @@ async fn bad_calls_get_clear_errors() {
     );
 }
 
+/// An OAuth error answer `error`.
+fn refused(status: StatusCode, v: &Value, error: &str) {
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some(error)),
+        "{v}"
+    );
+}
+
 /// An exchange by `client` of alice's access token for `audience`, with `scope`.
 async fn exchange_as(
     s: &TestServer,
@@ -627,11 +636,7 @@ async fn a_clusters_login_client_gets_its_tokens_for_the_project_asked() {
     );
 
     let (status, v) = exchange_as(&t.s, &other_client, &alice_token, "prod", None).await;
-    assert_eq!(
-        (status, v["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_target")),
-        "{v}"
-    );
+    refused(status, &v, "invalid_target");
     // A project where alice holds no role, and a scope that is not a project.
     let (status, v) = exchange_as(
         &t.s,
@@ -641,17 +646,9 @@ async fn a_clusters_login_client_gets_its_tokens_for_the_project_asked() {
         Some(&format!("project:{other}")),
     )
     .await;
-    assert_eq!(
-        (status, v["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_scope")),
-        "{v}"
-    );
+    refused(status, &v, "invalid_scope");
     let (status, v) = exchange_as(&t.s, &t.client, &alice_token, "prod", Some("openid")).await;
-    assert_eq!(
-        (status, v["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_scope")),
-        "{v}"
-    );
+    refused(status, &v, "invalid_scope");
     // Bob's token is scoped to his project: asking for another is refused, his own works.
     let (status, v) = exchange_as(
         &t.s,
@@ -661,11 +658,7 @@ async fn a_clusters_login_client_gets_its_tokens_for_the_project_asked() {
         Some(&format!("project:{}", t.project)),
     )
     .await;
-    assert_eq!(
-        (status, v["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_scope")),
-        "{v}"
-    );
+    refused(status, &v, "invalid_scope");
     let (status, v) = exchange_as(
         &t.s,
         &t.client,
@@ -685,11 +678,7 @@ async fn a_clusters_login_client_gets_its_tokens_for_the_project_asked() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, v) = exchange_as(&t.s, &t.client, &alice_token, "prod", None).await;
-    assert_eq!(
-        (status, v["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_target")),
-        "{v}"
-    );
+    refused(status, &v, "invalid_target");
 
     // A login client must be able to exchange tokens.
     let (device_only, _) = register_client(
