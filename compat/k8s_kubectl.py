@@ -16,7 +16,10 @@ in `prod`. With kubectl 1.33 (google-cloud-sdk; exec API v1 and v1beta1) and 1.2
      one cluster token;
  (c) each person reads their own namespace's pods and is Forbidden in the other's;
  (d) alice reads a pod's log (subresource `log`, named by the rule) but may not exec
-     into it (`pods/exec` is not `pods`): Forbidden;
+     into it (`pods/exec` is not `pods`): Forbidden; and asks as `kubectl auth can-i`
+     does (a SelfSubjectAccessReview, posted as JSON: kubectl 1.33's `auth can-i` posts
+     protobuf, which the test endpoint does not speak): yes for list pods in dev, no for
+     create pods/exec and for list pods in prod;
  (e) an expired cached token is replaced without a new login; a cached token the
      cluster refuses (401) is replaced when kubectl asks again, so the next command
      works;
@@ -266,7 +269,22 @@ current-context: {name}@a
                 for kind, b, _ in self.fake.reviews
                 if kind == "SubjectAccessReview" and "resourceAttributes" in b["spec"]}
         assert {("log", "get"), ("exec", "create")} <= seen, seen
-        return "pods/log allowed, pods/exec forbidden"
+        for version in self.binaries:
+            for attributes, allowed in (
+                    ({"namespace": "dev", "verb": "list", "resource": "pods"}, True),
+                    ({"namespace": "dev", "verb": "create", "resource": "pods",
+                      "subresource": "exec"}, False),
+                    ({"namespace": "prod", "verb": "list", "resource": "pods"}, False)):
+                with open(body, "w") as f:
+                    json.dump({"apiVersion": "authorization.k8s.io/v1",
+                               "kind": "SelfSubjectAccessReview",
+                               "spec": {"resourceAttributes": attributes}}, f)
+                rc, out, err = self.run(
+                    version, "alice-v1beta1", "create", "--raw",
+                    "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", "-f", body)
+                assert rc == 0, (version, attributes, out, err)
+                assert json.loads(out)["status"]["allowed"] is allowed, (version, attributes, out)
+        return "pods/log allowed, pods/exec forbidden; can-i: yes, no, no"
 
     def step_e_expired_and_refused_tokens_are_replaced(self):
         path = self.cluster_entry()

@@ -7,7 +7,10 @@ its own; otherwise they must meet its own), and answers 401 if no one is authent
 For a resource request it sends a SubjectAccessReview (v1) with the person's username,
 uid, groups and extra, and the request's attributes parsed from the path as the API
 server's request-info resolver does; Limen allowed: 200 with a small JSON object; denied
-or no opinion (there is no RBAC here): 403. Only JSON; only what the tests ask.
+or no opinion (there is no RBAC here): 403. A SelfSubjectAccessReview (what `kubectl
+auth can-i` asks; JSON here) is answered as the API server answers it: the person's own
+attributes sent to Limen as a SubjectAccessReview, `status.allowed` back. Only JSON; only
+what the tests ask.
 """
 
 import datetime
@@ -126,14 +129,9 @@ class FakeApiServer:
 
     @staticmethod
     def status(handler, code, reason, message):
-        body = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                           "status": "Failure", "message": message, "reason": reason,
-                           "code": code}).encode()
-        handler.send_response(code)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        FakeApiServer.send_json(handler, code, {
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code})
 
     def authenticate(self, handler):
         header = handler.headers.get("Authorization", "")
@@ -150,18 +148,42 @@ class FakeApiServer:
             return None
         return status["user"]
 
-    def handle(self, handler):
+    @staticmethod
+    def send_json(handler, code, body):
+        raw = json.dumps(body).encode()
+        handler.send_response(code)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(raw)))
+        handler.end_headers()
+        handler.wfile.write(raw)
+
+    @staticmethod
+    def read_body(handler):
+        """The request body, sent with a length or chunked (kubectl create --raw)."""
+        if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                chunk = handler.rfile.read(size + 2)[:size]
+                if size == 0:
+                    return body
+                body += chunk
         length = int(handler.headers.get("Content-Length") or 0)
-        if length:
-            handler.rfile.read(length)
+        return handler.rfile.read(length) if length else b""
+
+    def handle(self, handler):
+        body = self.read_body(handler)
         path, _, query = handler.path.partition("?")
         user = self.authenticate(handler)
         if user is None:
             return self.status(handler, 401, "Unauthorized", "Unauthorized")
-        attributes = request_attributes(handler.command, path, query)
         spec = {"user": user.get("username", ""), "uid": user.get("uid", ""),
                 "groups": user.get("groups", []) + ["system:authenticated"],
                 "extra": user.get("extra", {})}
+        if (handler.command == "POST"
+                and path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"):
+            return self.self_review(handler, spec, json.loads(body or b"{}"))
+        attributes = request_attributes(handler.command, path, query)
         if attributes is None:
             spec["nonResourceAttributes"] = {"path": path,
                                              "verb": handler.command.lower()}
@@ -178,10 +200,23 @@ class FakeApiServer:
                                f'cannot {what["verb"]} resource "{what["resource"]}" in API '
                                f'group "{what["group"]}" in the namespace '
                                f'"{what["namespace"]}": {answer["status"].get("reason", "")}')
-        body = json.dumps({"kind": "Fake", "apiVersion": "v1", "path": path,
-                           "user": spec["user"]}).encode()
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        self.send_json(handler, 200, {"kind": "Fake", "apiVersion": "v1", "path": path,
+                                      "user": spec["user"]})
+
+    def self_review(self, handler, spec, review):
+        """Whether the caller may do what the review names: every authenticated person may
+        ask this about themselves; the answer is Limen's (no RBAC here)."""
+        asked = review.get("spec", {})
+        for key in ("resourceAttributes", "nonResourceAttributes"):
+            if key in asked:
+                spec[key] = asked[key]
+        answer = self.webhook("/kubernetes/subjectaccessreview", {
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": spec})
+        status = answer.get("status", {})
+        self.send_json(handler, 201, {
+            "kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {}, "spec": asked,
+            "status": {"allowed": bool(status.get("allowed")),
+                       "denied": bool(status.get("denied")),
+                       "reason": status.get("reason", "")}})

@@ -647,8 +647,18 @@ async fn a_clusters_login_client_gets_its_tokens_for_the_project_asked() {
     )
     .await;
     refused(status, &v, "invalid_scope");
-    let (status, v) = exchange_as(&t.s, &t.client, &alice_token, "prod", Some("openid")).await;
+    let (status, v) = exchange_as(&t.s, &t.client, &alice_token, "prod", Some("admin")).await;
     refused(status, &v, "invalid_scope");
+    // The OpenID scopes a client's session sends along change nothing.
+    let (status, v) = exchange_as(
+        &t.s,
+        &t.client,
+        &alice_token,
+        "prod",
+        Some("openid profile"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
     // Bob's token is scoped to his project: asking for another is refused, his own works.
     let (status, v) = exchange_as(
         &t.s,
@@ -668,7 +678,16 @@ async fn a_clusters_login_client_gets_its_tokens_for_the_project_asked() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    // A disabled cluster's audience is nobody's to ask for.
+    // A disabled cluster's audience is nobody's to ask for, not even a client's that
+    // lists it.
+    let (listing, _) = register_client(
+        &t.s,
+        json!({"name": "listing", "confidential": false, "grant_types": [EXCHANGE_GRANT],
+               "audiences": ["prod"]}),
+    )
+    .await;
+    let (status, v) = exchange_as(&t.s, &listing, &alice_token, "prod", None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
     let (status, _) =
         t.s.patch(
             &format!("/v3/limen/clusters/{}", t.cluster),
@@ -677,8 +696,10 @@ async fn a_clusters_login_client_gets_its_tokens_for_the_project_asked() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, v) = exchange_as(&t.s, &t.client, &alice_token, "prod", None).await;
-    refused(status, &v, "invalid_target");
+    for client in [&t.client, &listing] {
+        let (status, v) = exchange_as(&t.s, client, &alice_token, "prod", None).await;
+        refused(status, &v, "invalid_target");
+    }
 
     // A login client must be able to exchange tokens.
     let (device_only, _) = register_client(

@@ -113,6 +113,15 @@ impl LoginOptions {
                 )
             })?;
         let audience = config("audience").or_else(|| self.audience.clone());
+        if audience.is_none() && self.exec_info.is_some() {
+            return Err(ClientError::Usage(
+                "which cluster? kubectl passed no cluster audience (the kubeconfig's cluster \
+                 needs the client.authentication.k8s.io/exec extension and the user \
+                 provideClusterInfo: true, as `limen kubeconfig` writes them), and there is \
+                 no --audience"
+                    .into(),
+            ));
+        }
         Ok(Target {
             issuer: issuer.trim_end_matches('/').to_string(),
             client_id,

@@ -294,19 +294,23 @@ impl Limen {
             .ok_or_else(|| CoreError::not_found("cluster", name))
     }
 
-    /// The enabled cluster (in an enabled domain) whose tokens have audience `audience`.
-    pub async fn usable_cluster_with_audience(
+    /// The cluster whose tokens have audience `audience`, and whether it is usable
+    /// (enabled, in an enabled domain).
+    pub async fn cluster_with_audience(
         &self,
         audience: &str,
-    ) -> CoreResult<Option<Cluster>> {
+    ) -> CoreResult<Option<(Cluster, bool)>> {
         let found = self
             .list_clusters(None)
             .await?
             .into_iter()
-            .find(|c| c.audience == audience && c.enabled);
+            .find(|c| c.audience == audience);
         match found {
-            Some(c) if self.domain_enabled(&c.domain_id).await? => Ok(Some(c)),
-            _ => Ok(None),
+            Some(c) => {
+                let usable = c.enabled && self.domain_enabled(&c.domain_id).await?;
+                Ok(Some((c, usable)))
+            }
+            None => Ok(None),
         }
     }
 

@@ -47,11 +47,16 @@ fn invalid_subject() -> OAuthError {
     OAuthError::InvalidRequest("The subject token is invalid, expired or revoked.".into())
 }
 
-/// The `scope` of an exchange: nothing, or `project:<id>`, the project the new token is
-/// to speak for when its subject token names none (a person's device login, say).
+/// The `scope` of an exchange: `project:<id>`, the project the new token is to speak
+/// for when its subject token names none (a person's device login, say). The OpenID
+/// scopes are let through (clients such as Authlib send their session's): a cluster
+/// token always carries what they would reveal.
 pub fn requested_project(scope: Option<&str>) -> Result<Option<String>, OAuthError> {
     let mut project = None;
     for item in scope.unwrap_or_default().split_ascii_whitespace() {
+        if crate::oauth_authorize::SCOPES.contains(&item) {
+            continue;
+        }
         match item.strip_prefix("project:") {
             Some(id) if !id.is_empty() && project.is_none() => project = Some(id.to_string()),
             Some(_) => {
@@ -72,7 +77,7 @@ pub fn requested_project(scope: Option<&str>) -> Result<Option<String>, OAuthErr
 impl Limen {
     /// Exchanges `subject` for a token for `audience` (RFC 8693 §2), on behalf of
     /// `client`. `client` may ask for an audience it lists, or for the cluster that names
-    /// it as its login client. The token speaks for the subject's project; a subject
+    /// it as its login client; never for a disabled cluster's. The token speaks for the subject's project; a subject
     /// without one gets `project` (where the user holds a role now), else the project
     /// that owns the cluster if the user holds a role there.
     pub async fn exchange_token(
@@ -87,7 +92,15 @@ impl Limen {
                 "This client may not use token exchange.".into(),
             ));
         }
-        let cluster = self.usable_cluster_with_audience(audience).await?;
+        let cluster = match self.cluster_with_audience(audience).await? {
+            Some((_, false)) => {
+                return Err(OAuthError::InvalidTarget(format!(
+                    "The cluster of {audience:?} is disabled."
+                )))
+            }
+            Some((c, true)) => Some(c),
+            None => None,
+        };
         let login_client = cluster
             .as_ref()
             .is_some_and(|c| c.login_client_id.as_deref() == Some(client.id.as_str()));
