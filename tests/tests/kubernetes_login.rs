@@ -350,15 +350,16 @@ async fn parallel_kubectl_runs_share_one_device_login_and_its_cached_token() {
 
 #[tokio::test]
 async fn tokens_are_renewed_before_expiry_and_the_login_refreshed() {
-    // Short lives: access tokens 10 s (renewed with 5 s left), cluster tokens 4 s
-    // (renewed 1 s before they end).
-    let mut t = setup(json!({"access_token_lifetime": 10, "exchanged_token_lifetime": 4})).await;
+    // Short lives: access tokens 20 s (renewed with 10 s left), cluster tokens 6 s
+    // (renewed 2 s before they end). Times are whole seconds: each sleep leaves one to
+    // spare.
+    let mut t = setup(json!({"access_token_lifetime": 20, "exchanged_token_lifetime": 6})).await;
     let first = token_of(&device_login(&t, EXEC_V1BETA1).await);
     let login = t.login_record(1);
     assert!(login["refresh_token"].is_string(), "{login}");
     assert_eq!(token_of(&t.cached(EXEC_V1BETA1, "alice")), first);
 
-    tokio::time::sleep(Duration::from_millis(3200)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     let second = token_of(&t.cached(EXEC_V1BETA1, "alice"));
     assert_ne!(second, first, "renewed before it expires");
     assert_eq!(
@@ -367,7 +368,7 @@ async fn tokens_are_renewed_before_expiry_and_the_login_refreshed() {
         "the access token still had time: no refresh"
     );
 
-    tokio::time::sleep(Duration::from_millis(2800)).await;
+    tokio::time::sleep(Duration::from_millis(6500)).await;
     let third = token_of(&t.cached(EXEC_V1BETA1, "alice"));
     assert_ne!(third, second);
     assert_ne!(
@@ -379,7 +380,7 @@ async fn tokens_are_renewed_before_expiry_and_the_login_refreshed() {
 
     // A cached token that has expired is never handed out: with the issuer gone the
     // plugin fails rather than print it.
-    tokio::time::sleep(Duration::from_millis(4200)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     t.s.stop();
     let out = t
         .plugin(EXEC_V1BETA1, "alice", &["--device-login", "never"])

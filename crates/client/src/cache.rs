@@ -206,10 +206,38 @@ impl AccountCache {
             .with_extension("served")
     }
 
-    /// A cluster token, read without the lock (files are replaced whole).
+    /// A cluster token, read without the lock (files are replaced whole, and the
+    /// served-to record is only appended to, so a cached answer needs no lock).
     pub fn peek_cluster(&self, audience: &str, project: Option<&str>) -> Option<ClusterEntry> {
         read_json::<ClusterEntry>(&self.cluster_path(audience, project))
             .filter(|e| e.audience == audience && e.project.as_deref() == project)
+    }
+
+    /// Whether the cluster token for (`audience`, `project`) went to process `kubectl`.
+    pub fn served(&self, audience: &str, project: Option<&str>, kubectl: u32) -> bool {
+        let path = self.served_path(audience, project);
+        fs::read_to_string(path).is_ok_and(|t| t.lines().any(|l| l.parse() == Ok(kubectl)))
+    }
+
+    /// Notes that the cluster token for (`audience`, `project`) went to `kubectl`.
+    pub fn remember_served(
+        &self,
+        audience: &str,
+        project: Option<&str>,
+        kubectl: u32,
+    ) -> Result<(), ClientError> {
+        let path = self.served_path(audience, project);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| ClientError::cache(&path, e))?;
+        if f.metadata().is_ok_and(|m| m.len() > SERVED_RECORD_MAX) {
+            f.set_len(0).map_err(|e| ClientError::cache(&path, e))?;
+        }
+        f.write_all(format!("{kubectl}\n").as_bytes())
+            .map_err(|e| ClientError::cache(&path, e))
     }
 
     /// Takes the account's lock, waiting while another process holds it.
@@ -238,6 +266,10 @@ pub struct AccountLock {
 }
 
 impl AccountLock {
+    pub fn account(&self) -> &AccountCache {
+        &self.account
+    }
+
     fn login_path(&self) -> PathBuf {
         self.account.dir.join("login.json")
     }
@@ -254,33 +286,6 @@ impl AccountLock {
 
     pub fn cluster(&self, audience: &str, project: Option<&str>) -> Option<ClusterEntry> {
         self.account.peek_cluster(audience, project)
-    }
-
-    /// Whether the cluster token for (`audience`, `project`) went to process `kubectl`.
-    pub fn served(&self, audience: &str, project: Option<&str>, kubectl: u32) -> bool {
-        let path = self.account.served_path(audience, project);
-        fs::read_to_string(path).is_ok_and(|t| t.lines().any(|l| l.parse() == Ok(kubectl)))
-    }
-
-    /// Notes that the cluster token for (`audience`, `project`) went to `kubectl`.
-    pub fn remember_served(
-        &self,
-        audience: &str,
-        project: Option<&str>,
-        kubectl: u32,
-    ) -> Result<(), ClientError> {
-        let path = self.account.served_path(audience, project);
-        let mut f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| ClientError::cache(&path, e))?;
-        if f.metadata().is_ok_and(|m| m.len() > SERVED_RECORD_MAX) {
-            f.set_len(0).map_err(|e| ClientError::cache(&path, e))?;
-        }
-        f.write_all(format!("{kubectl}\n").as_bytes())
-            .map_err(|e| ClientError::cache(&path, e))
     }
 
     /// Saves a new cluster token; it has gone to no one yet.
@@ -348,15 +353,17 @@ mod tests {
             .unwrap();
         lock.save_cluster(&entry(0, 100)).unwrap();
         for pid in [7, 70, 700] {
-            lock.remember_served("prod", None, pid).unwrap();
+            lock.account().remember_served("prod", None, pid).unwrap();
         }
-        assert!(lock.served("prod", None, 70) && !lock.served("prod", None, 7000));
         assert!(
-            !lock.served("prod", Some("p"), 70),
+            lock.account().served("prod", None, 70) && !lock.account().served("prod", None, 7000)
+        );
+        assert!(
+            !lock.account().served("prod", Some("p"), 70),
             "another project's token"
         );
         lock.save_cluster(&entry(50, 150)).unwrap();
-        assert!(!lock.served("prod", None, 70));
+        assert!(!lock.account().served("prod", None, 70));
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //! A call under kubectl finds, in this order: a cluster token in the cache that is fresh
 //! (handed out without any network call); else the account's access token, refreshed or
 //! renewed if it is about to end, exchanged for a new cluster token; else a new login
-//! (the device flow, or the application credential). All of it happens under the
-//! account's lock, so parallel kubectl runs share one login and one exchange. kubectl
+//! (the device flow, or the application credential). A fresh token is answered without
+//! the lock; everything else happens under the account's lock, so parallel kubectl runs
+//! share one login and one exchange. kubectl
 //! only asks again before the expiry it was told when the API server answered 401; a
 //! kubectl process that asks twice for a fresh token therefore gets a new one.
 
-use crate::cache::{AccountLock, CacheRoot, ClusterEntry, LoginKind, LoginRecord};
+use crate::cache::{AccountCache, AccountLock, CacheRoot, ClusterEntry, LoginKind, LoginRecord};
 use crate::exec::{exec_credential, ExecInfo, EXEC_V1};
 use crate::provider::{id_token_username, Poll, Provider, Tokens};
 use crate::{unix_now, ClientError};
@@ -150,26 +151,15 @@ impl LoginOptions {
 pub fn login(opts: &LoginOptions, say: &dyn Fn(&str)) -> Result<Option<String>, ClientError> {
     let target = opts.target()?;
     let account = opts.cache.account(&target.issuer, &opts.account);
-    let lock = account.lock()?;
-    let now = unix_now();
-    let mut rejected = false;
-    if let Some(aud) = &target.audience {
-        let project = opts.project.as_deref();
-        if let Some(entry) = lock.cluster(aud, project) {
-            if entry.fresh(now, opts.leeway) {
-                match opts.kubectl_pid {
-                    Some(pid) if lock.served(aud, project, pid) => rejected = true,
-                    Some(pid) => {
-                        lock.remember_served(aud, project, pid)?;
-                        return Ok(Some(credential(opts, &entry)));
-                    }
-                    None => return Ok(Some(credential(opts, &entry))),
-                }
-            }
-        }
+    if let Cached::Answer(a) = cached(opts, &target, &account)? {
+        return Ok(Some(a));
     }
-    if rejected {
-        say("limen: the cluster refused the cached token; getting a new one");
+    let lock = account.lock()?;
+    // Another kubectl may have renewed it while this one waited for the lock.
+    match cached(opts, &target, &account)? {
+        Cached::Answer(a) => return Ok(Some(a)),
+        Cached::Refused => say("limen: the cluster refused the cached token; getting a new one"),
+        Cached::Missing => {}
     }
     // Only now is the network needed.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -223,7 +213,8 @@ async fn renew(
                 };
                 lock.save_cluster(&entry)?;
                 if let Some(pid) = opts.kubectl_pid {
-                    lock.remember_served(audience, opts.project.as_deref(), pid)?;
+                    lock.account()
+                        .remember_served(audience, opts.project.as_deref(), pid)?;
                 }
                 return Ok(Some(credential(opts, &entry)));
             }
@@ -236,6 +227,40 @@ async fn renew(
     Err(ClientError::LoginNeeded(
         "the issuer refuses every new login for this cluster".into(),
     ))
+}
+
+/// What the cache holds for this call.
+enum Cached {
+    /// A fresh cluster token, recorded as handed to this kubectl: the ExecCredential.
+    Answer(String),
+    /// A fresh one that this kubectl had already: the cluster refused it.
+    Refused,
+    Missing,
+}
+
+/// The cached answer, if there is a fresh one (no network, no lock).
+fn cached(
+    opts: &LoginOptions,
+    target: &Target,
+    account: &AccountCache,
+) -> Result<Cached, ClientError> {
+    let Some(aud) = &target.audience else {
+        return Ok(Cached::Missing);
+    };
+    let project = opts.project.as_deref();
+    let Some(entry) = account
+        .peek_cluster(aud, project)
+        .filter(|e| e.fresh(unix_now(), opts.leeway))
+    else {
+        return Ok(Cached::Missing);
+    };
+    if let Some(pid) = opts.kubectl_pid {
+        if account.served(aud, project, pid) {
+            return Ok(Cached::Refused);
+        }
+        account.remember_served(aud, project, pid)?;
+    }
+    Ok(Cached::Answer(credential(opts, &entry)))
 }
 
 fn credential(opts: &LoginOptions, entry: &ClusterEntry) -> String {
