@@ -152,10 +152,6 @@ impl CacheRoot {
         Ok(base.join("limen"))
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.0
-    }
-
     pub fn account(&self, issuer: &str, account: &str) -> AccountCache {
         AccountCache {
             dir: self
@@ -284,10 +280,6 @@ impl AccountLock {
         write_private(&self.login_path(), &bytes, false)
     }
 
-    pub fn cluster(&self, audience: &str, project: Option<&str>) -> Option<ClusterEntry> {
-        self.account.peek_cluster(audience, project)
-    }
-
     /// Saves a new cluster token; it has gone to no one yet.
     pub fn save_cluster(&self, e: &ClusterEntry) -> Result<(), ClientError> {
         let served = self.account.served_path(&e.audience, e.project.as_deref());
@@ -374,14 +366,14 @@ mod tests {
         let lock = acct.lock().unwrap();
         let e = entry(1, 2);
         lock.save_cluster(&e).unwrap();
-        assert_eq!(lock.cluster("prod", None), Some(e.clone()));
-        assert_eq!(lock.cluster("prod", Some("p1")), None);
+        assert_eq!(acct.peek_cluster("prod", None), Some(e.clone()));
+        assert_eq!(acct.peek_cluster("prod", Some("p1")), None);
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(acct.dir()), 0o700);
         let file = acct.cluster_path("prod", None);
         assert_eq!(mode(&file), 0o600);
         fs::write(&file, b"{not json").unwrap();
-        assert_eq!(lock.cluster("prod", None), None);
+        assert_eq!(acct.peek_cluster("prod", None), None);
         lock.forget_all().unwrap();
         assert!(!file.exists());
         assert_eq!(root.accounts().len(), 1);

@@ -5,9 +5,9 @@
 //! renewed if it is about to end, exchanged for a new cluster token; else a new login
 //! (the device flow, or the application credential). A fresh token is answered without
 //! the lock; everything else happens under the account's lock, so parallel kubectl runs
-//! share one login and one exchange. kubectl
-//! only asks again before the expiry it was told when the API server answered 401; a
-//! kubectl process that asks twice for a fresh token therefore gets a new one.
+//! share one login and one exchange. kubectl only asks again before the expiry it was
+//! told when the API server answered 401; a kubectl process that asks twice for a fresh
+//! token therefore gets a new one.
 
 use crate::cache::{AccountCache, AccountLock, CacheRoot, ClusterEntry, LoginKind, LoginRecord};
 use crate::exec::{exec_credential, ExecInfo, EXEC_V1};
@@ -282,8 +282,8 @@ fn same_login(record: &LoginRecord, target: &Target, opts: &LoginOptions) -> boo
     same_kind && record.issuer == target.issuer
 }
 
-fn lives_long_enough(record: &LoginRecord, issued_life: i64, now: i64) -> bool {
-    record.access_expires_at - now > MIN_SUBJECT_LIFE.min(issued_life / 2)
+fn lives_long_enough(record: &LoginRecord, now: i64) -> bool {
+    record.access_expires_at - now > MIN_SUBJECT_LIFE.min(record.access_life() / 2)
 }
 
 /// The account's login, renewed or made as needed, and saved.
@@ -297,7 +297,7 @@ async fn account_login(
     let now = unix_now();
     let cached = lock.login().filter(|r| same_login(r, target, opts));
     if let Some(r) = &cached {
-        if lives_long_enough(r, r.access_life(), now) {
+        if lives_long_enough(r, now) {
             return Ok(r.clone());
         }
     }
@@ -529,11 +529,11 @@ mod tests {
             username: None,
         };
         let hour = record(0, 3600);
-        assert!(lives_long_enough(&hour, hour.access_life(), 3400));
-        assert!(!lives_long_enough(&hour, hour.access_life(), 3480));
+        assert!(lives_long_enough(&hour, 3400));
+        assert!(!lives_long_enough(&hour, 3480));
         // A 60 s token is good while it has more than half its life.
         let short = record(0, 60);
-        assert!(lives_long_enough(&short, short.access_life(), 20));
-        assert!(!lives_long_enough(&short, short.access_life(), 31));
+        assert!(lives_long_enough(&short, 20));
+        assert!(!lives_long_enough(&short, 31));
     }
 }

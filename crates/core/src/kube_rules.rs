@@ -298,29 +298,7 @@ impl Limen {
         self.doc_put(KIND, &rule.id, &rule, true).await?;
         Ok(rule)
     }
-}
 
-impl From<NewKubeRule> for KubeRule {
-    /// The rule as it would be stored (without id, cluster and time).
-    fn from(new: NewKubeRule) -> KubeRule {
-        KubeRule {
-            description: new.description,
-            subjects: new.subjects,
-            effect: new.effect,
-            verbs: new.verbs,
-            namespaces: new.namespaces,
-            api_groups: new.api_groups,
-            resources: new.resources,
-            names: new.names,
-            except_namespaces: new.except_namespaces,
-            except_resources: new.except_resources,
-            non_resource_paths: new.non_resource_paths,
-            ..KubeRule::default()
-        }
-    }
-}
-
-impl Limen {
     /// A cluster's rules, oldest first.
     pub async fn list_kube_rules(&self, cluster_id: &str) -> CoreResult<Vec<KubeRule>> {
         let mut rules: Vec<KubeRule> = self.doc_list(KIND).await?;
@@ -362,6 +340,26 @@ impl Limen {
         req: &AccessRequest,
     ) -> CoreResult<AccessDecision> {
         Ok(decide(&self.list_kube_rules(cluster_id).await?, req))
+    }
+}
+
+impl From<NewKubeRule> for KubeRule {
+    /// The rule as it would be stored (without id, cluster and time).
+    fn from(new: NewKubeRule) -> KubeRule {
+        KubeRule {
+            description: new.description,
+            subjects: new.subjects,
+            effect: new.effect,
+            verbs: new.verbs,
+            namespaces: new.namespaces,
+            api_groups: new.api_groups,
+            resources: new.resources,
+            names: new.names,
+            except_namespaces: new.except_namespaces,
+            except_resources: new.except_resources,
+            non_resource_paths: new.non_resource_paths,
+            ..KubeRule::default()
+        }
     }
 }
 
