@@ -5,12 +5,16 @@
 #
 #   scripts/start.sh                      admin password generated (kept in limen-data/)
 #   LIMEN_ADMIN_PASSWORD=... scripts/start.sh
-#   LIMEN_LISTEN=0.0.0.0:5000 scripts/start.sh
+#   LIMEN_LISTEN=0.0.0.0:5000 LIMEN_PUBLIC_URL=https://keystone.example.com scripts/start.sh
+#
+# LIMEN_PUBLIC_URL is the URL clients reach Limen at (links and WWW-Authenticate are built
+# on it, never on a request's Host header); default http://<listen address>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 data=${LIMEN_DATA_DIR:-./limen-data}
 listen=${LIMEN_LISTEN:-127.0.0.1:5000}
+public_url=${LIMEN_PUBLIC_URL:-http://${listen/0.0.0.0/127.0.0.1}}
 mkdir -p "$data"
 chmod 700 "$data"
 
@@ -28,10 +32,10 @@ fi
 export LIMEN_ADMIN_PASSWORD
 
 echo "==> bootstrapping $data"
-"$bin" --data-dir "$data" bootstrap --public-url "http://${listen/0.0.0.0/127.0.0.1}/v3" |
+"$bin" --data-dir "$data" bootstrap --public-url "$public_url/v3" |
     sed "s|OS_PASSWORD=<the admin password>|OS_PASSWORD=$LIMEN_ADMIN_PASSWORD|"
 [ -f "$pwfile" ] && echo "(the admin password is kept in $pwfile)"
 echo "    (no openstack CLI yet? compat/setup-venv.sh installs one into .venv/bin)"
 
 echo "==> serving; stop with Ctrl-C"
-exec "$bin" --data-dir "$data" serve --listen "$listen"
+exec "$bin" --data-dir "$data" serve --listen "$listen" --public-url "$public_url"

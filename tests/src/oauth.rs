@@ -100,6 +100,10 @@ pub async fn exchange(
     token_request(s, &form).await
 }
 
+/// The JOSE `typ` of an exchanged (cluster) token: neither an ID token's nor an access
+/// token's, so neither check accepts one.
+pub const EXCHANGED_TYP: &str = "limen-exchanged+jwt";
+
 /// The claims of a JWT the provider (issuer: the server's own URL) signed, verified
 /// against the served JWK set by its kid, for audience `aud`, with header `typ`.
 pub async fn verified_jwt(s: &TestServer, token: &str, aud: &str, typ: &str) -> Value {
@@ -378,4 +382,37 @@ impl PageClient {
         }
         self.post(&action, &fields).await
     }
+}
+
+/// A device login (RFC 8628) of `user` (a Default-domain user with
+/// [`crate::USER_PASSWORD`]) through public `client`, approved on the real pages: the
+/// token response (access, refresh and ID token). The server needs
+/// `device_poll_interval = 1`, and the client's name must contain `kubectl`
+/// ([`answer_device`] checks that the page names it).
+pub async fn device_login(s: &TestServer, client: &str, user: &str) -> Value {
+    let resp = s
+        .http
+        .post(s.url("/oauth2/device_authorization"))
+        .form(&[("client_id", client), ("scope", "openid profile")])
+        .send()
+        .await
+        .expect("device authorization");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let d: Value = resp.json().await.expect("json");
+    let link = d["verification_uri_complete"].as_str().expect("link");
+    let mut browser = PageClient::new();
+    let done = answer_device(&mut browser, link, user, "approve").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, tokens) = token_request(
+        s,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", client),
+            ("device_code", d["device_code"].as_str().expect("code")),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens
 }

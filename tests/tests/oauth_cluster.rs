@@ -303,7 +303,7 @@ async fn person_round(
         cluster_token,
         &p.issuer,
         "cluster-a",
-        "JWT",
+        EXCHANGED_TYP,
     )?;
     Ok(())
 }

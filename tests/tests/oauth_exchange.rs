@@ -36,7 +36,7 @@ async fn a_keystone_token_becomes_a_cluster_token() {
         &s,
         body["access_token"].as_str().unwrap(),
         "cluster-a",
-        "JWT",
+        EXCHANGED_TYP,
     )
     .await;
     assert_eq!(claims["sub"], json!(user));
@@ -82,7 +82,7 @@ async fn a_keystone_token_becomes_a_cluster_token() {
         jsonwebtoken::decode_header(token).unwrap().alg,
         jsonwebtoken::Algorithm::ES256
     );
-    let short_claims = verified_jwt(&s, token, "cluster-a", "JWT").await;
+    let short_claims = verified_jwt(&s, token, "cluster-a", EXCHANGED_TYP).await;
     assert_eq!(
         short_claims["exp"].as_i64().unwrap() - short_claims["iat"].as_i64().unwrap(),
         90

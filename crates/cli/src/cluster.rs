@@ -46,6 +46,14 @@ pub enum ClusterAction {
         /// tokens for this cluster without listing its audience.
         #[arg(long, value_name = "CLIENT_ID")]
         login_client: Option<String>,
+        /// An OAuth client of another domain that may exchange tokens for this cluster
+        /// (the cluster's own domain's clients need only list its audience); repeatable.
+        #[arg(long = "exchange-client", value_name = "CLIENT_ID")]
+        exchange_clients: Vec<String>,
+        /// Another domain whose people this cluster authenticates without a role in the
+        /// cluster's own domain; repeatable.
+        #[arg(long = "trust-domain", value_name = "DOMAIN_ID")]
+        trusted_domains: Vec<String>,
     },
     /// List clusters: id, domain, name, audience.
     List {
@@ -86,6 +94,14 @@ pub enum ClusterAction {
         /// The OAuth client people log in with; `none` removes it.
         #[arg(long, value_name = "CLIENT_ID|none")]
         login_client: Option<String>,
+        /// Replace the OAuth clients of other domains that may exchange tokens for this
+        /// cluster (comma-separated ids; an empty value removes them all).
+        #[arg(long, value_name = "CLIENT_IDS", value_delimiter = ',')]
+        exchange_clients: Option<Vec<String>>,
+        /// Replace the other domains whose people this cluster authenticates
+        /// (comma-separated ids; an empty value removes them all).
+        #[arg(long, value_name = "DOMAIN_IDS", value_delimiter = ',')]
+        trusted_domains: Option<Vec<String>>,
         /// Enable (true) or disable (false) it: a disabled cluster's webhook calls fail.
         #[arg(long, value_name = "BOOL")]
         enabled: Option<bool>,
@@ -205,6 +221,8 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
             accept_keystone_tokens,
             accept_application_credentials,
             login_client,
+            exchange_clients,
+            trusted_domains,
         } => {
             let new = NewCluster {
                 domain_id: domain,
@@ -218,6 +236,8 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
                 accept_application_credentials,
                 login_client_id: login_client,
                 role_mappings: Vec::new(),
+                exchange_clients,
+                trusted_domains,
                 enabled: true,
             };
             let (c, token) = limen.create_cluster(new).await.map_err(e)?;
@@ -249,6 +269,8 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
             accept_keystone_tokens,
             accept_application_credentials,
             login_client,
+            exchange_clients,
+            trusted_domains,
             enabled,
         } => {
             let patch = ClusterPatch {
@@ -262,6 +284,8 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
                 accept_application_credentials,
                 login_client_id: login_client.map(|c| (c != "none").then_some(c)),
                 role_mappings: None,
+                exchange_clients: exchange_clients.map(non_empty),
+                trusted_domains: trusted_domains.map(non_empty),
                 enabled,
             };
             let c = limen.update_cluster(&id, patch).await.map_err(e)?;
@@ -532,4 +556,10 @@ fn apiserver_config(
             Ok(out)
         }
     }
+}
+
+/// A comma-separated list from the command line, without the empty items an empty value
+/// (`--exchange-clients ''`, meaning none) leaves.
+fn non_empty(ids: Vec<String>) -> Vec<String> {
+    ids.into_iter().filter(|id| !id.trim().is_empty()).collect()
 }

@@ -63,7 +63,8 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:5000].
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
-        /// Externally visible base URL used in links [default: from the Host header].
+        /// Externally visible base URL used in links and WWW-Authenticate [default: each
+        /// request's Host header, which the client chooses: set it in production].
         #[arg(long, value_name = "URL")]
         public_url: Option<String>,
     },

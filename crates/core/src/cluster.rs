@@ -52,6 +52,16 @@ pub struct Cluster {
     /// (k8s-keystone-auth's role-mappings).
     #[serde(default)]
     pub role_mappings: Vec<RoleMapping>,
+    /// OAuth clients of other domains this cluster lets exchange tokens for its audience
+    /// (its own domain's clients need only list the audience; the login client is
+    /// always allowed). A cross-domain link only the cluster's side can make.
+    #[serde(default)]
+    pub exchange_clients: Vec<String>,
+    /// Other domains whose people this cluster authenticates without a role in its own
+    /// domain (docs/security.md): by default only people holding a role on the
+    /// cluster's domain or one of its projects get in.
+    #[serde(default)]
+    pub trusted_domains: Vec<String>,
     pub enabled: bool,
     /// `sha256:<hex>` of the webhook token's secret half.
     pub webhook_secret_hash: String,
@@ -82,6 +92,8 @@ pub struct NewCluster {
     pub accept_application_credentials: bool,
     pub login_client_id: Option<String>,
     pub role_mappings: Vec<RoleMapping>,
+    pub exchange_clients: Vec<String>,
+    pub trusted_domains: Vec<String>,
     pub enabled: bool,
 }
 
@@ -98,6 +110,8 @@ pub struct ClusterPatch {
     pub accept_application_credentials: Option<bool>,
     pub login_client_id: Option<Option<String>>,
     pub role_mappings: Option<Vec<RoleMapping>>,
+    pub exchange_clients: Option<Vec<String>>,
+    pub trusted_domains: Option<Vec<String>>,
     pub enabled: Option<bool>,
 }
 
@@ -223,6 +237,34 @@ impl Limen {
                  carry it).",
             ));
         }
+        if self.issuer().is_ok_and(|issuer| issuer == c.audience) {
+            return Err(CoreError::validation(
+                "A cluster's audience must not be the issuer (the audience of Limen's own \
+                 access tokens).",
+            ));
+        }
+        for id in &c.exchange_clients {
+            match self.get_oauth_client(id).await {
+                Ok(_) => {}
+                Err(CoreError::NotFound { .. }) => {
+                    return Err(CoreError::validation(format!(
+                        "exchange_clients names {id}, which is no OAuth client."
+                    )))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for id in &c.trusted_domains {
+            match self.get_domain(id).await {
+                Ok(_) => {}
+                Err(CoreError::NotFound { .. }) => {
+                    return Err(CoreError::validation(format!(
+                        "trusted_domains names {id}, which is no domain."
+                    )))
+                }
+                Err(e) => return Err(e),
+            }
+        }
         Ok(())
     }
 
@@ -265,6 +307,8 @@ impl Limen {
             accept_application_credentials: new.accept_application_credentials,
             login_client_id: new.login_client_id,
             role_mappings: new.role_mappings,
+            exchange_clients: new.exchange_clients,
+            trusted_domains: new.trusted_domains,
             enabled: new.enabled,
             webhook_secret_hash: hash_secret(&secret),
             created_at: self.clock.now().unix_timestamp(),
@@ -356,6 +400,12 @@ impl Limen {
         }
         if let Some(v) = patch.role_mappings {
             c.role_mappings = v;
+        }
+        if let Some(v) = patch.exchange_clients {
+            c.exchange_clients = v;
+        }
+        if let Some(v) = patch.trusted_domains {
+            c.trusted_domains = v;
         }
         if let Some(v) = patch.enabled {
             c.enabled = v;

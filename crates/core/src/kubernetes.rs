@@ -17,6 +17,8 @@ use crate::error::CoreError;
 use crate::identity::name_part;
 use crate::model::Target;
 use crate::model::{Domain, User};
+use crate::oauth_exchange::ExchangedFrom;
+use crate::oauth_grant::OAuthError;
 use crate::service::Limen;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -113,6 +115,38 @@ struct ProjectScope {
 }
 
 impl Limen {
+    /// Whether `cluster` takes `user_id` (with a token for `project_id`, if any): the
+    /// project must lie in the cluster's domain or a domain it trusts, and the person
+    /// must hold a role on one of those domains or on one of their projects (grants from
+    /// anywhere count, so a guest given a role in the cluster's domain gets in).
+    pub(crate) async fn cluster_admits(
+        &self,
+        cluster: &Cluster,
+        user_id: &str,
+        project_id: Option<&str>,
+    ) -> Result<bool, CoreError> {
+        let trusted = |domain_id: &str| {
+            domain_id == cluster.domain_id || cluster.trusted_domains.iter().any(|d| d == domain_id)
+        };
+        if let Some(pid) = project_id {
+            // The person's roles on the project are checked where the token is read.
+            return Ok(trusted(&self.get_project(pid).await?.domain_id));
+        }
+        if self
+            .domains_for_user(user_id)
+            .await?
+            .iter()
+            .any(|d| trusted(&d.id))
+        {
+            return Ok(true);
+        }
+        Ok(self
+            .projects_for_user(user_id)
+            .await?
+            .iter()
+            .any(|p| trusted(&p.domain_id)))
+    }
+
     /// Who `token` is on `cluster`, and the audiences to answer with. A good token is
     /// good for the calling cluster's API server itself: its audience is returned only
     /// when the API server names it in `spec.audiences`; otherwise none is, which the API
@@ -129,6 +163,16 @@ impl Limen {
             PresentedToken::ClusterToken(claims) => self.cluster_token_subject(&claims).await?,
             PresentedToken::Other(raw) => self.keystone_token_subject(cluster, &raw).await?,
         };
+        if !self
+            .cluster_admits(cluster, &user.id, project.as_ref().map(|p| p.id.as_str()))
+            .await?
+        {
+            return Err(TokenRejected::Invalid(
+                "this cluster does not admit the token's user or project: it takes people \
+                 holding a role in its own domain or a domain it trusts"
+                    .into(),
+            ));
+        }
         let person = self
             .kube_user(cluster, &user, &domain, project.as_ref())
             .await?;
@@ -150,6 +194,22 @@ impl Limen {
                 "the token's user is disabled or gone".into(),
             ));
         };
+        let from = serde_json::from_value::<ExchangedFrom>(claims["limen_from"].clone());
+        let alive = match from {
+            Ok(from) => self
+                .exchanged_from_alive(&from, &user.id)
+                .await
+                .map_err(|e| match e {
+                    OAuthError::TemporarilyUnavailable(_) => TokenRejected::Unavailable,
+                    other => TokenRejected::Invalid(other.to_string()),
+                })?,
+            Err(_) => false,
+        };
+        if !alive {
+            return Err(TokenRejected::Invalid(
+                "the login or token the cluster token was exchanged from has ended".into(),
+            ));
+        }
         let domain = self.get_domain(&user.domain_id).await?;
         let project = match claims["limen"]["project"]["id"].as_str() {
             None => None,

@@ -126,6 +126,10 @@ pub(crate) struct CodeRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ConsentRecord {
     scopes: Vec<String>,
+    /// The audiences the client could exchange the login for when the person allowed
+    /// it; a new one asks again.
+    #[serde(default)]
+    audiences: Vec<String>,
 }
 
 impl Limen {
@@ -258,13 +262,16 @@ impl Limen {
         Ok(req)
     }
 
-    /// Whether `user_id` already allowed this client every scope asked for.
+    /// Whether `user_id` already allowed this client every scope asked for, and every
+    /// audience it may now exchange the login for.
     pub async fn consented(&self, user_id: &str, req: &AuthorizeRequest) -> CoreResult<bool> {
         let key = format!("{user_id}/{}", req.client.id);
-        Ok(self
-            .record_get::<ConsentRecord>(CONSENT, &key)
-            .await?
-            .is_some_and(|c| req.scopes.iter().all(|s| c.scopes.contains(s))))
+        let Some(c) = self.record_get::<ConsentRecord>(CONSENT, &key).await? else {
+            return Ok(false);
+        };
+        let audiences = self.exchange_targets(&req.client).await?;
+        Ok(req.scopes.iter().all(|s| c.scopes.contains(s))
+            && audiences.iter().all(|t| c.audiences.contains(&t.audience)))
     }
 
     /// Remembers that `user_id` allowed this client these scopes.
@@ -280,9 +287,15 @@ impl Limen {
                 scopes.push(s.clone());
             }
         }
+        let audiences = self
+            .exchange_targets(&req.client)
+            .await?
+            .into_iter()
+            .map(|t| t.audience)
+            .collect();
         let until = self.now_unix() + CONSENT_LIFETIME;
-        self.record_put(CONSENT, &key, &ConsentRecord { scopes }, until, false)
-            .await
+        let record = ConsentRecord { scopes, audiences };
+        self.record_put(CONSENT, &key, &record, until, false).await
     }
 
     /// A single-use authorization code for what `session`'s user allowed.

@@ -305,6 +305,41 @@ fn check_client(c: &OAuthClient) -> CoreResult<()> {
 }
 
 impl Limen {
+    /// The cross-domain rule for audiences, checked where the link is written (and again
+    /// at every exchange): an audience is never a client's id nor the issuer, and another
+    /// domain's cluster may be listed only once that cluster names this client.
+    async fn check_client_audiences(&self, c: &OAuthClient) -> CoreResult<()> {
+        for audience in &c.audiences {
+            let is_client = match self.get_oauth_client(audience).await {
+                Ok(_) => true,
+                Err(CoreError::NotFound { .. }) => false,
+                Err(e) => return Err(e),
+            };
+            let is_issuer = self.config.oidc.issuer.as_deref() == Some(audience.as_str());
+            if is_client || is_issuer {
+                return Err(CoreError::validation(format!(
+                    "The audience {audience:?} is an OAuth client's id or the issuer: tokens \
+                     for it would pass for that client's ID tokens or Limen's own."
+                )));
+            }
+            let cluster = self
+                .list_clusters(None)
+                .await?
+                .into_iter()
+                .find(|k| &k.audience == audience);
+            if let Some(k) = cluster {
+                if k.domain_id != c.domain_id && !k.exchange_clients.contains(&c.id) {
+                    return Err(CoreError::forbidden(format!(
+                        "The audience {audience:?} is a cluster of another domain; its \
+                         managers must first name this client in the cluster's \
+                         exchange_clients."
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn new_client_secret(&self) -> String {
         let mut b = [0u8; 32];
         self.random.fill(&mut b);
@@ -337,6 +372,7 @@ impl Limen {
         };
         check_client(&client)?;
         client.lifetimes.check(&self.config.oidc)?;
+        self.check_client_audiences(&client).await?;
         self.doc_put(KIND, &client.id, &client, true).await?;
         Ok((client, secret))
     }
@@ -388,6 +424,7 @@ impl Limen {
         c.lifetimes = c.lifetimes.patched(patch.lifetimes);
         check_client(&c)?;
         c.lifetimes.check(&self.config.oidc)?;
+        self.check_client_audiences(&c).await?;
         self.doc_put(KIND, id, &c, false).await?;
         Ok(c)
     }

@@ -128,25 +128,15 @@ impl Limen {
         if record.client_id != client.id {
             return Err(unknown());
         }
-        let grant_id = self.new_id();
-        let marker = UsedMarker {
-            grant_id: grant_id.clone(),
-        };
-        match self
-            .record_put(CODE_USED, &key, &marker, record.expires_at, true)
-            .await
-        {
-            Ok(()) => {}
-            Err(CoreError::Conflict { .. }) => {
-                if let Some(first) = self.record_get::<UsedMarker>(CODE_USED, &key).await? {
-                    self.revoke_grant(&first.grant_id).await?;
-                    tracing::warn!(client = %client.id, grant = %first.grant_id,
-                        "authorization code replayed: its grant is revoked");
-                }
-                return Err(unknown());
-            }
-            Err(e) => return Err(e.into()),
+        // A code used before is a replay: what it gave is revoked.
+        if let Some(first) = self.record_get::<UsedMarker>(CODE_USED, &key).await? {
+            self.revoke_grant(&first.grant_id).await?;
+            tracing::warn!(client = %client.id, grant = %first.grant_id,
+                "authorization code replayed: its grant is revoked");
+            return Err(unknown());
         }
+        // Checked before the code is marked used, so that a wrong verifier (someone who
+        // intercepted the code but lacks the verifier) does not burn the real client's.
         if redirect_uri != Some(record.redirect_uri.as_str()) {
             return Err(bad_grant(
                 "redirect_uri differs from the one the code was issued for.",
@@ -157,6 +147,26 @@ impl Limen {
             return Err(bad_grant(
                 "The code_verifier does not match the code_challenge.",
             ));
+        }
+        let grant_id = self.new_id();
+        let marker = UsedMarker {
+            grant_id: grant_id.clone(),
+        };
+        match self
+            .record_put(CODE_USED, &key, &marker, record.expires_at, true)
+            .await
+        {
+            Ok(()) => {}
+            // Redeemed at the same moment by another request: both lose.
+            Err(CoreError::Conflict { .. }) => {
+                if let Some(first) = self.record_get::<UsedMarker>(CODE_USED, &key).await? {
+                    self.revoke_grant(&first.grant_id).await?;
+                    tracing::warn!(client = %client.id, grant = %first.grant_id,
+                        "authorization code replayed: its grant is revoked");
+                }
+                return Err(unknown());
+            }
+            Err(e) => return Err(e.into()),
         }
         let (grant, user) = self
             .start_grant(

@@ -229,15 +229,16 @@ impl OidcKeys {
         self.verify(token, "JWT", issuer, client_id).ok()
     }
 
-    /// The claims of a JWT (`typ: JWT`) these keys signed for `audience`, or why not:
+    /// The claims of a JWT of type `typ` these keys signed for `audience`, or why not:
     /// for telling a Kubernetes cluster what is wrong with a token it was given.
     pub fn verify_jwt_for(
         &self,
         token: &str,
+        typ: &str,
         issuer: &str,
         audience: &str,
     ) -> Result<Value, JwtRejection> {
-        self.verify(token, "JWT", issuer, audience)
+        self.verify(token, typ, issuer, audience)
     }
 
     fn verify(

@@ -30,6 +30,8 @@ pub fn cluster_create(body: Value) -> ProtoResult<(NewCluster, Option<String>)> 
             .unwrap_or(false),
         login_client_id: f.nullable_string("login_client_id", 64)?.flatten(),
         role_mappings: role_mappings(f.take("role_mappings"))?.unwrap_or_default(),
+        exchange_clients: f.strings("exchange_clients", 64)?.unwrap_or_default(),
+        trusted_domains: f.strings("trusted_domains", 64)?.unwrap_or_default(),
         enabled: f.boolean("enabled")?.unwrap_or(true),
     };
     let domain_id = f.string("domain_id", 1, 64)?;
@@ -55,6 +57,8 @@ pub fn cluster_update(body: Value) -> ProtoResult<ClusterPatch> {
         accept_application_credentials: f.boolean("accept_application_credentials")?,
         login_client_id: f.nullable_string("login_client_id", 64)?,
         role_mappings: role_mappings(f.take("role_mappings"))?,
+        exchange_clients: f.strings("exchange_clients", 64)?,
+        trusted_domains: f.strings("trusted_domains", 64)?,
         enabled: f.boolean("enabled")?,
     };
     f.closed()?;
@@ -107,6 +111,8 @@ pub fn cluster(l: &Links, c: &Cluster, webhook_token: Option<&str>) -> Value {
         "accept_application_credentials": c.accept_application_credentials,
         "login_client_id": c.login_client_id,
         "role_mappings": c.role_mappings,
+        "exchange_clients": c.exchange_clients,
+        "trusted_domains": c.trusted_domains,
         "enabled": c.enabled,
         "created_at": created,
         "links": l.self_link(&format!("limen/clusters/{}", c.id)),

@@ -231,7 +231,10 @@ pub async fn build(config: Config) -> Result<App, StartError> {
                 .map_err(StartError::OidcKeys)?,
         ),
     };
+    let proxies = crate::client_addr::TrustedProxies::parse(&config.http.trusted_proxies)
+        .map_err(|e| StartError::Config(e.0))?;
     let state = AppState {
+        proxies: Arc::new(proxies),
         oidc_keys,
         limen: Arc::new(limen),
         policy: Arc::new(RwLock::new(Arc::new(policy))),
@@ -241,7 +244,10 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         token_bodies,
     };
     let router = routes::router()
-        .layer(middleware::from_fn(request_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_headers,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
             ApiError::new(
@@ -259,8 +265,23 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     })
 }
 
-/// Keystone's response headers: a request id and `Vary: X-Auth-Token`.
-async fn request_headers(req: Request, next: Next) -> Response {
+/// Keystone's response headers: a request id and `Vary: X-Auth-Token`. Finds the client's
+/// address first (through trusted proxies) for the handlers' limits and for the log.
+async fn request_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| state.proxies.client(c.0.ip(), req.headers()));
+    if let Some(ip) = client {
+        req.extensions_mut().insert(crate::extract::ClientIp(ip));
+    }
+    let within = std::time::Duration::from_secs(state.config.http.body_read_timeout);
+    let req =
+        req.map(|body| axum::body::Body::new(crate::listener::DeadlineBody::new(body, within)));
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = std::time::Instant::now();
@@ -276,6 +297,7 @@ async fn request_headers(req: Request, next: Next) -> Response {
     );
     tracing::info!(
         request_id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
+        client = %client.map(|ip| ip.to_string()).unwrap_or_default(),
         %method,
         path = %path,
         status = resp.status().as_u16(),
@@ -421,6 +443,12 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     }
     prune_revocations(app.state.clone());
     follow_changes(app.state.clone(), app.sync.clone());
+    if app.state.config.public_url.is_none() {
+        tracing::warn!(
+            "public_url is not set: links and WWW-Authenticate follow each request's Host \
+             header, which a client chooses; set public_url (docs/security.md)"
+        );
+    }
     println!("limen listening on http://{addr}");
     tracing::info!(%addr, "listening");
     // Trailing slashes are trimmed before routing: clients ask for `…/trusts/` as well.
@@ -428,15 +456,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         &tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(),
         app.router,
     );
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-            std::net::SocketAddr,
-        >(service),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(StartError::Serve)
+    let limits = crate::listener::ConnectionLimits {
+        max_connections: app.state.config.http.max_connections,
+        header_read_timeout: std::time::Duration::from_secs(
+            app.state.config.http.header_read_timeout,
+        ),
+    };
+    crate::listener::serve(listener, service, limits, shutdown_signal()).await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -40,6 +40,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub oidc: OidcConfig,
     pub kubernetes: KubernetesSettings,
+    pub http: HttpConfig,
 }
 
 /// Where Fernet token keys and credential keys live: `files` (Keystone's key repositories
@@ -263,6 +264,35 @@ impl Default for AuthConfig {
     }
 }
 
+/// How connections are held and who the client is (docs/security.md, "Limits").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Addresses or networks (`10.0.0.0/8`, `::1`) of reverse proxies whose
+    /// `Forwarded` / `X-Forwarded-For` headers name the real client; from any other
+    /// peer these headers are ignored. Empty: the peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// Seconds a client has to send a request's headers (and, on a kept-alive
+    /// connection, the next request's) before the connection is closed.
+    pub header_read_timeout: u64,
+    /// Seconds a request body may take to arrive, however slowly it trickles.
+    pub body_read_timeout: u64,
+    /// Connections served at once; beyond them a new connection gets 503 with
+    /// `Retry-After` and is closed.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            trusted_proxies: Vec::new(),
+            header_read_timeout: 10,
+            body_read_timeout: 30,
+            max_connections: 4096,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
@@ -292,6 +322,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             oidc: OidcConfig::default(),
             kubernetes: KubernetesSettings::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -316,6 +347,7 @@ const CONFIG_KEYS: &[&str] = &[
     "keys",
     "oidc",
     "kubernetes",
+    "http",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -387,6 +419,17 @@ impl Config {
         config.oidc.check_lifetimes()?;
         limen_core::kubernetes::check_username_template(&config.kubernetes.username_template)
             .map_err(ConfigError)?;
+        crate::client_addr::TrustedProxies::parse(&config.http.trusted_proxies)?;
+        if config.http.header_read_timeout == 0
+            || config.http.body_read_timeout == 0
+            || config.http.max_connections == 0
+        {
+            return Err(ConfigError(
+                "http.header_read_timeout, http.body_read_timeout and http.max_connections \
+                 must be at least 1"
+                    .into(),
+            ));
+        }
         Ok(config)
     }
 

@@ -48,7 +48,8 @@ impl FromRequest<AppState> for JsonBody {
     }
 }
 
-/// Reads a body up to `limit` bytes; longer is a 413.
+/// Reads a body up to `limit` bytes; longer is a 413, slower than `[http]
+/// body_read_timeout` a 408.
 pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     let too_long = req
         .headers()
@@ -61,7 +62,16 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     }
     axum::body::to_bytes(req.into_body(), limit)
         .await
-        .map_err(|_| ApiError::too_large())
+        .map_err(|e| {
+            if crate::listener::timed_out(&e) {
+                ApiError::new(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    "The request body did not arrive in time.",
+                )
+            } else {
+                ApiError::too_large()
+            }
+        })
 }
 
 /// The caller's validated token (`X-Auth-Token`).
@@ -221,6 +231,11 @@ impl FromRequestParts<AppState> for Base {
     }
 }
 
+/// The client's address as the request middleware resolved it through trusted proxies
+/// (`crate::client_addr`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
+
 /// The client's address (absent when the server runs without connection info, as in
 /// in-process tests).
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
@@ -229,17 +244,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+        Ok(ClientAddr(parts.extensions.get::<ClientIp>().map(|c| c.0)))
     }
 }
 
 /// Runs a login attempt under the failed-login limit of the client's address: refused
-/// with 429 while the address is over the limit; a 401 counts against it.
+/// with 429 while the address is over the limit (attempts in flight count, so concurrent
+/// guesses cannot overtake the limit); a 401 stays counted against it.
 pub async fn limited_login<T>(
     state: &AppState,
     addr: &ClientAddr,
@@ -248,19 +259,22 @@ pub async fn limited_login<T>(
     let (Some(limiter), Some(ip)) = (&state.login_limiter, addr.0) else {
         return attempt.await;
     };
-    if let Err(wait) = limiter.check(ip, std::time::Instant::now()) {
-        let mut e = ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed authentication attempts from this address; try again later.",
-        );
-        e.retry_after = Some(wait.as_secs().max(1));
-        return Err(e);
-    }
+    let reserved = match limiter.reserve(ip, std::time::Instant::now()) {
+        Ok(r) => r,
+        Err(wait) => {
+            let mut e = ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed authentication attempts from this address; try again later.",
+            );
+            e.retry_after = Some(wait.as_secs().max(1));
+            return Err(e);
+        }
+    };
     let result = attempt.await;
     if let Err(e) = &result {
         // A receipt asking for a second factor is part of a normal MFA login.
         if e.status == axum::http::StatusCode::UNAUTHORIZED && e.receipt.is_none() {
-            limiter.record_failure(ip, std::time::Instant::now());
+            reserved.failed();
         }
     }
     result

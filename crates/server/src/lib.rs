@@ -6,10 +6,12 @@
 
 pub mod app;
 pub mod authz;
+pub mod client_addr;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod listener;
 pub mod pages;
 pub mod ratelimit;
 pub mod routes;

@@ -2,6 +2,10 @@
 //! bucket that refills over time; an empty bucket answers 429 until it refills. Successful
 //! logins cost nothing, so only guessing is slowed down. Complements Keystone's per-user
 //! lockout, which is off unless configured.
+//!
+//! An attempt takes its token *before* the secret is checked and gives it back when it
+//! turns out not to be a failure ([`LoginLimiter::reserve`]), so a burst of concurrent
+//! guesses gets no more checks than the bucket holds.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -40,31 +44,19 @@ impl LoginLimiter {
         b.at = now;
     }
 
-    /// `Err(wait)` when the address has used up its failures.
-    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+    /// Takes a token for one attempt from `ip`'s bucket, or `Err(wait)` when it is
+    /// empty. The token comes back when the [`Attempt`] is dropped, unless it was marked
+    /// [`Attempt::failed`].
+    pub fn reserve(&self, ip: IpAddr, now: Instant) -> Result<Attempt<'_>, Duration> {
         let Ok(mut map) = self.buckets.lock() else {
-            return Ok(());
-        };
-        match map.get_mut(&ip) {
-            None => Ok(()),
-            Some(b) => {
-                self.refill(b, now);
-                if b.tokens >= 1.0 {
-                    Ok(())
-                } else {
-                    Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_second))
-                }
-            }
-        }
-    }
-
-    pub fn record_failure(&self, ip: IpAddr, now: Instant) {
-        let Ok(mut map) = self.buckets.lock() else {
-            return;
+            return Ok(Attempt {
+                limiter: self,
+                ip,
+                failed: true,
+            });
         };
         if map.len() >= MAX_TRACKED && !map.contains_key(&ip) {
-            let capacity = self.capacity;
-            let per_second = self.per_second;
+            let (capacity, per_second) = (self.capacity, self.per_second);
             map.retain(|_, b| {
                 let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
                 b.tokens + elapsed * per_second < capacity
@@ -76,7 +68,46 @@ impl LoginLimiter {
             at: now,
         });
         self.refill(b, now);
-        b.tokens = (b.tokens - 1.0).max(0.0);
+        if b.tokens < 1.0 {
+            return Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_second));
+        }
+        b.tokens -= 1.0;
+        Ok(Attempt {
+            limiter: self,
+            ip,
+            failed: false,
+        })
+    }
+
+    fn give_back(&self, ip: IpAddr) {
+        if let Ok(mut map) = self.buckets.lock() {
+            if let Some(b) = map.get_mut(&ip) {
+                b.tokens = (b.tokens + 1.0).min(self.capacity);
+            }
+        }
+    }
+}
+
+/// One attempt's token: given back on drop unless the attempt failed.
+#[must_use = "an attempt gives its token back when dropped"]
+pub struct Attempt<'a> {
+    limiter: &'a LoginLimiter,
+    ip: IpAddr,
+    failed: bool,
+}
+
+impl Attempt<'_> {
+    /// The attempt failed: its token stays spent.
+    pub fn failed(mut self) {
+        self.failed = true;
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.failed {
+            self.limiter.give_back(self.ip);
+        }
     }
 }
 
@@ -91,19 +122,36 @@ mod tests {
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert!(l.check(ip, t0).is_ok());
-            l.record_failure(ip, t0);
+            l.reserve(ip, t0).unwrap().failed();
         }
-        let wait = l.check(ip, t0).unwrap_err();
+        let wait = l.reserve(ip, t0).err().unwrap();
         assert!(
             wait > Duration::from_secs(19) && wait <= Duration::from_secs(20),
             "{wait:?}"
         );
-        assert!(l.check(other, t0).is_ok(), "other addresses are unaffected");
         assert!(
-            l.check(ip, t0 + Duration::from_secs(21)).is_ok(),
+            l.reserve(other, t0).is_ok(),
+            "other addresses are unaffected"
+        );
+        assert!(
+            l.reserve(ip, t0 + Duration::from_secs(21)).is_ok(),
             "refilled"
         );
         assert!(LoginLimiter::new(0).is_none());
+    }
+
+    #[test]
+    fn concurrent_attempts_are_bounded_and_successes_cost_nothing() {
+        let l = LoginLimiter::new(3).unwrap();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let t0 = Instant::now();
+        // Three attempts in flight at once: a fourth is refused before any has ended.
+        let held: Vec<_> = (0..3).map(|_| l.reserve(ip, t0).unwrap()).collect();
+        assert!(l.reserve(ip, t0).is_err());
+        // They succeed: their tokens come back.
+        drop(held);
+        for _ in 0..10 {
+            assert!(l.reserve(ip, t0).is_ok());
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use crate::ratelimit::LoginLimiter;
 use axum::body::Bytes;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub token_bodies: Arc<Derived<Bytes>>,
     /// The OpenID Provider's signing keys (`[oidc] key_repository`).
     pub oidc_keys: Arc<LiveOidcKeys>,
+    /// Whose forwarding headers name the client (`[http] trusted_proxies`).
+    pub proxies: Arc<TrustedProxies>,
 }
 
 impl AppState {

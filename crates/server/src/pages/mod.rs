@@ -62,6 +62,30 @@ pub fn scope_list(scopes: &[String]) -> String {
         .collect()
 }
 
+/// What a client may turn the person's sign-in into (token exchange), as a paragraph
+/// for a consent page; empty when it may turn it into nothing.
+pub fn exchange_list(targets: &[limen_core::oauth_exchange::ExchangeTarget]) -> String {
+    if targets.is_empty() {
+        return String::new();
+    }
+    let items: String = targets
+        .iter()
+        .map(|t| match &t.cluster {
+            Some((cluster, domain)) => format!(
+                "<li>the Kubernetes cluster <strong>{}</strong> of {} ({})</li>",
+                esc(cluster),
+                esc(domain),
+                esc(&t.audience)
+            ),
+            None => format!("<li>{}</li>", esc(&t.audience)),
+        })
+        .collect();
+    format!(
+        r#"<p>It can also turn your sign-in into tokens that act as you on:</p>
+<ul class="scopes exchange">{items}</ul>"#
+    )
+}
+
 /// A whole page around `body` (already HTML).
 pub fn page(state: &AppState, title: &str, body: &str) -> String {
     let issuer = issuer(state);

@@ -5,8 +5,8 @@
 
 use crate::extract::form_urlencoded_pairs;
 use crate::pages::{
-    error_page, esc, hidden, issuer, page, respond, scope_list, see_other, tokens_match,
-    unavailable,
+    error_page, esc, exchange_list, hidden, issuer, page, respond, scope_list, see_other,
+    tokens_match, unavailable,
 };
 use crate::routes::login::{current_session, page_form, provider_not_ready};
 use crate::state::AppState;
@@ -15,6 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use limen_core::model::User;
 use limen_core::oauth_authorize::{AuthorizeParams, AuthorizeRejection, AuthorizeRequest};
+use limen_core::oauth_exchange::ExchangeTarget;
 use limen_core::oauth_session::LoginSession;
 use limen_core::percent::encode;
 
@@ -194,7 +195,11 @@ pub async fn start(State(state): State<AppState>, req: Request) -> Response {
             ),
         );
     }
-    consent_page(&state, &areq, &pairs, &session, &user)
+    let targets = match state.limen.exchange_targets(&areq.client).await {
+        Ok(t) => t,
+        Err(e) => return rejected(&state, e.into()),
+    };
+    consent_page(&state, &areq, &pairs, &session, &user, &targets)
 }
 
 fn consent_page(
@@ -203,6 +208,7 @@ fn consent_page(
     pairs: &[(String, String)],
     session: &LoginSession,
     user: &User,
+    targets: &[ExchangeTarget],
 ) -> Response {
     let mut carried = String::new();
     for (k, v) in pairs {
@@ -222,6 +228,7 @@ fn consent_page(
         r#"<p><strong>{name}</strong> asks to sign you in as <strong>{user}</strong>.</p>{description}
 <p>It will be able to see:</p>
 <ul class="scopes">{scopes}</ul>
+{exchange}
 <p class="muted">You will be sent back to {redirect}.</p>
 <form method="post" action="{issuer}/oauth2/authorize">{csrf}{carried}
 <div class="actions">
@@ -232,6 +239,7 @@ fn consent_page(
         name = esc(&client.name),
         user = esc(&user.name),
         redirect = esc(&areq.redirect_uri),
+        exchange = exchange_list(targets),
         issuer = esc(&issuer(state)),
         csrf = hidden("csrf", &session.csrf),
     );

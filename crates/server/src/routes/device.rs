@@ -5,8 +5,8 @@
 
 use crate::extract::{ClientAddr, Query};
 use crate::pages::{
-    alert, error_page, esc, hidden, issuer, page, respond, scope_list, see_other, tokens_match,
-    unavailable, with_retry_after,
+    alert, error_page, esc, exchange_list, hidden, issuer, page, respond, scope_list, see_other,
+    tokens_match, unavailable, with_retry_after,
 };
 use crate::routes::login::{current_session, page_form, provider_not_ready};
 use crate::state::AppState;
@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use limen_core::model::User;
 use limen_core::oauth_device::PendingDevice;
+use limen_core::oauth_exchange::ExchangeTarget;
 use limen_core::oauth_session::LoginSession;
 use limen_core::percent::encode;
 
@@ -45,12 +46,14 @@ fn confirm_page(
     session: &LoginSession,
     user: &User,
     pending: &PendingDevice,
+    targets: &[ExchangeTarget],
 ) -> Response {
     let body = format!(
         r#"<p><strong>{client}</strong> asks to sign in as <strong>{user}</strong> on a device showing the code</p>
 <p class="code">{code}</p>
 <p>Approve only if your device shows this code and you started this sign-in yourself. It will be able to see:</p>
 <ul class="scopes">{scopes}</ul>
+{exchange}
 <form method="post" action="{issuer}/device">{csrf}{code_field}
 <div class="actions">
 <button type="submit" name="decision" value="approve">Approve</button>
@@ -61,6 +64,7 @@ fn confirm_page(
         user = esc(&user.name),
         code = esc(&pending.user_code),
         scopes = scope_list(&pending.scopes),
+        exchange = exchange_list(targets),
         issuer = esc(&issuer(state)),
         csrf = hidden("csrf", &session.csrf),
         code_field = hidden("user_code", &pending.user_code),
@@ -79,8 +83,8 @@ async fn look_up(
 ) -> Response {
     let now = std::time::Instant::now();
     let limit = state.user_code_limiter.as_ref().zip(addr.0);
-    if let Some((limiter, ip)) = limit {
-        if let Err(wait) = limiter.check(ip, now) {
+    let reserved = match limit.map(|(limiter, ip)| limiter.reserve(ip, now)) {
+        Some(Err(wait)) => {
             let resp = enter_page(
                 state,
                 StatusCode::TOO_MANY_REQUESTS,
@@ -90,12 +94,20 @@ async fn look_up(
             );
             return with_retry_after(resp, wait);
         }
-    }
+        Some(Ok(r)) => Some(r),
+        None => None,
+    };
     match state.limen.pending_device(typed).await {
-        Ok(Some(pending)) => confirm_page(state, session, user, &pending),
+        Ok(Some(pending)) => match state.limen.exchange_targets(&pending.client).await {
+            Ok(targets) => confirm_page(state, session, user, &pending, &targets),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list a client's exchange targets");
+                unavailable(state)
+            }
+        },
         Ok(None) => {
-            if let Some((limiter, ip)) = limit {
-                limiter.record_failure(ip, now);
+            if let Some(r) = reserved {
+                r.failed();
             }
             enter_page(
                 state,

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use limen_core::cluster::Cluster;
 use limen_core::kubernetes::{PresentedToken, TokenRejected};
+use limen_core::oauth_exchange::EXCHANGED_TOKEN_TYP;
 use limen_crypto::oidc_keys::JwtRejection;
 use limen_proto::kubernetes::{
     access_review_answer, access_review_error, access_review_request, failure_status,
@@ -174,7 +175,7 @@ fn presented_token(
     let Some(keys) = state.oidc_keys.current().filter(|_| !issuer.is_empty()) else {
         return Ok(PresentedToken::Other(token.to_string()));
     };
-    match keys.verify_jwt_for(token, issuer, &cluster.audience) {
+    match keys.verify_jwt_for(token, EXCHANGED_TOKEN_TYP, issuer, &cluster.audience) {
         Ok(claims) => Ok(PresentedToken::ClusterToken(claims)),
         Err(JwtRejection::NotOurs) => Ok(PresentedToken::Other(token.to_string())),
         Err(JwtRejection::Expired) => Err("the cluster token has expired".into()),

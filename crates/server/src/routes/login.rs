@@ -198,14 +198,16 @@ pub async fn submit(State(state): State<AppState>, addr: ClientAddr, req: Reques
     };
     let now = std::time::Instant::now();
     let limit = state.login_limiter.as_ref().zip(addr.0);
-    if let Some((limiter, ip)) = limit {
-        if let Err(wait) = limiter.check(ip, now) {
+    let reserved = match limit.map(|(limiter, ip)| limiter.reserve(ip, now)) {
+        Some(Err(wait)) => {
             form.error =
                 Some("Too many failed sign-ins from this address; wait a minute and try again.");
             let resp = login_response(&state, StatusCode::TOO_MANY_REQUESTS, &form);
             return with_retry_after(resp, wait);
         }
-    }
+        Some(Ok(r)) => Some(r),
+        None => None,
+    };
     let login = PageLogin {
         user_name: form.user_name.to_string(),
         domain_name: form.domain.to_string(),
@@ -245,8 +247,8 @@ pub async fn submit(State(state): State<AppState>, addr: ClientAddr, req: Reques
             unavailable(&state)
         }
         Err(e) => {
-            if let Some((limiter, ip)) = limit {
-                limiter.record_failure(ip, now);
+            if let Some(r) = reserved {
+                r.failed();
             }
             tracing::info!(reason = %e, "page login refused");
             form.error = Some(login_refusal(&e));

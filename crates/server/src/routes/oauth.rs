@@ -17,7 +17,8 @@ use limen_core::oauth_client::{
     GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE,
 };
 use limen_core::oauth_exchange::{
-    requested_project, SubjectToken, TOKEN_TYPE_ACCESS, TOKEN_TYPE_ID, TOKEN_TYPE_JWT,
+    requested_project, SubjectToken, EXCHANGED_TOKEN_TYP, TOKEN_TYPE_ACCESS, TOKEN_TYPE_ID,
+    TOKEN_TYPE_JWT,
 };
 use limen_core::oauth_grant::OAuthError;
 use limen_crypto::oidc_keys::SigningAlg;
@@ -440,7 +441,7 @@ async fn exchange(
         .await?;
     tracing::info!(client = %client.id, sub = %claims.sub, aud = %claims.aud, "token exchanged");
     Ok(token_response(json!({
-        "access_token": sign(keys, client.token_signing_alg, "JWT", &claims)?,
+        "access_token": sign(keys, client.token_signing_alg, EXCHANGED_TOKEN_TYP, &claims)?,
         "issued_token_type": TOKEN_TYPE_JWT,
         "token_type": "Bearer",
         "expires_in": claims.exp - claims.iat,
@@ -659,14 +660,14 @@ async fn limited<T>(
     let (Some(limiter), Some(ip)) = (&state.login_limiter, addr.0) else {
         return attempt.await;
     };
-    if limiter.check(ip, std::time::Instant::now()).is_err() {
+    let Ok(reserved) = limiter.reserve(ip, std::time::Instant::now()) else {
         return Err(OAuthError::InvalidClient(
             "Too many failed authentication attempts from this address; try again later.".into(),
         ));
-    }
+    };
     let result = attempt.await;
     if matches!(result, Err(OAuthError::InvalidClient(_))) {
-        limiter.record_failure(ip, std::time::Instant::now());
+        reserved.failed();
     }
     result
 }
