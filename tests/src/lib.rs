@@ -2,6 +2,7 @@
 //! loopback port, with a fresh data directory (and, when `LIMEN_TEST_DATABASE_URL` names a
 //! PostgreSQL server, a fresh database on it) for every test.
 
+pub mod attack;
 pub mod domain_owned;
 pub mod oauth;
 

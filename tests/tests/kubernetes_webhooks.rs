@@ -303,7 +303,8 @@ async fn token_review_names_the_person_of_a_cluster_token() {
     .await;
     let (a_id, a_hook) = register(
         &s,
-        json!({"name": "a", "api_server": "https://a.example.com", "audience": "cluster-a"}),
+        json!({"name": "a", "api_server": "https://a.example.com", "audience": "cluster-a",
+               "login_client_id": client}),
     )
     .await;
     let (_, b_hook) = register(
@@ -405,6 +406,16 @@ async fn token_review_names_the_person_of_a_cluster_token() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let limen_access = body["access_token"].as_str().unwrap().to_string();
+    // Only the cluster's login client exchanges an application credential's token; a
+    // client that merely lists the audience may not.
+    let (lister, _) = register_client(
+        &s,
+        json!({"name": "lister", "confidential": false, "grant_types": [EXCHANGE],
+               "audiences": ["cluster-a"]}),
+    )
+    .await;
+    let (status, body) = exchange(&s, &lister, &limen_access, &[("audience", "cluster-a")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, body) = exchange(&s, &client, &limen_access, &[("audience", "cluster-a")]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let st = reviewed(

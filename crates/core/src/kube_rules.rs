@@ -7,6 +7,7 @@
 //! `system:authenticated`); a deny beats an allow; where no rule applies Limen has no
 //! opinion and the cluster's next authorizer (RBAC) decides.
 
+use crate::cluster::Cluster;
 use crate::error::{CoreError, CoreResult};
 use crate::service::Limen;
 use serde::{Deserialize, Serialize};
@@ -287,7 +288,7 @@ impl Limen {
         cluster_id: &str,
         new: NewKubeRule,
     ) -> CoreResult<KubeRule> {
-        self.get_cluster(cluster_id).await?;
+        let cluster = self.get_cluster(cluster_id).await?;
         let rule = KubeRule {
             id: self.new_id(),
             cluster_id: cluster_id.to_string(),
@@ -295,8 +296,34 @@ impl Limen {
             ..KubeRule::from(new)
         };
         check_rule(&rule)?;
+        self.check_rule_projects(&cluster, &rule).await?;
         self.doc_put(KIND, &rule.id, &rule, true).await?;
         Ok(rule)
+    }
+
+    /// A rule names only projects the cluster can admit people for: its own domain's or a
+    /// trusted domain's (docs/security.md). Another domain's project would be a
+    /// reference across tenants, and a way to learn which project ids exist.
+    async fn check_rule_projects(&self, cluster: &Cluster, rule: &KubeRule) -> CoreResult<()> {
+        for s in &rule.subjects {
+            let RuleSubject::ProjectRole { project_id, .. } = s else {
+                continue;
+            };
+            let domain = match self.get_project(project_id).await {
+                Ok(p) => Some(p.domain_id),
+                Err(CoreError::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let admitted = domain
+                .is_some_and(|d| d == cluster.domain_id || cluster.trusted_domains.contains(&d));
+            if !admitted {
+                return Err(CoreError::validation(format!(
+                    "A rule may name only projects of the cluster's domain or of a domain it \
+                     trusts; {project_id} is none of them."
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// A cluster's rules, oldest first.
