@@ -41,6 +41,7 @@ DENIED = (403,)        # policy says no
 HIDDEN = (403, 404)    # another domain's object: Keystone answers 403, 404 hides it as well
 INVALID = (400,)       # validation: e.g. domain_id is immutable
 REFUSED = (400, 403, 404)  # crafted requests: any refusal will do, as long as nothing happens
+EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 
 class Failure(Exception):
@@ -145,6 +146,15 @@ class DomainManagerTest:
         idn.add_user_to_group(i["bob_a"], i["grp_b"])
         check(idn.validate_user_has_domain_role(i["dom_a"], i["mgr_a"], i["manager"]),
               "setup: manager grant on domain A missing")
+        # Limen's own domain-owned resources in B: an OAuth client and a cluster.
+        r = idn.post("/limen/oauth_clients", json={"oauth_client": {
+            "name": "dm-b-app", "domain_id": i["dom_b"], "grant_types": [EXCHANGE_GRANT],
+            "audiences": ["dm-cluster-b"], "confidential": False}}, raise_exc=True)
+        i["client_b"] = r.json()["oauth_client"]["id"]
+        r = idn.post("/limen/clusters", json={"cluster": {
+            "name": "dm-b-prod", "domain_id": i["dom_b"], "api_server": "https://b.example",
+            "audience": "dm-cluster-b", "project_id": i["proj_b1"]}}, raise_exc=True)
+        i["cluster_b"] = r.json()["cluster"]["id"]
         self.names = {v: k for k, v in i.items()}
         self.a = self.connect("mgr-a", PW, DOM_A, domain=DOM_A, record=True)
         self.b = self.connect("mgr-b", PW, DOM_B, domain=DOM_B, record=True)
@@ -662,6 +672,39 @@ class DomainManagerTest:
                      f"/domains/{i['dom_a']}/users/{i['alice_a']}/roles/{i['admin']}"
                      f"?role.name=member&name=member"),
                  DENIED, then=self.grant_is(False, "admin", user="alice_a", domain="dom_a")),
+            # Limen's domain-owned resources: OAuth clients and Kubernetes clusters.
+            Case("can register an OAuth client in own domain",
+                 lambda: a.post("/limen/oauth_clients", json={"oauth_client": {
+                     "name": "dm-a-app", "grant_types": ["client_credentials"]}}),
+                 then=lambda r: eq(r.json()["oauth_client"]["domain_id"], i["dom_a"],
+                                   "the new client's domain")),
+            Case("cannot read B's OAuth client",
+                 lambda: a.get(f"/limen/oauth_clients/{i['client_b']}"), HIDDEN),
+            Case("cannot list B's cluster as an audience",
+                 lambda: a.post("/limen/oauth_clients", json={"oauth_client": {
+                     "name": "dm-a-evil", "grant_types": [EXCHANGE_GRANT],
+                     "audiences": ["dm-cluster-b"], "confidential": False}}), REFUSED),
+            Case("cannot name B's client id as an audience",
+                 lambda: a.post("/limen/oauth_clients", json={"oauth_client": {
+                     "name": "dm-a-evil2", "grant_types": [EXCHANGE_GRANT],
+                     "audiences": [i["client_b"]], "confidential": False}}), REFUSED),
+            Case("cannot read B's cluster",
+                 lambda: a.get(f"/limen/clusters/{i['cluster_b']}"), HIDDEN),
+            Case("cannot make B's cluster trust A",
+                 lambda: a.patch(f"/limen/clusters/{i['cluster_b']}", json={"cluster": {
+                     "trusted_domains": [i["dom_a"]]}}), HIDDEN,
+                 then=lambda _: eq(adm.get(f"/limen/clusters/{i['cluster_b']}").json()
+                                   ["cluster"]["trusted_domains"], [], "B's trusted domains")),
+            Case("cannot rotate B's cluster's webhook token",
+                 lambda: a.post(f"/limen/clusters/{i['cluster_b']}/webhook_token"), HIDDEN),
+            Case("cannot add a rule to B's cluster",
+                 lambda: a.post(f"/limen/clusters/{i['cluster_b']}/rules", json={"rule": {
+                     "subjects": [{"group": "x"}], "verbs": ["*"], "namespaces": ["*"],
+                     "api_groups": ["*"], "resources": ["*"]}}), HIDDEN),
+            Case("cannot register a cluster owned by B's project",
+                 lambda: a.post("/limen/clusters", json={"cluster": {
+                     "name": "dm-a-evil", "api_server": "https://a-evil.example",
+                     "project_id": i["proj_b1"]}}), REFUSED),
         ]
 
     # ---- running ----------------------------------------------------------------------

@@ -710,3 +710,55 @@ async fn a_password_reset_ends_sessions_grants_and_pending_codes() {
     let (status, _) = userinfo(&s, fresh["access_token"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn consent_names_what_a_login_can_become_and_is_asked_again_when_that_grows() {
+    let (s, client, _) = setup().await;
+    let (_, challenge) = pkce("consent-verifier");
+    let mut browser = PageClient::new();
+    code_for(&s, &mut browser, &client, &challenge).await;
+    // Remembered: no page the second time.
+    let again = browser
+        .get(&authorize_url(&s, &client, &challenge, ""))
+        .await;
+    assert_eq!(again.status, StatusCode::FOUND, "{}", again.body);
+
+    // The client may now turn logins into tokens for a vault and for a cluster.
+    let (status, body) = s
+        .patch(
+            &format!("/v3/limen/oauth_clients/{client}"),
+            &s.admin_token,
+            json!({"oauth_client": {"grant_types": ["authorization_code", "refresh_token", EXCHANGE],
+                                    "audiences": ["https://vault.example"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = s
+        .post(
+            "/v3/limen/clusters",
+            &s.admin_token,
+            json!({"cluster": {"name": "prod-eu", "api_server": "https://k.example.com",
+                               "login_client_id": client}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let page = browser
+        .get(&authorize_url(&s, &client, &challenge, ""))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "asked again: {}", page.body);
+    for shown in ["https://vault.example", "prod-eu", "Default"] {
+        assert!(page.body.contains(shown), "{shown} not on {}", page.body);
+    }
+    let form = consent_answer(&page, "allow");
+    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = browser.post(&s.url("/oauth2/authorize"), &fields).await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    let again = browser
+        .get(&authorize_url(&s, &client, &challenge, ""))
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::FOUND,
+        "remembered with the audiences"
+    );
+}

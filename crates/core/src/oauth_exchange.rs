@@ -483,7 +483,7 @@ impl Limen {
         };
         if let Some(id) = &k.application_credential_id {
             let cred = self.store.get_application_credential(id).await?;
-            if !cred.is_some_and(|c| c.expires_at.is_none_or(|e| e > self.clock.now())) {
+            if cred.is_none_or(|c| c.expires_at.is_some_and(|e| e <= self.clock.now())) {
                 return Ok(false);
             }
         }
