@@ -504,3 +504,91 @@ async fn a_redelegated_trust_is_usable_only_while_its_whole_chain_is() {
         .await;
     assert_ne!(st, StatusCode::CREATED, "{v}");
 }
+
+/// Runs `sql` on the server's database (to stage what an older release could store).
+async fn store_exec(s: &TestServer, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&s.database_url)
+        .await
+        .unwrap();
+    sqlx::query(sql).execute(&mut db).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_redelegated_trust_never_outspends_its_parent() {
+    let s = redelegating_server().await;
+    let x = setup(&s).await;
+    let (c, c_token) = new_user(&s, "trustee-c").await;
+    // As in Keystone: a trust that may be redelegated has no use limit...
+    let (st, v) = chain_link(
+        &s,
+        &x,
+        &x.trustor_token,
+        None,
+        &x.trustee,
+        json!({"remaining_uses": 2}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    // ...(one that may not be, may)...
+    let (st, v) = chain_link(
+        &s,
+        &x,
+        &x.trustor_token,
+        None,
+        &x.trustee,
+        json!({"remaining_uses": 2, "allow_redelegation": false}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    // ...and neither has a trust redelegated from it.
+    let (st, v) = chain_link(&s, &x, &x.trustor_token, None, &x.trustee, json!({})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let first = id(&v["trust"]);
+    for uses in [1, 2, 100] {
+        let (st, v) = chain_link(
+            &s,
+            &x,
+            &x.trustee_token,
+            Some(&first),
+            &c,
+            json!({"remaining_uses": uses}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{uses}: {v}");
+    }
+    let (st, v) = chain_link(&s, &x, &x.trustee_token, Some(&first), &c, json!({})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let second = id(&v["trust"]);
+
+    // A parent limited to 2 uses while redelegated (as an older release could store it):
+    // every use of the child takes one of the parent's, so the chain stops after 2.
+    let (b_acting, _) = s
+        .token(token_auth(&x.trustee_token, Some(trust_scope(&first))))
+        .await;
+    store_exec(
+        &s,
+        &format!("UPDATE trusts SET remaining_uses = 2 WHERE id = '{first}'"),
+    )
+    .await;
+    let (st, v) = chain_link(&s, &x, &b_acting, None, &c, json!({})).await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "a limited trust is not redelegated: {v}"
+    );
+    let mut issued = 0;
+    for _ in 0..4 {
+        let (st, _, _) = s
+            .authenticate(token_auth(&c_token, Some(trust_scope(&second))))
+            .await;
+        if st == StatusCode::CREATED {
+            issued += 1;
+        }
+    }
+    assert_eq!(issued, 2, "the child used no more than the parent allowed");
+    let (st, _) = s
+        .get(&format!("/v3/OS-TRUST/trusts/{first}"), &x.trustor_token)
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "the used-up parent is gone");
+}

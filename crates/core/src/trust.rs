@@ -77,6 +77,21 @@ impl Limen {
                     "Redelegation of this trust is not allowed.",
                 ));
             }
+            // A limited parent (only trusts stored before the rule above can be both
+            // limited and redelegatable) is not redelegated: its child could never be
+            // used more often than the parent has uses left.
+            if p.remaining_uses.is_some() {
+                return Err(CoreError::forbidden(
+                    "A trust with limited uses cannot be redelegated.",
+                ));
+            }
+            // As Keystone: a redelegated trust takes no use limit of its own.
+            if let Some(uses) = input.remaining_uses {
+                return Err(CoreError::forbidden(format!(
+                    "Field \"remaining_uses\" is set to {uses} while it must not be set in \
+                     order to redelegate a trust."
+                )));
+            }
             if input.project_id != p.project_id {
                 return Err(CoreError::forbidden(
                     "A redelegated trust must keep the project of its parent.",
@@ -108,6 +123,13 @@ impl Limen {
                     return Err(CoreError::forbidden(format!(
                         "Remaining redelegation depth of {c} out of allowed range of [0..{MAX_REDELEGATION_COUNT}]."
                     )));
+                }
+                // As Keystone: a use limit and redelegation do not mix, since trusts
+                // redelegated from a limited trust could outspend it.
+                if c > 0 && input.remaining_uses.is_some() {
+                    return Err(CoreError::validation(
+                        "remaining_uses must not be set if redelegation is allowed.",
+                    ));
                 }
                 c
             }
@@ -326,14 +348,21 @@ impl Limen {
         Ok(Some(roles))
     }
 
-    /// Takes one use of the trust for a new token; an exhausted trust goes away with
-    /// everything redelegated from it.
-    pub(crate) async fn consume_trust(&self, t: &Trust, _ancestors: &[Trust]) -> CoreResult<()> {
-        if !self.store.consume_trust_use(&t.id).await? {
-            return Err(CoreError::forbidden("The trust has no uses left."));
+    /// Takes one use of the trust for a new token, and one of every limited trust it was
+    /// redelegated from (`ancestors`, nearest first; only trusts stored before use limits
+    /// and redelegation were made exclusive can have one), so a chain never issues more
+    /// tokens than any of its links allows. An exhausted trust goes away with everything
+    /// redelegated from it.
+    pub(crate) async fn consume_trust(&self, t: &Trust, ancestors: &[Trust]) -> CoreResult<()> {
+        let root_first: Vec<&Trust> = ancestors.iter().rev().chain([t]).collect();
+        for link in &root_first {
+            if !self.store.consume_trust_use(&link.id).await? {
+                return Err(CoreError::forbidden("The trust has no uses left."));
+            }
         }
-        if t.remaining_uses == Some(1) {
-            self.delete_trust_tree(&t.id).await?;
+        // The first exhausted link's subtree holds every later one.
+        if let Some(exhausted) = root_first.iter().find(|l| l.remaining_uses == Some(1)) {
+            self.delete_trust_tree(&exhausted.id).await?;
         }
         Ok(())
     }
