@@ -198,7 +198,10 @@ class Interop:
         cred = body["credential"]
         req = {"access": cred["access"], "host": "ec2.interop", "verb": "GET", "path": "/",
                "params": {"Action": "DescribeRegions", "SignatureVersion": "2",
-                          "SignatureMethod": "HmacSHA256"}}
+                          "SignatureMethod": "HmacSHA256",
+                          # Limen refuses a request whose signature covers no time.
+                          "Timestamp": datetime.datetime.now(datetime.timezone.utc)
+                          .strftime("%Y-%m-%dT%H:%M:%SZ")}}
         req["signature"] = Ec2Signer(cred["secret"]).generate(json.loads(json.dumps(req)))
         status, headers, body = self.call("POST", "/ec2tokens", {"credentials": req},
                                           token=self.admin_token)

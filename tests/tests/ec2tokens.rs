@@ -44,6 +44,124 @@ fn sign_v2(secret: &str, host: &str, params: &[(&str, &str)]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+fn hmac256(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(msg);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// The AWS signature version 4 signing key of `secret` for `day` (YYYYMMDD).
+fn v4_key(secret: &str, day: &str, service: &str) -> Vec<u8> {
+    let k = hmac256(format!("AWS4{secret}").as_bytes(), day.as_bytes());
+    let k = hmac256(&k, b"RegionOne");
+    let k = hmac256(&k, service.as_bytes());
+    hmac256(&k, b"aws4_request")
+}
+
+/// An ec2tokens body for a POST signed with AWS signature version 4 in the
+/// Authorization header, dated `amz_date` (basic ISO 8601) with the credential scope of
+/// `scope_day`; `params` are the (unsigned) form parameters.
+fn ec2_v4_post_body(
+    access: &str,
+    secret: &str,
+    amz_date: &str,
+    scope_day: &str,
+    params: Value,
+) -> Value {
+    let host = "ec2.example:8773";
+    let body_hash = sha256_hex(b"Action=DescribeInstances");
+    let canonical =
+        format!("POST\n/\n\nhost:{host}\nx-amz-date:{amz_date}\n\nhost;x-amz-date\n{body_hash}");
+    let scope = format!("{scope_day}/RegionOne/ec2/aws4_request");
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        sha256_hex(canonical.as_bytes())
+    );
+    let signature = hex(&hmac256(
+        &v4_key(secret, scope_day, "ec2"),
+        to_sign.as_bytes(),
+    ));
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={access}/{scope}, SignedHeaders=host;x-amz-date, \
+         Signature={signature}"
+    );
+    json!({"credentials": {"access": access, "signature": signature, "host": host,
+        "verb": "POST", "path": "/", "params": params, "body_hash": body_hash,
+        "headers": {"Host": host, "X-Amz-Date": amz_date, "Authorization": authorization}}})
+}
+
+/// An ec2tokens body for a v2-signed DescribeInstances with these time parameters.
+fn ec2_v2_body(access: &str, secret: &str, times: &[(&str, &str)]) -> Value {
+    let mut params = vec![
+        ("Action", "DescribeInstances"),
+        ("AWSAccessKeyId", access),
+        ("SignatureVersion", "2"),
+        ("SignatureMethod", "HmacSHA256"),
+    ];
+    params.extend_from_slice(times);
+    let signature = sign_v2(secret, "h", &params);
+    let params: serde_json::Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    json!({"credentials": {"access": access, "signature": signature, "host": "h",
+                           "verb": "GET", "path": "/", "params": params}})
+}
+
+/// An s3tokens body for this string to sign (v1 when it does not start with `AWS4`).
+fn s3_body(access: &str, secret: &str, string_to_sign: &str) -> Value {
+    let signature = if let Some(rest) = string_to_sign.strip_prefix("AWS4-HMAC-SHA256\n") {
+        let day = &rest.split('\n').nth(1).unwrap()[..8];
+        hex(&hmac256(
+            &v4_key(secret, day, "s3"),
+            string_to_sign.as_bytes(),
+        ))
+    } else {
+        let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(string_to_sign.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    };
+    let token = base64::engine::general_purpose::URL_SAFE.encode(string_to_sign);
+    json!({"credentials": {"access": access, "token": token, "signature": signature}})
+}
+
+fn shifted(offset_minutes: i64) -> OffsetDateTime {
+    (OffsetDateTime::now_utc() + time::Duration::minutes(offset_minutes))
+        .replace_nanosecond(0)
+        .unwrap()
+}
+
+/// `X-Amz-Date` form: 20250101T000000Z.
+fn amz_date(offset_minutes: i64) -> String {
+    let t = shifted(offset_minutes);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// HTTP date form: Tue, 01 Jan 2025 00:00:00 GMT.
+fn http_date(offset_minutes: i64) -> String {
+    shifted(offset_minutes)
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap()
+        .replace("+0000", "GMT")
+}
+
 fn now_stamp(offset_minutes: i64) -> String {
     (OffsetDateTime::now_utc() + time::Duration::minutes(offset_minutes))
         .replace_nanosecond(0)
@@ -282,12 +400,8 @@ async fn signed_ec2_requests_get_project_tokens() {
 async fn signed_s3_requests_get_tokens() {
     let f = fixture().await;
     let s = &f.s;
-    let string_to_sign = "GET\n\n\nTue, 01 Jan 2030 00:00:00 GMT\n/bucket/key";
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(f.secret.as_bytes()).unwrap();
-    mac.update(string_to_sign.as_bytes());
-    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    let token = base64::engine::general_purpose::URL_SAFE.encode(string_to_sign);
-    let body = json!({"credentials": {"access": f.access, "token": token, "signature": signature}});
+    let string_to_sign = format!("GET\n\n\n{}\n/bucket/key", http_date(0));
+    let body = s3_body(&f.access, &f.secret, &string_to_sign);
     let resp = s
         .http
         .post(s.url("/v3/s3tokens"))
@@ -383,4 +497,120 @@ async fn delegated_tokens_stay_away_from_credentials() {
         .get(&format!("/v3/credentials/{cred_id}"), &s.admin_token)
         .await;
     assert_eq!(v["credential"]["user_id"], json!(f.user_id));
+}
+
+async fn ec2_status(f: &Fixture, body: Value) -> StatusCode {
+    f.s.post("/v3/ec2tokens", &f.s.admin_token, body).await.0
+}
+
+async fn s3_status(f: &Fixture, string_to_sign: String) -> StatusCode {
+    let body = s3_body(&f.access, &f.secret, &string_to_sign);
+    f.s.post("/v3/s3tokens", &f.s.admin_token, body).await.0
+}
+
+#[tokio::test]
+async fn ec2_replay_window_counts_only_signed_times() {
+    let f = fixture().await;
+    let ec2 = |body: Value| ec2_status(&f, body);
+    // Signature v4: the signed X-Amz-Date counts, both ways; the form parameters of a
+    // POST are not signed, so a fresh Timestamp among them changes nothing.
+    let today = amz_date(0)[..8].to_string();
+    let v4 = |date: String, params: Value| {
+        let day = date[..8].to_string();
+        ec2_v4_post_body(&f.access, &f.secret, &date, &day, params)
+    };
+    assert_eq!(
+        ec2(v4(amz_date(0), json!({"Action": "DescribeInstances"}))).await,
+        StatusCode::OK
+    );
+    let stale_with_fresh_timestamp = v4(
+        amz_date(-20),
+        json!({"Action": "DescribeInstances", "Timestamp": now_stamp(0)}),
+    );
+    assert_eq!(
+        ec2(stale_with_fresh_timestamp).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        ec2(v4(amz_date(20), json!({}))).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // The credential scope names the day of the signed date.
+    let other_day = if today.ends_with('1') {
+        "20200102"
+    } else {
+        "20200101"
+    };
+    assert_eq!(
+        ec2(ec2_v4_post_body(
+            &f.access,
+            &f.secret,
+            &amz_date(0),
+            other_day,
+            json!({})
+        ))
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Signature v2: Timestamp within auth_ttl (15 minutes) either way, Expires not past,
+    // and one of them signed.
+    let v2 = |times: &[(&str, &str)]| ec2_v2_body(&f.access, &f.secret, times);
+    let (past, soon, later) = (now_stamp(-1), now_stamp(20), now_stamp(60 * 24));
+    for (times, expected) in [
+        (vec![("Timestamp", now_stamp(0))], StatusCode::OK),
+        (
+            vec![("Timestamp", now_stamp(-20))],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (vec![("Timestamp", soon.clone())], StatusCode::UNAUTHORIZED),
+        (vec![("Expires", later.clone())], StatusCode::OK),
+        (vec![("Expires", past.clone())], StatusCode::UNAUTHORIZED),
+        (
+            vec![("Timestamp", now_stamp(0)), ("Expires", past.clone())],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (vec![], StatusCode::UNAUTHORIZED),
+    ] {
+        let times: Vec<(&str, &str)> = times.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(ec2(v2(&times)).await, expected, "{times:?}");
+    }
+}
+
+#[tokio::test]
+async fn s3_replay_window_uses_the_signed_date() {
+    let f = fixture().await;
+    let s3 = |string_to_sign: String| s3_status(&f, string_to_sign);
+    let v1 = |date: String| format!("GET\n\n\n{date}\n/bucket/key");
+    assert_eq!(s3(v1(http_date(0))).await, StatusCode::OK);
+    assert_eq!(s3(v1(http_date(-20))).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(s3(v1(http_date(20))).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s3(v1("Tue, 01 Jan 2019 00:00:00 GMT".into())).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(s3(v1(String::new())).await, StatusCode::UNAUTHORIZED);
+    // x-amz-date, when signed, is the request's date (S3 then ignores Date).
+    let amz = |date: String| format!("PUT\n\n\n\nx-amz-date:{date}\n/bucket/key");
+    assert_eq!(s3(amz(http_date(0))).await, StatusCode::OK);
+    assert_eq!(s3(amz(http_date(-60))).await, StatusCode::UNAUTHORIZED);
+    // A query-signed request carries its Expires where the date is.
+    let expires = |minutes: i64| v1(shifted(minutes).unix_timestamp().to_string());
+    assert_eq!(s3(expires(60)).await, StatusCode::OK);
+    assert_eq!(s3(expires(-1)).await, StatusCode::UNAUTHORIZED);
+    // Signature v4: the second line, whose day the scope must name.
+    let v4 = |date: String, day: &str| {
+        format!(
+            "AWS4-HMAC-SHA256\n{date}\n{day}/RegionOne/s3/aws4_request\n{}",
+            sha256_hex(b"canonical request")
+        )
+    };
+    let now = amz_date(0);
+    assert_eq!(s3(v4(now.clone(), &now[..8])).await, StatusCode::OK);
+    let old = amz_date(-60 * 24 * 400);
+    assert_eq!(
+        s3(v4(old.clone(), &old[..8])).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(s3(v4(now, &old[..8])).await, StatusCode::UNAUTHORIZED);
 }

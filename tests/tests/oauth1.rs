@@ -1100,3 +1100,80 @@ async fn secrets_survive_credential_key_rotation() {
     .await;
     assert_eq!(at.status, StatusCode::CREATED, "{}", at.text);
 }
+
+#[tokio::test]
+async fn replayed_oauth1_requests_are_refused_on_every_node() {
+    let s = TestServer::start().await;
+    let c = new_consumer(&s).await;
+    let (_, project) = admin_ids(&s).await;
+    // A second node on the same database, with this node's key files.
+    let node2 = s
+        .join_prepared(DEFAULT_CONFIG, |dir| {
+            for keys in ["fernet-keys", "credential-keys"] {
+                let from = s.dir.path().join(keys);
+                if from.exists() {
+                    copy_dir(&from, &dir.join(keys));
+                }
+            }
+        })
+        .await;
+
+    // A captured request token request cannot be sent again.
+    let mut sign = Signing::consumer(&c.id, &c.secret);
+    sign.extra.push(("oauth_callback", "oob"));
+    let captured = sign.header("POST", &s.url(REQUEST_TOKEN), &[]);
+    let headers = [("Requested-Project-Id", project.as_str())];
+    let first = post(&s, REQUEST_TOKEN, Some(captured.clone()), &headers, None).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let again = post(&s, REQUEST_TOKEN, Some(captured), &headers, None).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED, "{}", again.text);
+
+    // A captured oauth1 login is refused when replayed, here and on the other node (to
+    // which it comes under this node's name, as behind a load balancer).
+    let (key, secret) = delegate(
+        &s,
+        &c,
+        &project,
+        &s.admin_token,
+        json!([{"name": "reader"}]),
+    )
+    .await;
+    let this_host = s.base.trim_start_matches("http://").to_string();
+    let as_this_node = [("Host", this_host.as_str())];
+    let mut sign = Signing::consumer(&c.id, &c.secret);
+    sign.token = Some((&key, &secret));
+    let captured = sign.header("POST", &s.url(AUTH), &[]);
+    let login = post(&s, AUTH, Some(captured.clone()), &[], Some(oauth1_body())).await;
+    assert_eq!(login.status, StatusCode::CREATED, "{}", login.text);
+    let replay = post(&s, AUTH, Some(captured.clone()), &[], Some(oauth1_body())).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "{}", replay.text);
+    let replay = post(
+        &node2,
+        AUTH,
+        Some(captured),
+        &as_this_node,
+        Some(oauth1_body()),
+    )
+    .await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "{}", replay.text);
+    let captured = sign.header("POST", &s.url(AUTH), &[]);
+    let login = post(
+        &node2,
+        AUTH,
+        Some(captured.clone()),
+        &as_this_node,
+        Some(oauth1_body()),
+    )
+    .await;
+    assert_eq!(login.status, StatusCode::CREATED, "{}", login.text);
+    let replay = post(&s, AUTH, Some(captured), &[], Some(oauth1_body())).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "{}", replay.text);
+    // A fresh nonce still signs in.
+    let fresh = oauth1_login(&s, (&c.id, &c.secret), (&key, &secret)).await;
+    assert_eq!(fresh.status, StatusCode::CREATED, "{}", fresh.text);
+    // The nonces are kept in the store shared by every node, until their window ends.
+    let kept = s
+        .stored_strings("SELECT id FROM oauth_records WHERE kind = 'oauth1_nonce'")
+        .await;
+    assert_eq!(kept.len(), 6, "{kept:?}");
+}

@@ -37,8 +37,13 @@ async fn second_node(a: &TestServer, config: &str) -> TestServer {
 }
 
 async fn cloud() -> Cloud {
-    let a = TestServer::start().await;
-    let b = second_node(&a, DEFAULT_CONFIG).await;
+    cloud_with(DEFAULT_CONFIG).await
+}
+
+/// [`cloud`] with both nodes on this configuration.
+async fn cloud_with(config: &str) -> Cloud {
+    let a = TestServer::start_with(config).await;
+    let b = second_node(&a, config).await;
     let p = a
         .create(
             "projects",
@@ -357,6 +362,70 @@ async fn deleting_a_trust_reaches_every_node() {
         &c.b,
         Method::DELETE,
         &format!("/v3/OS-TRUST/trusts/{trust}"),
+        &c.b.admin_token,
+        None,
+    )
+    .await;
+    c.assert_rejected(&c.b, &token).await;
+}
+
+#[tokio::test]
+async fn deleting_a_trust_ends_its_redelegated_trusts_on_every_node() {
+    let c = cloud_with(&format!(
+        "{DEFAULT_CONFIG}\n[trust]\nallow_redelegation = true\n"
+    ))
+    .await;
+    // The trustor trusts B, B redelegates to C, C to D, each impersonating.
+    let mut holders = vec![(c.user.clone(), c.token.clone())];
+    let mut trusts: Vec<String> = Vec::new();
+    for name in ["b", "c", "d"] {
+        let user = id(&c
+            .a
+            .create(
+                "users",
+                "user",
+                json!({"name": name, "password": USER_PASSWORD}),
+            )
+            .await);
+        let (token, _) =
+            c.a.token(password_auth_by_id(&user, USER_PASSWORD, None))
+                .await;
+        let holder_token = &holders[holders.len() - 1].1;
+        let acting = match trusts.last() {
+            Some(t) => {
+                c.a.token(token_auth(
+                    holder_token,
+                    Some(json!({"OS-TRUST:trust": {"id": t}})),
+                ))
+                .await
+                .0
+            }
+            None => holder_token.clone(),
+        };
+        let (s, v) =
+            c.a.post(
+                "/v3/OS-TRUST/trusts",
+                &acting,
+                json!({"trust": {"trustor_user_id": c.user, "trustee_user_id": user,
+                    "project_id": c.project, "impersonation": true,
+                    "allow_redelegation": true, "roles": [{"name": "member"}]}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        trusts.push(id(&v["trust"]));
+        holders.push((user, token));
+    }
+    let (token, _) =
+        c.a.token(token_auth(
+            &holders[3].1,
+            Some(json!({"OS-TRUST:trust": {"id": trusts[2]}})),
+        ))
+        .await;
+    c.warm(&[&token]).await;
+    c.act(
+        &c.b,
+        Method::DELETE,
+        &format!("/v3/OS-TRUST/trusts/{}", trusts[0]),
         &c.b.admin_token,
         None,
     )

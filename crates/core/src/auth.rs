@@ -152,15 +152,24 @@ pub struct TrustTokenInfo {
     pub trustor_user_id: String,
     pub trustee_user_id: String,
     pub impersonation: bool,
+    /// The trusts this one was redelegated from, nearest first: the token rests on each.
+    pub ancestor_ids: Vec<String>,
+    /// The trustors and trustees of those trusts.
+    pub ancestor_user_ids: Vec<String>,
 }
 
 impl TrustTokenInfo {
-    fn of(t: &crate::model::Trust) -> Self {
+    fn of(t: &crate::model::Trust, ancestors: &[crate::model::Trust]) -> Self {
         TrustTokenInfo {
             id: t.id.clone(),
             trustor_user_id: t.trustor_user_id.clone(),
             trustee_user_id: t.trustee_user_id.clone(),
             impersonation: t.impersonation,
+            ancestor_ids: ancestors.iter().map(|a| a.id.clone()).collect(),
+            ancestor_user_ids: ancestors
+                .iter()
+                .flat_map(|a| [a.trustor_user_id.clone(), a.trustee_user_id.clone()])
+                .collect(),
         }
     }
 }
@@ -188,6 +197,9 @@ impl TokenInfo {
             // The trustor's roles back the delegation, the trustee acts.
             d.push(Dependency::User(t.trustor_user_id.clone()));
             d.push(Dependency::User(t.trustee_user_id.clone()));
+            // A redelegated trust lives only while its whole chain does.
+            d.extend(t.ancestor_ids.iter().cloned().map(Dependency::Trust));
+            d.extend(t.ancestor_user_ids.iter().cloned().map(Dependency::User));
         }
         if let Some(c) = &self.application_credential {
             d.push(Dependency::ApplicationCredential(c.id.clone()));
@@ -256,7 +268,8 @@ pub(crate) struct Minting<'a> {
     /// The token this one is exchanged from: its expiry and audit chain carry over.
     pub parent: Option<&'a TokenPayload>,
     pub app_cred: Option<&'a crate::model::ApplicationCredential>,
-    pub trust: Option<&'a crate::model::Trust>,
+    /// The trust, with the trusts it was redelegated from (nearest first).
+    pub trust: Option<(&'a crate::model::Trust, &'a [crate::model::Trust])>,
     /// The OAuth1 access token a request was signed with.
     pub access_token: Option<&'a AccessToken>,
 }
@@ -407,8 +420,9 @@ impl Limen {
                         "Application credentials cannot request a scope.",
                     ));
                 }
-                let (t, token_user, scope, roles) = self.trust_scope(&user, trust_id).await?;
-                (token_user, scope, roles, Some(t))
+                let (t, ancestors, token_user, scope, roles) =
+                    self.trust_scope(&user, trust_id).await?;
+                (token_user, scope, roles, Some((t, ancestors)))
             }
             _ => {
                 let (scope, roles) = self
@@ -425,7 +439,9 @@ impl Limen {
             methods,
             parent: parent.as_ref().map(|p| &p.payload),
             app_cred: app_cred.as_ref(),
-            trust: trust.as_ref(),
+            trust: trust
+                .as_ref()
+                .map(|(t, ancestors)| (t, ancestors.as_slice())),
             access_token: None,
         })
         .await
@@ -474,7 +490,7 @@ impl Limen {
         // A credential's, a trust's or an access token's own expiry caps its tokens.
         let limit = app_cred
             .and_then(|c| c.expires_at)
-            .or(trust.and_then(|t| t.expires_at))
+            .or(trust.and_then(|(t, _)| t.expires_at))
             .or(access_token.and_then(AccessToken::expires_at));
         let expires_at = match limit {
             Some(limit) if limit < expires_at => limit,
@@ -490,7 +506,7 @@ impl Limen {
                         project_id: project.id.clone(),
                         app_cred_id: c.id.clone(),
                     },
-                    (None, Some(t), _) => TokenScope::Trust {
+                    (None, Some((t, _)), _) => TokenScope::Trust {
                         project_id: project.id.clone(),
                         trust_id: t.id.clone(),
                     },
@@ -530,7 +546,7 @@ impl Limen {
                 roles,
                 password_expires_at,
                 application_credential,
-                trust: trust.map(TrustTokenInfo::of),
+                trust: trust.map(|(t, ancestors)| TrustTokenInfo::of(t, ancestors)),
                 oauth1: access_token.map(|a| OAuth1TokenInfo {
                     access_token_id: a.id.clone(),
                     consumer_id: a.consumer_id.clone(),
@@ -718,13 +734,21 @@ impl Limen {
     }
 
     /// A trust-scoped token for the trustee `user`: the trust's project and roles, acting
-    /// as the trustor when the trust impersonates. Takes one use of the trust.
+    /// as the trustor when the trust impersonates. Takes one use of the trust. Also
+    /// returns the trusts it was redelegated from, nearest first.
+    #[allow(clippy::type_complexity)]
     async fn trust_scope(
         &self,
         user: &User,
         trust_id: &str,
-    ) -> CoreResult<(crate::model::Trust, User, ResolvedScope, Vec<Role>)> {
-        let t = self.get_trust(trust_id).await?;
+    ) -> CoreResult<(
+        crate::model::Trust,
+        Vec<crate::model::Trust>,
+        User,
+        ResolvedScope,
+        Vec<Role>,
+    )> {
+        let (t, ancestors) = self.get_trust_with_ancestors(trust_id).await?;
         if t.trustee_user_id != user.id {
             return Err(CoreError::forbidden(format!(
                 "User {} is not a trustee of trust {trust_id}.",
@@ -745,19 +769,19 @@ impl Limen {
             .await?
             .ok_or_else(|| CoreError::forbidden("The trust's project is disabled or gone."))?;
         let roles = self
-            .trust_effective_roles(&t)
+            .trust_effective_roles(&t, &ancestors)
             .await?
             .filter(|r| !r.is_empty())
             .ok_or_else(|| {
                 CoreError::forbidden("The trustor no longer holds the delegated roles.")
             })?;
-        self.consume_trust(&t).await?;
+        self.consume_trust(&t, &ancestors).await?;
         let token_user = if t.impersonation {
             trustor
         } else {
             user.clone()
         };
-        Ok((t, token_user, scope, roles))
+        Ok((t, ancestors, token_user, scope, roles))
     }
 
     fn new_audit_id(&self) -> String {
@@ -1056,7 +1080,11 @@ impl Limen {
                 if *acting_as != user.id {
                     return Err(not_found());
                 }
-                Some(t)
+                let ancestors = self
+                    .trust_ancestors(&t, allow_expired)
+                    .await?
+                    .ok_or_else(not_found)?;
+                Some((t, ancestors))
             }
             _ => None,
         };
@@ -1078,8 +1106,8 @@ impl Limen {
                 .await?
                 .filter(|r| !r.is_empty())
                 .ok_or_else(not_found)?,
-            (None, None, Some(t), _) => self
-                .trust_effective_roles(t)
+            (None, None, Some((t, ancestors)), _) => self
+                .trust_effective_roles(t, ancestors)
                 .await?
                 .filter(|r| !r.is_empty())
                 .ok_or_else(not_found)?,
@@ -1107,7 +1135,7 @@ impl Limen {
             },
             domain_ids,
             role_ids: roles.iter().map(|r| r.id.as_str()).collect(),
-            trust_id: trust.as_ref().map(|t| t.id.as_str()),
+            trust_id: trust.as_ref().map(|(t, _)| t.id.as_str()),
             audit_id: payload.audit_ids.first().map(String::as_str),
             audit_chain_id: payload.audit_ids.last().map(String::as_str),
             expires_at: payload.expires_at,
@@ -1124,10 +1152,14 @@ impl Limen {
         let valid_until = [
             Some(payload.expires_at),
             app_cred.as_ref().and_then(|c| c.expires_at),
-            trust.as_ref().and_then(|t| t.expires_at),
             access_token.as_ref().and_then(|a| a.expires_at()),
         ]
         .into_iter()
+        .chain(trust.iter().flat_map(|(t, ancestors)| {
+            std::iter::once(t)
+                .chain(ancestors)
+                .map(|link| link.expires_at)
+        }))
         .flatten()
         .min()
         .unwrap_or(payload.expires_at);
@@ -1139,7 +1171,9 @@ impl Limen {
             roles,
             password_expires_at,
             application_credential,
-            trust: trust.as_ref().map(TrustTokenInfo::of),
+            trust: trust
+                .as_ref()
+                .map(|(t, ancestors)| TrustTokenInfo::of(t, ancestors)),
             oauth1: access_token.map(|a| OAuth1TokenInfo {
                 access_token_id: a.id,
                 consumer_id: a.consumer_id,

@@ -209,11 +209,7 @@ fn v4_signature(secret: &str, req: &Ec2Request) -> Result<String, SignatureError
     if parts.len() < 4 {
         return Err(SignatureError::Missing("Credential"));
     }
-    let date = req
-        .headers
-        .get("X-Amz-Date")
-        .or_else(|| req.params.get("X-Amz-Date"))
-        .ok_or(SignatureError::Missing("X-Amz-Date"))?;
+    let date = v4_request_date(req).ok_or(SignatureError::Missing("X-Amz-Date"))?;
     if !date.starts_with(parts[1]) {
         return Err(SignatureError::DateMismatch);
     }
@@ -224,6 +220,107 @@ fn v4_signature(secret: &str, req: &Ec2Request) -> Result<String, SignatureError
     );
     let key = v4_key(secret, parts[1], parts[2], parts[3]);
     Ok(hex::encode(hmac_sha256(&key, to_sign.as_bytes())))
+}
+
+/// The request date a v4 signature signs (its string to sign carries it): the
+/// `X-Amz-Date` header, or for a query-signed request the `X-Amz-Date` parameter.
+fn v4_request_date(req: &Ec2Request) -> Option<&str> {
+    req.headers
+        .get("X-Amz-Date")
+        .or_else(|| req.params.get("X-Amz-Date"))
+        .map(String::as_str)
+}
+
+/// A time a signature covers, as the request wrote it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SignedTime<'a> {
+    /// When the request was signed, ISO 8601: `Timestamp`, `X-Amz-Date`, the date of an
+    /// S3 v4 string to sign.
+    Signed(&'a str),
+    /// When the request was signed, as an HTTP date: the `Date` or `x-amz-date` of an
+    /// S3 v1 string to sign.
+    SignedHttpDate(&'a str),
+    /// The deadline the signer set, ISO 8601: the EC2 `Expires` parameter.
+    Expires(&'a str),
+    /// The deadline the signer set, in seconds since the epoch: the `Expires` of a
+    /// query-signed S3 v1 request, which stands where the date is.
+    ExpiresEpoch(&'a str),
+}
+
+/// The times the signature of an EC2 request covers, from the same parts
+/// [`ec2_signature`] signs for the request's version: never an unsigned parameter.
+/// Version 0 signs only `Action` and `Timestamp`; versions 1 and 2 sign every parameter,
+/// and need `Timestamp` or `Expires`; version 4 signs its `X-Amz-Date` (whose day the
+/// credential scope must name) but, for a POST, none of the parameters.
+pub fn ec2_signed_times(req: &Ec2Request) -> Result<Vec<SignedTime<'_>>, SignatureError> {
+    match req.params.get("SignatureVersion").map(String::as_str) {
+        Some("0") => Ok(vec![SignedTime::Signed(param(&req.params, "Timestamp")?)]),
+        Some("1" | "2") => {
+            let times: Vec<SignedTime<'_>> = [
+                req.params
+                    .get("Timestamp")
+                    .map(|t| SignedTime::Signed(t.as_str())),
+                req.params
+                    .get("Expires")
+                    .map(|t| SignedTime::Expires(t.as_str())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if times.is_empty() {
+                return Err(SignatureError::Missing("Timestamp"));
+            }
+            Ok(times)
+        }
+        version => {
+            if is_v4(req) {
+                let date = v4_request_date(req).ok_or(SignatureError::Missing("X-Amz-Date"))?;
+                Ok(vec![SignedTime::Signed(date)])
+            } else {
+                Err(match version {
+                    Some(v) => SignatureError::UnknownVersion(v.to_string()),
+                    None => SignatureError::UnexpectedFormat,
+                })
+            }
+        }
+    }
+}
+
+/// The time an S3 string to sign carries. Version 4: its second line, whose day the
+/// credential scope on the third line must name. Version 1: the `x-amz-date` among its
+/// canonical headers when there is one (S3 then ignores `Date`), else its `Date` line,
+/// which for a query-signed request holds the `Expires` epoch seconds.
+pub fn s3_signed_time(string_to_sign: &[u8]) -> Result<SignedTime<'_>, SignatureError> {
+    let text = std::str::from_utf8(string_to_sign).map_err(|_| SignatureError::Invalid)?;
+    let lines: Vec<&str> = text.split('\n').collect();
+    if text.starts_with("AWS4") {
+        let (Some(date), Some(scope)) = (lines.get(1), lines.get(2)) else {
+            return Err(SignatureError::Invalid);
+        };
+        let scope_day = scope.split('/').next().unwrap_or("");
+        if scope_day.len() != 8 || !date.starts_with(scope_day) {
+            return Err(SignatureError::DateMismatch);
+        }
+        return Ok(SignedTime::Signed(date));
+    }
+    // VERB, Content-MD5, Content-Type, Date, canonical x-amz headers..., resource.
+    if lines.len() < 5 {
+        return Err(SignatureError::Missing("Date"));
+    }
+    let amz_date = lines[4..lines.len() - 1]
+        .iter()
+        .find_map(|l| l.strip_prefix("x-amz-date:"));
+    if let Some(d) = amz_date {
+        return Ok(SignedTime::SignedHttpDate(d.trim()));
+    }
+    let date = lines[3].trim();
+    if date.is_empty() {
+        Err(SignatureError::Missing("Date"))
+    } else if date.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(SignedTime::ExpiresEpoch(date))
+    } else {
+        Ok(SignedTime::SignedHttpDate(date))
+    }
 }
 
 /// The signature of an S3 request whose string to sign the S3 front end sends (decoded
@@ -393,6 +490,79 @@ mod tests {
         assert_eq!(
             ec2_signature("s", &req),
             Err(SignatureError::Missing("Action"))
+        );
+    }
+
+    #[test]
+    fn ec2_times_come_from_what_is_signed() {
+        let mut req = Ec2Request {
+            verb: "POST".into(),
+            params: params(&[
+                ("Timestamp", "2030-01-01T00:00:00Z"),
+                ("Expires", "2031-01-01T00:00:00Z"),
+                ("X-Amz-Date", "20300101T000000Z"),
+            ]),
+            headers: params(&[
+                ("X-Amz-Date", "20250101T000000Z"),
+                (
+                    "Authorization",
+                    "AWS4-HMAC-SHA256 Credential=a/20250101/r/ec2/aws4_request",
+                ),
+            ]),
+            ..Default::default()
+        };
+        // v4: the signed header, whatever the (unsigned) parameters say.
+        assert_eq!(
+            ec2_signed_times(&req).unwrap(),
+            vec![SignedTime::Signed("20250101T000000Z")]
+        );
+        req.params.insert("SignatureVersion".into(), "2".into());
+        assert_eq!(
+            ec2_signed_times(&req).unwrap(),
+            vec![
+                SignedTime::Signed("2030-01-01T00:00:00Z"),
+                SignedTime::Expires("2031-01-01T00:00:00Z")
+            ]
+        );
+        req.params.insert("SignatureVersion".into(), "0".into());
+        assert_eq!(
+            ec2_signed_times(&req).unwrap(),
+            vec![SignedTime::Signed("2030-01-01T00:00:00Z")]
+        );
+        req.params = params(&[("SignatureVersion", "1")]);
+        assert_eq!(
+            ec2_signed_times(&req),
+            Err(SignatureError::Missing("Timestamp"))
+        );
+    }
+
+    #[test]
+    fn s3_times_come_from_the_string_to_sign() {
+        assert_eq!(
+            s3_signed_time(b"AWS4-HMAC-SHA256\n20250101T000000Z\n20250101/r/s3/aws4_request\nx"),
+            Ok(SignedTime::Signed("20250101T000000Z"))
+        );
+        assert_eq!(
+            s3_signed_time(b"AWS4-HMAC-SHA256\n20250101T000000Z\n20240101/r/s3/aws4_request\nx"),
+            Err(SignatureError::DateMismatch)
+        );
+        assert_eq!(
+            s3_signed_time(b"GET\n\n\nTue, 01 Jan 2025 00:00:00 GMT\n/b/k"),
+            Ok(SignedTime::SignedHttpDate("Tue, 01 Jan 2025 00:00:00 GMT"))
+        );
+        assert_eq!(
+            s3_signed_time(
+                b"GET\n\n\n\nx-amz-date:Tue, 01 Jan 2025 00:00:00 GMT\nx-amz-meta:a\n/b/k"
+            ),
+            Ok(SignedTime::SignedHttpDate("Tue, 01 Jan 2025 00:00:00 GMT"))
+        );
+        assert_eq!(
+            s3_signed_time(b"GET\n\n\n1735689600\n/b/k"),
+            Ok(SignedTime::ExpiresEpoch("1735689600"))
+        );
+        assert_eq!(
+            s3_signed_time(b"GET\n\n\n\n/b/k"),
+            Err(SignatureError::Missing("Date"))
         );
     }
 

@@ -3,7 +3,9 @@
 //! project-scoped token for that user, marked with the `ec2credential` method.
 
 use crate::auth::{IssuedToken, Minting, ResolvedScope};
-use crate::aws_signature::{ec2_signature, s3_signature, Ec2Request};
+use crate::aws_signature::{
+    ec2_signature, ec2_signed_times, s3_signature, s3_signed_time, Ec2Request, SignedTime,
+};
 use crate::credential::ec2_credential_id;
 use crate::error::{CoreError, CoreResult};
 use crate::model::Target;
@@ -100,17 +102,47 @@ pub fn parse_request_time(s: &str) -> Option<OffsetDateTime> {
         .map(PrimitiveDateTime::assume_utc)
 }
 
+/// Parses an HTTP date as S3 v1 signers write it (`Tue, 01 Jan 2025 00:00:00 GMT`).
+fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
+    use time::format_description::well_known::Rfc2822;
+    OffsetDateTime::parse(s.trim(), &Rfc2822).ok()
+}
+
+/// Whether every time the signature covers lets the request be used at `now`: a signing
+/// time at most `ttl` away from `now` in either direction, a deadline not yet passed.
+/// A request whose signature covers no time, or one that cannot be read, is refused.
+fn fresh(times: &[SignedTime<'_>], now: OffsetDateTime, ttl: Duration) -> bool {
+    !times.is_empty()
+        && times.iter().all(|t| {
+            let (at, deadline) = match *t {
+                SignedTime::Signed(s) => (parse_request_time(s), false),
+                SignedTime::SignedHttpDate(s) => (parse_http_date(s), false),
+                SignedTime::Expires(s) => (parse_request_time(s), true),
+                SignedTime::ExpiresEpoch(s) => (
+                    s.parse::<i64>()
+                        .ok()
+                        .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok()),
+                    true,
+                ),
+            };
+            match at {
+                None => false,
+                Some(at) if deadline => now <= at,
+                Some(at) => at - ttl <= now && now <= at + ttl,
+            }
+        })
+}
+
 impl SignedCredentials {
-    /// The time the request says it was made, if it says.
-    fn timestamp(&self) -> Option<&str> {
-        let SignedRequest::Ec2(req) = &self.request else {
-            return None;
-        };
-        req.params
-            .get("Timestamp")
-            .or_else(|| req.headers.get("X-Amz-Date"))
-            .or_else(|| req.params.get("X-Amz-Date"))
-            .map(String::as_str)
+    /// The times the signature covers: only those, since anything unsigned in the
+    /// request can be changed by whoever replays it.
+    fn signed_times(&self) -> Vec<SignedTime<'_>> {
+        match &self.request {
+            SignedRequest::Ec2(req) => ec2_signed_times(req).unwrap_or_default(),
+            SignedRequest::S3 { string_to_sign } => {
+                s3_signed_time(string_to_sign).map_or_else(|_| vec![], |t| vec![t])
+            }
+        }
     }
 }
 
@@ -163,12 +195,12 @@ impl Limen {
         if !domain.enabled {
             return Err(auth_failed());
         }
-        if let Some(ts) = creds.timestamp() {
-            let at = parse_request_time(ts).ok_or_else(auth_failed)?;
-            let ttl = Duration::minutes(self.config.credential_auth_ttl_minutes);
-            if self.clock.now() > at + ttl {
-                return Err(auth_failed());
-            }
+        // Replays: the signed time must be within `[credential] auth_ttl` of now, either
+        // way (Keystone checks only the past, and lets an unsigned `Timestamp` stand in
+        // for the signed `X-Amz-Date`).
+        let ttl = Duration::minutes(self.config.credential_auth_ttl_minutes);
+        if !fresh(&creds.signed_times(), self.clock.now(), ttl) {
+            return Err(auth_failed());
         }
         let roles = self
             .effective_roles(&user.id, &Target::Project(project_id))
@@ -210,6 +242,37 @@ mod tests {
             assert_eq!(parse_request_time(s), Some(t), "{s}");
         }
         assert_eq!(parse_request_time("yesterday"), None);
+    }
+
+    #[test]
+    fn freshness() {
+        let now = datetime!(2025-01-01 00:00:00 UTC);
+        let ttl = Duration::minutes(15);
+        let ok = |t: SignedTime<'_>| fresh(&[t], now, ttl);
+        assert!(ok(SignedTime::Signed("2024-12-31T23:46:00Z")));
+        assert!(ok(SignedTime::Signed("20250101T001400Z")));
+        assert!(!ok(SignedTime::Signed("2024-12-31T23:44:00Z")));
+        assert!(!ok(SignedTime::Signed("2025-01-01T00:16:00Z")));
+        assert!(!ok(SignedTime::Signed("soon")));
+        assert!(ok(SignedTime::SignedHttpDate(
+            "Wed, 01 Jan 2025 00:05:00 GMT"
+        )));
+        assert!(!ok(SignedTime::SignedHttpDate(
+            "Tue, 01 Jan 2030 00:00:00 GMT"
+        )));
+        assert!(ok(SignedTime::Expires("2025-06-01T00:00:00Z")));
+        assert!(!ok(SignedTime::Expires("2024-12-31T23:59:00Z")));
+        assert!(ok(SignedTime::ExpiresEpoch("1735693200")));
+        assert!(!ok(SignedTime::ExpiresEpoch("1735686000")));
+        assert!(!fresh(&[], now, ttl));
+        assert!(!fresh(
+            &[
+                SignedTime::Signed("2025-01-01T00:00:00Z"),
+                SignedTime::Expires("2024-01-01T00:00:00Z")
+            ],
+            now,
+            ttl
+        ));
     }
 
     #[test]

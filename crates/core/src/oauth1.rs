@@ -30,6 +30,10 @@ pub const OAUTH1_METHOD: &str = "oauth1";
 pub(crate) const CONSUMER: &str = "oauth1_consumer";
 const REQUEST_TOKEN: &str = "oauth1_request_token";
 pub(crate) const ACCESS_TOKEN: &str = "oauth1_access_token";
+/// Record kind (in the store's expiring OAuth records) of a nonce a signed request used.
+const NONCE: &str = "oauth1_nonce";
+/// How long past its timestamp's window a nonce is kept, for nodes whose clocks lag.
+const NONCE_CLOCK_MARGIN: i64 = 60;
 
 /// Keystone's verifier alphabet: letters and digits without the look-alikes `jiIl1oO0`.
 const VERIFIER_CHARS: &[u8] = b"abcdefghkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -174,6 +178,30 @@ fn param<'a>(req: &'a SignedRequest, name: &str) -> Option<&'a str> {
 }
 
 impl Limen {
+    /// Records the nonce of a request signed by the consumer with `token` (a request or
+    /// access token key; empty for a request token request); the same nonce and
+    /// timestamp again is a replay, refused with 401. Kept in the store, shared by every
+    /// node, until the timestamp can no longer pass [`signature::check_protocol`]; the
+    /// store's periodic prune of expired OAuth records removes it after that. Call only
+    /// once the signature is verified, so forged requests cannot burn a client's nonces.
+    async fn record_nonce(&self, req: &SignedRequest, token: &str) -> CoreResult<()> {
+        let consumer = param(req, "oauth_consumer_key").unwrap_or("");
+        let nonce = param(req, "oauth_nonce").unwrap_or("");
+        let timestamp: i64 = param(req, "oauth_timestamp")
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(auth_failed)?;
+        let key = sha256_hex(&format!("{consumer}\n{token}\n{nonce}\n{timestamp}"));
+        let keep_until = timestamp + signature::TIMESTAMP_LIFETIME + NONCE_CLOCK_MARGIN;
+        match self
+            .record_put(NONCE, &key, &serde_json::json!({}), keep_until, true)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(CoreError::Conflict { .. }) => Err(auth_failed()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn oauth_cipher(&self) -> CoreResult<&dyn CredentialCipher> {
         self.credentials.as_deref().ok_or_else(|| {
             CoreError::Unavailable(
@@ -337,6 +365,7 @@ impl Limen {
         if !signature::verify(req, &consumer_secret, "") {
             return Err(auth_failed());
         }
+        self.record_nonce(req, "").await?;
         self.purge_expired_request_tokens(now).await?;
         let secret = self.new_id();
         let expires_at = self.expiry_in(self.config.oauth1.request_token_duration);
@@ -472,6 +501,7 @@ impl Limen {
         if !signature::verify(req, &consumer_secret, &token_secret) {
             return Err(auth_failed());
         }
+        self.record_nonce(req, rt_id).await?;
         // Taking the request token is what makes it single-use, even when two trades race.
         if !self.doc_delete(REQUEST_TOKEN, &rt.id).await? {
             return Err(request_token_not_found());
@@ -537,6 +567,8 @@ impl Limen {
         if !signature::verify(signed, &consumer_secret, &token_secret) {
             return Err(auth_failed());
         }
+        // A captured login replayed within the timestamp window is refused.
+        self.record_nonce(signed, at_id).await?;
         let user = self
             .store
             .get_user(&at.authorizing_user_id)

@@ -77,6 +77,21 @@ impl Limen {
                     "Redelegation of this trust is not allowed.",
                 ));
             }
+            // A limited parent (only trusts stored before the rule above can be both
+            // limited and redelegatable) is not redelegated: its child could never be
+            // used more often than the parent has uses left.
+            if p.remaining_uses.is_some() {
+                return Err(CoreError::forbidden(
+                    "A trust with limited uses cannot be redelegated.",
+                ));
+            }
+            // As Keystone: a redelegated trust takes no use limit of its own.
+            if let Some(uses) = input.remaining_uses {
+                return Err(CoreError::forbidden(format!(
+                    "Field \"remaining_uses\" is set to {uses} while it must not be set in \
+                     order to redelegate a trust."
+                )));
+            }
             if input.project_id != p.project_id {
                 return Err(CoreError::forbidden(
                     "A redelegated trust must keep the project of its parent.",
@@ -108,6 +123,13 @@ impl Limen {
                     return Err(CoreError::forbidden(format!(
                         "Remaining redelegation depth of {c} out of allowed range of [0..{MAX_REDELEGATION_COUNT}]."
                     )));
+                }
+                // As Keystone: a use limit and redelegation do not mix, since trusts
+                // redelegated from a limited trust could outspend it.
+                if c > 0 && input.remaining_uses.is_some() {
+                    return Err(CoreError::validation(
+                        "remaining_uses must not be set if redelegation is allowed.",
+                    ));
                 }
                 c
             }
@@ -159,8 +181,18 @@ impl Limen {
         Ok((trust, roles))
     }
 
-    /// A trust that exists and has not expired.
+    /// A trust that exists, has not expired, and whose whole redelegation chain is intact.
     pub async fn get_trust(&self, id: &str) -> CoreResult<Trust> {
+        self.get_trust_with_ancestors(id)
+            .await
+            .map(|(trust, _)| trust)
+    }
+
+    /// [`Limen::get_trust`] with the trusts it was redelegated from, nearest first.
+    pub(crate) async fn get_trust_with_ancestors(
+        &self,
+        id: &str,
+    ) -> CoreResult<(Trust, Vec<Trust>)> {
         let t = self
             .store
             .get_trust(id)
@@ -169,7 +201,52 @@ impl Limen {
         if t.expires_at.is_some_and(|e| e <= self.clock.now()) {
             return Err(CoreError::not_found("trust", id));
         }
-        Ok(t)
+        let ancestors = self
+            .trust_ancestors(&t, false)
+            .await?
+            .ok_or_else(|| CoreError::not_found("trust", id))?;
+        Ok((t, ancestors))
+    }
+
+    /// The trusts `t` was redelegated from, nearest first, when the chain is intact: each
+    /// still exists, has not expired (unless `allow_expired`), keeps the project, and the
+    /// trustee who redelegated it is still enabled. `None` when a link is broken: a trust
+    /// confers nothing once anything it was redelegated from is gone, even if deleting
+    /// the subtree was interrupted or raced with a redelegation.
+    pub(crate) async fn trust_ancestors(
+        &self,
+        t: &Trust,
+        allow_expired: bool,
+    ) -> CoreResult<Option<Vec<Trust>>> {
+        let now = self.clock.now();
+        let mut ancestors: Vec<Trust> = Vec::new();
+        let mut next = t.redelegated_trust_id.clone();
+        while let Some(parent_id) = next {
+            // Deeper chains cannot be created; a longer one is a cycle or damage.
+            if ancestors.len() >= MAX_REDELEGATION_COUNT as usize {
+                return Ok(None);
+            }
+            let Some(parent) = self.store.get_trust(&parent_id).await? else {
+                return Ok(None);
+            };
+            if parent.expires_at.is_some_and(|e| e <= now) && !allow_expired {
+                return Ok(None);
+            }
+            if parent.project_id != t.project_id {
+                return Ok(None);
+            }
+            let redelegator_enabled = self
+                .store
+                .get_user(&parent.trustee_user_id)
+                .await?
+                .is_some_and(|u| u.enabled);
+            if !redelegator_enabled {
+                return Ok(None);
+            }
+            next = parent.redelegated_trust_id.clone();
+            ancestors.push(parent);
+        }
+        Ok(Some(ancestors))
     }
 
     pub async fn list_trusts(
@@ -204,14 +281,29 @@ impl Limen {
             ));
         }
         self.get_trust(id).await?;
-        self.store.delete_trust(id).await?;
-        self.revoke_trust_tokens(id).await?;
-        // Trusts redelegated from this one go with it.
-        for child in self.store.list_trusts(None, None).await? {
-            if child.redelegated_trust_id.as_deref() == Some(id) {
-                self.store.delete_trust(&child.id).await?;
-                self.revoke_trust_tokens(&child.id).await?;
+        self.delete_trust_tree(id).await
+    }
+
+    /// Deletes a trust and every trust redelegated from it, at any depth, each with its
+    /// revocation event. Each deletion goes through the tracking store, so cached
+    /// validations of their tokens end at once on every node.
+    async fn delete_trust_tree(&self, id: &str) -> CoreResult<()> {
+        let all = self.store.list_trusts(None, None).await?;
+        let mut doomed = vec![id.to_string()];
+        let mut i = 0;
+        while i < doomed.len() {
+            for t in &all {
+                if t.redelegated_trust_id.as_deref() == Some(doomed[i].as_str())
+                    && !doomed.contains(&t.id)
+                {
+                    doomed.push(t.id.clone());
+                }
             }
+            i += 1;
+        }
+        for trust_id in &doomed {
+            self.store.delete_trust(trust_id).await?;
+            self.revoke_trust_tokens(trust_id).await?;
         }
         Ok(())
     }
@@ -226,13 +318,19 @@ impl Limen {
     }
 
     /// The roles a trust still confers: its roles (and what they imply) as long as the
-    /// trustor still holds every one on the project. `None` when it no longer can.
-    pub(crate) async fn trust_effective_roles(&self, t: &Trust) -> CoreResult<Option<Vec<Role>>> {
+    /// original trustor (of the first trust in its chain; `ancestors` nearest first) still
+    /// holds every one on the project. `None` when it no longer can.
+    pub(crate) async fn trust_effective_roles(
+        &self,
+        t: &Trust,
+        ancestors: &[Trust],
+    ) -> CoreResult<Option<Vec<Role>>> {
         let Some(pid) = &t.project_id else {
             return Ok(Some(vec![]));
         };
+        let original_trustor = ancestors.last().unwrap_or(t).trustor_user_id.as_str();
         let held = self
-            .effective_role_ids(&t.trustor_user_id, &Target::Project(pid.clone()))
+            .effective_role_ids(original_trustor, &Target::Project(pid.clone()))
             .await?;
         if t.role_ids.iter().any(|r| !held.contains(r)) {
             return Ok(None);
@@ -250,13 +348,21 @@ impl Limen {
         Ok(Some(roles))
     }
 
-    /// Takes one use of the trust for a new token; an exhausted trust goes away.
-    pub(crate) async fn consume_trust(&self, t: &Trust) -> CoreResult<()> {
-        if !self.store.consume_trust_use(&t.id).await? {
-            return Err(CoreError::forbidden("The trust has no uses left."));
+    /// Takes one use of the trust for a new token, and one of every limited trust it was
+    /// redelegated from (`ancestors`, nearest first; only trusts stored before use limits
+    /// and redelegation were made exclusive can have one), so a chain never issues more
+    /// tokens than any of its links allows. An exhausted trust goes away with everything
+    /// redelegated from it.
+    pub(crate) async fn consume_trust(&self, t: &Trust, ancestors: &[Trust]) -> CoreResult<()> {
+        let root_first: Vec<&Trust> = ancestors.iter().rev().chain([t]).collect();
+        for link in &root_first {
+            if !self.store.consume_trust_use(&link.id).await? {
+                return Err(CoreError::forbidden("The trust has no uses left."));
+            }
         }
-        if t.remaining_uses == Some(1) {
-            self.store.delete_trust(&t.id).await?;
+        // The first exhausted link's subtree holds every later one.
+        if let Some(exhausted) = root_first.iter().find(|l| l.remaining_uses == Some(1)) {
+            self.delete_trust_tree(&exhausted.id).await?;
         }
         Ok(())
     }
