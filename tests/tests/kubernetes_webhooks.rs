@@ -555,3 +555,83 @@ async fn expired_tokens_unknown_callers_and_malformed_reviews_are_refused() {
         .expect("review");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
+
+/// `user`'s application credential on its project (through `token`) with access `rules`.
+async fn credential_with_rules(
+    s: &TestServer,
+    user: &str,
+    token: &str,
+    name: &str,
+    rules: Value,
+) -> Value {
+    let (status, v) = s
+        .post(
+            &format!("/v3/users/{user}/application_credentials"),
+            token,
+            json!({"application_credential": {"name": name, "access_rules": rules}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["application_credential"].clone()
+}
+
+#[tokio::test]
+async fn access_rules_limit_application_credentials_on_clusters() {
+    let s = start_provider("").await;
+    let (_, hook) = register(
+        &s,
+        json!({"name": "ruled", "api_server": "https://ruled.example.com",
+               "audience": "cluster-ruled", "accept_keystone_tokens": true,
+               "accept_application_credentials": true}),
+    )
+    .await;
+    let project = s.new_project("team-ruled").await;
+    let (carol, keystone) = s.new_member("carol", &project).await;
+    let review_rule =
+        json!({"service": "identity", "method": "POST", "path": "/kubernetes/tokenreview"});
+    let oauth_rule = json!({"service": "identity", "method": "POST", "path": "/oauth2/token"});
+    let compute_rule = json!({"service": "compute", "method": "GET", "path": "/v2.1/servers"});
+    for (name, rules, on_clusters, as_oauth_client) in [
+        ("servers", json!([compute_rule]), false, false),
+        ("kube", json!([review_rule, compute_rule]), true, false),
+        ("oauth", json!([oauth_rule]), false, true),
+    ] {
+        let cred = credential_with_rules(&s, &carol, &keystone, name, rules).await;
+        let (id, secret) = (
+            cred["id"].as_str().unwrap(),
+            cred["secret"].as_str().unwrap(),
+        );
+        let st = reviewed(&s, &hook, "v1", &format!("{id}:{secret}"), &[]).await;
+        if on_clusters {
+            assert_eq!(st["authenticated"], true, "{name}: {st}");
+            assert_eq!(st["user"]["uid"], json!(carol));
+        } else {
+            rejected_because(&st, "access rules");
+        }
+        // Its Keystone token is no way around them.
+        let (token, _) = s
+            .token(
+                json!({"auth": {"identity": {"methods": ["application_credential"],
+                "application_credential": {"id": id, "secret": secret}}}}),
+            )
+            .await;
+        let st = reviewed(&s, &hook, "v1", &token, &[]).await;
+        rejected_because(&st, "nor a valid Keystone token");
+        // Nor is the OAuth client_credentials grant, unless a rule names it.
+        let (status, body) = token_request(
+            &s,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", secret),
+            ],
+        )
+        .await;
+        if as_oauth_client {
+            assert_eq!(status, StatusCode::OK, "{name}: {body}");
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
+            assert_eq!(body["error"], "unauthorized_client", "{name}: {body}");
+        }
+    }
+}

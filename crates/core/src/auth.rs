@@ -106,6 +106,10 @@ pub struct AppCredTokenInfo {
     pub name: String,
     pub unrestricted: bool,
     pub access_rules: Vec<crate::model::AccessRule>,
+    /// Whether the credential is limited by access rules. Read from the credential's own
+    /// list of rule ids, so a rule that went missing limits it to nothing rather than
+    /// lifting the limit.
+    pub limited_by_rules: bool,
 }
 
 /// What a token resolves to: the scope with the entities it names.
@@ -215,6 +219,22 @@ impl TokenInfo {
 
     pub fn is_system(&self) -> bool {
         matches!(self.scope, ResolvedScope::System)
+    }
+
+    /// The access rules the token is limited to, if its application credential has any
+    /// (see [`crate::access_rules`]).
+    pub fn access_rules(&self) -> Option<&[crate::model::AccessRule]> {
+        self.application_credential
+            .as_ref()
+            .filter(|c| c.limited_by_rules)
+            .map(|c| c.access_rules.as_slice())
+    }
+
+    /// Whether the token may make `request` on Limen's own APIs: always without access
+    /// rules, else only as one of them allows.
+    pub fn allows_request(&self, request: crate::access_rules::ApiRequest<'_>) -> bool {
+        self.access_rules()
+            .is_none_or(|rules| crate::access_rules::allows(rules, request))
     }
 
     /// Whether the token acts on a delegation (a trust, an application credential, an
@@ -776,6 +796,7 @@ impl Limen {
             name: c.name.clone(),
             unrestricted: c.unrestricted,
             access_rules,
+            limited_by_rules: !c.access_rule_ids.is_empty(),
         })
     }
 
@@ -957,10 +978,29 @@ impl Limen {
 
     // ---- validating ----
 
+    /// Validates a token (see [`Limen::validate_token_with_access_rules`]) for a use that
+    /// does not enforce access rules: a token limited by them is refused as not found, as
+    /// Keystone refuses it to a validator that does not announce access-rules support.
+    pub async fn validate_token(
+        &self,
+        token: &str,
+        allow_expired: bool,
+    ) -> CoreResult<Arc<TokenInfo>> {
+        let info = self
+            .validate_token_with_access_rules(token, allow_expired)
+            .await?;
+        if info.access_rules().is_some() {
+            return Err(CoreError::not_found(TOKEN_NOT_FOUND, token_hint(token)));
+        }
+        Ok(info)
+    }
+
     /// Validates a token: authentic, not expired (unless `allow_expired` and within the
     /// window), not revoked, and everything it names still exists, is enabled and still
-    /// grants roles. Any failure is `NotFound("token")`.
-    pub async fn validate_token(
+    /// grants roles. Any failure is `NotFound("token")`. A token limited by access rules
+    /// is returned too: the caller enforces them ([`TokenInfo::allows_request`]) or shows
+    /// them only to a validator that does.
+    pub async fn validate_token_with_access_rules(
         &self,
         token: &str,
         allow_expired: bool,

@@ -201,6 +201,14 @@ impl Limen {
         let info = match credential {
             Some((id, secret)) if cluster.accept_application_credentials => {
                 match self.application_credential_login(id, secret).await {
+                    // Access rules limit a credential on Limen as well: presenting it to
+                    // a cluster is a token review.
+                    Ok(info) if !info.allows_request(crate::access_rules::TOKEN_REVIEW_REQUEST) => {
+                        return Err(TokenRejected::Invalid(
+                            "the application credential's access rules do not allow                              Kubernetes logins (an identity rule for POST                              /kubernetes/tokenreview)"
+                                .into(),
+                        ))
+                    }
                     Ok(info) => std::sync::Arc::new(info),
                     Err(CoreError::Internal(m)) => return Err(CoreError::Internal(m).into()),
                     Err(_) => {

@@ -5,6 +5,7 @@
 //! [`token::TokenCodec`] / [`password::PasswordHasher`] traits for cryptography, so tests
 //! can control all of them.
 
+pub mod access_rules;
 pub mod appcred;
 pub mod assignment;
 pub mod auth;
