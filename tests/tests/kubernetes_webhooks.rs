@@ -635,3 +635,103 @@ async fn access_rules_limit_application_credentials_on_clusters() {
         }
     }
 }
+
+#[tokio::test]
+async fn wrong_application_credential_secrets_are_limited_per_credential() {
+    // Default settings: 5 wrong secrets a minute per credential.
+    let s = start_provider("").await;
+    let (_, hook) = register(
+        &s,
+        json!({"name": "guessed", "api_server": "https://guessed.example.com",
+               "audience": "cluster-guessed", "accept_application_credentials": true}),
+    )
+    .await;
+    let project = s.new_project("team-guessed").await;
+    let (dave, keystone) = s.new_member("dave", &project).await;
+    let target = credential_with_rules(&s, &dave, &keystone, "target", json!([])).await;
+    let other = credential_with_rules(&s, &dave, &keystone, "other", json!([])).await;
+    let (id, secret) = (
+        target["id"].as_str().unwrap(),
+        target["secret"].as_str().unwrap(),
+    );
+
+    // Twenty guesses at once, all from the API server's address: at most five are
+    // checked, the rest are refused unchecked.
+    let guesses = (0..20).map(|i| {
+        let s = &s;
+        let hook = &hook;
+        async move {
+            let token = format!("{id}:guess-{i}");
+            reviewed(s, hook, "v1", &token, &[]).await
+        }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let mut checked = 0;
+    for st in &answers {
+        assert_eq!(st["authenticated"], false, "{st}");
+        let error = st["error"].as_str().unwrap_or_default();
+        if error.contains("not a valid application credential") {
+            checked += 1;
+        } else {
+            assert!(error.contains("not checked"), "{st}");
+        }
+    }
+    assert!(checked <= 5, "{checked} guesses were checked");
+
+    // Now not even the right secret is checked, anywhere, and each answer says so.
+    let st = reviewed(&s, &hook, "v1", &format!("{id}:{secret}"), &[]).await;
+    rejected_because(&st, "not checked");
+    let resp = s
+        .send(
+            Method::POST,
+            "/v3/auth/tokens",
+            None,
+            Some(
+                json!({"auth": {"identity": {"methods": ["application_credential"],
+                "application_credential": {"id": id, "secret": secret}}}}),
+            ),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After: {wait}");
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not checked"),
+        "{body}"
+    );
+    let (status, body) = token_request(
+        &s,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("not checked"),
+        "{body}"
+    );
+
+    // Other credentials, and the cluster, are not affected.
+    let bearer = format!(
+        "{}:{}",
+        other["id"].as_str().unwrap(),
+        other["secret"].as_str().unwrap()
+    );
+    let st = reviewed(&s, &hook, "v1", &bearer, &[]).await;
+    assert_eq!(st["authenticated"], true, "{st}");
+    assert_eq!(st["user"]["uid"], json!(dave));
+}

@@ -2,6 +2,7 @@
 
 use crate::clock::whole_seconds;
 use crate::error::{CoreError, CoreResult};
+use crate::guess_limit::{Admission, SecretCheck, WAIT_AT_MOST, WAIT_STEP};
 use crate::identity::user_option;
 use crate::model::{Domain, Project, Role, Target, User};
 use crate::oauth1::{AccessToken, OAuth1TokenInfo, OAUTH1_METHOD};
@@ -800,8 +801,38 @@ impl Limen {
         })
     }
 
+    /// Leave to compare a secret presented for application credential `id`: waits while
+    /// the credential's allowance is held by checks under way, and refuses (429, "not
+    /// checked") once wrong secrets have used it up (see [`crate::guess_limit`]).
+    async fn secret_check(&self, id: &str) -> CoreResult<Option<SecretCheck<'_>>> {
+        let Some(limiter) = self.guesses.as_deref() else {
+            return Ok(None);
+        };
+        let started = self.clock.now();
+        loop {
+            let now = self.clock.now();
+            let retry_after_secs = match limiter.admit(id, now) {
+                Admission::Check => return Ok(Some(SecretCheck::held(limiter, id))),
+                Admission::Wait if now - started < WAIT_AT_MOST => {
+                    self.clock.wait_until(now + WAIT_STEP).await;
+                    continue;
+                }
+                Admission::Wait => 1,
+                Admission::Refuse { retry_after_secs } => retry_after_secs,
+            };
+            return Err(CoreError::TooManyAttempts {
+                message: format!(
+                    "Too many wrong secrets for this application credential recently: the \
+                     secret was not checked. Try again in {retry_after_secs} s."
+                ),
+                retry_after_secs,
+            });
+        }
+    }
+
     /// Finds an application credential and checks its secret and expiry; returns it with
-    /// its user. Every failure is the same 401.
+    /// its user. Every failure is the same 401, but for a credential whose wrong-secret
+    /// allowance is used up: 429, the secret not checked.
     async fn check_application_credential(
         &self,
         creds: &AppCredCredentials,
@@ -821,7 +852,16 @@ impl Limen {
             let _ = self.hasher.verify(&creds.secret, DUMMY_HASH).await;
             return Err(auth_failed());
         };
-        if !self.hasher.verify(&creds.secret, &cred.secret_hash).await {
+        let check = self.secret_check(&cred.id).await?;
+        let right = self.hasher.verify(&creds.secret, &cred.secret_hash).await;
+        if let Some(check) = check {
+            if check.finish(self.clock.now(), !right) {
+                tracing::warn!(credential = %cred.id, user = %cred.user_id,
+                    "application credential: wrong secrets used up its allowance; \
+                     its secret goes unchecked for a while");
+            }
+        }
+        if !right {
             return Err(auth_failed());
         }
         if cred.expires_at.is_some_and(|e| e <= self.clock.now()) {

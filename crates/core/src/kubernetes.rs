@@ -211,6 +211,9 @@ impl Limen {
                     }
                     Ok(info) => std::sync::Arc::new(info),
                     Err(CoreError::Internal(m)) => return Err(CoreError::Internal(m).into()),
+                    Err(e @ CoreError::TooManyAttempts { .. }) => {
+                        return Err(TokenRejected::Invalid(e.to_string()))
+                    }
                     Err(_) => {
                         return Err(TokenRejected::Invalid(
                             "not a valid application credential (unknown, wrong secret, \

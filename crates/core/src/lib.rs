@@ -23,6 +23,7 @@ pub mod ec2;
 pub mod endpoint_filter;
 pub mod error;
 pub mod federation;
+pub mod guess_limit;
 pub mod identity;
 pub mod keystone_auth;
 pub mod kube_rules;

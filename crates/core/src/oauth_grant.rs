@@ -362,6 +362,10 @@ impl Limen {
         {
             Ok(info) => info,
             Err(CoreError::Internal(m)) => return Err(CoreError::Internal(m).into()),
+            // Not a failed authentication: the secret was not checked.
+            Err(e @ CoreError::TooManyAttempts { .. }) => {
+                return Err(OAuthError::TemporarilyUnavailable(e.to_string()))
+            }
             Err(_) => return Err(OAuthError::client_authentication_failed()),
         };
         if !info.allows_request(crate::access_rules::OAUTH_TOKEN_REQUEST) {
