@@ -100,7 +100,7 @@ impl FromRequestParts<AppState> for Auth {
         {
             Ok(info) if !info.allows_request(request) => {
                 tracing::info!(user = %info.user.id, method = %request.method,
-                    path = %request.path, "token refused: its access rules do not allow the request");
+                    path = %request.path, "token refused: its access rules do not allow this");
                 Err(unauthorized(state, &parts.headers))
             }
             // A token for a signed EC2/S3 request is for the EC2/S3 service alone; it
