@@ -566,3 +566,183 @@ async fn expired_tokens_unknown_callers_and_malformed_reviews_are_refused() {
         .expect("review");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
+
+/// `user`'s application credential on its project (through `token`) with access `rules`.
+async fn credential_with_rules(
+    s: &TestServer,
+    user: &str,
+    token: &str,
+    name: &str,
+    rules: Value,
+) -> Value {
+    let (status, v) = s
+        .post(
+            &format!("/v3/users/{user}/application_credentials"),
+            token,
+            json!({"application_credential": {"name": name, "access_rules": rules}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["application_credential"].clone()
+}
+
+#[tokio::test]
+async fn access_rules_limit_application_credentials_on_clusters() {
+    let s = start_provider("").await;
+    let (_, hook) = register(
+        &s,
+        json!({"name": "ruled", "api_server": "https://ruled.example.com",
+               "audience": "cluster-ruled", "accept_keystone_tokens": true,
+               "accept_application_credentials": true}),
+    )
+    .await;
+    let project = s.new_project("team-ruled").await;
+    let (carol, keystone) = s.new_member("carol", &project).await;
+    let review_rule =
+        json!({"service": "identity", "method": "POST", "path": "/kubernetes/tokenreview"});
+    let oauth_rule = json!({"service": "identity", "method": "POST", "path": "/oauth2/token"});
+    let compute_rule = json!({"service": "compute", "method": "GET", "path": "/v2.1/servers"});
+    for (name, rules, on_clusters, as_oauth_client) in [
+        ("servers", json!([compute_rule]), false, false),
+        ("kube", json!([review_rule, compute_rule]), true, false),
+        ("oauth", json!([oauth_rule]), false, true),
+    ] {
+        let cred = credential_with_rules(&s, &carol, &keystone, name, rules).await;
+        let (id, secret) = (
+            cred["id"].as_str().unwrap(),
+            cred["secret"].as_str().unwrap(),
+        );
+        let st = reviewed(&s, &hook, "v1", &format!("{id}:{secret}"), &[]).await;
+        if on_clusters {
+            assert_eq!(st["authenticated"], true, "{name}: {st}");
+            assert_eq!(st["user"]["uid"], json!(carol));
+        } else {
+            rejected_because(&st, "access rules");
+        }
+        // Its Keystone token is no way around them.
+        let (token, _) = s
+            .token(
+                json!({"auth": {"identity": {"methods": ["application_credential"],
+                "application_credential": {"id": id, "secret": secret}}}}),
+            )
+            .await;
+        let st = reviewed(&s, &hook, "v1", &token, &[]).await;
+        rejected_because(&st, "nor a valid Keystone token");
+        // Nor is the OAuth client_credentials grant, unless a rule names it.
+        let (status, body) = token_request(
+            &s,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", secret),
+            ],
+        )
+        .await;
+        if as_oauth_client {
+            assert_eq!(status, StatusCode::OK, "{name}: {body}");
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
+            assert_eq!(body["error"], "unauthorized_client", "{name}: {body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_application_credential_secrets_are_limited_per_credential() {
+    // Default settings: 5 wrong secrets a minute per credential.
+    let s = start_provider("").await;
+    let (_, hook) = register(
+        &s,
+        json!({"name": "guessed", "api_server": "https://guessed.example.com",
+               "audience": "cluster-guessed", "accept_application_credentials": true}),
+    )
+    .await;
+    let project = s.new_project("team-guessed").await;
+    let (dave, keystone) = s.new_member("dave", &project).await;
+    let target = credential_with_rules(&s, &dave, &keystone, "target", json!([])).await;
+    let other = credential_with_rules(&s, &dave, &keystone, "other", json!([])).await;
+    let (id, secret) = (
+        target["id"].as_str().unwrap(),
+        target["secret"].as_str().unwrap(),
+    );
+
+    // Twenty guesses at once, all from the API server's address: at most five are
+    // checked, the rest are refused unchecked.
+    let guesses = (0..20).map(|i| {
+        let s = &s;
+        let hook = &hook;
+        async move {
+            let token = format!("{id}:guess-{i}");
+            reviewed(s, hook, "v1", &token, &[]).await
+        }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let mut checked = 0;
+    for st in &answers {
+        assert_eq!(st["authenticated"], false, "{st}");
+        let error = st["error"].as_str().unwrap_or_default();
+        if error.contains("not a valid application credential") {
+            checked += 1;
+        } else {
+            assert!(error.contains("not checked"), "{st}");
+        }
+    }
+    assert!(checked <= 5, "{checked} guesses were checked");
+
+    // Now not even the right secret is checked, anywhere, and each answer says so.
+    let st = reviewed(&s, &hook, "v1", &format!("{id}:{secret}"), &[]).await;
+    rejected_because(&st, "not checked");
+    let resp = s
+        .send(
+            Method::POST,
+            "/v3/auth/tokens",
+            None,
+            Some(
+                json!({"auth": {"identity": {"methods": ["application_credential"],
+                "application_credential": {"id": id, "secret": secret}}}}),
+            ),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After: {wait}");
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not checked"),
+        "{body}"
+    );
+    let (status, body) = token_request(
+        &s,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("not checked"),
+        "{body}"
+    );
+
+    // Other credentials, and the cluster, are not affected.
+    let bearer = format!(
+        "{}:{}",
+        other["id"].as_str().unwrap(),
+        other["secret"].as_str().unwrap()
+    );
+    let st = reviewed(&s, &hook, "v1", &bearer, &[]).await;
+    assert_eq!(st["authenticated"], true, "{st}");
+    assert_eq!(st["user"]["uid"], json!(dave));
+}

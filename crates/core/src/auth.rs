@@ -2,6 +2,7 @@
 
 use crate::clock::whole_seconds;
 use crate::error::{CoreError, CoreResult};
+use crate::guess_limit::{Admission, SecretCheck, WAIT_AT_MOST, WAIT_STEP};
 use crate::identity::user_option;
 use crate::model::{Domain, Project, Role, Target, User};
 use crate::oauth1::{AccessToken, OAuth1TokenInfo, OAUTH1_METHOD};
@@ -106,6 +107,10 @@ pub struct AppCredTokenInfo {
     pub name: String,
     pub unrestricted: bool,
     pub access_rules: Vec<crate::model::AccessRule>,
+    /// Whether the credential is limited by access rules. Read from the credential's own
+    /// list of rule ids, so a rule that went missing limits it to nothing rather than
+    /// lifting the limit.
+    pub limited_by_rules: bool,
 }
 
 /// What a token resolves to: the scope with the entities it names.
@@ -227,6 +232,22 @@ impl TokenInfo {
 
     pub fn is_system(&self) -> bool {
         matches!(self.scope, ResolvedScope::System)
+    }
+
+    /// The access rules the token is limited to, if its application credential has any
+    /// (see [`crate::access_rules`]).
+    pub fn access_rules(&self) -> Option<&[crate::model::AccessRule]> {
+        self.application_credential
+            .as_ref()
+            .filter(|c| c.limited_by_rules)
+            .map(|c| c.access_rules.as_slice())
+    }
+
+    /// Whether the token may make `request` on Limen's own APIs: always without access
+    /// rules, else only as one of them allows.
+    pub fn allows_request(&self, request: crate::access_rules::ApiRequest<'_>) -> bool {
+        self.access_rules()
+            .is_none_or(|rules| crate::access_rules::allows(rules, request))
     }
 
     /// Whether the token acts on a delegation (a trust, an application credential, an
@@ -800,11 +821,42 @@ impl Limen {
             name: c.name.clone(),
             unrestricted: c.unrestricted,
             access_rules,
+            limited_by_rules: !c.access_rule_ids.is_empty(),
         })
     }
 
+    /// Leave to compare a secret presented for application credential `id`: waits while
+    /// the credential's allowance is held by checks under way, and refuses (429, "not
+    /// checked") once wrong secrets have used it up (see [`crate::guess_limit`]).
+    async fn secret_check(&self, id: &str) -> CoreResult<Option<SecretCheck<'_>>> {
+        let Some(limiter) = self.guesses.as_deref() else {
+            return Ok(None);
+        };
+        let started = self.clock.now();
+        loop {
+            let now = self.clock.now();
+            let retry_after_secs = match limiter.admit(id, now) {
+                Admission::Check => return Ok(Some(SecretCheck::held(limiter, id))),
+                Admission::Wait if now - started < WAIT_AT_MOST => {
+                    self.clock.wait_until(now + WAIT_STEP).await;
+                    continue;
+                }
+                Admission::Wait => 1,
+                Admission::Refuse { retry_after_secs } => retry_after_secs,
+            };
+            return Err(CoreError::TooManyAttempts {
+                message: format!(
+                    "Too many wrong secrets for this application credential recently: the \
+                     secret was not checked. Try again in {retry_after_secs} s."
+                ),
+                retry_after_secs,
+            });
+        }
+    }
+
     /// Finds an application credential and checks its secret and expiry; returns it with
-    /// its user. Every failure is the same 401.
+    /// its user. Every failure is the same 401, but for a credential whose wrong-secret
+    /// allowance is used up: 429, the secret not checked.
     async fn check_application_credential(
         &self,
         creds: &AppCredCredentials,
@@ -824,7 +876,16 @@ impl Limen {
             let _ = self.hasher.verify(&creds.secret, DUMMY_HASH).await;
             return Err(auth_failed());
         };
-        if !self.hasher.verify(&creds.secret, &cred.secret_hash).await {
+        let check = self.secret_check(&cred.id).await?;
+        let right = self.hasher.verify(&creds.secret, &cred.secret_hash).await;
+        if let Some(check) = check {
+            if check.finish(self.clock.now(), !right) {
+                tracing::warn!(credential = %cred.id, user = %cred.user_id,
+                    "application credential: wrong secrets used up its allowance; \
+                     its secret goes unchecked for a while");
+            }
+        }
+        if !right {
             return Err(auth_failed());
         }
         if cred.expires_at.is_some_and(|e| e <= self.clock.now()) {
@@ -981,10 +1042,29 @@ impl Limen {
 
     // ---- validating ----
 
+    /// Validates a token (see [`Limen::validate_token_with_access_rules`]) for a use that
+    /// does not enforce access rules: a token limited by them is refused as not found, as
+    /// Keystone refuses it to a validator that does not announce access-rules support.
+    pub async fn validate_token(
+        &self,
+        token: &str,
+        allow_expired: bool,
+    ) -> CoreResult<Arc<TokenInfo>> {
+        let info = self
+            .validate_token_with_access_rules(token, allow_expired)
+            .await?;
+        if info.access_rules().is_some() {
+            return Err(CoreError::not_found(TOKEN_NOT_FOUND, token_hint(token)));
+        }
+        Ok(info)
+    }
+
     /// Validates a token: authentic, not expired (unless `allow_expired` and within the
     /// window), not revoked, and everything it names still exists, is enabled and still
-    /// grants roles. Any failure is `NotFound("token")`.
-    pub async fn validate_token(
+    /// grants roles. Any failure is `NotFound("token")`. A token limited by access rules
+    /// is returned too: the caller enforces them ([`TokenInfo::allows_request`]) or shows
+    /// them only to a validator that does.
+    pub async fn validate_token_with_access_rules(
         &self,
         token: &str,
         allow_expired: bool,

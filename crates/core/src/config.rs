@@ -217,6 +217,10 @@ pub struct CoreConfig {
     /// How old a signed EC2/S3 request may be, in minutes (Keystone's
     /// `[credential] auth_ttl`).
     pub credential_auth_ttl_minutes: i64,
+    /// Wrong secrets one application credential may take per minute (also the burst)
+    /// before its secret is no longer checked for a while; 0: no limit
+    /// (see [`crate::guess_limit`]).
+    pub application_credential_failures_per_minute: u32,
 }
 
 impl Default for CoreConfig {
@@ -231,6 +235,7 @@ impl Default for CoreConfig {
             kubernetes: KubernetesSettings::default(),
             auth_methods: default_auth_methods(),
             credential_auth_ttl_minutes: 15,
+            application_credential_failures_per_minute: 5,
         }
     }
 }

@@ -27,6 +27,12 @@ pub enum CoreError {
     /// MFA rules (Keystone's `Openstack-Auth-Receipt` flow).
     #[error("additional authentication methods are required")]
     AdditionalAuthRequired(Box<crate::auth::AuthReceipt>),
+    /// 429: too many wrong secrets for one credential lately; this one was not checked.
+    #[error("{message}")]
+    TooManyAttempts {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 503: a feature is not set up on this node (the message says what is missing).
     #[error("{0}")]
     Unavailable(String),

@@ -11,6 +11,7 @@
 //! held there; `extra` carries domain, project and roles under k8s-keystone-auth's keys.
 //! Nothing Limen names may start with `system:`, Kubernetes' reserved prefix.
 
+use crate::access_rules::TOKEN_REVIEW_REQUEST;
 use crate::auth::ResolvedScope;
 use crate::cluster::Cluster;
 use crate::error::CoreError;
@@ -261,8 +262,21 @@ impl Limen {
         let info = match credential {
             Some((id, secret)) if cluster.accept_application_credentials => {
                 match self.application_credential_login(id, secret).await {
+                    // Access rules limit a credential on Limen as well: presenting it to
+                    // a cluster is a token review.
+                    Ok(info) if !info.allows_request(TOKEN_REVIEW_REQUEST) => {
+                        return Err(TokenRejected::Invalid(
+                            "the application credential's access rules do not allow \
+                             Kubernetes logins (an identity rule for POST \
+                             /kubernetes/tokenreview)"
+                                .into(),
+                        ))
+                    }
                     Ok(info) => std::sync::Arc::new(info),
                     Err(CoreError::Internal(m)) => return Err(CoreError::Internal(m).into()),
+                    Err(e @ CoreError::TooManyAttempts { .. }) => {
+                        return Err(TokenRejected::Invalid(e.to_string()))
+                    }
                     Err(_) => {
                         return Err(TokenRejected::Invalid(
                             "not a valid application credential (unknown, wrong secret, \

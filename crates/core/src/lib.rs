@@ -5,6 +5,7 @@
 //! [`token::TokenCodec`] / [`password::PasswordHasher`] traits for cryptography, so tests
 //! can control all of them.
 
+pub mod access_rules;
 pub mod appcred;
 pub mod assignment;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod ec2;
 pub mod endpoint_filter;
 pub mod error;
 pub mod federation;
+pub mod guess_limit;
 pub mod identity;
 pub mod keystone_auth;
 pub mod kube_rules;

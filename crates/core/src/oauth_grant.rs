@@ -362,8 +362,19 @@ impl Limen {
         {
             Ok(info) => info,
             Err(CoreError::Internal(m)) => return Err(CoreError::Internal(m).into()),
+            // Not a failed authentication: the secret was not checked.
+            Err(e @ CoreError::TooManyAttempts { .. }) => {
+                return Err(OAuthError::TemporarilyUnavailable(e.to_string()))
+            }
             Err(_) => return Err(OAuthError::client_authentication_failed()),
         };
+        if !info.allows_request(crate::access_rules::OAUTH_TOKEN_REQUEST) {
+            return Err(OAuthError::UnauthorizedClient(
+                "This application credential's access rules do not allow OAuth tokens (an \
+                 identity rule for POST /oauth2/token)."
+                    .into(),
+            ));
+        }
         let project = match &info.scope {
             ResolvedScope::Project { project, .. } => Some(NamedRef {
                 id: project.id.clone(),

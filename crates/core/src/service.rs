@@ -5,6 +5,7 @@ use crate::clock::{Clock, Random};
 use crate::config::CoreConfig;
 use crate::credential::CredentialCipher;
 use crate::error::CoreResult;
+use crate::guess_limit::GuessLimiter;
 use crate::password::PasswordHasher;
 use crate::store::Store;
 use crate::token::TokenCodec;
@@ -40,6 +41,9 @@ pub struct Limen {
     pub validations: Arc<ValidationCache>,
     /// The last change-feed number this node has applied.
     synced_through: Arc<Mutex<Option<i64>>>,
+    /// Wrong-secret allowances of application credentials, in this node's memory;
+    /// `None` when the limit is off.
+    pub guesses: Option<Arc<GuessLimiter>>,
 }
 
 impl Limen {
@@ -57,6 +61,8 @@ impl Limen {
             capacity: config.token.cache_size,
             max_sync_age: MAX_SYNC_AGE,
         }));
+        let guesses =
+            GuessLimiter::new(config.application_credential_failures_per_minute).map(Arc::new);
         Limen {
             store: Arc::new(TrackingStore::new(
                 store,
@@ -71,6 +77,7 @@ impl Limen {
             config: Arc::new(config),
             validations,
             synced_through: Arc::new(Mutex::new(None)),
+            guesses,
         }
     }
 

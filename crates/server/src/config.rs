@@ -253,6 +253,10 @@ pub struct AuthConfig {
     /// Failed logins (and password changes) a client address may make per minute before
     /// it gets 429 Too Many Requests; 0 disables the limit.
     pub failed_logins_per_minute: u32,
+    /// Wrong secrets one application credential may take per minute, from anywhere
+    /// (logins, OAuth client_credentials, TokenReview), before its secret goes unchecked
+    /// for a while; 0 disables the limit.
+    pub application_credential_failures_per_minute: u32,
 }
 
 impl Default for AuthConfig {
@@ -260,6 +264,7 @@ impl Default for AuthConfig {
         AuthConfig {
             methods: default_auth_methods(),
             failed_logins_per_minute: 30,
+            application_credential_failures_per_minute: 5,
         }
     }
 }
@@ -499,6 +504,9 @@ impl Config {
             kubernetes: self.kubernetes.clone(),
             auth_methods: self.auth.methods.clone(),
             credential_auth_ttl_minutes: self.credential.auth_ttl,
+            application_credential_failures_per_minute: self
+                .auth
+                .application_credential_failures_per_minute,
         }
     }
 }

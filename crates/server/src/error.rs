@@ -142,6 +142,14 @@ impl From<CoreError> for ApiError {
                 )));
                 e
             }
+            CoreError::TooManyAttempts {
+                message,
+                retry_after_secs,
+            } => {
+                let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message);
+                e.retry_after = Some(retry_after_secs);
+                e
+            }
             CoreError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
             CoreError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");

@@ -96,7 +96,23 @@ impl FromRequestParts<AppState> for Auth {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthorized(state, &parts.headers))?;
-        match state.limen.validate_token(token, false).await {
+        // Every identity-API request with a token passes here, so this is where a token
+        // limited by application-credential access rules meets them (Keystone answers
+        // 401 when none allows the request).
+        let request = limen_core::access_rules::ApiRequest {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+        };
+        match state
+            .limen
+            .validate_token_with_access_rules(token, false)
+            .await
+        {
+            Ok(info) if !info.allows_request(request) => {
+                tracing::info!(user = %info.user.id, method = %request.method,
+                    path = %request.path, "token refused: its access rules do not allow this");
+                Err(unauthorized(state, &parts.headers))
+            }
             // A token for a signed EC2/S3 request is for the EC2/S3 service alone; it
             // authorizes nothing here (it can still be validated as a subject token).
             Ok(info)

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 const SUBJECT_TOKEN: &str = "x-subject-token";
+const ACCESS_RULES_HEADER: &str = "openstack-identity-access-rules";
 
 pub(crate) async fn token_response(
     state: &AppState,
@@ -107,12 +108,25 @@ pub async fn issue(
     .await
 }
 
-/// Validates the `X-Subject-Token` and checks the caller may see it.
+/// Whether the validating service announced (`OpenStack-Identity-Access-Rules`) that it
+/// enforces application-credential access rules; without that, a token limited by them
+/// does not validate (404), as in Keystone.
+fn validator_enforces_rules(headers: &HeaderMap) -> bool {
+    limen_core::access_rules::validator_enforces_rules(
+        headers
+            .get(ACCESS_RULES_HEADER)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// Validates the `X-Subject-Token` and checks the caller may see it. A token limited by
+/// access rules validates only if `rules_understood`.
 async fn subject(
     state: &AppState,
     caller: &TokenInfo,
     headers: &HeaderMap,
     allow_expired: bool,
+    rules_understood: bool,
     action: &str,
 ) -> ApiResult<(Arc<TokenInfo>, String)> {
     let subject = headers
@@ -122,14 +136,18 @@ async fn subject(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::not_found("No token in the request"))?
         .to_string();
-    let info = state
-        .limen
-        .validate_token(&subject, allow_expired)
-        .await
-        .map_err(|e| match e {
-            limen_core::CoreError::Internal(m) => limen_core::CoreError::Internal(m).into(),
-            _ => ApiError::not_found("Failed to validate token"),
-        })?;
+    let validated = if rules_understood {
+        state
+            .limen
+            .validate_token_with_access_rules(&subject, allow_expired)
+            .await
+    } else {
+        state.limen.validate_token(&subject, allow_expired).await
+    };
+    let info = validated.map_err(|e| match e {
+        limen_core::CoreError::Internal(m) => limen_core::CoreError::Internal(m).into(),
+        _ => ApiError::not_found("Failed to validate token"),
+    })?;
     enforce(
         state,
         caller,
@@ -159,6 +177,7 @@ pub async fn validate(
         &auth.info,
         &headers,
         allow_expired,
+        validator_enforces_rules(&headers),
         "identity:validate_token",
     )
     .await?;
@@ -195,6 +214,7 @@ pub async fn check(
         &auth.info,
         &headers,
         allow_expired,
+        validator_enforces_rules(&headers),
         "identity:check_token",
     )
     .await?;
@@ -214,7 +234,16 @@ pub async fn revoke(
     q: Query,
 ) -> ApiResult<StatusCode> {
     let cascade = q.bool("cascade")?.unwrap_or(true);
-    let (info, _) = subject(&state, &auth.info, &headers, false, "identity:revoke_token").await?;
+    // Revoking takes nothing from a token's access rules: a limited token can go too.
+    let (info, _) = subject(
+        &state,
+        &auth.info,
+        &headers,
+        false,
+        true,
+        "identity:revoke_token",
+    )
+    .await?;
     state.limen.revoke_token(&info, cascade).await?;
     Ok(StatusCode::NO_CONTENT)
 }
