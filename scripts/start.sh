@@ -18,9 +18,13 @@ public_url=${LIMEN_PUBLIC_URL:-http://${listen/0.0.0.0/127.0.0.1}}
 mkdir -p "$data"
 chmod 700 "$data"
 
-echo "==> building limen (release)"
-cargo build --release --quiet -p limen
-bin=target/release/limen
+if [ -n "${LIMEN_BIN:-}" ]; then
+    bin=$LIMEN_BIN # a binary built already (the tests run this script with theirs)
+else
+    echo "==> building limen (release)"
+    cargo build --release --quiet -p limen
+    bin=target/release/limen
+fi
 
 pwfile=$data/admin-password
 if [ -z "${LIMEN_ADMIN_PASSWORD:-}" ]; then

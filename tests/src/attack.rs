@@ -357,7 +357,9 @@ pub async fn b_cannot_reach_a(row: Row) {
         }
     }
     // A's own people are not locked out by anything B did.
-    let review = review(&w, &w.get("a.webhook"), &w.get("a.member_token")).await;
+    let review =
+        w.s.token_review(&w.get("a.webhook"), &w.get("a.member_token"))
+            .await;
     if review["authenticated"] != true {
         failures.push(format!("A's member no longer gets in: {review}"));
     }
@@ -367,21 +369,6 @@ pub async fn b_cannot_reach_a(row: Row) {
         row.kind,
         failures.join("\n")
     );
-}
-
-async fn review(w: &World, webhook: &str, token: &str) -> Value {
-    let resp =
-        w.s.http
-            .post(w.s.url("/kubernetes/tokenreview"))
-            .bearer_auth(webhook)
-            .json(
-                &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-                      "spec": {"token": token}}),
-            )
-            .send()
-            .await
-            .expect("token review");
-    resp.json::<Value>().await.unwrap_or(Value::Null)["status"].clone()
 }
 
 async fn run(w: &World, a: &Attempt) -> Result<(), String> {
@@ -432,7 +419,7 @@ async fn run(w: &World, a: &Attempt) -> Result<(), String> {
         Call::Review { webhook, token: t } => {
             let t = w.fill(t);
             let t = if t.is_empty() { token } else { t };
-            let st = review(w, &w.fill(webhook), &t).await;
+            let st = w.s.token_review(&w.fill(webhook), &t).await;
             if st["authenticated"] == true {
                 Err(format!("authenticated: {st}"))
             } else {

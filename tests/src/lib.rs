@@ -499,6 +499,24 @@ impl TestServer {
         (domain, token)
     }
 
+    /// What the cluster with `webhook_token` learns of `token`: TokenReview v1's
+    /// `status` (the webhook always answers 200).
+    pub async fn token_review(&self, webhook_token: &str, token: &str) -> Value {
+        let resp = self
+            .http
+            .post(self.url("/kubernetes/tokenreview"))
+            .bearer_auth(webhook_token)
+            .json(
+                &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                          "spec": {"token": token}}),
+            )
+            .send()
+            .await
+            .expect("token review");
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json::<Value>().await.expect("json")["status"].clone()
+    }
+
     pub async fn role_id(&self, name: &str) -> String {
         let (_, v) = self
             .get(&format!("/v3/roles?name={name}"), &self.admin_token)

@@ -38,23 +38,6 @@ async fn client_as(s: &TestServer, token: &str, client: Value) -> (StatusCode, V
         .await
 }
 
-/// What the cluster with `webhook_token` learns of `token` (TokenReview v1's status).
-async fn review(s: &TestServer, webhook_token: &str, token: &str) -> Value {
-    let resp = s
-        .http
-        .post(s.url("/kubernetes/tokenreview"))
-        .bearer_auth(webhook_token)
-        .json(
-            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-                      "spec": {"token": token}}),
-        )
-        .send()
-        .await
-        .expect("token review");
-    assert_eq!(resp.status(), StatusCode::OK);
-    resp.json::<Value>().await.expect("json")["status"].clone()
-}
-
 fn refused_because(status: &Value, why: &str) {
     assert_eq!(status["authenticated"], false, "{status}");
     let error = status["error"].as_str().unwrap_or("");
@@ -195,7 +178,7 @@ async fn a_clusters_audience_is_minted_only_for_clients_the_cluster_trusts() {
     let set = fetch_jwk_set(&s).await;
     assert!(verify_jwt(&set, cluster_token, &s.base, "cluster-b", "JWT").is_err());
     assert_eq!(
-        review(&s, &b_webhook, cluster_token).await["authenticated"],
+        s.token_review(&b_webhook, cluster_token).await["authenticated"],
         true
     );
 
@@ -228,7 +211,7 @@ async fn a_clusters_audience_is_minted_only_for_clients_the_cluster_trusts() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let late_token = body["access_token"].as_str().unwrap();
-    let person = review(&s, &late_webhook, late_token).await;
+    let person = s.token_review(&late_webhook, late_token).await;
     assert_eq!(person["authenticated"], true, "{person}");
     let d = s
         .http
@@ -316,7 +299,7 @@ async fn a_cluster_admits_only_people_of_its_domain_or_of_domains_it_trusts() {
         cred["secret"].as_str().unwrap()
     );
     for token in [in_b.as_str(), cred_bearer.as_str()] {
-        refused_because(&review(&s, &webhook, token).await, "does not admit");
+        refused_because(&s.token_review(&webhook, token).await, "does not admit");
     }
     let (status, body) = exchange(&s, &login, &in_b, &[("audience", "cluster-a")]).await;
     assert_eq!(
@@ -334,8 +317,8 @@ async fn a_cluster_admits_only_people_of_its_domain_or_of_domains_it_trusts() {
             Some(project_scope(&pa)),
         ))
         .await;
-    assert_eq!(review(&s, &webhook, &in_a).await["authenticated"], true);
-    refused_because(&review(&s, &webhook, &in_b).await, "does not admit");
+    assert_eq!(s.token_review(&webhook, &in_a).await["authenticated"], true);
+    refused_because(&s.token_review(&webhook, &in_b).await, "does not admit");
     let (status, body) = exchange(&s, &login, &in_a, &[("audience", "cluster-a")]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
@@ -348,9 +331,9 @@ async fn a_cluster_admits_only_people_of_its_domain_or_of_domains_it_trusts() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(review(&s, &webhook, &in_b).await["authenticated"], true);
+    assert_eq!(s.token_review(&webhook, &in_b).await["authenticated"], true);
     assert_eq!(
-        review(&s, &webhook, &cred_bearer).await["authenticated"],
+        s.token_review(&webhook, &cred_bearer).await["authenticated"],
         true
     );
     let (status, body) = s
@@ -387,11 +370,11 @@ async fn a_cluster_token_dies_with_what_it_was_exchanged_from() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let from_keystone = body["access_token"].as_str().unwrap().to_string();
     assert_eq!(
-        review(&s, &webhook, &from_keystone).await["authenticated"],
+        s.token_review(&webhook, &from_keystone).await["authenticated"],
         true
     );
     assert_eq!(s.revoke(&keystone).await, StatusCode::NO_CONTENT);
-    refused_because(&review(&s, &webhook, &from_keystone).await, "has ended");
+    refused_because(&s.token_review(&webhook, &from_keystone).await, "has ended");
 
     // From a device login: revoking its refresh token (the grant) ends the cluster token.
     let tokens = device_login(&s, &client, "bob").await;
@@ -405,7 +388,7 @@ async fn a_cluster_token_dies_with_what_it_was_exchanged_from() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let from_login = body["access_token"].as_str().unwrap().to_string();
     assert_eq!(
-        review(&s, &webhook, &from_login).await["authenticated"],
+        s.token_review(&webhook, &from_login).await["authenticated"],
         true
     );
     let resp = s
@@ -419,5 +402,5 @@ async fn a_cluster_token_dies_with_what_it_was_exchanged_from() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    refused_because(&review(&s, &webhook, &from_login).await, "has ended");
+    refused_because(&s.token_review(&webhook, &from_login).await, "has ended");
 }

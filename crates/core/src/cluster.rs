@@ -244,26 +244,15 @@ impl Limen {
             ));
         }
         for id in &c.exchange_clients {
-            match self.get_oauth_client(id).await {
-                Ok(_) => {}
-                Err(CoreError::NotFound { .. }) => {
-                    return Err(CoreError::validation(format!(
-                        "exchange_clients names {id}, which is no OAuth client."
-                    )))
-                }
-                Err(e) => return Err(e),
-            }
+            must_exist(
+                self.get_oauth_client(id).await,
+                "exchange_clients",
+                id,
+                "OAuth client",
+            )?;
         }
         for id in &c.trusted_domains {
-            match self.get_domain(id).await {
-                Ok(_) => {}
-                Err(CoreError::NotFound { .. }) => {
-                    return Err(CoreError::validation(format!(
-                        "trusted_domains names {id}, which is no domain."
-                    )))
-                }
-                Err(e) => return Err(e),
-            }
+            must_exist(self.get_domain(id).await, "trusted_domains", id, "domain")?;
         }
         Ok(())
     }
@@ -464,6 +453,18 @@ impl Limen {
         };
         let enabled = self.domain_enabled(&cluster.domain_id).await?;
         Ok(enabled.then_some(cluster))
+    }
+}
+
+/// A reference in `field` must name something that exists: a 400 that says which, rather
+/// than a 404 that would read as the cluster missing.
+fn must_exist<T>(found: CoreResult<T>, field: &str, id: &str, what: &str) -> CoreResult<()> {
+    match found {
+        Ok(_) => Ok(()),
+        Err(CoreError::NotFound { .. }) => Err(CoreError::validation(format!(
+            "{field} names {id}, which is no {what}."
+        ))),
+        Err(e) => Err(e),
     }
 }
 
