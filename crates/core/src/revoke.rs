@@ -55,9 +55,9 @@ impl Limen {
         Ok(events.iter().any(|e| event_matches(e, facts)))
     }
 
-    /// Whether an event recorded so far matches a token about to be stamped with the
-    /// whole second `facts.issued_at`. The events of that second are read once per node
-    /// and kept until the next revocation anywhere.
+    /// Whether an event recorded so far matches a token stamped (or about to be) with the
+    /// whole second `facts.issued_at`. The events since that second are read once per
+    /// node and kept until the next revocation anywhere.
     pub(crate) async fn revoked_at_stamp(&self, facts: &TokenFacts<'_>) -> CoreResult<bool> {
         let since = facts.issued_at - Duration::seconds(1);
         let cache = &self.validations;

@@ -280,8 +280,14 @@ async fn request_headers(
         req.extensions_mut().insert(crate::extract::ClientIp(ip));
     }
     let within = std::time::Duration::from_secs(state.config.http.body_read_timeout);
-    let req =
-        req.map(|body| axum::body::Body::new(crate::listener::DeadlineBody::new(body, within)));
+    // A request without a body has nothing to time.
+    let req = req.map(|body| {
+        if http_body::Body::size_hint(&body).exact() == Some(0) {
+            body
+        } else {
+            axum::body::Body::new(crate::listener::DeadlineBody::new(body, within))
+        }
+    });
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = std::time::Instant::now();
