@@ -79,6 +79,20 @@ pub async fn token_request(s: &TestServer, form: &[(&str, &str)]) -> (StatusCode
     (status, resp.json().await.expect("a JSON body"))
 }
 
+/// The `client_credentials` grant for `id` with `secret` (an OAuth client's, or a
+/// Keystone application credential's).
+pub async fn client_credentials(s: &TestServer, id: &str, secret: &str) -> (StatusCode, Value) {
+    token_request(
+        s,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ],
+    )
+    .await
+}
+
 pub const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
 

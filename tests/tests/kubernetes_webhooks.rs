@@ -395,13 +395,10 @@ async fn token_review_names_the_person_of_a_cluster_token() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{cred}");
     let cred = &cred["application_credential"];
-    let (status, body) = token_request(
+    let (status, body) = client_credentials(
         &s,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", cred["id"].as_str().unwrap()),
-            ("client_secret", cred["secret"].as_str().unwrap()),
-        ],
+        cred["id"].as_str().unwrap(),
+        cred["secret"].as_str().unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -629,15 +626,7 @@ async fn access_rules_limit_application_credentials_on_clusters() {
         let st = reviewed(&s, &hook, "v1", &token, &[]).await;
         rejected_because(&st, "nor a valid Keystone token");
         // Nor is the OAuth client_credentials grant, unless a rule names it.
-        let (status, body) = token_request(
-            &s,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_secret", secret),
-            ],
-        )
-        .await;
+        let (status, body) = client_credentials(&s, id, secret).await;
         if as_oauth_client {
             assert_eq!(status, StatusCode::OK, "{name}: {body}");
         } else {
@@ -718,15 +707,7 @@ async fn wrong_application_credential_secrets_are_limited_per_credential() {
             .contains("not checked"),
         "{body}"
     );
-    let (status, body) = token_request(
-        &s,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-        ],
-    )
-    .await;
+    let (status, body) = client_credentials(&s, id, secret).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(
         body["error_description"]
