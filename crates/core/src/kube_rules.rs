@@ -624,4 +624,132 @@ mod tests {
             assert!(check_rule(&broken).is_err(), "{broken:?}");
         }
     }
+
+    /// For random rule sets and requests: whatever Limen allows without a namespace (a
+    /// cluster-scoped request or all namespaces at once), it allows in every namespace,
+    /// the ones the rules except or deny included.
+    mod all_namespaces {
+        use super::super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        const GROUPS: [&str; 3] = ["g1", "g2", "system:authenticated"];
+        const NAMESPACES: [&str; 5] = ["*", "dev", "prod", "kube-system", "default"];
+        const NAMED_NAMESPACES: [&str; 4] = ["dev", "kube-system", "default", "other"];
+        const VERBS: [&str; 4] = ["get", "list", "create", "*"];
+        const API_GROUPS: [&str; 3] = ["", "apps", "*"];
+        const PATTERNS: [&str; 8] = [
+            "pods",
+            "pods/exec",
+            "pods/*",
+            "*/scale",
+            "*",
+            "secrets",
+            "nodes",
+            "deployments/scale",
+        ];
+        const RESOURCES: [&str; 4] = ["pods", "secrets", "nodes", "deployments"];
+        const SUBRESOURCES: [&str; 4] = ["", "exec", "scale", "log"];
+        const OBJECT_NAMES: [&str; 2] = ["web", "db"];
+
+        fn some_of(list: &'static [&'static str], min: usize) -> BoxedStrategy<Vec<String>> {
+            vec(select(list), min..=2)
+                .prop_map(|v| v.into_iter().map(String::from).collect())
+                .boxed()
+        }
+
+        fn rules() -> impl Strategy<Value = Vec<KubeRule>> {
+            let rule = (
+                (
+                    some_of(&GROUPS, 1),
+                    prop_oneof![Just(Effect::Allow), Just(Effect::Deny)],
+                    some_of(&VERBS, 1),
+                    some_of(&NAMESPACES, 1),
+                    some_of(&NAMED_NAMESPACES, 0),
+                ),
+                (
+                    some_of(&API_GROUPS, 1),
+                    some_of(&PATTERNS, 1),
+                    some_of(&["pods", "secrets"], 0),
+                    some_of(&OBJECT_NAMES, 0),
+                ),
+            )
+                .prop_map(
+                    |(
+                        (groups, effect, verbs, namespaces, except_namespaces),
+                        (api_groups, resources, except_resources, names),
+                    )| KubeRule {
+                        id: "r".into(),
+                        subjects: groups.into_iter().map(RuleSubject::Group).collect(),
+                        effect,
+                        verbs,
+                        namespaces,
+                        except_namespaces,
+                        api_groups,
+                        resources,
+                        except_resources,
+                        names,
+                        ..KubeRule::default()
+                    },
+                );
+            vec(rule, 0..6)
+        }
+
+        fn requests() -> impl Strategy<Value = AccessRequest> {
+            (
+                some_of(&GROUPS, 0),
+                select(&VERBS[..3]),
+                select(&API_GROUPS[..2]),
+                select(&RESOURCES[..]),
+                select(&SUBRESOURCES[..]),
+                prop_oneof![Just(""), select(&OBJECT_NAMES[..])],
+            )
+                .prop_map(|(groups, verb, api_group, resource, subresource, name)| {
+                    AccessRequest {
+                        user: "u".into(),
+                        groups,
+                        verb: verb.into(),
+                        target: AccessTarget::Resource {
+                            namespace: String::new(),
+                            api_group: api_group.into(),
+                            resource: resource.into(),
+                            subresource: subresource.into(),
+                            name: name.into(),
+                        },
+                    }
+                })
+        }
+
+        fn in_namespace(req: &AccessRequest, ns: &str) -> AccessRequest {
+            let mut req = req.clone();
+            if let AccessTarget::Resource { namespace, .. } = &mut req.target {
+                *namespace = ns.to_string();
+            }
+            req
+        }
+
+        proptest! {
+            #[test]
+            fn an_allow_without_namespace_is_an_allow_in_every_namespace(
+                rules in rules(),
+                req in requests(),
+            ) {
+                let all = decide(&rules, &req);
+                if matches!(all, AccessDecision::Allowed { .. }) {
+                    let named = rules
+                        .iter()
+                        .flat_map(|r| r.namespaces.iter().chain(&r.except_namespaces))
+                        .filter(|n| *n != "*");
+                    for ns in NAMED_NAMESPACES.iter().copied().chain(["unnamed"]).chain(named.map(String::as_str)) {
+                        let one = decide(&rules, &in_namespace(&req, ns));
+                        prop_assert!(
+                            matches!(one, AccessDecision::Allowed { .. }),
+                            "allowed without a namespace ({all:?}) but not in {ns}: {one:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
