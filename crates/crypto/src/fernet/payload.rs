@@ -338,9 +338,12 @@ fn expires(v: &Value) -> R<OffsetDateTime> {
     if !secs.is_finite() {
         return Err(PayloadError::Malformed("timestamp not finite"));
     }
-    let micros = (secs * 1e6).round() as i128;
-    OffsetDateTime::from_unix_timestamp_nanos(micros * 1000)
-        .map_err(|_| PayloadError::Malformed("timestamp out of range"))
+    // A huge float saturates to i128::MAX micros: times 1000 must not overflow.
+    let out_of_range = || PayloadError::Malformed("timestamp out of range");
+    let nanos = ((secs * 1e6).round() as i128)
+        .checked_mul(1000)
+        .ok_or_else(out_of_range)?;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| out_of_range())
 }
 
 fn audits(v: &Value) -> R<Vec<String>> {
@@ -668,6 +671,23 @@ mod tests {
             b"\xff\xff",
         ] {
             assert!(decode(bytes, &map()).is_err());
+        }
+    }
+
+    /// Found by fuzzing (fuzz/corpus/fernet_token): an expiry of 1e300 seconds overflowed
+    /// the conversion to nanoseconds (a panic with overflow checks, garbage without).
+    #[test]
+    fn a_huge_expiry_is_an_error_not_an_overflow() {
+        // msgpack of (0, (False, "u"), 2, <expiry>, [])
+        for expiry in [1e300_f64, -1e300, f64::MAX, 1e30] {
+            let mut bytes = b"\x95\x00\x92\xc2\xa1u\x02\xcb".to_vec();
+            bytes.extend_from_slice(&expiry.to_be_bytes());
+            bytes.push(0x90);
+            assert_eq!(
+                decode(&bytes, &map()),
+                Err(PayloadError::Malformed("timestamp out of range")),
+                "{expiry}"
+            );
         }
     }
 
