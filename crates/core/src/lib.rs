@@ -22,6 +22,8 @@ pub mod ec2;
 pub mod endpoint_filter;
 pub mod error;
 pub mod federation;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod keystone_auth;
 pub mod kube_rules;

@@ -99,6 +99,14 @@ impl Policy {
         Ok(n)
     }
 
+    /// A policy of these rules alone, without scope types (the fuzz target's).
+    pub(crate) fn of_rules(rules: HashMap<String, Rule>) -> Policy {
+        Policy {
+            rules,
+            scopes: HashMap::new(),
+        }
+    }
+
     pub fn from_file(path: &std::path::Path) -> Result<Policy, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|e| PolicyError::File {
             path: path.display().to_string(),

@@ -9,6 +9,8 @@ pub mod authz;
 pub mod config;
 pub mod error;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod pages;
 pub mod ratelimit;
