@@ -20,6 +20,12 @@ pub enum PayloadError {
 
 type R<T> = Result<T, PayloadError>;
 
+/// How deep msgpack may nest in a payload, in rmpv's units (about two a level): Keystone's
+/// nest three levels (the payload, a list of group ids, an id pair). rmpv's default (1024)
+/// recursed deep enough to overflow a 2 MiB thread stack in a debug build (found by the
+/// fernet_token fuzz corpus).
+const MAX_NESTING: usize = 32;
+
 /// Maps method names to Keystone's bitmask by their position in `[auth] methods`.
 #[derive(Debug, Clone)]
 pub struct MethodMap {
@@ -371,7 +377,7 @@ fn groups(v: &Value) -> R<Vec<String>> {
 /// from the Fernet envelope.
 pub fn decode(bytes: &[u8], methods: &MethodMap) -> R<TokenPayload> {
     let mut cursor = bytes;
-    let value = rmpv::decode::read_value(&mut cursor)
+    let value = rmpv::decode::read_value_with_max_depth(&mut cursor, MAX_NESTING)
         .map_err(|_| PayloadError::Malformed("not msgpack"))?;
     let a = value
         .as_array()
@@ -512,7 +518,7 @@ pub fn decode(bytes: &[u8], methods: &MethodMap) -> R<TokenPayload> {
 /// Parses a receipt payload; `issued_at` is left for the caller to set.
 pub fn decode_receipt(bytes: &[u8], methods: &MethodMap) -> R<ReceiptPayload> {
     let mut cursor = bytes;
-    let value = rmpv::decode::read_value(&mut cursor)
+    let value = rmpv::decode::read_value_with_max_depth(&mut cursor, MAX_NESTING)
         .map_err(|_| PayloadError::Malformed("not msgpack"))?;
     let a = value
         .as_array()
@@ -689,6 +695,14 @@ mod tests {
                 "{expiry}"
             );
         }
+    }
+
+    /// Found by fuzzing: 4,000 nested arrays overflowed the stack of a test thread.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let nested = vec![0x91_u8; 4000];
+        assert!(decode(&nested, &map()).is_err());
+        assert!(decode_receipt(&nested, &map()).is_err());
     }
 
     #[test]
