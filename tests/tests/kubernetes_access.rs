@@ -230,6 +230,68 @@ async fn rules_allow_deny_or_leave_it_to_rbac() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// A review without a namespace is a cluster-scoped request or the same request across
+/// all namespaces (`kubectl get secrets -A`): a rule on `*` except kube-system must not
+/// let it read kube-system's secrets, and a deny in kube-system denies it; a rule on `*`
+/// without exceptions still covers both (so `nodes` keep working).
+#[tokio::test]
+async fn requests_without_a_namespace_respect_exceptions_and_denies() {
+    let s = TestServer::start().await;
+    let (cluster, hook) = register(&s, "a").await;
+    let project = s.new_project("team-a").await;
+    let member = format!("limen:project:{project}:member");
+    let subject = json!([{"project_id": project, "role": "member"}]);
+    for rule in [
+        json!({"description": "secrets but kube-system's", "subjects": subject,
+               "verbs": ["get", "list", "watch"], "namespaces": ["*"],
+               "except_namespaces": ["kube-system"], "api_groups": [""], "resources": ["secrets"]}),
+        json!({"subjects": subject, "effect": "deny", "verbs": ["*"],
+               "namespaces": ["kube-system"], "api_groups": [""], "resources": ["secrets"]}),
+        json!({"description": "nodes", "subjects": subject, "verbs": ["get", "list"],
+               "namespaces": ["*"], "api_groups": [""], "resources": ["nodes"]}),
+        json!({"description": "an exception and no deny",
+               "subjects": [{"group": "auditors"}], "verbs": ["list"], "namespaces": ["*"],
+               "except_namespaces": ["kube-system"], "api_groups": [""], "resources": ["configmaps"]}),
+        json!({"description": "every namespace", "subjects": [{"group": "auditors"}],
+               "verbs": ["list"], "namespaces": ["*"], "api_groups": [""],
+               "resources": ["events"]}),
+    ] {
+        let (status, body) = add_rule(&s, &cluster, rule).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let list = |resource: &str, ns: &str| json!({"namespace": ns, "verb": "list", "group": "", "version": "v1", "resource": resource});
+    let alice = [member.as_str(), "system:authenticated"];
+    let auditor = ["auditors", "system:authenticated"];
+    for (groups, attributes, expected) in [
+        // kubectl get secrets -A: denied (the deny in kube-system spans it).
+        (&alice, list("secrets", ""), (false, true)),
+        (&alice, list("secrets", "kube-system"), (false, true)),
+        (&alice, list("secrets", "dev"), (true, false)),
+        // A rule on `*` without exceptions: cluster scope too.
+        (&alice, list("nodes", ""), (true, false)),
+        // An exception alone: no allow without a namespace, RBAC decides.
+        (&auditor, list("configmaps", ""), (false, false)),
+        (&auditor, list("configmaps", "dev"), (true, false)),
+        (&auditor, list("configmaps", "kube-system"), (false, false)),
+        (&auditor, list("events", ""), (true, false)),
+    ] {
+        let (allowed, denied, reason) =
+            decision(&s, &hook, access_review("v1", groups, attributes.clone())).await;
+        assert_eq!(
+            (allowed, denied),
+            expected,
+            "{groups:?} {attributes}: {reason}"
+        );
+    }
+    let (_, _, reason) = decision(
+        &s,
+        &hook,
+        access_review("v1", &auditor, list("configmaps", "")),
+    )
+    .await;
+    assert!(reason.contains("covers only some namespaces"), "{reason}");
+}
+
 #[tokio::test]
 async fn bad_rules_and_bad_reviews_are_refused_with_a_reason() {
     let s = TestServer::start().await;
@@ -358,6 +420,7 @@ async fn k8s_keystone_auth_policies_are_imported_with_a_report() {
         "policy[2]: not imported: a v2 rule without users applied to every caller",
         "policy[3]: not imported: a match on users",
         "\"deployments\" no longer covers its subresources (scale among them)",
+        "no longer covers cluster-scoped resources or requests across all namespaces",
         "role-mappings[1]: not imported: group \"system:masters\"",
         "limen:project:<project id>",
     ] {
@@ -390,6 +453,8 @@ async fn k8s_keystone_auth_policies_are_imported_with_a_report() {
         (vec![member.as_str()], pods("get", "default", "log"), true),
         (vec![member.as_str()], pods("get", "other", ""), false),
         (vec![member.as_str()], deployments("create", "dev"), true),
+        // `!kube-system` no longer reaches kube-system through all namespaces.
+        (vec![member.as_str()], deployments("get", ""), false),
         (
             vec![member.as_str()],
             deployments("create", "kube-system"),

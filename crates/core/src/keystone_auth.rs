@@ -5,10 +5,10 @@
 //! The import keeps a rule's meaning where Limen can say it. Where the meaning is one of
 //! k8s-keystone-auth's known flaws it takes the narrower reading and says so: a v2 rule
 //! without `users` (it applied to every caller) is not imported; a v2 resource no longer
-//! covers its subresources (`pods` allowed `pods/exec`); a named namespace no longer
-//! covers cluster-scoped resources. Nothing imported grants more than the original;
-//! whatever Limen cannot say (a user match, two conditions that must hold together) is
-//! left out and reported.
+//! covers its subresources (`pods` allowed `pods/exec`); a named namespace, or `!ns`,
+//! no longer covers cluster-scoped resources or requests across all namespaces. Nothing
+//! imported grants more than the original; whatever Limen cannot say (a user match, two
+//! conditions that must hold together) is left out and reported.
 
 use crate::cluster::{ClusterPatch, RoleMapping};
 use crate::error::CoreResult;
@@ -501,12 +501,18 @@ fn v2_resource(
         return None;
     }
     let (namespaces, except_namespaces) = match (ns_not, any(&ns_values)) {
-        (true, _) => (vec!["*".to_string()], ns_values),
+        (true, _) => {
+            r.note(
+                NoteKind::Changed,
+                format!("{key:?}: every namespace but {ns_values:?} no longer covers cluster-scoped resources or requests across all namespaces (k8s-keystone-auth let `kubectl get ... -A` read the excepted namespaces too)"),
+            );
+            (vec!["*".to_string()], ns_values)
+        }
         (false, true) => (vec!["*".to_string()], Vec::new()),
         (false, false) => {
             r.note(
                 NoteKind::Changed,
-                format!("{key:?}: the namespaces {ns_values:?} no longer cover cluster-scoped resources (k8s-keystone-auth let any namespace pattern match a request without a namespace)"),
+                format!("{key:?}: the namespaces {ns_values:?} no longer cover cluster-scoped resources or requests across all namespaces (k8s-keystone-auth let any namespace pattern match a request without a namespace)"),
             );
             (ns_values, Vec::new())
         }
@@ -924,7 +930,9 @@ mod tests {
             may(&i, &[MEMBER_DEMO], "create", "dev", "", "pods", "exec"),
             "a negation reads `*`"
         );
-        assert!(may(
+        // Not without a namespace, which may span kube-system (and so no cluster scope).
+        assert!(!may(&i, &[MEMBER_DEMO], "list", "", "", "secrets", ""));
+        assert!(!may(
             &i,
             &[MEMBER_DEMO],
             "get",
@@ -932,6 +940,11 @@ mod tests {
             "rbac.authorization.k8s.io",
             "clusterrolebindings",
             ""
+        ));
+        assert!(noted(
+            &i,
+            NoteKind::Changed,
+            "no longer covers cluster-scoped resources or requests across all namespaces"
         ));
         assert!(!may(
             &i,

@@ -53,7 +53,9 @@ pub struct KubeRule {
     pub subjects: Vec<RuleSubject>,
     pub effect: Effect,
     pub verbs: Vec<String>,
-    /// Namespace names, or `*` for every namespace and the cluster-scoped resources.
+    /// Namespace names, or `*` for every namespace. A request without a namespace (a
+    /// cluster-scoped resource, or all namespaces at once) is allowed only by `*` without
+    /// `except_namespaces`, and denied by a deny that names any namespace.
     #[serde(default)]
     pub namespaces: Vec<String>,
     /// API groups (`""` is the core group), or `*`.
@@ -107,7 +109,8 @@ pub struct AccessRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccessTarget {
     Resource {
-        /// Empty: a cluster-scoped resource (or all namespaces).
+        /// Empty: a cluster-scoped resource, or a namespaced one across all namespaces
+        /// (the review does not say which).
         namespace: String,
         api_group: String,
         resource: String,
@@ -162,6 +165,21 @@ fn path_matches(pattern: &str, path: &str) -> bool {
 
 impl KubeRule {
     fn covers(&self, req: &AccessRequest) -> bool {
+        self.covers_ignoring_namespace(req)
+            && match &req.target {
+                AccessTarget::Resource { namespace, .. } if namespace.is_empty() => {
+                    match self.effect {
+                        Effect::Allow => self.covers_every_namespace(),
+                        Effect::Deny => self.covers_some_namespace(),
+                    }
+                }
+                AccessTarget::Resource { namespace, .. } => self.covers_namespace(namespace),
+                AccessTarget::NonResource { .. } => true,
+            }
+    }
+
+    /// Whether the rule covers `req` in some namespace: everything but the namespace.
+    fn covers_ignoring_namespace(&self, req: &AccessRequest) -> bool {
         let subjects = self
             .subjects
             .iter()
@@ -171,19 +189,13 @@ impl KubeRule {
         }
         match &req.target {
             AccessTarget::Resource {
-                namespace,
+                namespace: _,
                 api_group,
                 resource,
                 subresource,
                 name,
             } => {
-                let namespace_ok = self
-                    .namespaces
-                    .iter()
-                    .any(|n| n == "*" || (!namespace.is_empty() && n == namespace))
-                    && !self.except_namespaces.iter().any(|n| n == namespace);
-                namespace_ok
-                    && any_or(&self.api_groups, api_group)
+                any_or(&self.api_groups, api_group)
                     && self
                         .resources
                         .iter()
@@ -198,6 +210,28 @@ impl KubeRule {
         }
     }
 
+    fn covers_namespace(&self, namespace: &str) -> bool {
+        self.namespaces.iter().any(|n| n == "*" || n == namespace)
+            && !self.except_namespaces.iter().any(|n| n == namespace)
+    }
+
+    /// `*` with no exception: the only namespaces that cover a request without a namespace
+    /// for an allow. A SubjectAccessReview cannot tell a cluster-scoped request from the
+    /// same request across all namespaces (`kubectl get secrets -A`), whose answer holds
+    /// every namespace's objects, the excepted ones too.
+    fn covers_every_namespace(&self) -> bool {
+        self.except_namespaces.is_empty() && self.namespaces.iter().any(|n| n == "*")
+    }
+
+    /// Whether the rule names at least one namespace: a deny there also denies the same
+    /// request without a namespace, whose answer would include that namespace's objects.
+    fn covers_some_namespace(&self) -> bool {
+        // `*` leaves out finitely many namespaces, so it always covers some.
+        self.namespaces
+            .iter()
+            .any(|n| n == "*" || (!n.is_empty() && !self.except_namespaces.iter().any(|x| x == n)))
+    }
+
     fn label(&self) -> String {
         match &self.description {
             Some(d) => format!("Limen rule {} ({d})", self.id),
@@ -209,15 +243,38 @@ impl KubeRule {
 /// The decision of `rules` on `req`: a matching deny, else a matching allow, else none.
 pub fn decide(rules: &[KubeRule], req: &AccessRequest) -> AccessDecision {
     let matching: Vec<&KubeRule> = rules.iter().filter(|r| r.covers(req)).collect();
+    let without_namespace =
+        matches!(&req.target, AccessTarget::Resource { namespace, .. } if namespace.is_empty());
     if let Some(r) = matching.iter().find(|r| r.effect == Effect::Deny) {
+        let spanning = if without_namespace && !r.covers_every_namespace() {
+            " (a request without a namespace spans the namespaces it denies)"
+        } else {
+            ""
+        };
         return AccessDecision::Denied {
-            reason: format!("denied by {}", r.label()),
+            reason: format!("denied by {}{spanning}", r.label()),
         };
     }
     if let Some(r) = matching.first() {
         return AccessDecision::Allowed {
             reason: format!("allowed by {}", r.label()),
         };
+    }
+    if without_namespace {
+        // Say which allow the missing namespace left out, so the operator sees why.
+        let partial = rules.iter().find(|r| {
+            r.effect == Effect::Allow
+                && r.covers_some_namespace()
+                && r.covers_ignoring_namespace(req)
+        });
+        if let Some(r) = partial {
+            return AccessDecision::NoOpinion {
+                reason: format!(
+                    "no Limen rule applies: {} covers only some namespaces, and a request without a namespace may span them all",
+                    r.label()
+                ),
+            };
+        }
     }
     AccessDecision::NoOpinion {
         reason: "no Limen rule applies".into(),
@@ -491,13 +548,81 @@ mod tests {
         };
         let rules = [everywhere_but];
         assert!(allowed(&decide(&rules, &secrets("dev"))));
-        assert!(allowed(&decide(&rules, &secrets(""))), "cluster scope");
+        // Without a namespace the request may span kube-system (`kubectl get secrets -A`).
+        assert!(matches!(
+            decide(&rules, &secrets("")),
+            AccessDecision::NoOpinion { reason } if reason.contains("covers only some namespaces")
+        ));
         assert!(!allowed(&decide(&rules, &secrets("kube-system"))));
         assert!(!allowed(&decide(&rules, &pods("get", "dev", ""))));
         assert!(
             !allowed(&decide(&rules, &pods("get", "dev", "log"))),
             "with its subresources"
         );
+    }
+
+    /// A SubjectAccessReview without a namespace is a cluster-scoped request or the same
+    /// request across all namespaces: only an allow of every namespace allows it, and a
+    /// deny in any namespace denies it.
+    #[test]
+    fn requests_without_a_namespace_need_every_namespace() {
+        let request = |resource: &str, namespace: &str| AccessRequest {
+            target: AccessTarget::Resource {
+                namespace: namespace.into(),
+                api_group: "".into(),
+                resource: resource.into(),
+                subresource: "".into(),
+                name: "".into(),
+            },
+            ..pods("get", namespace, "")
+        };
+        let everywhere = KubeRule {
+            namespaces: vec!["*".into()],
+            ..rule(Effect::Allow, &["*"])
+        };
+        let all_but_kube_system = KubeRule {
+            except_namespaces: vec!["kube-system".into()],
+            ..everywhere.clone()
+        };
+        let deny_in = |namespaces: &[&str], except: &[&str]| KubeRule {
+            namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+            except_namespaces: except.iter().map(|s| s.to_string()).collect(),
+            ..rule(Effect::Deny, &["secrets"])
+        };
+        let denied = |d: &AccessDecision| matches!(d, AccessDecision::Denied { .. });
+
+        // `*` without exceptions: namespaced and cluster-scoped resources alike.
+        let rules = [everywhere.clone()];
+        assert!(allowed(&decide(&rules, &request("secrets", ""))));
+        assert!(allowed(&decide(&rules, &request("nodes", ""))));
+        // `*` with an exception: in the namespaces it covers only.
+        let rules = [all_but_kube_system];
+        assert!(allowed(&decide(&rules, &request("secrets", "dev"))));
+        for req in [request("secrets", ""), request("nodes", "")] {
+            assert!(
+                matches!(decide(&rules, &req), AccessDecision::NoOpinion { .. }),
+                "{req:?}"
+            );
+        }
+        // A deny in one namespace denies the request without a namespace, and only for
+        // what it denies.
+        let rules = [everywhere.clone(), deny_in(&["kube-system"], &[])];
+        let all = decide(&rules, &request("secrets", ""));
+        assert!(denied(&all), "{all:?}");
+        assert!(
+            matches!(&all, AccessDecision::Denied { reason } if reason.contains("spans")),
+            "{all:?}"
+        );
+        assert!(denied(&decide(&rules, &request("secrets", "kube-system"))));
+        assert!(allowed(&decide(&rules, &request("secrets", "dev"))));
+        assert!(allowed(&decide(&rules, &request("nodes", ""))));
+        // A deny of `*` but some namespaces still covers others.
+        let rules = [everywhere.clone(), deny_in(&["*"], &["dev"])];
+        assert!(denied(&decide(&rules, &request("secrets", ""))));
+        assert!(allowed(&decide(&rules, &request("secrets", "dev"))));
+        // A deny whose only namespace is excepted covers none.
+        let rules = [everywhere, deny_in(&["dev"], &["dev"])];
+        assert!(allowed(&decide(&rules, &request("secrets", ""))));
     }
 
     #[test]
@@ -524,6 +649,134 @@ mod tests {
             },
         ] {
             assert!(check_rule(&broken).is_err(), "{broken:?}");
+        }
+    }
+
+    /// For random rule sets and requests: whatever Limen allows without a namespace (a
+    /// cluster-scoped request or all namespaces at once), it allows in every namespace,
+    /// the ones the rules except or deny included.
+    mod all_namespaces {
+        use super::super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        const GROUPS: [&str; 3] = ["g1", "g2", "system:authenticated"];
+        const NAMESPACES: [&str; 5] = ["*", "dev", "prod", "kube-system", "default"];
+        const NAMED_NAMESPACES: [&str; 4] = ["dev", "kube-system", "default", "other"];
+        const VERBS: [&str; 4] = ["get", "list", "create", "*"];
+        const API_GROUPS: [&str; 3] = ["", "apps", "*"];
+        const PATTERNS: [&str; 8] = [
+            "pods",
+            "pods/exec",
+            "pods/*",
+            "*/scale",
+            "*",
+            "secrets",
+            "nodes",
+            "deployments/scale",
+        ];
+        const RESOURCES: [&str; 4] = ["pods", "secrets", "nodes", "deployments"];
+        const SUBRESOURCES: [&str; 4] = ["", "exec", "scale", "log"];
+        const OBJECT_NAMES: [&str; 2] = ["web", "db"];
+
+        fn some_of(list: &'static [&'static str], min: usize) -> BoxedStrategy<Vec<String>> {
+            vec(select(list), min..=2)
+                .prop_map(|v| v.into_iter().map(String::from).collect())
+                .boxed()
+        }
+
+        fn rules() -> impl Strategy<Value = Vec<KubeRule>> {
+            let rule = (
+                (
+                    some_of(&GROUPS, 1),
+                    prop_oneof![Just(Effect::Allow), Just(Effect::Deny)],
+                    some_of(&VERBS, 1),
+                    some_of(&NAMESPACES, 1),
+                    some_of(&NAMED_NAMESPACES, 0),
+                ),
+                (
+                    some_of(&API_GROUPS, 1),
+                    some_of(&PATTERNS, 1),
+                    some_of(&["pods", "secrets"], 0),
+                    some_of(&OBJECT_NAMES, 0),
+                ),
+            )
+                .prop_map(
+                    |(
+                        (groups, effect, verbs, namespaces, except_namespaces),
+                        (api_groups, resources, except_resources, names),
+                    )| KubeRule {
+                        id: "r".into(),
+                        subjects: groups.into_iter().map(RuleSubject::Group).collect(),
+                        effect,
+                        verbs,
+                        namespaces,
+                        except_namespaces,
+                        api_groups,
+                        resources,
+                        except_resources,
+                        names,
+                        ..KubeRule::default()
+                    },
+                );
+            vec(rule, 0..6)
+        }
+
+        fn requests() -> impl Strategy<Value = AccessRequest> {
+            (
+                some_of(&GROUPS, 0),
+                select(&VERBS[..3]),
+                select(&API_GROUPS[..2]),
+                select(&RESOURCES[..]),
+                select(&SUBRESOURCES[..]),
+                prop_oneof![Just(""), select(&OBJECT_NAMES[..])],
+            )
+                .prop_map(|(groups, verb, api_group, resource, subresource, name)| {
+                    AccessRequest {
+                        user: "u".into(),
+                        groups,
+                        verb: verb.into(),
+                        target: AccessTarget::Resource {
+                            namespace: String::new(),
+                            api_group: api_group.into(),
+                            resource: resource.into(),
+                            subresource: subresource.into(),
+                            name: name.into(),
+                        },
+                    }
+                })
+        }
+
+        fn in_namespace(req: &AccessRequest, ns: &str) -> AccessRequest {
+            let mut req = req.clone();
+            if let AccessTarget::Resource { namespace, .. } = &mut req.target {
+                *namespace = ns.to_string();
+            }
+            req
+        }
+
+        proptest! {
+            #[test]
+            fn an_allow_without_namespace_is_an_allow_in_every_namespace(
+                rules in rules(),
+                req in requests(),
+            ) {
+                let all = decide(&rules, &req);
+                if matches!(all, AccessDecision::Allowed { .. }) {
+                    let named = rules
+                        .iter()
+                        .flat_map(|r| r.namespaces.iter().chain(&r.except_namespaces))
+                        .filter(|n| *n != "*");
+                    for ns in NAMED_NAMESPACES.iter().copied().chain(["unnamed"]).chain(named.map(String::as_str)) {
+                        let one = decide(&rules, &in_namespace(&req, ns));
+                        prop_assert!(
+                            matches!(one, AccessDecision::Allowed { .. }),
+                            "allowed without a namespace ({all:?}) but not in {ns}: {one:?}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

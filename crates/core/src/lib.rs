@@ -23,6 +23,8 @@ pub mod ec2;
 pub mod endpoint_filter;
 pub mod error;
 pub mod federation;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guess_limit;
 pub mod identity;
 pub mod keystone_auth;

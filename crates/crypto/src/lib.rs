@@ -4,6 +4,8 @@
 pub mod credential;
 pub mod fernet;
 pub mod formats;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod jws;
 pub mod kek;
 pub mod oidc_keys;

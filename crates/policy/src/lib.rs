@@ -6,6 +6,8 @@
 //! and `value` may interpolate the flattened target with `%(target.x)s`.
 
 mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 mod parse;
 
 pub use engine::{Decision, Policy, PolicyError, TokenScopeKind};

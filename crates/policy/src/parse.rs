@@ -76,9 +76,15 @@ fn tokenize(rule: &str) -> Vec<Tok> {
     out
 }
 
+/// How deep `not` and parentheses may nest: far beyond any real check string, and short
+/// of the stack (4,000 nested parentheses overflowed a test thread's: found by fuzzing).
+/// Deeper does not parse, and so never passes.
+const MAX_NESTING: usize = 64;
+
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -119,7 +125,11 @@ impl Parser {
     }
 
     fn not_expr(&mut self) -> Result<Rule, ()> {
-        match self.next() {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(());
+        }
+        let rule = match self.next() {
             Some(Tok::Not) => Ok(Rule::Not(Box::new(self.not_expr()?))),
             Some(Tok::Open) => {
                 let inner = self.or_expr()?;
@@ -130,7 +140,9 @@ impl Parser {
             }
             Some(Tok::Check(c)) => Ok(c),
             _ => Err(()),
-        }
+        };
+        self.depth -= 1;
+        rule
     }
 }
 
@@ -141,7 +153,11 @@ pub fn parse_rule(s: &str) -> Rule {
     if toks.is_empty() {
         return Rule::Always;
     }
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     match p.or_expr() {
         Ok(r) if p.pos == p.toks.len() => r,
         _ => Rule::Never,
@@ -215,5 +231,16 @@ mod tests {
                 Rule::And(vec![role("b"), Rule::RuleRef("x".into())])
             ])
         );
+    }
+
+    /// Found by fuzzing (policy_rule): thousands of nested parentheses or `not`s
+    /// overflowed the stack; past the nesting limit a check string does not parse.
+    #[test]
+    fn deep_nesting_does_not_parse() {
+        let deep = format!("{}role:a{}", "(".repeat(4000), ")".repeat(4000));
+        assert_eq!(parse_rule(&deep), Rule::Never);
+        assert_eq!(parse_rule(&"not ".repeat(4000)), Rule::Never);
+        let fine = format!("{}role:a{}", "(".repeat(20), ")".repeat(20));
+        assert_eq!(parse_rule(&fine), Rule::Role("a".into()));
     }
 }

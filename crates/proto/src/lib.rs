@@ -3,6 +3,8 @@
 
 pub mod cluster;
 pub mod federation;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod input;
 pub mod kubernetes;
 pub mod kubernetes_config;

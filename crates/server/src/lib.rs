@@ -10,6 +10,8 @@ pub mod client_addr;
 pub mod config;
 pub mod error;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod listener;
 pub mod pages;

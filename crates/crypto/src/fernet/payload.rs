@@ -20,6 +20,12 @@ pub enum PayloadError {
 
 type R<T> = Result<T, PayloadError>;
 
+/// How deep msgpack may nest in a payload, in rmpv's units (about two a level): Keystone's
+/// nest three levels (the payload, a list of group ids, an id pair). rmpv's default (1024)
+/// recursed deep enough to overflow a 2 MiB thread stack in a debug build (found by the
+/// fernet_token fuzz corpus).
+const MAX_NESTING: usize = 32;
+
 /// Maps method names to Keystone's bitmask by their position in `[auth] methods`.
 #[derive(Debug, Clone)]
 pub struct MethodMap {
@@ -338,9 +344,12 @@ fn expires(v: &Value) -> R<OffsetDateTime> {
     if !secs.is_finite() {
         return Err(PayloadError::Malformed("timestamp not finite"));
     }
-    let micros = (secs * 1e6).round() as i128;
-    OffsetDateTime::from_unix_timestamp_nanos(micros * 1000)
-        .map_err(|_| PayloadError::Malformed("timestamp out of range"))
+    // A huge float saturates to i128::MAX micros: times 1000 must not overflow.
+    let out_of_range = || PayloadError::Malformed("timestamp out of range");
+    let nanos = ((secs * 1e6).round() as i128)
+        .checked_mul(1000)
+        .ok_or_else(out_of_range)?;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| out_of_range())
 }
 
 fn audits(v: &Value) -> R<Vec<String>> {
@@ -368,7 +377,7 @@ fn groups(v: &Value) -> R<Vec<String>> {
 /// from the Fernet envelope.
 pub fn decode(bytes: &[u8], methods: &MethodMap) -> R<TokenPayload> {
     let mut cursor = bytes;
-    let value = rmpv::decode::read_value(&mut cursor)
+    let value = rmpv::decode::read_value_with_max_depth(&mut cursor, MAX_NESTING)
         .map_err(|_| PayloadError::Malformed("not msgpack"))?;
     let a = value
         .as_array()
@@ -509,7 +518,7 @@ pub fn decode(bytes: &[u8], methods: &MethodMap) -> R<TokenPayload> {
 /// Parses a receipt payload; `issued_at` is left for the caller to set.
 pub fn decode_receipt(bytes: &[u8], methods: &MethodMap) -> R<ReceiptPayload> {
     let mut cursor = bytes;
-    let value = rmpv::decode::read_value(&mut cursor)
+    let value = rmpv::decode::read_value_with_max_depth(&mut cursor, MAX_NESTING)
         .map_err(|_| PayloadError::Malformed("not msgpack"))?;
     let a = value
         .as_array()
@@ -669,6 +678,31 @@ mod tests {
         ] {
             assert!(decode(bytes, &map()).is_err());
         }
+    }
+
+    /// Found by fuzzing (fuzz/corpus/fernet_token): an expiry of 1e300 seconds overflowed
+    /// the conversion to nanoseconds (a panic with overflow checks, garbage without).
+    #[test]
+    fn a_huge_expiry_is_an_error_not_an_overflow() {
+        // msgpack of (0, (False, "u"), 2, <expiry>, [])
+        for expiry in [1e300_f64, -1e300, f64::MAX, 1e30] {
+            let mut bytes = b"\x95\x00\x92\xc2\xa1u\x02\xcb".to_vec();
+            bytes.extend_from_slice(&expiry.to_be_bytes());
+            bytes.push(0x90);
+            assert_eq!(
+                decode(&bytes, &map()),
+                Err(PayloadError::Malformed("timestamp out of range")),
+                "{expiry}"
+            );
+        }
+    }
+
+    /// Found by fuzzing: 4,000 nested arrays overflowed the stack of a test thread.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let nested = vec![0x91_u8; 4000];
+        assert!(decode(&nested, &map()).is_err());
+        assert!(decode_receipt(&nested, &map()).is_err());
     }
 
     #[test]

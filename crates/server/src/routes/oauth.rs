@@ -188,7 +188,10 @@ fn no_store(h: &mut HeaderMap) {
 
 /// A token request's form: each parameter at most once (RFC 6749 §3.2), empty values
 /// treated as absent.
-fn form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+pub(crate) fn form(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<HashMap<String, String>, OAuthError> {
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -225,7 +228,7 @@ fn form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAu
 
 /// The client's credentials: HTTP Basic (each half form-encoded, RFC 6749 §2.3.1) or
 /// `client_id` and `client_secret` in the body; never both. Returns (id, secret).
-fn client_credentials(
+pub(crate) fn client_credentials(
     headers: &HeaderMap,
     params: &HashMap<String, String>,
 ) -> Result<(String, Option<String>), OAuthError> {
