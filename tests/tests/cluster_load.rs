@@ -174,14 +174,21 @@ async fn operate(c: &Cluster, t: &Tally, steps: &[Step]) {
             }
             Step::DistributeFernetKeys => {
                 let from = c.nodes[0].dir.path().join("fernet-keys");
+                // The new staged key 0 goes last: a node reloading between the renames
+                // must never hold the new 0 without the primary its old 0 became (the
+                // order a directory lists in is arbitrary).
+                let mut names: Vec<_> = std::fs::read_dir(&from)
+                    .expect("read keys")
+                    .map(|e| e.expect("entry").file_name())
+                    .collect();
+                names.sort_by_key(|n| n == "0");
                 for node in &c.nodes[1..] {
                     let to = node.dir.path().join("fernet-keys");
-                    for entry in std::fs::read_dir(&from).expect("read keys") {
-                        let entry = entry.expect("entry");
-                        let name = entry.file_name();
+                    for name in &names {
+                        let source = from.join(name);
                         let tmp = to.join(format!(".{}.tmp", name.to_string_lossy()));
-                        std::fs::copy(entry.path(), &tmp).expect("copy key");
-                        std::fs::rename(&tmp, to.join(&name)).expect("move key");
+                        std::fs::copy(&source, &tmp).expect("copy key");
+                        std::fs::rename(&tmp, to.join(name)).expect("move key");
                     }
                 }
             }
