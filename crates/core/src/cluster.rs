@@ -226,12 +226,7 @@ impl Limen {
                 ));
             }
         }
-        let client = match self.get_oauth_client(&c.audience).await {
-            Ok(_) => true,
-            Err(CoreError::NotFound { .. }) => false,
-            Err(e) => return Err(e),
-        };
-        if client {
+        if self.is_oauth_client(&c.audience).await? {
             return Err(CoreError::validation(
                 "A cluster's audience must not be an OAuth client's id (whose ID tokens \
                  carry it).",

@@ -309,25 +309,19 @@ impl Limen {
     /// at every exchange): an audience is never a client's id nor the issuer, and another
     /// domain's cluster may be listed only once that cluster names this client.
     async fn check_client_audiences(&self, c: &OAuthClient) -> CoreResult<()> {
+        if c.audiences.is_empty() {
+            return Ok(());
+        }
+        let clusters = self.list_clusters(None).await?;
         for audience in &c.audiences {
-            let is_client = match self.get_oauth_client(audience).await {
-                Ok(_) => true,
-                Err(CoreError::NotFound { .. }) => false,
-                Err(e) => return Err(e),
-            };
             let is_issuer = self.config.oidc.issuer.as_deref() == Some(audience.as_str());
-            if is_client || is_issuer {
+            if is_issuer || self.is_oauth_client(audience).await? {
                 return Err(CoreError::validation(format!(
                     "The audience {audience:?} is an OAuth client's id or the issuer: tokens \
                      for it would pass for that client's ID tokens or Limen's own."
                 )));
             }
-            let cluster = self
-                .list_clusters(None)
-                .await?
-                .into_iter()
-                .find(|k| &k.audience == audience);
-            if let Some(k) = cluster {
+            if let Some(k) = clusters.iter().find(|k| &k.audience == audience) {
                 if k.domain_id != c.domain_id && !k.exchange_clients.contains(&c.id) {
                     return Err(CoreError::forbidden(format!(
                         "The audience {audience:?} is a cluster of another domain; its \
@@ -375,6 +369,15 @@ impl Limen {
         self.check_client_audiences(&client).await?;
         self.doc_put(KIND, &client.id, &client, true).await?;
         Ok((client, secret))
+    }
+
+    /// Whether `id` is a registered client's (an audience must never be one).
+    pub(crate) async fn is_oauth_client(&self, id: &str) -> CoreResult<bool> {
+        match self.get_oauth_client(id).await {
+            Ok(_) => Ok(true),
+            Err(CoreError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn get_oauth_client(&self, id: &str) -> CoreResult<OAuthClient> {

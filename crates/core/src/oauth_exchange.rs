@@ -197,8 +197,7 @@ impl Limen {
             from,
             issued_to,
         } = self.subject_of(subject).await?;
-        self.check_subject_holder(client, cluster.as_ref(), &from, issued_to.as_deref())
-            .await?;
+        self.check_subject_holder(client, cluster.as_ref(), &from, issued_to.as_deref())?;
         match (&project_of, project) {
             (Some(held), Some(asked)) if held.id != asked => {
                 return Err(OAuthError::InvalidScope(
@@ -299,8 +298,10 @@ impl Limen {
 
     /// Whether `client` may present a subject token that was issued to `issued_to`: a
     /// Limen token only by the client it was issued to; an application credential's
-    /// access token only by the login client of the cluster asked for.
-    async fn check_subject_holder(
+    /// access token (the only kind [`ExchangedFrom::AccessToken`] stands for: an OAuth
+    /// client's own token names no person and was refused already) only by the login
+    /// client of the cluster asked for.
+    fn check_subject_holder(
         &self,
         client: &OAuthClient,
         cluster: Option<&Cluster>,
@@ -315,10 +316,7 @@ impl Limen {
         }
         let login_client =
             cluster.is_some_and(|c| c.login_client_id.as_deref() == Some(client.id.as_str()));
-        if matches!(from, ExchangedFrom::AccessToken { .. })
-            && login_client
-            && self.find_oauth_client(issued_to).await?.is_none()
-        {
+        if matches!(from, ExchangedFrom::AccessToken { .. }) && login_client {
             return Ok(());
         }
         Err(OAuthError::InvalidRequest(
