@@ -108,6 +108,29 @@ pub fn check_username_template(template: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Fills a username template's placeholders in one pass: a value is never read as a
+/// template itself, so a user or domain named `{domain_id}` cannot take another's
+/// Kubernetes name. Text that is no placeholder stays as written.
+fn fill_username(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    'scan: while !rest.is_empty() {
+        for (placeholder, value) in values {
+            if let Some(after) = rest.strip_prefix(placeholder) {
+                out.push_str(value);
+                rest = after;
+                continue 'scan;
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
+}
+
 /// The project a token speaks for and the role names held there.
 struct ProjectScope {
     id: String,
@@ -322,14 +345,15 @@ impl Limen {
         domain: &Domain,
         project: Option<&ProjectScope>,
     ) -> Result<KubeUser, TokenRejected> {
-        let username = self
-            .config
-            .kubernetes
-            .username_template
-            .replace("{user_name}", &name_part(&user.name))
-            .replace("{user_id}", &user.id)
-            .replace("{domain_name}", &name_part(&domain.name))
-            .replace("{domain_id}", &domain.id);
+        let username = fill_username(
+            &self.config.kubernetes.username_template,
+            &[
+                ("{user_name}", &name_part(&user.name)),
+                ("{user_id}", &user.id),
+                ("{domain_name}", &name_part(&domain.name)),
+                ("{domain_id}", &domain.id),
+            ],
+        );
         let mut groups: Vec<String> = self
             .qualified_group_names(&user.id, domain)
             .await?
@@ -392,5 +416,33 @@ mod tests {
         assert!(check_username_template("{domain_name}").is_err());
         assert!(check_username_template("{user}").is_err());
         assert!(check_username_template("system:{user_id}").is_err());
+    }
+
+    /// Placeholders in names are text: a domain named `{domain_id}` does not take the
+    /// name of a domain whose name is that id, nor a user named `{domain_name}` another's.
+    #[test]
+    fn names_that_look_like_placeholders_stay_text() {
+        let fill = |user: &str, domain_name: &str, domain_id: &str| {
+            fill_username(
+                DEFAULT_USERNAME_TEMPLATE,
+                &[
+                    ("{user_name}", user),
+                    ("{user_id}", "uid"),
+                    ("{domain_name}", domain_name),
+                    ("{domain_id}", domain_id),
+                ],
+            )
+        };
+        assert_eq!(fill("alice", "Default", "default"), "limen:Default/alice");
+        assert_ne!(
+            fill("alice", "{domain_id}", "d1"),
+            fill("alice", "d1", "d2")
+        );
+        assert_eq!(
+            fill("alice", "{domain_id}", "d1"),
+            "limen:{domain_id}/alice"
+        );
+        assert_ne!(fill("{domain_name}", "X", "x"), fill("X", "X", "x"));
+        assert_eq!(fill("ü{user_id", "D", "d"), "limen:D/ü{user_id");
     }
 }
