@@ -52,6 +52,11 @@ cargo build --workspace --quiet
 step "unit and integration tests (SQLite)"
 run_tests
 
+# nextest runs no doc tests: these show that a core write without an authorization proof
+# does not compile (crates/core/src/authz.rs).
+step "doc tests (limen-core)"
+cargo test --quiet --doc -p limen-core
+
 if $quick; then
     step "done (quick)"
     exit 0

@@ -2,6 +2,7 @@
 //! directly (as `limen oauth-client` does); the API is `/v3/limen/clusters`.
 
 use clap::Subcommand;
+use limen_core::authz::Authorized;
 use limen_core::clock::{OsRandom, SystemClock};
 use limen_core::cluster::{ClusterPatch, NewCluster};
 use limen_server::Config;
@@ -240,7 +241,10 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
                 trusted_domains,
                 enabled: true,
             };
-            let (c, token) = limen.create_cluster(new).await.map_err(e)?;
+            let (c, token) = limen
+                .create_cluster(&Authorized::operator_cli("identity:create_cluster"), new)
+                .await
+                .map_err(e)?;
             println!("audience: {}", c.audience);
             print_token(&c.id, &token);
         }
@@ -288,11 +292,21 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
                 trusted_domains: trusted_domains.map(non_empty),
                 enabled,
             };
-            let c = limen.update_cluster(&id, patch).await.map_err(e)?;
+            let c = limen
+                .update_cluster(
+                    &Authorized::operator_cli("identity:update_cluster"),
+                    &id,
+                    patch,
+                )
+                .await
+                .map_err(e)?;
             println!("updated cluster {}", c.id);
         }
         ClusterAction::Delete { id } => {
-            limen.delete_cluster(&id).await.map_err(e)?;
+            limen
+                .delete_cluster(&Authorized::operator_cli("identity:delete_cluster"), &id)
+                .await
+                .map_err(e)?;
             println!("deleted cluster {id}");
         }
         ClusterAction::ImportKeystoneAuth {
@@ -309,7 +323,14 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
                 .map(|p| read_document(&p).and_then(keystone_auth_sync))
                 .transpose()?;
             let imported = limen
-                .import_keystone_auth(&c.id, &rules, sync.as_ref(), replace, !dry_run)
+                .import_keystone_auth(
+                    &Authorized::operator_cli("identity:update_cluster"),
+                    &c.id,
+                    &rules,
+                    sync.as_ref(),
+                    replace,
+                    !dry_run,
+                )
                 .await
                 .map_err(e)?;
             print!(
@@ -324,7 +345,13 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
             );
         }
         ClusterAction::RotateWebhookToken { id } => {
-            let (c, token) = limen.rotate_cluster_webhook_token(&id).await.map_err(e)?;
+            let (c, token) = limen
+                .rotate_cluster_webhook_token(
+                    &Authorized::operator_cli("identity:update_cluster"),
+                    &id,
+                )
+                .await
+                .map_err(e)?;
             print_token(&c.id, &token);
         }
         ClusterAction::ApiserverConfig {

@@ -5,6 +5,7 @@ mod log_writer;
 mod login;
 
 use clap::{Args, Parser, Subcommand};
+use limen_core::authz::Authorized;
 use limen_core::bootstrap::BootstrapInput;
 use limen_core::clock::{OsRandom, SystemClock};
 use limen_core::config::TokenFormat;
@@ -771,7 +772,13 @@ async fn oauth_client(config: &Config, action: OauthClientAction) -> Result<(), 
                 lifetimes: limen_core::oauth_client::ClientLifetimes::default()
                     .patched(tokens.lifetimes()),
             };
-            let (c, secret) = limen.create_oauth_client(new).await.map_err(e)?;
+            let (c, secret) = limen
+                .create_oauth_client(
+                    &Authorized::operator_cli("identity:create_oauth_client"),
+                    new,
+                )
+                .await
+                .map_err(e)?;
             println!("client_id: {}", c.id);
             if let Some(secret) = secret {
                 println!("client_secret: {secret}");
@@ -823,15 +830,34 @@ async fn oauth_client(config: &Config, action: OauthClientAction) -> Result<(), 
                 token_signing_alg: tokens.token_signing_alg,
                 lifetimes: tokens.lifetimes(),
             };
-            let c = limen.update_oauth_client(&id, patch).await.map_err(e)?;
+            let c = limen
+                .update_oauth_client(
+                    &Authorized::operator_cli("identity:update_oauth_client"),
+                    &id,
+                    patch,
+                )
+                .await
+                .map_err(e)?;
             println!("updated OAuth client {}", c.id);
         }
         OauthClientAction::Delete { id } => {
-            limen.delete_oauth_client(&id).await.map_err(e)?;
+            limen
+                .delete_oauth_client(
+                    &Authorized::operator_cli("identity:delete_oauth_client"),
+                    &id,
+                )
+                .await
+                .map_err(e)?;
             println!("deleted OAuth client {id}");
         }
         OauthClientAction::RotateSecret { id } => {
-            let (c, secret) = limen.rotate_oauth_client_secret(&id).await.map_err(e)?;
+            let (c, secret) = limen
+                .rotate_oauth_client_secret(
+                    &Authorized::operator_cli("identity:update_oauth_client"),
+                    &id,
+                )
+                .await
+                .map_err(e)?;
             println!("client_id: {}", c.id);
             println!("client_secret: {secret}");
             eprintln!("The secret is shown only now; store it safely.");

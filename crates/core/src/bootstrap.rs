@@ -4,6 +4,7 @@
 //! password, if a different one is given).
 
 use crate::assignment::NewRole;
+use crate::authz::Authorized;
 use crate::catalog::{NewEndpoint, NewRegion, NewService};
 use crate::error::CoreResult;
 use crate::identity::{NewUser, UserPatch};
@@ -68,13 +69,16 @@ impl Limen {
     pub async fn bootstrap(&self, input: BootstrapInput) -> CoreResult<BootstrapReport> {
         let mut report = BootstrapReport::default();
         if self.store.get_domain(DEFAULT_DOMAIN_ID).await?.is_none() {
-            self.create_domain(NewDomain {
-                id: Some(DEFAULT_DOMAIN_ID.into()),
-                name: "Default".into(),
-                description: "The default domain".into(),
-                enabled: true,
-                ..Default::default()
-            })
+            self.create_domain(
+                &Authorized::bootstrap("identity:create_domain"),
+                NewDomain {
+                    id: Some(DEFAULT_DOMAIN_ID.into()),
+                    name: "Default".into(),
+                    description: "The default domain".into(),
+                    enabled: true,
+                    ..Default::default()
+                },
+            )
             .await?;
             report.created.push("domain Default".into());
         }
@@ -88,13 +92,16 @@ impl Limen {
                 report
                     .created
                     .push(format!("project {}", input.project_name));
-                self.create_project(NewProject {
-                    name: input.project_name.clone(),
-                    domain_id: DEFAULT_DOMAIN_ID.into(),
-                    description: "Bootstrap project for initializing the cloud.".into(),
-                    enabled: true,
-                    ..Default::default()
-                })
+                self.create_project(
+                    &Authorized::bootstrap("identity:create_project"),
+                    NewProject {
+                        name: input.project_name.clone(),
+                        domain_id: DEFAULT_DOMAIN_ID.into(),
+                        description: "Bootstrap project for initializing the cloud.".into(),
+                        enabled: true,
+                        ..Default::default()
+                    },
+                )
                 .await?
             }
         };
@@ -130,6 +137,7 @@ impl Limen {
                 };
                 if !matches || !u.enabled {
                     self.update_user(
+                        &Authorized::bootstrap("identity:update_user"),
                         &u.id,
                         UserPatch {
                             enabled: Some(true),
@@ -149,14 +157,17 @@ impl Limen {
                 // The operator chose this password; it is not a first-use password.
                 let mut options = Extra::new();
                 options.insert("ignore_change_password_upon_first_use".into(), json!(true));
-                self.create_user(NewUser {
-                    name: input.admin_username.clone(),
-                    domain_id: DEFAULT_DOMAIN_ID.into(),
-                    enabled: true,
-                    password: Some(input.admin_password.clone()),
-                    options,
-                    ..Default::default()
-                })
+                self.create_user(
+                    &Authorized::bootstrap("identity:create_user"),
+                    NewUser {
+                        name: input.admin_username.clone(),
+                        domain_id: DEFAULT_DOMAIN_ID.into(),
+                        enabled: true,
+                        password: Some(input.admin_password.clone()),
+                        options,
+                        ..Default::default()
+                    },
+                )
                 .await?
             }
         };

@@ -114,6 +114,11 @@ impl Limen {
             .ok_or_else(|| CoreError::not_found("region", id))
     }
 
+    /// The region, or `None` where [`Limen::get_region`] would answer 404.
+    pub async fn find_region(&self, id: &str) -> CoreResult<Option<Region>> {
+        Ok(self.store.get_region(id).await?)
+    }
+
     pub async fn list_regions(&self, parent: Option<&str>) -> CoreResult<Vec<Region>> {
         Ok(self.store.list_regions(parent).await?)
     }

@@ -6,6 +6,7 @@
 //! TokenReview and SubjectAccessReview webhooks; it is shown once and kept only as a
 //! SHA-256 hash (it is 32 random bytes, so a slow hash buys nothing).
 
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::oauth_client::GRANT_TOKEN_EXCHANGE;
 use crate::service::Limen;
@@ -275,7 +276,12 @@ impl Limen {
     }
 
     /// Registers a cluster; returns it and its webhook token (not kept, shown once).
-    pub async fn create_cluster(&self, new: NewCluster) -> CoreResult<(Cluster, String)> {
+    pub async fn create_cluster(
+        &self,
+        authz: &Authorized,
+        new: NewCluster,
+    ) -> CoreResult<(Cluster, String)> {
+        authz.require(&["identity:create_cluster"])?;
         self.get_domain(&new.domain_id).await?;
         let secret = self.new_webhook_secret();
         let cluster = Cluster {
@@ -350,7 +356,22 @@ impl Limen {
         Ok(all)
     }
 
-    pub async fn update_cluster(&self, id: &str, patch: ClusterPatch) -> CoreResult<Cluster> {
+    pub async fn update_cluster(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        patch: ClusterPatch,
+    ) -> CoreResult<Cluster> {
+        authz.require(&["identity:update_cluster"])?;
+        self.change_cluster(id, patch).await
+    }
+
+    /// [`Limen::update_cluster`] once authorized, or as part of another write.
+    pub(crate) async fn change_cluster(
+        &self,
+        id: &str,
+        patch: ClusterPatch,
+    ) -> CoreResult<Cluster> {
         let mut c = self.get_cluster(id).await?;
         if let Some(v) = patch.project_id {
             c.project_id = v;
@@ -400,7 +421,13 @@ impl Limen {
         Ok(c)
     }
 
-    pub async fn delete_cluster(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_cluster(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_cluster"])?;
+        self.remove_cluster(id).await
+    }
+
+    /// [`Limen::delete_cluster`] once authorized, or as part of another write.
+    pub(crate) async fn remove_cluster(&self, id: &str) -> CoreResult<()> {
         if !self.doc_delete(KIND, id).await? {
             return Err(CoreError::not_found("cluster", id));
         }
@@ -410,13 +437,18 @@ impl Limen {
     /// Removes a deleted domain's clusters (with their rules).
     pub(crate) async fn forget_clusters_of(&self, domain_id: &str) -> CoreResult<()> {
         for c in self.list_clusters(Some(domain_id)).await? {
-            self.delete_cluster(&c.id).await?;
+            self.remove_cluster(&c.id).await?;
         }
         Ok(())
     }
 
     /// A new webhook token for a cluster (the old one stops working at once).
-    pub async fn rotate_cluster_webhook_token(&self, id: &str) -> CoreResult<(Cluster, String)> {
+    pub async fn rotate_cluster_webhook_token(
+        &self,
+        authz: &Authorized,
+        id: &str,
+    ) -> CoreResult<(Cluster, String)> {
+        authz.require(&["identity:update_cluster"])?;
         let mut c = self.get_cluster(id).await?;
         let secret = self.new_webhook_secret();
         c.webhook_secret_hash = hash_secret(&secret);

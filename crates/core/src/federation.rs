@@ -126,7 +126,7 @@ impl Limen {
             None => {
                 // Keystone gives each provider without a domain one of its own.
                 let domain_id = self.new_id();
-                self.create_domain(NewDomain {
+                self.add_domain(NewDomain {
                     id: Some(domain_id.clone()),
                     name: domain_id.clone(),
                     description: format!(

@@ -1,5 +1,6 @@
 //! Users, groups and passwords, with Keystone's `[security_compliance]` rules.
 
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Extra, Group, Password, RevocationEvent, User};
 use crate::resource::{conflict_as, merge_extra, merge_options};
@@ -105,7 +106,8 @@ pub fn user_option(user: &User, name: &str) -> bool {
 impl Limen {
     // ---- users ----
 
-    pub async fn create_user(&self, input: NewUser) -> CoreResult<User> {
+    pub async fn create_user(&self, authz: &Authorized, input: NewUser) -> CoreResult<User> {
+        authz.require(&["identity:create_user"])?;
         validate_user_options(&input.options)?;
         self.store
             .get_domain(&input.domain_id)
@@ -256,6 +258,11 @@ impl Limen {
             .ok_or_else(|| CoreError::not_found("user", id))
     }
 
+    /// The user, or `None` where [`Limen::get_user`] would answer 404.
+    pub async fn find_user(&self, id: &str) -> CoreResult<Option<User>> {
+        Ok(self.store.get_user(id).await?)
+    }
+
     pub async fn get_user_by_name(&self, domain_id: &str, name: &str) -> CoreResult<User> {
         self.store
             .get_user_by_name(domain_id, name)
@@ -288,7 +295,13 @@ impl Limen {
         Ok(self.store.current_password_expiries(&ids).await?)
     }
 
-    pub async fn update_user(&self, id: &str, patch: UserPatch) -> CoreResult<User> {
+    pub async fn update_user(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        patch: UserPatch,
+    ) -> CoreResult<User> {
+        authz.require(&["identity:update_user"])?;
         let mut user = self.get_user(id).await?;
         let was_enabled = user.enabled;
         if let Some(opts) = &patch.options {
@@ -340,20 +353,27 @@ impl Limen {
             self.store.set_password(p, self.history_to_keep()).await?;
         }
         if (was_enabled && !user.enabled) || new_password.is_some() {
-            self.revoke_user_tokens(&user.id).await?;
+            self.revoke_tokens_of(&user.id).await?;
         }
         Ok(user)
     }
 
-    pub async fn delete_user(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_user(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_user"])?;
         if !self.store.delete_user(id).await? {
             return Err(CoreError::not_found("user", id));
         }
-        self.revoke_user_tokens(id).await
+        self.revoke_tokens_of(id).await
     }
 
     /// Revokes every token of the user issued until now.
-    pub async fn revoke_user_tokens(&self, user_id: &str) -> CoreResult<()> {
+    pub async fn revoke_user_tokens(&self, authz: &Authorized, user_id: &str) -> CoreResult<()> {
+        authz.require(&["identity:revoke_tokens_for_user"])?;
+        self.revoke_tokens_of(user_id).await
+    }
+
+    /// What a change to a user's password, state or groups implies for its tokens.
+    pub(crate) async fn revoke_tokens_of(&self, user_id: &str) -> CoreResult<()> {
         let mut ev = RevocationEvent::at(self.clock.now());
         ev.user_id = Some(user_id.to_string());
         self.store.add_revocation_event(&ev).await?;
@@ -394,12 +414,13 @@ impl Limen {
         self.check_password_history(user_id, new_password).await?;
         let pw = self.new_password(&user, new_password, true, now).await?;
         self.store.set_password(&pw, self.history_to_keep()).await?;
-        self.revoke_user_tokens(user_id).await
+        self.revoke_tokens_of(user_id).await
     }
 
     // ---- groups ----
 
-    pub async fn create_group(&self, input: NewGroup) -> CoreResult<Group> {
+    pub async fn create_group(&self, authz: &Authorized, input: NewGroup) -> CoreResult<Group> {
+        authz.require(&["identity:create_group"])?;
         self.store
             .get_domain(&input.domain_id)
             .await?
@@ -445,7 +466,13 @@ impl Limen {
         Ok(self.store.list_groups(filter).await?)
     }
 
-    pub async fn update_group(&self, id: &str, patch: GroupPatch) -> CoreResult<Group> {
+    pub async fn update_group(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        patch: GroupPatch,
+    ) -> CoreResult<Group> {
+        authz.require(&["identity:update_group"])?;
         let mut group = self.get_group(id).await?;
         if let Some(name) = patch.name {
             if name != group.name {
@@ -477,21 +504,34 @@ impl Limen {
         Ok(group)
     }
 
-    pub async fn delete_group(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_group(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_group"])?;
         if !self.store.delete_group(id).await? {
             return Err(CoreError::not_found("group", id));
         }
         Ok(())
     }
 
-    pub async fn add_user_to_group(&self, group_id: &str, user_id: &str) -> CoreResult<()> {
+    pub async fn add_user_to_group(
+        &self,
+        authz: &Authorized,
+        group_id: &str,
+        user_id: &str,
+    ) -> CoreResult<()> {
+        authz.require(&["identity:add_user_to_group"])?;
         self.get_group(group_id).await?;
         self.get_user(user_id).await?;
         self.store.add_user_to_group(group_id, user_id).await?;
         Ok(())
     }
 
-    pub async fn remove_user_from_group(&self, group_id: &str, user_id: &str) -> CoreResult<()> {
+    pub async fn remove_user_from_group(
+        &self,
+        authz: &Authorized,
+        group_id: &str,
+        user_id: &str,
+    ) -> CoreResult<()> {
+        authz.require(&["identity:remove_user_from_group"])?;
         self.get_group(group_id).await?;
         self.get_user(user_id).await?;
         if !self.store.remove_user_from_group(group_id, user_id).await? {
@@ -500,7 +540,7 @@ impl Limen {
             )));
         }
         // Keystone revokes the user's tokens: they may carry roles held through the group.
-        self.revoke_user_tokens(user_id).await
+        self.revoke_tokens_of(user_id).await
     }
 
     pub async fn check_user_in_group(&self, group_id: &str, user_id: &str) -> CoreResult<()> {

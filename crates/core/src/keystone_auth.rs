@@ -10,6 +10,7 @@
 //! imported grants more than the original; whatever Limen cannot say (a user match, two
 //! conditions that must hold together) is left out and reported.
 
+use crate::authz::Authorized;
 use crate::cluster::{ClusterPatch, RoleMapping};
 use crate::error::CoreResult;
 use crate::kube_rules::{check_rule, Effect, KubeRule, NewKubeRule, RuleSubject};
@@ -665,12 +666,14 @@ impl Limen {
     /// (or would be) made, with the report.
     pub async fn import_keystone_auth(
         &self,
+        authz: &Authorized,
         cluster_id: &str,
         policy: &[Value],
         sync: Option<&Value>,
         replace: bool,
         apply: bool,
     ) -> CoreResult<Imported> {
+        authz.require(&["identity:update_cluster"])?;
         let cluster = self.get_cluster(cluster_id).await?;
         let domain = self.get_domain(&cluster.domain_id).await?;
         let filter = ProjectFilter {
@@ -714,18 +717,18 @@ impl Limen {
         }
         if replace {
             for r in self.list_kube_rules(cluster_id).await? {
-                self.delete_kube_rule(cluster_id, &r.id).await?;
+                self.remove_kube_rule(cluster_id, &r.id).await?;
             }
         }
         for rule in &out.rules {
-            self.create_kube_rule(cluster_id, rule.clone()).await?;
+            self.add_kube_rule(cluster_id, rule.clone()).await?;
         }
         if sync.is_some() {
             let patch = ClusterPatch {
                 role_mappings: Some(out.role_mappings.clone()),
                 ..ClusterPatch::default()
             };
-            self.update_cluster(cluster_id, patch).await?;
+            self.change_cluster(cluster_id, patch).await?;
         }
         Ok(out)
     }

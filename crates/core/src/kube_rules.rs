@@ -7,6 +7,7 @@
 //! `system:authenticated`); a deny beats an allow; where no rule applies Limen has no
 //! opinion and the cluster's next authorizer (RBAC) decides.
 
+use crate::authz::Authorized;
 use crate::cluster::Cluster;
 use crate::error::{CoreError, CoreResult};
 use crate::service::Limen;
@@ -342,6 +343,17 @@ impl Limen {
     /// Adds a rule to cluster `cluster_id`.
     pub async fn create_kube_rule(
         &self,
+        authz: &Authorized,
+        cluster_id: &str,
+        new: NewKubeRule,
+    ) -> CoreResult<KubeRule> {
+        authz.require(&["identity:update_cluster"])?;
+        self.add_kube_rule(cluster_id, new).await
+    }
+
+    /// [`Limen::create_kube_rule`] once authorized, or as part of another write.
+    pub(crate) async fn add_kube_rule(
+        &self,
         cluster_id: &str,
         new: NewKubeRule,
     ) -> CoreResult<KubeRule> {
@@ -403,7 +415,18 @@ impl Limen {
         }
     }
 
-    pub async fn delete_kube_rule(&self, cluster_id: &str, id: &str) -> CoreResult<()> {
+    pub async fn delete_kube_rule(
+        &self,
+        authz: &Authorized,
+        cluster_id: &str,
+        id: &str,
+    ) -> CoreResult<()> {
+        authz.require(&["identity:update_cluster"])?;
+        self.remove_kube_rule(cluster_id, id).await
+    }
+
+    /// [`Limen::delete_kube_rule`] once authorized, or as part of another write.
+    pub(crate) async fn remove_kube_rule(&self, cluster_id: &str, id: &str) -> CoreResult<()> {
         self.get_kube_rule(cluster_id, id).await?;
         self.doc_delete(KIND, id).await?;
         Ok(())

@@ -9,6 +9,7 @@ pub mod access_rules;
 pub mod appcred;
 pub mod assignment;
 pub mod auth;
+pub mod authz;
 pub mod aws_signature;
 pub mod bootstrap;
 pub mod catalog;

@@ -5,6 +5,7 @@
 //! exactly the redirect URIs, grant types and token audiences it may use. A client may
 //! also choose the algorithm its tokens are signed with and shorten their lifetimes.
 
+use crate::authz::Authorized;
 use crate::config::OidcSettings;
 use crate::error::{CoreError, CoreResult};
 use crate::service::Limen;
@@ -344,8 +345,10 @@ impl Limen {
     /// is not kept and cannot be shown again).
     pub async fn create_oauth_client(
         &self,
+        authz: &Authorized,
         new: NewOAuthClient,
     ) -> CoreResult<(OAuthClient, Option<String>)> {
+        authz.require(&["identity:create_oauth_client"])?;
         self.get_domain(&new.domain_id).await?;
         let secret = new.confidential.then(|| self.new_client_secret());
         let client = OAuthClient {
@@ -399,9 +402,11 @@ impl Limen {
 
     pub async fn update_oauth_client(
         &self,
+        authz: &Authorized,
         id: &str,
         patch: OAuthClientPatch,
     ) -> CoreResult<OAuthClient> {
+        authz.require(&["identity:update_oauth_client"])?;
         let mut c = self.get_oauth_client(id).await?;
         if let Some(v) = patch.name {
             c.name = v;
@@ -432,7 +437,8 @@ impl Limen {
         Ok(c)
     }
 
-    pub async fn delete_oauth_client(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_oauth_client(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_oauth_client"])?;
         if !self.doc_delete(KIND, id).await? {
             return Err(CoreError::not_found("oauth_client", id));
         }
@@ -448,7 +454,12 @@ impl Limen {
     }
 
     /// A new secret for a confidential client (the old one stops working at once).
-    pub async fn rotate_oauth_client_secret(&self, id: &str) -> CoreResult<(OAuthClient, String)> {
+    pub async fn rotate_oauth_client_secret(
+        &self,
+        authz: &Authorized,
+        id: &str,
+    ) -> CoreResult<(OAuthClient, String)> {
+        authz.require(&["identity:update_oauth_client"])?;
         let mut c = self.get_oauth_client(id).await?;
         if !c.is_confidential() {
             return Err(CoreError::validation(

@@ -1,5 +1,6 @@
 //! Domains and projects: the resource tree.
 
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Domain, Extra, Project, RevocationEvent};
 use crate::service::Limen;
@@ -72,7 +73,13 @@ pub fn merge_options(target: &mut Extra, patch: Option<Extra>) {
 impl Limen {
     // ---- domains ----
 
-    pub async fn create_domain(&self, input: NewDomain) -> CoreResult<Domain> {
+    pub async fn create_domain(&self, authz: &Authorized, input: NewDomain) -> CoreResult<Domain> {
+        authz.require(&["identity:create_domain", "identity:create_project"])?;
+        self.add_domain(input).await
+    }
+
+    /// A domain made as part of another write (an identity provider's own domain).
+    pub(crate) async fn add_domain(&self, input: NewDomain) -> CoreResult<Domain> {
         if self.store.get_domain_by_name(&input.name).await?.is_some() {
             return Err(CoreError::conflict(
                 "domain",
@@ -102,6 +109,11 @@ impl Limen {
             .ok_or_else(|| CoreError::not_found("domain", id))
     }
 
+    /// The domain, or `None` where [`Limen::get_domain`] would answer 404.
+    pub async fn find_domain(&self, id: &str) -> CoreResult<Option<Domain>> {
+        Ok(self.store.get_domain(id).await?)
+    }
+
     /// Whether domain `id` exists and is enabled: what its users, OAuth clients and
     /// clusters need to act.
     pub async fn domain_enabled(&self, id: &str) -> CoreResult<bool> {
@@ -119,7 +131,13 @@ impl Limen {
         Ok(self.store.list_domains(filter).await?)
     }
 
-    pub async fn update_domain(&self, id: &str, patch: DomainPatch) -> CoreResult<Domain> {
+    pub async fn update_domain(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        patch: DomainPatch,
+    ) -> CoreResult<Domain> {
+        authz.require(&["identity:update_domain", "identity:update_project"])?;
         let mut domain = self.get_domain(id).await?;
         let was_enabled = domain.enabled;
         if let Some(name) = patch.name {
@@ -156,7 +174,8 @@ impl Limen {
         Ok(domain)
     }
 
-    pub async fn delete_domain(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_domain(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_domain", "identity:delete_project"])?;
         let domain = self.get_domain(id).await?;
         if domain.enabled {
             return Err(CoreError::forbidden(
@@ -189,7 +208,12 @@ impl Limen {
 
     // ---- projects ----
 
-    pub async fn create_project(&self, input: NewProject) -> CoreResult<Project> {
+    pub async fn create_project(
+        &self,
+        authz: &Authorized,
+        input: NewProject,
+    ) -> CoreResult<Project> {
+        authz.require(&["identity:create_project"])?;
         let domain = self
             .store
             .get_domain(&input.domain_id)
@@ -254,6 +278,11 @@ impl Limen {
             .ok_or_else(|| CoreError::not_found("project", id))
     }
 
+    /// The project, or `None` where [`Limen::get_project`] would answer 404.
+    pub async fn find_project(&self, id: &str) -> CoreResult<Option<Project>> {
+        Ok(self.store.get_project(id).await?)
+    }
+
     pub async fn get_project_by_name(&self, domain_id: &str, name: &str) -> CoreResult<Project> {
         self.store
             .get_project_by_name(domain_id, name)
@@ -308,7 +337,13 @@ impl Limen {
         Ok(out)
     }
 
-    pub async fn update_project(&self, id: &str, patch: ProjectPatch) -> CoreResult<Project> {
+    pub async fn update_project(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        patch: ProjectPatch,
+    ) -> CoreResult<Project> {
+        authz.require(&["identity:update_project"])?;
         let mut project = self.get_project(id).await?;
         let was_enabled = project.enabled;
         if let Some(name) = patch.name {
@@ -370,7 +405,13 @@ impl Limen {
     }
 
     /// Deletes a project; with `cascade` its whole (disabled) subtree goes too.
-    pub async fn delete_project(&self, id: &str, cascade: bool) -> CoreResult<()> {
+    pub async fn delete_project(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        cascade: bool,
+    ) -> CoreResult<()> {
+        authz.require(&["identity:delete_project"])?;
         let project = self.get_project(id).await?;
         let subtree = self.project_subtree(id).await?;
         if !subtree.is_empty() {
@@ -408,7 +449,13 @@ impl Limen {
 
     // ---- project tags ----
 
-    pub async fn add_project_tag(&self, project_id: &str, tag: &str) -> CoreResult<Project> {
+    pub async fn add_project_tag(
+        &self,
+        authz: &Authorized,
+        project_id: &str,
+        tag: &str,
+    ) -> CoreResult<Project> {
+        authz.require(&["identity:create_project_tag"])?;
         let mut p = self.get_project(project_id).await?;
         if !p.tags.iter().any(|t| t == tag) {
             if p.tags.len() >= MAX_PROJECT_TAGS {
@@ -422,7 +469,13 @@ impl Limen {
         Ok(p)
     }
 
-    pub async fn remove_project_tag(&self, project_id: &str, tag: &str) -> CoreResult<()> {
+    pub async fn remove_project_tag(
+        &self,
+        authz: &Authorized,
+        project_id: &str,
+        tag: &str,
+    ) -> CoreResult<()> {
+        authz.require(&["identity:delete_project_tag"])?;
         let mut p = self.get_project(project_id).await?;
         let before = p.tags.len();
         p.tags.retain(|t| t != tag);
@@ -435,9 +488,14 @@ impl Limen {
 
     pub async fn set_project_tags(
         &self,
+        authz: &Authorized,
         project_id: &str,
         tags: Vec<String>,
     ) -> CoreResult<Project> {
+        authz.require(&[
+            "identity:update_project_tags",
+            "identity:delete_project_tags",
+        ])?;
         let mut p = self.get_project(project_id).await?;
         p.tags = dedup_tags(tags);
         self.store.update_project(&p).await?;

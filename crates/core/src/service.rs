@@ -1,5 +1,6 @@
 //! [`Limen`]: the domain services, wired to a store, a clock, randomness and crypto.
 
+use crate::authz::LivePolicy;
 use crate::change_tracking::TrackingStore;
 use crate::clock::{Clock, Random};
 use crate::config::CoreConfig;
@@ -29,7 +30,9 @@ const FEED_PAGE: i64 = 5000;
 /// (roles, grants), `catalog`, `auth` (authentication and tokens) and `revoke`.
 #[derive(Clone)]
 pub struct Limen {
-    pub store: Arc<dyn Store>,
+    /// Private: handlers read and write through the services, which check what a write
+    /// needs ([`crate::authz::Authorized`]) and keep the validation cache right.
+    pub(crate) store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
     pub tokens: Arc<dyn TokenCodec>,
@@ -44,6 +47,8 @@ pub struct Limen {
     /// Wrong-secret allowances of application credentials, in this node's memory;
     /// `None` when the limit is off.
     pub guesses: Option<Arc<GuessLimiter>>,
+    /// The policy [`Limen::authorize`] checks; Keystone's defaults until replaced.
+    pub(crate) policy: Arc<LivePolicy>,
 }
 
 impl Limen {
@@ -78,6 +83,7 @@ impl Limen {
             validations,
             synced_through: Arc::new(Mutex::new(None)),
             guesses,
+            policy: Arc::new(LivePolicy::new(limen_policy::Policy::keystone_defaults())),
         }
     }
 
@@ -131,6 +137,12 @@ impl Limen {
         }
         self.validations.synced();
         Ok(read)
+    }
+
+    /// Drops revocation events of tokens issued before `before`: no live token can
+    /// match them any more.
+    pub async fn prune_revocation_events(&self, before: time::OffsetDateTime) -> CoreResult<u64> {
+        Ok(self.store.prune_revocation_events(before).await?)
     }
 
     /// Drops feed entries no node can still need.

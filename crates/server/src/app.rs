@@ -21,10 +21,11 @@ use limen_crypto::{
 use limen_policy::Policy;
 use limen_store::{KeyKind, SqlStore};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use thiserror::Error;
 use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -212,7 +213,7 @@ fn load_policy(config: &Config) -> Result<Policy, StartError> {
 pub async fn build(config: Config) -> Result<App, StartError> {
     let (limen, store, sync) =
         open_services_with_sync(&config, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
-    let policy = load_policy(&config)?;
+    limen.set_policy(load_policy(&config)?);
     let login_limiter =
         crate::ratelimit::LoginLimiter::new(config.auth.failed_logins_per_minute).map(Arc::new);
     let user_code_limiter =
@@ -237,7 +238,6 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         proxies: Arc::new(proxies),
         oidc_keys,
         limen: Arc::new(limen),
-        policy: Arc::new(RwLock::new(Arc::new(policy))),
         config: Arc::new(config),
         login_limiter,
         user_code_limiter,
@@ -279,6 +279,9 @@ async fn request_headers(
     if let Some(ip) = client {
         req.extensions_mut().insert(crate::extract::ClientIp(ip));
     }
+    let id = request_id();
+    req.extensions_mut()
+        .insert(crate::extract::RequestId(Arc::from(id.as_str())));
     let within = std::time::Duration::from_secs(state.config.http.body_read_timeout);
     // A request without a body has nothing to time.
     let req = req.map(|body| {
@@ -290,38 +293,40 @@ async fn request_headers(
     });
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    // Opened before the handler, so every line the request logs carries its id.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        client = %client.map(|ip| ip.to_string()).unwrap_or_default(),
+    );
     let started = std::time::Instant::now();
-    let mut resp = next.run(req).await;
-    let id = request_id();
+    let mut resp = next.run(req).instrument(span.clone()).await;
     let h = resp.headers_mut();
-    if let Some(v) = &id {
-        h.insert(HeaderName::from_static("x-openstack-request-id"), v.clone());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert(HeaderName::from_static("x-openstack-request-id"), v);
     }
     h.insert(
         axum::http::header::VARY,
         HeaderValue::from_static("X-Auth-Token"),
     );
-    tracing::info!(
-        request_id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
-        client = %client.map(|ip| ip.to_string()).unwrap_or_default(),
-        %method,
-        path = %path,
-        status = resp.status().as_u16(),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            path = %path,
+            status = resp.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        )
+    });
     resp
 }
 
 /// Keystone's request id: `req-` and a random UUID. Drawn from a user-space generator
 /// seeded by the OS: a request id is a label, not a secret.
-fn request_id() -> Option<HeaderValue> {
+fn request_id() -> String {
     let bytes: [u8; 16] = rand::random();
     let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
-    let mut buf = [0u8; 4 + uuid::fmt::Hyphenated::LENGTH];
-    buf[..4].copy_from_slice(b"req-");
-    uuid.hyphenated().encode_lower(&mut buf[4..]);
-    HeaderValue::from_bytes(&buf).ok()
+    format!("req-{}", uuid.hyphenated())
 }
 
 /// Re-reads the policy file when it changes, so overrides apply without a restart.
@@ -335,9 +340,7 @@ fn watch_policy(state: AppState, file: PathBuf) {
                 seen = now;
                 match Policy::from_file(&file) {
                     Ok(p) => {
-                        if let Ok(mut slot) = state.policy.write() {
-                            *slot = Arc::new(p);
-                        }
+                        state.limen.set_policy(p);
                         tracing::info!(file = %file.display(), "policy reloaded");
                     }
                     Err(e) => {
@@ -358,7 +361,7 @@ fn prune_revocations(state: AppState) {
             let keep =
                 time::Duration::seconds(t.expiration.max(0) + t.allow_expired_window.max(0) + 3600);
             let before = state.limen.clock.now() - keep;
-            if let Err(e) = state.limen.store.prune_revocation_events(before).await {
+            if let Err(e) = state.limen.prune_revocation_events(before).await {
                 tracing::warn!(error = %e, "pruning revocation events failed");
             }
             if let Err(e) = state.limen.prune_token_changes().await {

@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use limen_core::auth::TokenInfo;
+use limen_core::authz::Caller;
 use limen_proto::render::Links;
 use serde_json::Value;
 use std::sync::Arc;
@@ -74,10 +75,17 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
         })
 }
 
-/// The caller's validated token (`X-Auth-Token`).
+/// The caller's validated token (`X-Auth-Token`), and the caller as core sees it (the
+/// token and the request's id), for [`crate::authz::authorize`].
 pub struct Auth {
     pub info: Arc<TokenInfo>,
+    pub caller: Caller,
 }
+
+/// The request's id (`req-<uuid>`), drawn before the handler runs and sent back in
+/// `X-Openstack-Request-Id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
 
 pub fn unauthorized(state: &AppState, headers: &HeaderMap) -> ApiError {
     let mut e = ApiError::unauthorized();
@@ -127,7 +135,13 @@ impl FromRequestParts<AppState> for Auth {
                     "You are not authorized to perform the requested action.",
                 ))
             }
-            Ok(info) => Ok(Auth { info }),
+            Ok(info) => {
+                let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+                Ok(Auth {
+                    caller: Caller::new(info.clone(), request_id),
+                    info,
+                })
+            }
             Err(limen_core::CoreError::Internal(e)) => {
                 Err(limen_core::CoreError::Internal(e).into())
             }

@@ -7,13 +7,11 @@ use axum::body::Bytes;
 use limen_core::validation_cache::Derived;
 use limen_core::Limen;
 use limen_crypto::LiveOidcKeys;
-use limen_policy::Policy;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct AppState {
     pub limen: Arc<Limen>,
-    pub policy: Arc<RwLock<Arc<Policy>>>,
     pub config: Arc<Config>,
     pub login_limiter: Option<Arc<LoginLimiter>>,
     /// Wrong user codes typed into the device page, per address (RFC 8628 §5.1).
@@ -25,13 +23,4 @@ pub struct AppState {
     pub oidc_keys: Arc<LiveOidcKeys>,
     /// Whose forwarding headers name the client (`[http] trusted_proxies`).
     pub proxies: Arc<TrustedProxies>,
-}
-
-impl AppState {
-    pub fn policy(&self) -> Arc<Policy> {
-        match self.policy.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
 }

@@ -232,13 +232,7 @@ async fn ensure_legacy_region(s: &AppState, body: &Value) -> ApiResult<()> {
     let legacy = e.and_then(|e| e.get("region")).and_then(Value::as_str);
     let explicit = e.and_then(|e| e.get("region_id"));
     if let (Some(region), None) = (legacy, explicit) {
-        if s.limen
-            .store
-            .get_region(region)
-            .await
-            .map_err(limen_core::CoreError::from)?
-            .is_none()
-        {
+        if s.limen.find_region(region).await?.is_none() {
             s.limen
                 .create_region(NewRegion {
                     id: Some(region.to_string()),

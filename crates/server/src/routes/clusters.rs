@@ -1,7 +1,7 @@
 //! `/v3/limen/clusters`: the Kubernetes clusters registered with Limen, per domain.
 //! Policy targets come from the stored cluster (its domain), never from the request body.
 
-use crate::authz::{enforce, target};
+use crate::authz::{authorize, enforce, target};
 use crate::error::ApiResult;
 use crate::extract::{Auth, Base, JsonBody, Query};
 use crate::routes::{created, domain_to_list, owning_domain};
@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
+use limen_core::authz::Authorized;
 use limen_core::cluster::Cluster;
 use limen_proto::cluster::{cluster, cluster_create, cluster_update, kube_rule, kube_rule_create};
 use serde_json::{json, Value};
@@ -22,10 +23,15 @@ fn cluster_target(c: &Cluster) -> Value {
 }
 
 /// The stored cluster, once the caller may `action` it.
-async fn checked(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<Cluster> {
+async fn checked(
+    s: &AppState,
+    auth: &Auth,
+    id: &str,
+    action: &str,
+) -> ApiResult<(Cluster, Authorized)> {
     let c = s.limen.get_cluster(id).await?;
-    enforce(s, &auth.info, action, cluster_target(&c))?;
-    Ok(c)
+    let proof = authorize(s, auth, action, cluster_target(&c))?;
+    Ok((c, proof))
 }
 
 pub async fn list(
@@ -52,7 +58,7 @@ pub async fn get(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let c = checked(&s, &auth, &id, "identity:get_cluster").await?;
+    let (c, _) = checked(&s, &auth, &id, "identity:get_cluster").await?;
     Ok(Json(json!({"cluster": cluster(&l, &c, None)})))
 }
 
@@ -64,13 +70,13 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let (mut new, domain_id) = cluster_create(body)?;
     new.domain_id = owning_domain(&auth, domain_id);
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:create_cluster",
         target(json!({"cluster": {"domain_id": new.domain_id}}), &[]),
     )?;
-    let (c, webhook_token) = s.limen.create_cluster(new).await?;
+    let (c, webhook_token) = s.limen.create_cluster(&proof, new).await?;
     tracing::info!(cluster = %c.id, domain = %c.domain_id, "cluster registered");
     Ok(created(
         json!({"cluster": cluster(&l, &c, Some(&webhook_token))}),
@@ -84,9 +90,9 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    checked(&s, &auth, &id, "identity:update_cluster").await?;
+    let (_, proof) = checked(&s, &auth, &id, "identity:update_cluster").await?;
     let patch = cluster_update(body)?;
-    let c = s.limen.update_cluster(&id, patch).await?;
+    let c = s.limen.update_cluster(&proof, &id, patch).await?;
     Ok(Json(json!({"cluster": cluster(&l, &c, None)})))
 }
 
@@ -95,8 +101,8 @@ pub async fn delete(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    checked(&s, &auth, &id, "identity:delete_cluster").await?;
-    s.limen.delete_cluster(&id).await?;
+    let (_, proof) = checked(&s, &auth, &id, "identity:delete_cluster").await?;
+    s.limen.delete_cluster(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -108,8 +114,8 @@ pub async fn rotate_webhook_token(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    checked(&s, &auth, &id, "identity:update_cluster").await?;
-    let (c, webhook_token) = s.limen.rotate_cluster_webhook_token(&id).await?;
+    let (_, proof) = checked(&s, &auth, &id, "identity:update_cluster").await?;
+    let (c, webhook_token) = s.limen.rotate_cluster_webhook_token(&proof, &id).await?;
     tracing::info!(cluster = %c.id, "cluster webhook token rotated");
     Ok(Json(
         json!({"cluster": cluster(&l, &c, Some(&webhook_token))}),
@@ -143,9 +149,9 @@ pub async fn create_rule(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    checked(&s, &auth, &id, "identity:update_cluster").await?;
+    let (_, proof) = checked(&s, &auth, &id, "identity:update_cluster").await?;
     let new = kube_rule_create(body)?;
-    let r = s.limen.create_kube_rule(&id, new).await?;
+    let r = s.limen.create_kube_rule(&proof, &id, new).await?;
     tracing::info!(cluster = %id, rule = %r.id, "cluster rule added");
     Ok(created(json!({"rule": kube_rule(&l, &r)})))
 }
@@ -166,8 +172,8 @@ pub async fn delete_rule(
     auth: Auth,
     Path((id, rule_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    checked(&s, &auth, &id, "identity:update_cluster").await?;
-    s.limen.delete_kube_rule(&id, &rule_id).await?;
+    let (_, proof) = checked(&s, &auth, &id, "identity:update_cluster").await?;
+    s.limen.delete_kube_rule(&proof, &id, &rule_id).await?;
     tracing::info!(cluster = %id, rule = %rule_id, "cluster rule removed");
     Ok(StatusCode::NO_CONTENT)
 }

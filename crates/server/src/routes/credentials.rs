@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use limen_core::credential::Credential;
-use limen_policy::Decision;
 use limen_proto::{input, render};
 use serde_json::{json, Value};
 
@@ -65,12 +64,11 @@ pub async fn list(
         .limen
         .list_credentials(q.get("user_id"), q.get("type"))
         .await?;
-    let policy = s.policy();
-    let creds = crate::authz::credentials(&auth.info);
     let items = all
         .iter()
         .filter(|c| {
-            policy.enforce("identity:list_credentials", &creds, &cred_target(c)) == Decision::Allow
+            s.limen
+                .allows(&auth.info, "identity:list_credentials", &cred_target(c))
         })
         .map(|c| render::credential(&l, c))
         .collect();

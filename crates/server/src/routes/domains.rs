@@ -1,6 +1,6 @@
 //! `/v3/domains`
 
-use crate::authz::{enforce, target};
+use crate::authz::{authorize, enforce, target};
 use crate::error::ApiResult;
 use crate::extract::Path;
 use crate::extract::{Auth, Base, JsonBody, Query};
@@ -52,19 +52,22 @@ pub async fn create(
         json!({"domain": body.get("domain").cloned().unwrap_or(Value::Null)}),
         &[],
     );
-    enforce(&s, &auth.info, "identity:create_domain", target_doc)?;
+    let proof = authorize(&s, &auth, "identity:create_domain", target_doc)?;
     let d = input::domain_create(body)?;
     let domain = s
         .limen
-        .create_domain(NewDomain {
-            id: None,
-            name: d.name,
-            description: d.description,
-            enabled: d.enabled,
-            tags: d.tags,
-            options: d.options,
-            extra: d.extra,
-        })
+        .create_domain(
+            &proof,
+            NewDomain {
+                id: None,
+                name: d.name,
+                description: d.description,
+                enabled: d.enabled,
+                tags: d.tags,
+                options: d.options,
+                extra: d.extra,
+            },
+        )
         .await?;
     Ok(created(json!({"domain": render::domain(&l, &domain)})))
 }
@@ -94,14 +97,14 @@ pub async fn update(
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     crate::routes::drop_same_id(&mut body, "domain", &id);
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:update_domain",
         target(json!({"domain": {"id": id}}), &[("domain_id", &id)]),
     )?;
     let patch = input::domain_update(body)?;
-    let d = s.limen.update_domain(&id, patch).await?;
+    let d = s.limen.update_domain(&proof, &id, patch).await?;
     Ok(Json(json!({"domain": render::domain(&l, &d)})))
 }
 
@@ -110,12 +113,12 @@ pub async fn delete(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:delete_domain",
         target(json!({"domain": {"id": id}}), &[("domain_id", &id)]),
     )?;
-    s.limen.delete_domain(&id).await?;
+    s.limen.delete_domain(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 //! `/v3/groups` and membership.
 
-use crate::authz::{enforce, target};
+use crate::authz::{authorize, enforce, target};
 use crate::error::ApiResult;
 use crate::extract::Path;
 use crate::extract::{Auth, Base, JsonBody, Query};
@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use limen_core::auth::ResolvedScope;
+use limen_core::authz::Authorized;
 use limen_core::model::{Group, DEFAULT_DOMAIN_ID};
 use limen_core::store::GroupFilter;
 use limen_proto::{input, render};
@@ -21,11 +22,16 @@ fn group_target(g: &Group) -> Value {
     json!({"id": g.id, "name": g.name, "domain_id": g.domain_id})
 }
 
-async fn checked_group(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<Group> {
+async fn checked_group(
+    s: &AppState,
+    auth: &Auth,
+    id: &str,
+    action: &str,
+) -> ApiResult<(Group, Authorized)> {
     let g = s.limen.get_group(id).await?;
     let t = json!({"group": group_target(&g)});
-    enforce(s, &auth.info, action, target(t, &[("group_id", id)]))?;
-    Ok(g)
+    let proof = authorize(s, auth, action, target(t, &[("group_id", id)]))?;
+    Ok((g, proof))
 }
 
 pub async fn list(
@@ -60,9 +66,9 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let raw = body.get("group").cloned().unwrap_or(Value::Null);
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:create_group",
         target(json!({"group": raw}), &[]),
     )?;
@@ -74,7 +80,7 @@ pub async fn create(
             _ => DEFAULT_DOMAIN_ID.to_string(),
         },
     };
-    let group = s.limen.create_group(g).await?;
+    let group = s.limen.create_group(&proof, g).await?;
     Ok(created(json!({"group": render::group(&l, &group)})))
 }
 
@@ -84,7 +90,7 @@ pub async fn get(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let g = checked_group(&s, &auth, &id, "identity:get_group").await?;
+    let (g, _) = checked_group(&s, &auth, &id, "identity:get_group").await?;
     Ok(Json(json!({"group": render::group(&l, &g)})))
 }
 
@@ -96,14 +102,14 @@ pub async fn update(
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     crate::routes::drop_same_id(&mut body, "group", &id);
-    let g = checked_group(&s, &auth, &id, "identity:update_group").await?;
+    let (g, proof) = checked_group(&s, &auth, &id, "identity:update_group").await?;
     if let Some(m) = body.get_mut("group").and_then(Value::as_object_mut) {
         if m.get("domain_id").and_then(Value::as_str) == Some(g.domain_id.as_str()) {
             m.remove("domain_id");
         }
     }
     let patch = input::group_update(body)?;
-    let g = s.limen.update_group(&id, patch).await?;
+    let g = s.limen.update_group(&proof, &id, patch).await?;
     Ok(Json(json!({"group": render::group(&l, &g)})))
 }
 
@@ -112,8 +118,8 @@ pub async fn delete(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    checked_group(&s, &auth, &id, "identity:delete_group").await?;
-    s.limen.delete_group(&id).await?;
+    let (_, proof) = checked_group(&s, &auth, &id, "identity:delete_group").await?;
+    s.limen.delete_group(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -145,20 +151,19 @@ async fn membership_target(
     gid: &str,
     uid: &str,
     action: &str,
-) -> ApiResult<()> {
+) -> ApiResult<Authorized> {
     let g = s.limen.get_group(gid).await?;
     let u = s.limen.get_user(uid).await?;
     let t = json!({
         "group": group_target(&g),
         "user": {"id": u.id, "domain_id": u.domain_id},
     });
-    enforce(
+    authorize(
         s,
-        &auth.info,
+        auth,
         action,
         target(t, &[("group_id", gid), ("user_id", uid)]),
-    )?;
-    Ok(())
+    )
 }
 
 pub async fn add_member(
@@ -166,8 +171,8 @@ pub async fn add_member(
     auth: Auth,
     Path((gid, uid)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    membership_target(&s, &auth, &gid, &uid, "identity:add_user_to_group").await?;
-    s.limen.add_user_to_group(&gid, &uid).await?;
+    let proof = membership_target(&s, &auth, &gid, &uid, "identity:add_user_to_group").await?;
+    s.limen.add_user_to_group(&proof, &gid, &uid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -186,7 +191,7 @@ pub async fn remove_member(
     auth: Auth,
     Path((gid, uid)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    membership_target(&s, &auth, &gid, &uid, "identity:remove_user_from_group").await?;
-    s.limen.remove_user_from_group(&gid, &uid).await?;
+    let proof = membership_target(&s, &auth, &gid, &uid, "identity:remove_user_from_group").await?;
+    s.limen.remove_user_from_group(&proof, &gid, &uid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,7 @@
 //! `/v3/limen/oauth_clients`: the OpenID Provider's clients, per domain. Policy targets
 //! come from the stored client (its domain), never from the request body.
 
-use crate::authz::{enforce, target};
+use crate::authz::{authorize, enforce, target};
 use crate::error::ApiResult;
 use crate::extract::{Auth, Base, JsonBody, Query};
 use crate::routes::{created, domain_to_list, owning_domain};
@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
+use limen_core::authz::Authorized;
 use limen_core::oauth_client::OAuthClient;
 use limen_proto::oauth::{oauth_client, oauth_client_create, oauth_client_update};
 use serde_json::{json, Value};
@@ -22,10 +23,15 @@ fn client_target(c: &OAuthClient) -> Value {
 }
 
 /// The stored client, once the caller may `action` it.
-async fn checked(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<OAuthClient> {
+async fn checked(
+    s: &AppState,
+    auth: &Auth,
+    id: &str,
+    action: &str,
+) -> ApiResult<(OAuthClient, Authorized)> {
     let c = s.limen.get_oauth_client(id).await?;
-    enforce(s, &auth.info, action, client_target(&c))?;
-    Ok(c)
+    let proof = authorize(s, auth, action, client_target(&c))?;
+    Ok((c, proof))
 }
 
 pub async fn list(
@@ -56,7 +62,7 @@ pub async fn get(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let c = checked(&s, &auth, &id, "identity:get_oauth_client").await?;
+    let (c, _) = checked(&s, &auth, &id, "identity:get_oauth_client").await?;
     Ok(Json(json!({"oauth_client": oauth_client(&l, &c, None)})))
 }
 
@@ -68,13 +74,13 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let (mut new, domain_id) = oauth_client_create(body)?;
     new.domain_id = owning_domain(&auth, domain_id);
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:create_oauth_client",
         target(json!({"oauth_client": {"domain_id": new.domain_id}}), &[]),
     )?;
-    let (c, secret) = s.limen.create_oauth_client(new).await?;
+    let (c, secret) = s.limen.create_oauth_client(&proof, new).await?;
     tracing::info!(client = %c.id, domain = %c.domain_id, "OAuth client registered");
     Ok(created(
         json!({"oauth_client": oauth_client(&l, &c, secret.as_deref())}),
@@ -88,9 +94,9 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    checked(&s, &auth, &id, "identity:update_oauth_client").await?;
+    let (_, proof) = checked(&s, &auth, &id, "identity:update_oauth_client").await?;
     let patch = oauth_client_update(body)?;
-    let c = s.limen.update_oauth_client(&id, patch).await?;
+    let c = s.limen.update_oauth_client(&proof, &id, patch).await?;
     Ok(Json(json!({"oauth_client": oauth_client(&l, &c, None)})))
 }
 
@@ -99,8 +105,8 @@ pub async fn delete(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    checked(&s, &auth, &id, "identity:delete_oauth_client").await?;
-    s.limen.delete_oauth_client(&id).await?;
+    let (_, proof) = checked(&s, &auth, &id, "identity:delete_oauth_client").await?;
+    s.limen.delete_oauth_client(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -112,8 +118,8 @@ pub async fn rotate_secret(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    checked(&s, &auth, &id, "identity:update_oauth_client").await?;
-    let (c, secret) = s.limen.rotate_oauth_client_secret(&id).await?;
+    let (_, proof) = checked(&s, &auth, &id, "identity:update_oauth_client").await?;
+    let (c, secret) = s.limen.rotate_oauth_client_secret(&proof, &id).await?;
     tracing::info!(client = %c.id, "OAuth client secret rotated");
     Ok(Json(
         json!({"oauth_client": oauth_client(&l, &c, Some(&secret))}),

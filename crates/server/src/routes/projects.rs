@@ -1,6 +1,6 @@
 //! `/v3/projects` and project tags.
 
-use crate::authz::{enforce, target};
+use crate::authz::{authorize, enforce, target};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
 use crate::extract::{Auth, Base, JsonBody, Query};
@@ -11,10 +11,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use limen_core::auth::ResolvedScope;
+use limen_core::authz::Authorized;
 use limen_core::model::{Project, DEFAULT_DOMAIN_ID};
 use limen_core::resource::{NewDomain, NewProject};
 use limen_core::store::{DomainFilter, ProjectFilter};
-use limen_core::CoreError;
 use limen_proto::render::Links;
 use limen_proto::{input, render};
 use serde_json::{json, Map, Value};
@@ -78,12 +78,7 @@ pub async fn list(
         .any(|(k, _)| k.starts_with("name__") || k.contains("tags"));
     if let (Some(p), false) = (crate::routes::paging(&s, &q)?, in_memory) {
         if let Some(m) = &p.marker {
-            let marker = s
-                .limen
-                .store
-                .get_project(m)
-                .await
-                .map_err(CoreError::from)?;
+            let marker = s.limen.find_project(m).await?;
             let listed = marker.is_some_and(|x| {
                 filter.domain_id.as_ref().is_none_or(|d| *d == x.domain_id)
                     && filter
@@ -131,9 +126,9 @@ pub async fn create(
 ) -> ApiResult<Response> {
     // Authorized against the body as sent, before any default is filled in.
     let raw = body.get("project").cloned().unwrap_or(Value::Null);
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:create_project",
         target(json!({"project": raw}), &[]),
     )?;
@@ -147,15 +142,18 @@ pub async fn create(
         }
         let d = s
             .limen
-            .create_domain(NewDomain {
-                id: None,
-                name: p.name,
-                description: p.description,
-                enabled: p.enabled,
-                tags: p.tags,
-                options: p.options,
-                extra: p.extra,
-            })
+            .create_domain(
+                &proof,
+                NewDomain {
+                    id: None,
+                    name: p.name,
+                    description: p.description,
+                    enabled: p.enabled,
+                    tags: p.tags,
+                    options: p.options,
+                    extra: p.extra,
+                },
+            )
             .await?;
         return Ok(created(
             json!({"project": render::domain_as_project(&l, &d)}),
@@ -170,16 +168,19 @@ pub async fn create(
     };
     let project = s
         .limen
-        .create_project(NewProject {
-            name: p.name,
-            domain_id,
-            parent_id: p.parent_id,
-            description: p.description,
-            enabled: p.enabled,
-            tags: p.tags,
-            options: p.options,
-            extra: p.extra,
-        })
+        .create_project(
+            &proof,
+            NewProject {
+                name: p.name,
+                domain_id,
+                parent_id: p.parent_id,
+                description: p.description,
+                enabled: p.enabled,
+                tags: p.tags,
+                options: p.options,
+                extra: p.extra,
+            },
+        )
         .await?;
     Ok(created(json!({"project": render::project(&l, &project)})))
 }
@@ -193,7 +194,7 @@ enum Found {
 async fn find(s: &AppState, id: &str) -> ApiResult<Found> {
     match s.limen.get_project(id).await {
         Ok(p) => Ok(Found::Project(p)),
-        Err(e) => match s.limen.store.get_domain(id).await {
+        Err(e) => match s.limen.find_domain(id).await {
             Ok(Some(d)) => Ok(Found::Domain(d)),
             _ => Err(e.into()),
         },
@@ -314,9 +315,9 @@ pub async fn update(
         Found::Project(p) => project_target(p),
         Found::Domain(d) => json!({"project": {"id": d.id, "domain_id": null}}),
     };
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:update_project",
         target(t, &[("project_id", &id)]),
     )?;
@@ -333,7 +334,7 @@ pub async fn update(
             }
             let inner = b.get("project").cloned().unwrap_or(Value::Null);
             let patch = input::domain_update(json!({"domain": inner}))?;
-            let d = s.limen.update_domain(&d.id, patch).await?;
+            let d = s.limen.update_domain(&proof, &d.id, patch).await?;
             Ok(Json(json!({"project": render::domain_as_project(&l, &d)})))
         }
         Found::Project(p) => {
@@ -355,7 +356,7 @@ pub async fn update(
                 }
             }
             let patch = input::project_update(body)?;
-            let updated = s.limen.update_project(&id, patch).await?;
+            let updated = s.limen.update_project(&proof, &id, patch).await?;
             Ok(Json(json!({"project": render::project(&l, &updated)})))
         }
     }
@@ -372,26 +373,35 @@ pub async fn delete(
         Found::Project(p) => project_target(p),
         Found::Domain(d) => json!({"project": {"id": d.id, "domain_id": null}}),
     };
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:delete_project",
         target(t, &[("project_id", &id)]),
     )?;
     match found {
-        Found::Domain(d) => s.limen.delete_domain(&d.id).await?,
-        Found::Project(p) => s.limen.delete_project(&p.id, q.flag("cascade")?).await?,
+        Found::Domain(d) => s.limen.delete_domain(&proof, &d.id).await?,
+        Found::Project(p) => {
+            s.limen
+                .delete_project(&proof, &p.id, q.flag("cascade")?)
+                .await?
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- tags ----
 
-async fn tagged(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<Project> {
+async fn tagged(
+    s: &AppState,
+    auth: &Auth,
+    id: &str,
+    action: &str,
+) -> ApiResult<(Project, Authorized)> {
     let p = s.limen.get_project(id).await?;
     let t = project_target(&p);
-    enforce(s, &auth.info, action, target(t, &[("project_id", id)]))?;
-    Ok(p)
+    let proof = authorize(s, auth, action, target(t, &[("project_id", id)]))?;
+    Ok((p, proof))
 }
 
 fn tags_doc(l: &Links, tags: &[String]) -> Value {
@@ -404,7 +414,7 @@ pub async fn list_tags(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let p = tagged(&s, &auth, &id, "identity:list_project_tags").await?;
+    let (p, _) = tagged(&s, &auth, &id, "identity:list_project_tags").await?;
     Ok(Json(tags_doc(&l, &p.tags)))
 }
 
@@ -415,7 +425,7 @@ pub async fn replace_tags(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    tagged(&s, &auth, &id, "identity:update_project_tags").await?;
+    let (_, proof) = tagged(&s, &auth, &id, "identity:update_project_tags").await?;
     let Value::Object(mut m) = body else {
         return Err(ApiError::bad_request("'tags' is a required property"));
     };
@@ -428,7 +438,7 @@ pub async fn replace_tags(
         )));
     }
     let tags = input::tags(tags)?;
-    let p = s.limen.set_project_tags(&id, tags).await?;
+    let p = s.limen.set_project_tags(&proof, &id, tags).await?;
     Ok(Json(tags_doc(&l, &p.tags)))
 }
 
@@ -437,8 +447,8 @@ pub async fn delete_tags(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    tagged(&s, &auth, &id, "identity:delete_project_tags").await?;
-    s.limen.set_project_tags(&id, vec![]).await?;
+    let (_, proof) = tagged(&s, &auth, &id, "identity:delete_project_tags").await?;
+    s.limen.set_project_tags(&proof, &id, vec![]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -447,7 +457,7 @@ pub async fn check_tag(
     auth: Auth,
     Path((id, tag)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let p = tagged(&s, &auth, &id, "identity:get_project_tag").await?;
+    let (p, _) = tagged(&s, &auth, &id, "identity:get_project_tag").await?;
     if p.tags.contains(&tag) {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -463,9 +473,9 @@ pub async fn add_tag(
     Base(l): Base,
     Path((id, tag)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    tagged(&s, &auth, &id, "identity:create_project_tag").await?;
+    let (_, proof) = tagged(&s, &auth, &id, "identity:create_project_tag").await?;
     let tag = input::tag("tag", Value::String(tag))?;
-    s.limen.add_project_tag(&id, &tag).await?;
+    s.limen.add_project_tag(&proof, &id, &tag).await?;
     let mut resp = StatusCode::CREATED.into_response();
     if let Ok(v) = l.url(&format!("projects/{id}/tags/{tag}")).parse() {
         resp.headers_mut().insert(axum::http::header::LOCATION, v);
@@ -478,9 +488,9 @@ pub async fn delete_tag(
     auth: Auth,
     Path((id, tag)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    tagged(&s, &auth, &id, "identity:delete_project_tag").await?;
+    let (_, proof) = tagged(&s, &auth, &id, "identity:delete_project_tag").await?;
     s.limen
-        .remove_project_tag(&id, &tag)
+        .remove_project_tag(&proof, &id, &tag)
         .await
         .map_err(|_| ApiError::not_found(format!("Could not find project tag: {tag}.")))?;
     Ok(StatusCode::NO_CONTENT)

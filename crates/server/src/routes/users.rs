@@ -1,6 +1,6 @@
 //! `/v3/users`, self-service password change, a user's groups and projects.
 
-use crate::authz::{enforce, target};
+use crate::authz::{authorize, enforce, target};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
 use crate::extract::{limited_login, Auth, Base, ClientAddr, JsonBody, Query};
@@ -11,10 +11,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use limen_core::auth::ResolvedScope;
+use limen_core::authz::Authorized;
 use limen_core::identity::NewUser;
 use limen_core::model::{User, DEFAULT_DOMAIN_ID};
 use limen_core::store::UserFilter;
-use limen_core::CoreError;
 use limen_proto::render::Links;
 use limen_proto::{input, render};
 use serde_json::{json, Value};
@@ -38,11 +38,16 @@ pub async fn render_users(s: &AppState, l: &Links, users: &[User]) -> ApiResult<
 
 /// A user, with the policy check done against it (a missing user is checked by id and
 /// then reported as 404).
-async fn checked_user(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<User> {
+async fn checked_user(
+    s: &AppState,
+    auth: &Auth,
+    id: &str,
+    action: &str,
+) -> ApiResult<(User, Authorized)> {
     let u = s.limen.get_user(id).await?;
     let t = user_target(&u);
-    enforce(s, &auth.info, action, target(t, &[("user_id", id)]))?;
-    Ok(u)
+    let proof = authorize(s, auth, action, target(t, &[("user_id", id)]))?;
+    Ok((u, proof))
 }
 
 pub async fn list(
@@ -76,7 +81,7 @@ pub async fn list(
         return crate::routes::paged(&s, &l, "users", "users", &q, items);
     };
     if let Some(m) = &p.marker {
-        let marker = s.limen.store.get_user(m).await.map_err(CoreError::from)?;
+        let marker = s.limen.find_user(m).await?;
         let listed =
             marker.is_some_and(|u| filter.domain_id.as_ref().is_none_or(|d| *d == u.domain_id));
         if !listed {
@@ -98,9 +103,9 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let raw = body.get("user").cloned().unwrap_or(Value::Null);
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:create_user",
         target(json!({"user": raw}), &[]),
     )?;
@@ -112,13 +117,7 @@ pub async fn create(
             _ => DEFAULT_DOMAIN_ID.to_string(),
         },
     };
-    if s.limen
-        .store
-        .get_domain(&domain_id)
-        .await
-        .map_err(limen_core::CoreError::from)?
-        .is_none()
-    {
+    if s.limen.find_domain(&domain_id).await?.is_none() {
         return Err(ApiError::not_found(format!(
             "Could not find domain: {domain_id}."
         )));
@@ -128,27 +127,24 @@ pub async fn create(
     }
     let user = s
         .limen
-        .create_user(NewUser {
-            name: u.name,
-            domain_id,
-            enabled: u.enabled,
-            default_project_id: u.default_project_id,
-            password: u.password,
-            options: u.options,
-            extra: u.extra,
-        })
+        .create_user(
+            &proof,
+            NewUser {
+                name: u.name,
+                domain_id,
+                enabled: u.enabled,
+                default_project_id: u.default_project_id,
+                password: u.password,
+                options: u.options,
+                extra: u.extra,
+            },
+        )
         .await?;
     Ok(created(json!({"user": render_user(&s, &l, &user).await?})))
 }
 
 async fn check_default_project(s: &AppState, id: &str) -> ApiResult<()> {
-    let is_domain = s
-        .limen
-        .store
-        .get_domain(id)
-        .await
-        .map_err(limen_core::CoreError::from)?
-        .is_some();
+    let is_domain = s.limen.find_domain(id).await?.is_some();
     if is_domain {
         return Err(ApiError::bad_request(format!(
             "User's default project ID cannot be a domain ID: {id}"
@@ -163,7 +159,7 @@ pub async fn get(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let u = checked_user(&s, &auth, &id, "identity:get_user").await?;
+    let (u, _) = checked_user(&s, &auth, &id, "identity:get_user").await?;
     Ok(Json(json!({"user": render_user(&s, &l, &u).await?})))
 }
 
@@ -174,8 +170,8 @@ pub async fn revoke_tokens(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    checked_user(&s, &auth, &id, "identity:revoke_tokens_for_user").await?;
-    s.limen.revoke_user_tokens(&id).await?;
+    let (_, proof) = checked_user(&s, &auth, &id, "identity:revoke_tokens_for_user").await?;
+    s.limen.revoke_user_tokens(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -187,7 +183,7 @@ pub async fn update(
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     crate::routes::drop_same_id(&mut body, "user", &id);
-    let u = checked_user(&s, &auth, &id, "identity:update_user").await?;
+    let (u, proof) = checked_user(&s, &auth, &id, "identity:update_user").await?;
     // Restating the current domain is not a change.
     if let Some(m) = body.get_mut("user").and_then(Value::as_object_mut) {
         if m.get("domain_id").and_then(Value::as_str) == Some(u.domain_id.as_str()) {
@@ -198,7 +194,7 @@ pub async fn update(
     if let Some(Some(dp)) = &patch.default_project_id {
         check_default_project(&s, dp).await?;
     }
-    let updated = s.limen.update_user(&id, patch).await?;
+    let updated = s.limen.update_user(&proof, &id, patch).await?;
     Ok(Json(json!({"user": render_user(&s, &l, &updated).await?})))
 }
 
@@ -207,8 +203,8 @@ pub async fn delete(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    checked_user(&s, &auth, &id, "identity:delete_user").await?;
-    s.limen.delete_user(&id).await?;
+    let (_, proof) = checked_user(&s, &auth, &id, "identity:delete_user").await?;
+    s.limen.delete_user(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
