@@ -1081,7 +1081,7 @@ async fn symmetric_keys(
                 .await
                 .map_err(|e| e.to_string())?;
         let n = limen
-            .reencrypt_credentials()
+            .reencrypt_credentials(&Authorized::operator_cli("limen:reencrypt_credentials"))
             .await
             .map_err(|e| e.to_string())?;
         println!("re-encrypted {n} credentials and OAuth1 secrets with the new primary key");

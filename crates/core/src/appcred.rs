@@ -2,6 +2,7 @@
 //! roles, optionally limited to access rules and an expiry.
 
 use crate::auth::TokenInfo;
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{AccessRule, ApplicationCredential, Role, Target};
 use crate::service::Limen;
@@ -48,10 +49,12 @@ impl Limen {
     /// Creates a credential for the caller on the caller's project.
     pub async fn create_application_credential(
         &self,
+        authz: &Authorized,
         caller: &TokenInfo,
         user_id: &str,
         input: NewApplicationCredential,
     ) -> CoreResult<CreatedApplicationCredential> {
+        authz.require(&["identity:create_application_credential"])?;
         if caller.user.id != user_id {
             return Err(CoreError::forbidden(
                 "Application credentials can only be created for yourself.",
@@ -229,9 +232,11 @@ impl Limen {
     /// restricted.
     pub async fn delete_application_credential(
         &self,
+        authz: &Authorized,
         caller: &TokenInfo,
         id: &str,
     ) -> CoreResult<()> {
+        authz.require(&["identity:delete_application_credential"])?;
         if let Some(ac) = &caller.application_credential {
             if !ac.unrestricted && ac.id != id {
                 return Err(CoreError::forbidden(
@@ -301,7 +306,13 @@ impl Limen {
     }
 
     /// Deletes an access rule no credential uses.
-    pub async fn delete_access_rule(&self, user_id: &str, id: &str) -> CoreResult<()> {
+    pub async fn delete_access_rule(
+        &self,
+        authz: &Authorized,
+        user_id: &str,
+        id: &str,
+    ) -> CoreResult<()> {
+        authz.require(&["identity:delete_access_rule"])?;
         self.get_access_rule(user_id, id).await?;
         let in_use = self
             .store

@@ -1,5 +1,6 @@
 //! Roles, implied roles, grants, and the effective roles a user holds on a target.
 
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Actor, Assignment, Extra, ImpliedRole, Project, Role, Target};
 use crate::resource::{conflict_as, merge_extra, merge_options};
@@ -61,7 +62,8 @@ pub struct RoleAssignmentQuery {
 impl Limen {
     // ---- roles ----
 
-    pub async fn create_role(&self, input: NewRole) -> CoreResult<Role> {
+    pub async fn create_role(&self, authz: &Authorized, input: NewRole) -> CoreResult<Role> {
+        authz.require(&["identity:create_role", "identity:create_domain_role"])?;
         if let Some(d) = &input.domain_id {
             self.store
                 .get_domain(d)
@@ -107,7 +109,13 @@ impl Limen {
         Ok(self.store.list_roles(filter).await?)
     }
 
-    pub async fn update_role(&self, id: &str, patch: RolePatch) -> CoreResult<Role> {
+    pub async fn update_role(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        patch: RolePatch,
+    ) -> CoreResult<Role> {
+        authz.require(&["identity:update_role", "identity:update_domain_role"])?;
         let mut role = self.get_role(id).await?;
         if let Some(name) = patch.name {
             if name != role.name {
@@ -139,7 +147,8 @@ impl Limen {
         Ok(role)
     }
 
-    pub async fn delete_role(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_role(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_role", "identity:delete_domain_role"])?;
         let role = self.get_role(id).await?;
         if role.options.get("immutable").and_then(|v| v.as_bool()) == Some(true) {
             return Err(CoreError::forbidden(format!(
@@ -154,9 +163,11 @@ impl Limen {
 
     pub async fn create_implied_role(
         &self,
+        authz: &Authorized,
         prior: &str,
         implied: &str,
     ) -> CoreResult<(Role, Role)> {
+        authz.require(&["identity:create_implied_role"])?;
         let prior_role = self.get_role(prior).await?;
         let implied_role = self.get_role(implied).await?;
         if PROHIBITED_IMPLIED_ROLES.contains(&implied_role.name.as_str()) {
@@ -199,7 +210,13 @@ impl Limen {
         Ok((prior_role, implied_role))
     }
 
-    pub async fn delete_implied_role(&self, prior: &str, implied: &str) -> CoreResult<()> {
+    pub async fn delete_implied_role(
+        &self,
+        authz: &Authorized,
+        prior: &str,
+        implied: &str,
+    ) -> CoreResult<()> {
+        authz.require(&["identity:delete_implied_role"])?;
         self.get_role(prior).await?;
         self.get_role(implied).await?;
         let removed = self
@@ -274,7 +291,12 @@ impl Limen {
         }
     }
 
-    pub async fn create_grant(&self, a: &Assignment) -> CoreResult<()> {
+    pub async fn create_grant(&self, authz: &Authorized, a: &Assignment) -> CoreResult<()> {
+        authz.require(&[
+            "identity:create_grant",
+            "identity:create_system_grant_for_user",
+            "identity:create_system_grant_for_group",
+        ])?;
         let role = self.get_role(&a.role_id).await?;
         self.check_actor(&a.actor).await?;
         let target_domain = self.check_target(&a.target).await?;
@@ -328,7 +350,12 @@ impl Limen {
         Ok(())
     }
 
-    pub async fn delete_grant(&self, a: &Assignment) -> CoreResult<()> {
+    pub async fn delete_grant(&self, authz: &Authorized, a: &Assignment) -> CoreResult<()> {
+        authz.require(&[
+            "identity:revoke_grant",
+            "identity:revoke_system_grant_for_user",
+            "identity:revoke_system_grant_for_group",
+        ])?;
         self.get_role(&a.role_id).await?;
         self.check_actor(&a.actor).await?;
         self.check_target(&a.target).await?;

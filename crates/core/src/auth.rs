@@ -1,5 +1,6 @@
 //! Authentication and tokens: `POST /v3/auth/tokens` and validation.
 
+use crate::authz::Authorized;
 use crate::clock::whole_seconds;
 use crate::error::{CoreError, CoreResult};
 use crate::guess_limit::{Admission, SecretCheck, WAIT_AT_MOST, WAIT_STEP};
@@ -1325,7 +1326,13 @@ impl Limen {
 
     /// Revokes a token (`DELETE /v3/auth/tokens`) and, with `cascade`, every token whose
     /// audit chain starts at it (the tokens rescoped from it), as Keystone 30 does.
-    pub async fn revoke_token(&self, info: &TokenInfo, cascade: bool) -> CoreResult<()> {
+    pub async fn revoke_token(
+        &self,
+        authz: &Authorized,
+        info: &TokenInfo,
+        cascade: bool,
+    ) -> CoreResult<()> {
+        authz.require(&["identity:revoke_token"])?;
         let Some(a) = info.payload.audit_ids.first() else {
             return Ok(());
         };

@@ -73,7 +73,8 @@ pub enum SystemActor {
     /// the default domain, the identity endpoint.
     Bootstrap,
     /// The operator's commands that write to the store directly (`limen cluster`,
-    /// `limen oauth-client`), run by whoever holds the server's configuration.
+    /// `limen oauth-client`, re-encrypting credentials after a key rotation), run by
+    /// whoever holds the server's configuration and keys.
     OperatorCli,
 }
 
@@ -89,7 +90,6 @@ impl SystemActor {
                     | "identity:create_implied_role"
                     | "identity:create_user"
                     | "identity:update_user"
-                    | "identity:create_grant"
                     | "identity:create_region"
                     | "identity:create_service"
                     | "identity:create_endpoint"
@@ -103,6 +103,8 @@ impl SystemActor {
                     | "identity:create_oauth_client"
                     | "identity:update_oauth_client"
                     | "identity:delete_oauth_client"
+                    // No policy rule names it: only the operator re-encrypts.
+                    | "limen:reencrypt_credentials"
             ),
         }
     }

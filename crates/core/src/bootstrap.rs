@@ -56,13 +56,16 @@ impl Limen {
             return Ok(r);
         }
         report.created.push(format!("role {name}"));
-        self.create_role(NewRole {
-            name: name.to_string(),
-            domain_id: None,
-            description: None,
-            options: immutable(),
-            extra: Extra::new(),
-        })
+        self.create_role(
+            &Authorized::bootstrap("identity:create_role"),
+            NewRole {
+                name: name.to_string(),
+                domain_id: None,
+                description: None,
+                options: immutable(),
+                extra: Extra::new(),
+            },
+        )
         .await
     }
 
@@ -116,7 +119,12 @@ impl Limen {
                 .iter()
                 .any(|i| i.prior_role_id == pair[0].id && i.implied_role_id == pair[1].id);
             if !exists {
-                self.create_implied_role(&pair[0].id, &pair[1].id).await?;
+                self.create_implied_role(
+                    &Authorized::bootstrap("identity:create_implied_role"),
+                    &pair[0].id,
+                    &pair[1].id,
+                )
+                .await?;
                 report
                     .created
                     .push(format!("implication {} => {}", pair[0].name, pair[1].name));
@@ -182,10 +190,13 @@ impl Limen {
         }
 
         if self.store.get_region(&input.region_id).await?.is_none() {
-            self.create_region(NewRegion {
-                id: Some(input.region_id.clone()),
-                ..Default::default()
-            })
+            self.create_region(
+                &Authorized::bootstrap("identity:create_region"),
+                NewRegion {
+                    id: Some(input.region_id.clone()),
+                    ..Default::default()
+                },
+            )
             .await?;
             report.created.push(format!("region {}", input.region_id));
         }
@@ -196,11 +207,14 @@ impl Limen {
                 let mut extra = Extra::new();
                 extra.insert("name".into(), json!("keystone"));
                 report.created.push("service keystone (identity)".into());
-                self.create_service(NewService {
-                    service_type: "identity".into(),
-                    enabled: true,
-                    extra,
-                })
+                self.create_service(
+                    &Authorized::bootstrap("identity:create_service"),
+                    NewService {
+                        service_type: "identity".into(),
+                        enabled: true,
+                        extra,
+                    },
+                )
                 .await?
             }
         };
@@ -231,6 +245,7 @@ impl Limen {
                 Some(e) if e.url == url => {}
                 Some(e) => {
                     self.update_endpoint(
+                        &Authorized::bootstrap("identity:update_endpoint"),
                         &e.id,
                         crate::catalog::EndpointPatch {
                             url: Some(url.clone()),
@@ -243,14 +258,17 @@ impl Limen {
                         .push(format!("{} endpoint url {url}", iface.as_str()));
                 }
                 None => {
-                    self.create_endpoint(NewEndpoint {
-                        service_id: service.id.clone(),
-                        region_id: Some(input.region_id.clone()),
-                        interface: iface,
-                        url: url.clone(),
-                        enabled: true,
-                        extra: Extra::new(),
-                    })
+                    self.create_endpoint(
+                        &Authorized::bootstrap("identity:create_endpoint"),
+                        NewEndpoint {
+                            service_id: service.id.clone(),
+                            region_id: Some(input.region_id.clone()),
+                            interface: iface,
+                            url: url.clone(),
+                            enabled: true,
+                            extra: Extra::new(),
+                        },
+                    )
                     .await?;
                     report
                         .created

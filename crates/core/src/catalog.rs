@@ -1,5 +1,6 @@
 //! Regions, services, endpoints, and the service catalog tokens carry.
 
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Endpoint, Extra, Interface, Region, Service};
 use crate::resource::{conflict_as, merge_extra};
@@ -75,7 +76,8 @@ fn expecting_endpoint(what: &str) -> CoreError {
 impl Limen {
     // ---- regions ----
 
-    pub async fn create_region(&self, input: NewRegion) -> CoreResult<Region> {
+    pub async fn create_region(&self, authz: &Authorized, input: NewRegion) -> CoreResult<Region> {
+        authz.require(&["identity:create_region", "identity:create_endpoint"])?;
         let id = input.id.unwrap_or_else(|| self.new_id());
         if self.store.get_region(&id).await?.is_some() {
             return Err(CoreError::conflict(
@@ -123,7 +125,13 @@ impl Limen {
         Ok(self.store.list_regions(parent).await?)
     }
 
-    pub async fn update_region(&self, id: &str, patch: RegionPatch) -> CoreResult<Region> {
+    pub async fn update_region(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        patch: RegionPatch,
+    ) -> CoreResult<Region> {
+        authz.require(&["identity:update_region"])?;
         let mut region = self.get_region(id).await?;
         if let Some(d) = patch.description {
             region.description = d;
@@ -159,7 +167,8 @@ impl Limen {
         Ok(region)
     }
 
-    pub async fn delete_region(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_region(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_region"])?;
         self.get_region(id).await?;
         let children = self.store.list_regions(Some(id)).await?;
         if !children.is_empty() {
@@ -185,7 +194,12 @@ impl Limen {
 
     // ---- services ----
 
-    pub async fn create_service(&self, input: NewService) -> CoreResult<Service> {
+    pub async fn create_service(
+        &self,
+        authz: &Authorized,
+        input: NewService,
+    ) -> CoreResult<Service> {
+        authz.require(&["identity:create_service"])?;
         let service = Service {
             id: self.new_id(),
             service_type: input.service_type,
@@ -207,7 +221,13 @@ impl Limen {
         Ok(self.store.list_services().await?)
     }
 
-    pub async fn update_service(&self, id: &str, patch: ServicePatch) -> CoreResult<Service> {
+    pub async fn update_service(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        patch: ServicePatch,
+    ) -> CoreResult<Service> {
+        authz.require(&["identity:update_service"])?;
         let mut s = self.get_service(id).await?;
         if let Some(t) = patch.service_type {
             s.service_type = t;
@@ -220,7 +240,8 @@ impl Limen {
         Ok(s)
     }
 
-    pub async fn delete_service(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_service(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_service"])?;
         if !self.store.delete_service(id).await? {
             return Err(CoreError::not_found("service", id));
         }
@@ -229,7 +250,12 @@ impl Limen {
 
     // ---- endpoints ----
 
-    pub async fn create_endpoint(&self, input: NewEndpoint) -> CoreResult<Endpoint> {
+    pub async fn create_endpoint(
+        &self,
+        authz: &Authorized,
+        input: NewEndpoint,
+    ) -> CoreResult<Endpoint> {
+        authz.require(&["identity:create_endpoint"])?;
         if self.store.get_service(&input.service_id).await?.is_none() {
             return Err(expecting_endpoint("service_id in service table"));
         }
@@ -262,7 +288,13 @@ impl Limen {
         Ok(self.store.list_endpoints(f).await?)
     }
 
-    pub async fn update_endpoint(&self, id: &str, patch: EndpointPatch) -> CoreResult<Endpoint> {
+    pub async fn update_endpoint(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        patch: EndpointPatch,
+    ) -> CoreResult<Endpoint> {
+        authz.require(&["identity:update_endpoint"])?;
         let mut e = self.get_endpoint(id).await?;
         if let Some(s) = patch.service_id {
             if self.store.get_service(&s).await?.is_none() {
@@ -292,7 +324,8 @@ impl Limen {
         Ok(e)
     }
 
-    pub async fn delete_endpoint(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_endpoint(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_endpoint"])?;
         if !self.store.delete_endpoint(id).await? {
             return Err(CoreError::not_found("endpoint", id));
         }

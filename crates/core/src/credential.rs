@@ -1,6 +1,7 @@
 //! Credentials (`/v3/credentials`) and EC2 credentials (`OS-EC2`): secrets a user keeps in
 //! the identity service, encrypted at rest by a [`CredentialCipher`].
 
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::Extra;
 use crate::service::Limen;
@@ -107,7 +108,17 @@ impl Limen {
         })
     }
 
-    pub async fn create_credential(&self, input: NewCredential) -> CoreResult<Credential> {
+    pub async fn create_credential(
+        &self,
+        authz: &Authorized,
+        input: NewCredential,
+    ) -> CoreResult<Credential> {
+        authz.require(&["identity:create_credential"])?;
+        self.add_credential(input).await
+    }
+
+    /// [`Limen::create_credential`] once authorized, or as part of another write.
+    pub(crate) async fn add_credential(&self, input: NewCredential) -> CoreResult<Credential> {
         self.get_user(&input.user_id).await?;
         let id = if input.cred_type == "ec2" {
             if input.project_id.is_none() {
@@ -170,9 +181,11 @@ impl Limen {
     /// are fixed once created, as in Keystone.
     pub async fn update_credential(
         &self,
+        authz: &Authorized,
         id: &str,
         patch: CredentialPatch,
     ) -> CoreResult<Credential> {
+        authz.require(&["identity:update_credential"])?;
         let mut c = self.get_credential(id).await?;
         let fixed = [
             (
@@ -220,7 +233,13 @@ impl Limen {
         Ok(c)
     }
 
-    pub async fn delete_credential(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_credential(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_credential"])?;
+        self.remove_credential(id).await
+    }
+
+    /// [`Limen::delete_credential`] once authorized, or as part of another write.
+    pub(crate) async fn remove_credential(&self, id: &str) -> CoreResult<()> {
         if !self.store.delete_credential(id).await? {
             return Err(CoreError::not_found("credential", id));
         }
@@ -229,7 +248,8 @@ impl Limen {
 
     /// Re-encrypts every credential not sealed by the primary key (after a rotation), so
     /// the next rotation can drop old keys safely. Returns how many changed.
-    pub async fn reencrypt_credentials(&self) -> CoreResult<usize> {
+    pub async fn reencrypt_credentials(&self, authz: &Authorized) -> CoreResult<usize> {
+        authz.require(&["limen:reencrypt_credentials"])?;
         let cipher = self.cipher()?;
         let primary = cipher.primary_key_hash().map_err(CoreError::Internal)?;
         let mut changed = 0;
@@ -251,15 +271,17 @@ impl Limen {
     /// Creates an EC2 key pair for the user on a project.
     pub async fn create_ec2_credential(
         &self,
+        authz: &Authorized,
         user_id: &str,
         project_id: &str,
     ) -> CoreResult<Credential> {
+        authz.require(&["identity:ec2_create_credential"])?;
         self.get_project(project_id).await?;
         let access = self.new_id();
         let secret = self.new_id();
         let blob =
             serde_json::json!({"access": access, "secret": secret, "trust_id": null}).to_string();
-        self.create_credential(NewCredential {
+        self.add_credential(NewCredential {
             user_id: user_id.to_string(),
             project_id: Some(project_id.to_string()),
             cred_type: "ec2".into(),
@@ -286,9 +308,15 @@ impl Limen {
         Ok(c)
     }
 
-    pub async fn delete_ec2_credential(&self, user_id: &str, access: &str) -> CoreResult<()> {
+    pub async fn delete_ec2_credential(
+        &self,
+        authz: &Authorized,
+        user_id: &str,
+        access: &str,
+    ) -> CoreResult<()> {
+        authz.require(&["identity:ec2_delete_credential"])?;
         let c = self.get_ec2_credential(user_id, access).await?;
-        self.delete_credential(&c.id).await
+        self.remove_credential(&c.id).await
     }
 }
 

@@ -2,6 +2,7 @@
 //! LDAP options, restricted to the options Keystone allows there. Sensitive options
 //! (the LDAP password) are stored but never shown.
 
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::Extra;
 use crate::service::Limen;
@@ -104,9 +105,11 @@ impl Limen {
     /// is visible of it.
     pub async fn put_domain_config(
         &self,
+        authz: &Authorized,
         domain_id: &str,
         config: Extra,
     ) -> CoreResult<(bool, Extra)> {
+        authz.require(&["identity:create_domain_config"])?;
         check_config(&config)?;
         let existed = self.stored_domain_config(domain_id).await?.is_some();
         self.doc_put(KIND, domain_id, &config, false).await?;
@@ -156,11 +159,13 @@ impl Limen {
     /// `group`/`option` name what the URL addresses; the body must not name anything else.
     pub async fn update_domain_config(
         &self,
+        authz: &Authorized,
         domain_id: &str,
         group: Option<&str>,
         option: Option<&str>,
         patch: Extra,
     ) -> CoreResult<Extra> {
+        authz.require(&["identity:update_domain_config"])?;
         let mut config = self
             .stored_domain_config(domain_id)
             .await?
@@ -205,10 +210,12 @@ impl Limen {
 
     pub async fn delete_domain_config(
         &self,
+        authz: &Authorized,
         domain_id: &str,
         group: Option<&str>,
         option: Option<&str>,
     ) -> CoreResult<()> {
+        authz.require(&["identity:delete_domain_config"])?;
         if let Some(g) = group {
             check_option(g, option)?;
         }

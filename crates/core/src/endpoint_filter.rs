@@ -2,6 +2,7 @@
 //! associations sees only those endpoints in its tokens' catalogs (as Keystone's catalog
 //! does); a project without any sees every endpoint.
 
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Endpoint, Extra, Interface, Project};
 use crate::service::Limen;
@@ -86,10 +87,12 @@ fn matches(e: &Endpoint, filters: &Extra) -> bool {
 impl Limen {
     pub async fn create_endpoint_group(
         &self,
+        authz: &Authorized,
         name: String,
         description: Option<String>,
         filters: Extra,
     ) -> CoreResult<EndpointGroup> {
+        authz.require(&["identity:create_endpoint_group"])?;
         validate_filters(&filters)?;
         let g = EndpointGroup {
             id: self.new_id(),
@@ -117,11 +120,13 @@ impl Limen {
 
     pub async fn update_endpoint_group(
         &self,
+        authz: &Authorized,
         id: &str,
         name: Option<String>,
         description: Option<Option<String>>,
         filters: Option<Extra>,
     ) -> CoreResult<EndpointGroup> {
+        authz.require(&["identity:update_endpoint_group"])?;
         let mut g = self.get_endpoint_group(id).await?;
         if let Some(n) = name {
             g.name = n;
@@ -137,7 +142,8 @@ impl Limen {
         Ok(g)
     }
 
-    pub async fn delete_endpoint_group(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_endpoint_group(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_endpoint_group"])?;
         if !self.doc_delete(GROUP, id).await? {
             return Err(CoreError::not_found("Endpoint Group", id));
         }
@@ -158,9 +164,11 @@ impl Limen {
 
     pub async fn add_endpoint_group_to_project(
         &self,
+        authz: &Authorized,
         group_id: &str,
         project_id: &str,
     ) -> CoreResult<()> {
+        authz.require(&["identity:add_endpoint_group_to_project"])?;
         self.get_endpoint_group(group_id).await?;
         self.get_project(project_id).await?;
         let a = GroupProject {
@@ -191,9 +199,11 @@ impl Limen {
 
     pub async fn remove_endpoint_group_from_project(
         &self,
+        authz: &Authorized,
         group_id: &str,
         project_id: &str,
     ) -> CoreResult<()> {
+        authz.require(&["identity:remove_endpoint_group_from_project"])?;
         self.check_endpoint_group_in_project(group_id, project_id)
             .await?;
         self.doc_delete(GROUP_PROJECT, &pair(group_id, project_id))
@@ -247,9 +257,11 @@ impl Limen {
 
     pub async fn add_endpoint_to_project(
         &self,
+        authz: &Authorized,
         project_id: &str,
         endpoint_id: &str,
     ) -> CoreResult<()> {
+        authz.require(&["identity:add_endpoint_to_project"])?;
         self.get_project(project_id).await?;
         self.get_endpoint(endpoint_id).await?;
         let a = ProjectEndpoint {
@@ -280,9 +292,11 @@ impl Limen {
 
     pub async fn remove_endpoint_from_project(
         &self,
+        authz: &Authorized,
         project_id: &str,
         endpoint_id: &str,
     ) -> CoreResult<()> {
+        authz.require(&["identity:remove_endpoint_from_project"])?;
         self.check_endpoint_in_project(project_id, endpoint_id)
             .await?;
         self.doc_delete(PROJECT_ENDPOINT, &pair(project_id, endpoint_id))

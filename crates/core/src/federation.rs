@@ -2,6 +2,7 @@
 //! attribute mappings, and service providers. Limen stores and serves them as Keystone
 //! does; federated login itself (mapping assertions to users) is not offered yet.
 
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::resource::NewDomain;
 use crate::service::Limen;
@@ -114,9 +115,11 @@ impl Limen {
 
     pub async fn create_identity_provider(
         &self,
+        authz: &Authorized,
         id: &str,
         input: NewIdentityProvider,
     ) -> CoreResult<IdentityProvider> {
+        authz.require(&["identity:create_identity_provider"])?;
         if self.doc_get::<IdentityProvider>(IDP, id).await?.is_some() {
             return Err(CoreError::conflict(IDP, format!("Duplicate entry: {id}")));
         }
@@ -165,9 +168,11 @@ impl Limen {
 
     pub async fn update_identity_provider(
         &self,
+        authz: &Authorized,
         id: &str,
         patch: IdentityProviderPatch,
     ) -> CoreResult<IdentityProvider> {
+        authz.require(&["identity:update_identity_provider"])?;
         let mut idp = self.get_identity_provider(id).await?;
         if let Some(r) = patch.remote_ids {
             self.check_remote_ids_free(id, &r).await?;
@@ -187,7 +192,13 @@ impl Limen {
     }
 
     /// Deletes a provider with its protocols; its domain stays.
-    pub async fn delete_identity_provider(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_identity_provider(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_identity_provider"])?;
+        self.remove_identity_provider(id).await
+    }
+
+    /// [`Limen::delete_identity_provider`] once authorized, or as part of another write.
+    pub(crate) async fn remove_identity_provider(&self, id: &str) -> CoreResult<()> {
         self.get_identity_provider(id).await?;
         for p in self.list_protocols(id).await? {
             self.doc_delete(PROTOCOL, &protocol_key(id, &p.id)).await?;
@@ -200,7 +211,7 @@ impl Limen {
     pub(crate) async fn forget_identity_providers_of(&self, domain_id: &str) -> CoreResult<()> {
         for idp in self.list_identity_providers().await? {
             if idp.domain_id == domain_id {
-                self.delete_identity_provider(&idp.id).await?;
+                self.remove_identity_provider(&idp.id).await?;
             }
         }
         Ok(())
@@ -223,11 +234,13 @@ impl Limen {
 
     pub async fn create_protocol(
         &self,
+        authz: &Authorized,
         idp_id: &str,
         protocol_id: &str,
         mapping_id: String,
         remote_id_attribute: Option<String>,
     ) -> CoreResult<Protocol> {
+        authz.require(&["identity:create_protocol"])?;
         self.get_identity_provider(idp_id).await?;
         self.require_mapping(&mapping_id).await?;
         let p = Protocol {
@@ -263,11 +276,13 @@ impl Limen {
 
     pub async fn update_protocol(
         &self,
+        authz: &Authorized,
         idp_id: &str,
         protocol_id: &str,
         mapping_id: String,
         remote_id_attribute: Option<String>,
     ) -> CoreResult<Protocol> {
+        authz.require(&["identity:update_protocol"])?;
         let mut p = self.get_protocol(idp_id, protocol_id).await?;
         self.require_mapping(&mapping_id).await?;
         p.mapping_id = mapping_id;
@@ -279,7 +294,13 @@ impl Limen {
         Ok(p)
     }
 
-    pub async fn delete_protocol(&self, idp_id: &str, protocol_id: &str) -> CoreResult<()> {
+    pub async fn delete_protocol(
+        &self,
+        authz: &Authorized,
+        idp_id: &str,
+        protocol_id: &str,
+    ) -> CoreResult<()> {
+        authz.require(&["identity:delete_protocol"])?;
         self.get_protocol(idp_id, protocol_id).await?;
         self.doc_delete(PROTOCOL, &protocol_key(idp_id, protocol_id))
             .await?;
@@ -289,7 +310,13 @@ impl Limen {
     // ---- mappings ----
 
     /// Stores a mapping (the rules already validated by the caller's wire layer).
-    pub async fn put_mapping(&self, mapping: Mapping, create: bool) -> CoreResult<Mapping> {
+    pub async fn put_mapping(
+        &self,
+        authz: &Authorized,
+        mapping: Mapping,
+        create: bool,
+    ) -> CoreResult<Mapping> {
+        authz.require(&["identity:create_mapping", "identity:update_mapping"])?;
         if !create {
             self.get_mapping(&mapping.id).await?;
         }
@@ -309,7 +336,8 @@ impl Limen {
         Ok(all)
     }
 
-    pub async fn delete_mapping(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_mapping(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_mapping"])?;
         self.get_mapping(id).await?;
         self.doc_delete(MAPPING, id).await?;
         Ok(())
@@ -319,8 +347,10 @@ impl Limen {
 
     pub async fn create_service_provider(
         &self,
+        authz: &Authorized,
         sp: ServiceProvider,
     ) -> CoreResult<ServiceProvider> {
+        authz.require(&["identity:create_service_provider"])?;
         if self.doc_get::<ServiceProvider>(SP, &sp.id).await?.is_some() {
             return Err(CoreError::conflict(
                 SP,
@@ -345,9 +375,11 @@ impl Limen {
 
     pub async fn update_service_provider(
         &self,
+        authz: &Authorized,
         id: &str,
         patch: ServiceProviderPatch,
     ) -> CoreResult<ServiceProvider> {
+        authz.require(&["identity:update_service_provider"])?;
         let mut sp = self.get_service_provider(id).await?;
         if let Some(v) = patch.auth_url {
             sp.auth_url = v;
@@ -368,7 +400,8 @@ impl Limen {
         Ok(sp)
     }
 
-    pub async fn delete_service_provider(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_service_provider(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_service_provider"])?;
         self.get_service_provider(id).await?;
         self.doc_delete(SP, id).await?;
         Ok(())

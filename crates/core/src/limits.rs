@@ -1,6 +1,7 @@
 //! Unified limits: registered (default) limits per service, region and resource, and
 //! project or domain limits overriding them (Keystone's flat enforcement model).
 
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::service::Limen;
 use serde::{Deserialize, Serialize};
@@ -82,8 +83,10 @@ impl Limen {
     /// Creates registered limits all or nothing.
     pub async fn create_registered_limits(
         &self,
+        authz: &Authorized,
         items: Vec<RegisteredLimit>,
     ) -> CoreResult<Vec<RegisteredLimit>> {
+        authz.require(&["identity:create_registered_limits"])?;
         let existing: Vec<RegisteredLimit> = self.doc_list(REGISTERED).await?;
         let mut out: Vec<RegisteredLimit> = Vec::with_capacity(items.len());
         for mut r in items {
@@ -142,9 +145,11 @@ impl Limen {
 
     pub async fn update_registered_limit(
         &self,
+        authz: &Authorized,
         id: &str,
         p: RegisteredLimitPatch,
     ) -> CoreResult<RegisteredLimit> {
+        authz.require(&["identity:update_registered_limit"])?;
         let mut r = self.get_registered_limit(id).await?;
         let limits: Vec<Limit> = self.doc_list(LIMIT).await?;
         let changes_identity =
@@ -182,7 +187,8 @@ impl Limen {
         Ok(r)
     }
 
-    pub async fn delete_registered_limit(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_registered_limit(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_registered_limit"])?;
         let r = self.get_registered_limit(id).await?;
         let limits: Vec<Limit> = self.doc_list(LIMIT).await?;
         if Self::limits_of(&limits, &r).next().is_some() {
@@ -193,7 +199,12 @@ impl Limen {
     }
 
     /// Creates project or domain limits all or nothing; each needs a registered limit.
-    pub async fn create_limits(&self, items: Vec<Limit>) -> CoreResult<Vec<Limit>> {
+    pub async fn create_limits(
+        &self,
+        authz: &Authorized,
+        items: Vec<Limit>,
+    ) -> CoreResult<Vec<Limit>> {
+        authz.require(&["identity:create_limits"])?;
         let registered: Vec<RegisteredLimit> = self.doc_list(REGISTERED).await?;
         let existing: Vec<Limit> = self.doc_list(LIMIT).await?;
         let mut out: Vec<Limit> = Vec::with_capacity(items.len());
@@ -266,10 +277,12 @@ impl Limen {
 
     pub async fn update_limit(
         &self,
+        authz: &Authorized,
         id: &str,
         resource_limit: Option<i64>,
         description: Option<Option<String>>,
     ) -> CoreResult<Limit> {
+        authz.require(&["identity:update_limit"])?;
         let mut l = self.get_limit(id).await?;
         if let Some(r) = resource_limit {
             l.resource_limit = r;
@@ -293,7 +306,8 @@ impl Limen {
         Ok(())
     }
 
-    pub async fn delete_limit(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_limit(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_limit"])?;
         if !self.doc_delete(LIMIT, id).await? {
             return Err(CoreError::NotFoundMessage(format!(
                 "Could not find limit for {id}."

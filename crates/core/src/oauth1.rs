@@ -12,6 +12,7 @@ pub mod signature;
 use crate::appcred::RoleRef;
 use crate::assignment::expand_implied;
 use crate::auth::{AuthRequest, IssuedToken, Minting};
+use crate::authz::Authorized;
 use crate::clock::whole_seconds;
 use crate::credential::{CredentialCipher, SealedBlob};
 use crate::error::{CoreError, CoreResult};
@@ -261,9 +262,11 @@ impl Limen {
     /// Creates a consumer; the secret is returned once and kept encrypted.
     pub async fn create_consumer(
         &self,
+        authz: &Authorized,
         description: Option<String>,
         extra: Extra,
     ) -> CoreResult<(Consumer, String)> {
+        authz.require(&["identity:create_consumer"])?;
         let secret = self.new_id();
         let sealed = if self.credentials.is_some() {
             Some(self.seal_secret(&secret)?)
@@ -295,10 +298,12 @@ impl Limen {
 
     pub async fn update_consumer(
         &self,
+        authz: &Authorized,
         id: &str,
         description: Option<Option<String>>,
         extra: Extra,
     ) -> CoreResult<Consumer> {
+        authz.require(&["identity:update_consumer"])?;
         let mut c = self.get_consumer(id).await?;
         if let Some(d) = description {
             c.description = d;
@@ -310,7 +315,8 @@ impl Limen {
 
     /// Deletes a consumer with its request and access tokens (whose tokens then stop
     /// validating).
-    pub async fn delete_consumer(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_consumer(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_consumer"])?;
         if !self.doc_delete(CONSUMER, id).await? {
             return Err(CoreError::NotFoundMessage("Consumer not found".into()));
         }
@@ -410,10 +416,12 @@ impl Limen {
     /// verifier.
     pub async fn authorize_request_token(
         &self,
+        authz: &Authorized,
         caller: &crate::auth::TokenInfo,
         request_token_id: &str,
         roles: &[RoleRef],
     ) -> CoreResult<String> {
+        authz.require(&["identity:authorize_request_token"])?;
         // A delegation must not mint another, independent one.
         if caller.is_delegated() {
             return Err(CoreError::forbidden(
@@ -679,7 +687,13 @@ impl Limen {
     }
 
     /// Revokes an access token: its `oauth1` tokens stop validating.
-    pub async fn delete_access_token(&self, user_id: &str, id: &str) -> CoreResult<()> {
+    pub async fn delete_access_token(
+        &self,
+        authz: &Authorized,
+        user_id: &str,
+        id: &str,
+    ) -> CoreResult<()> {
+        authz.require(&["identity:delete_access_token"])?;
         self.get_access_token(user_id, id).await?;
         if !self.doc_delete(ACCESS_TOKEN, id).await? {
             return Err(access_token_not_found());

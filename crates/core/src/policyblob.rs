@@ -1,6 +1,7 @@
 //! The legacy policies API (`/v3/policies`): opaque policy blobs Keystone stores for
 //! other services, and their `OS-ENDPOINT-POLICY` associations.
 
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::Extra;
 use crate::service::Limen;
@@ -50,10 +51,12 @@ impl PolicyAssociation {
 impl Limen {
     pub async fn create_policy(
         &self,
+        authz: &Authorized,
         blob: String,
         policy_type: String,
         extra: Extra,
     ) -> CoreResult<PolicyBlob> {
+        authz.require(&["identity:create_policy"])?;
         let p = PolicyBlob {
             id: self.new_id(),
             blob,
@@ -78,7 +81,13 @@ impl Limen {
         Ok(all)
     }
 
-    pub async fn update_policy(&self, id: &str, patch: PolicyPatch) -> CoreResult<PolicyBlob> {
+    pub async fn update_policy(
+        &self,
+        authz: &Authorized,
+        id: &str,
+        patch: PolicyPatch,
+    ) -> CoreResult<PolicyBlob> {
+        authz.require(&["identity:update_policy"])?;
         let mut p = self.get_policy(id).await?;
         if let Some(b) = patch.blob {
             p.blob = b;
@@ -91,7 +100,8 @@ impl Limen {
         Ok(p)
     }
 
-    pub async fn delete_policy(&self, id: &str) -> CoreResult<()> {
+    pub async fn delete_policy(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
+        authz.require(&["identity:delete_policy"])?;
         if !self.doc_delete(KIND, id).await? {
             return Err(CoreError::not_found("policy", id));
         }
@@ -117,7 +127,16 @@ impl Limen {
         Ok(())
     }
 
-    pub async fn create_policy_association(&self, a: PolicyAssociation) -> CoreResult<()> {
+    pub async fn create_policy_association(
+        &self,
+        authz: &Authorized,
+        a: PolicyAssociation,
+    ) -> CoreResult<()> {
+        authz.require(&[
+            "identity:create_policy_association_for_endpoint",
+            "identity:create_policy_association_for_service",
+            "identity:create_policy_association_for_region_and_service",
+        ])?;
         self.check_association(&a).await?;
         self.doc_put(ASSOCIATION, &a.key(), &a, false).await
     }
@@ -136,7 +155,16 @@ impl Limen {
         }
     }
 
-    pub async fn delete_policy_association(&self, a: &PolicyAssociation) -> CoreResult<()> {
+    pub async fn delete_policy_association(
+        &self,
+        authz: &Authorized,
+        a: &PolicyAssociation,
+    ) -> CoreResult<()> {
+        authz.require(&[
+            "identity:delete_policy_association_for_endpoint",
+            "identity:delete_policy_association_for_service",
+            "identity:delete_policy_association_for_region_and_service",
+        ])?;
         self.check_association(a).await?;
         if !self.doc_delete(ASSOCIATION, &a.key()).await? {
             return Err(CoreError::NotFoundMessage(format!(

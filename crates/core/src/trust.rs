@@ -5,6 +5,7 @@
 use crate::appcred::RoleRef;
 use crate::assignment::expand_implied;
 use crate::auth::TokenInfo;
+use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Extra, Role, Target, Trust};
 use crate::service::Limen;
@@ -40,9 +41,11 @@ impl Limen {
     /// redelegates its own trust.
     pub async fn create_trust(
         &self,
+        authz: &Authorized,
         caller: &TokenInfo,
         input: NewTrust,
     ) -> CoreResult<(Trust, Vec<Role>)> {
+        authz.require(&["identity:create_trust"])?;
         if caller.application_credential.is_some() || caller.delegated_method() {
             return Err(CoreError::forbidden(
                 "Delegated tokens cannot manage trusts.",
@@ -274,7 +277,13 @@ impl Limen {
         Ok(out)
     }
 
-    pub async fn delete_trust(&self, caller: &TokenInfo, id: &str) -> CoreResult<()> {
+    pub async fn delete_trust(
+        &self,
+        authz: &Authorized,
+        caller: &TokenInfo,
+        id: &str,
+    ) -> CoreResult<()> {
+        authz.require(&["identity:delete_trust"])?;
         if caller.trust.is_some() || caller.application_credential.is_some() {
             return Err(CoreError::forbidden(
                 "Delegated tokens cannot manage trusts.",

@@ -1,6 +1,6 @@
 //! `/v3/users/{user_id}/application_credentials` and `/v3/users/{user_id}/access_rules`.
 
-use crate::authz::{enforce, refuse_delegated, target, Guarded};
+use crate::authz::{authorize, enforce, refuse_delegated, target, Guarded};
 use crate::error::ApiResult;
 use crate::extract::{Auth, Base, JsonBody, Path, Query};
 use crate::routes::{created, paged};
@@ -24,9 +24,9 @@ pub async fn create(
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:create_application_credential",
         owner_target(&user_id),
     )?;
@@ -34,7 +34,7 @@ pub async fn create(
     let input = input::application_credential_create(body)?;
     let c = s
         .limen
-        .create_application_credential(&auth.info, &user_id, input)
+        .create_application_credential(&proof, &auth.info, &user_id, input)
         .await?;
     Ok(created(
         json!({"application_credential": render::application_credential(
@@ -118,16 +118,16 @@ pub async fn delete(
     auth: Auth,
     Path((user_id, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:delete_application_credential",
         owner_target(&user_id),
     )?;
     refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
     owned(&s, &user_id, &id).await?;
     s.limen
-        .delete_application_credential(&auth.info, &id)
+        .delete_application_credential(&proof, &auth.info, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -180,13 +180,13 @@ pub async fn delete_access_rule(
     auth: Auth,
     Path((user_id, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:delete_access_rule",
         owner_target(&user_id),
     )?;
     refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
-    s.limen.delete_access_rule(&user_id, &id).await?;
+    s.limen.delete_access_rule(&proof, &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 //! `/v3/auth/*`: issuing, validating and revoking tokens, and what a token gives access to.
 
-use crate::authz::{enforce, target};
+use crate::authz::{authorize, enforce, target};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{limited_login, Auth, Base, ClientAddr, JsonBody, Query};
 use crate::state::AppState;
@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use limen_core::auth::{ResolvedScope, TokenInfo};
+use limen_core::authz::Authorized;
 use limen_core::model::Target;
 use limen_core::validation_cache::Dependency;
 use limen_proto::{input, render};
@@ -123,12 +124,12 @@ fn validator_enforces_rules(headers: &HeaderMap) -> bool {
 /// access rules validates only if `rules_understood`.
 async fn subject(
     state: &AppState,
-    caller: &TokenInfo,
+    auth: &Auth,
     headers: &HeaderMap,
     allow_expired: bool,
     rules_understood: bool,
     action: &str,
-) -> ApiResult<(Arc<TokenInfo>, String)> {
+) -> ApiResult<(Arc<TokenInfo>, String, Authorized)> {
     let subject = headers
         .get(SUBJECT_TOKEN)
         .and_then(|v| v.to_str().ok())
@@ -148,13 +149,13 @@ async fn subject(
         limen_core::CoreError::Internal(m) => limen_core::CoreError::Internal(m).into(),
         _ => ApiError::not_found("Failed to validate token"),
     })?;
-    enforce(
+    let proof = authorize(
         state,
-        caller,
+        auth,
         action,
         target(json!({"token": {"user_id": info.user.id}}), &[]),
     )?;
-    Ok((info, subject))
+    Ok((info, subject, proof))
 }
 
 /// `GET /v3/auth/tokens`. The serialized body is cached with the validation: it is what
@@ -172,9 +173,9 @@ pub async fn validate(
     // Taken before the subject is validated, so a change seen from here on rejects
     // the body cached below.
     let ticket = cache.ticket(0);
-    let (info, id) = subject(
+    let (info, id, _) = subject(
         &state,
-        &auth.info,
+        &auth,
         &headers,
         allow_expired,
         validator_enforces_rules(&headers),
@@ -209,9 +210,9 @@ pub async fn check(
     q: Query,
 ) -> ApiResult<Response> {
     let allow_expired = q.flag("allow_expired")?;
-    let (_, id) = subject(
+    let (_, id, _) = subject(
         &state,
-        &auth.info,
+        &auth,
         &headers,
         allow_expired,
         validator_enforces_rules(&headers),
@@ -235,16 +236,16 @@ pub async fn revoke(
 ) -> ApiResult<StatusCode> {
     let cascade = q.bool("cascade")?.unwrap_or(true);
     // Revoking takes nothing from a token's access rules: a limited token can go too.
-    let (info, _) = subject(
+    let (info, _, proof) = subject(
         &state,
-        &auth.info,
+        &auth,
         &headers,
         false,
         true,
         "identity:revoke_token",
     )
     .await?;
-    state.limen.revoke_token(&info, cascade).await?;
+    state.limen.revoke_token(&proof, &info, cascade).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,6 +1,6 @@
 //! `/v3/regions`, `/v3/services`, `/v3/endpoints`
 
-use crate::authz::{enforce, target};
+use crate::authz::{authorize, enforce, target};
 use crate::error::ApiResult;
 use crate::extract::Path;
 use crate::extract::{Auth, Base, JsonBody, Query};
@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
+use limen_core::authz::Authorized;
 use limen_core::catalog::{NewEndpoint, NewRegion};
 use limen_core::model::Interface;
 use limen_core::store::EndpointFilter;
@@ -40,15 +41,10 @@ pub async fn create_region(
     Base(l): Base,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    enforce(
-        &s,
-        &auth.info,
-        "identity:create_region",
-        target(none(), &[]),
-    )?;
+    let proof = authorize(&s, &auth, "identity:create_region", target(none(), &[]))?;
     let r = s
         .limen
-        .create_region(input::region_create(body, None)?)
+        .create_region(&proof, input::region_create(body, None)?)
         .await?;
     Ok(created(json!({"region": render::region(&l, &r)})))
 }
@@ -60,9 +56,9 @@ pub async fn put_region(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:create_region",
         target(none(), &[("region_id", &id)]),
     )?;
@@ -73,7 +69,7 @@ pub async fn put_region(
     };
     let r = s
         .limen
-        .create_region(input::region_create(body, Some(&id))?)
+        .create_region(&proof, input::region_create(body, Some(&id))?)
         .await?;
     Ok(created(json!({"region": render::region(&l, &r)})))
 }
@@ -102,15 +98,15 @@ pub async fn update_region(
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     crate::routes::drop_same_id(&mut body, "region", &id);
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:update_region",
         target(none(), &[("region_id", &id)]),
     )?;
     let r = s
         .limen
-        .update_region(&id, input::region_update(body)?)
+        .update_region(&proof, &id, input::region_update(body)?)
         .await?;
     Ok(Json(json!({"region": render::region(&l, &r)})))
 }
@@ -120,13 +116,13 @@ pub async fn delete_region(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:delete_region",
         target(none(), &[("region_id", &id)]),
     )?;
-    s.limen.delete_region(&id).await?;
+    s.limen.delete_region(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -161,13 +157,11 @@ pub async fn create_service(
     Base(l): Base,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    enforce(
-        &s,
-        &auth.info,
-        "identity:create_service",
-        target(none(), &[]),
-    )?;
-    let x = s.limen.create_service(input::service_create(body)?).await?;
+    let proof = authorize(&s, &auth, "identity:create_service", target(none(), &[]))?;
+    let x = s
+        .limen
+        .create_service(&proof, input::service_create(body)?)
+        .await?;
     Ok(created(json!({"service": render::service(&l, &x)})))
 }
 
@@ -195,15 +189,15 @@ pub async fn update_service(
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     crate::routes::drop_same_id(&mut body, "service", &id);
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:update_service",
         target(none(), &[("service_id", &id)]),
     )?;
     let x = s
         .limen
-        .update_service(&id, input::service_update(body)?)
+        .update_service(&proof, &id, input::service_update(body)?)
         .await?;
     Ok(Json(json!({"service": render::service(&l, &x)})))
 }
@@ -213,13 +207,13 @@ pub async fn delete_service(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:delete_service",
         target(none(), &[("service_id", &id)]),
     )?;
-    s.limen.delete_service(&id).await?;
+    s.limen.delete_service(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -227,17 +221,20 @@ pub async fn delete_service(
 
 /// The legacy `region` attribute (without `region_id`) names a region that Keystone
 /// creates on the fly when it does not exist yet.
-async fn ensure_legacy_region(s: &AppState, body: &Value) -> ApiResult<()> {
+async fn ensure_legacy_region(s: &AppState, proof: &Authorized, body: &Value) -> ApiResult<()> {
     let e = body.get("endpoint");
     let legacy = e.and_then(|e| e.get("region")).and_then(Value::as_str);
     let explicit = e.and_then(|e| e.get("region_id"));
     if let (Some(region), None) = (legacy, explicit) {
         if s.limen.find_region(region).await?.is_none() {
             s.limen
-                .create_region(NewRegion {
-                    id: Some(region.to_string()),
-                    ..Default::default()
-                })
+                .create_region(
+                    proof,
+                    NewRegion {
+                        id: Some(region.to_string()),
+                        ..Default::default()
+                    },
+                )
                 .await?;
         }
     }
@@ -284,24 +281,22 @@ pub async fn create_endpoint(
     Base(l): Base,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    enforce(
-        &s,
-        &auth.info,
-        "identity:create_endpoint",
-        target(none(), &[]),
-    )?;
+    let proof = authorize(&s, &auth, "identity:create_endpoint", target(none(), &[]))?;
     let e = input::endpoint_create(body.clone())?;
-    ensure_legacy_region(&s, &body).await?;
+    ensure_legacy_region(&s, &proof, &body).await?;
     let x = s
         .limen
-        .create_endpoint(NewEndpoint {
-            service_id: e.service_id,
-            region_id: e.region_id,
-            interface: e.interface,
-            url: e.url,
-            enabled: e.enabled,
-            extra: e.extra,
-        })
+        .create_endpoint(
+            &proof,
+            NewEndpoint {
+                service_id: e.service_id,
+                region_id: e.region_id,
+                interface: e.interface,
+                url: e.url,
+                enabled: e.enabled,
+                extra: e.extra,
+            },
+        )
         .await?;
     Ok(created(json!({"endpoint": render::endpoint(&l, &x)})))
 }
@@ -330,16 +325,16 @@ pub async fn update_endpoint(
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     crate::routes::drop_same_id(&mut body, "endpoint", &id);
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:update_endpoint",
         target(none(), &[("endpoint_id", &id)]),
     )?;
     let patch = input::endpoint_update(body.clone())?;
     s.limen.get_endpoint(&id).await?;
-    ensure_legacy_region(&s, &body).await?;
-    let x = s.limen.update_endpoint(&id, patch).await?;
+    ensure_legacy_region(&s, &proof, &body).await?;
+    let x = s.limen.update_endpoint(&proof, &id, patch).await?;
     Ok(Json(json!({"endpoint": render::endpoint(&l, &x)})))
 }
 
@@ -348,12 +343,12 @@ pub async fn delete_endpoint(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:delete_endpoint",
         target(none(), &[("endpoint_id", &id)]),
     )?;
-    s.limen.delete_endpoint(&id).await?;
+    s.limen.delete_endpoint(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

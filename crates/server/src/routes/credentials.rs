@@ -1,6 +1,6 @@
 //! `/v3/credentials` and `/v3/users/{user_id}/credentials/OS-EC2`.
 
-use crate::authz::{enforce, refuse_delegated, target, Guarded};
+use crate::authz::{authorize, enforce, refuse_delegated, target, Guarded};
 use crate::error::ApiResult;
 use crate::extract::{Auth, Base, JsonBody, Path, Query};
 use crate::routes::{created, paged};
@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
+use limen_core::authz::Authorized;
 use limen_core::credential::Credential;
 use limen_proto::{input, render};
 use serde_json::{json, Value};
@@ -20,12 +21,17 @@ fn cred_target(c: &Credential) -> Value {
     )
 }
 
-async fn checked(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<Credential> {
+async fn checked(
+    s: &AppState,
+    auth: &Auth,
+    id: &str,
+    action: &str,
+) -> ApiResult<(Credential, Authorized)> {
     // Looked up first, as Keystone builds its policy target from the stored entity.
     let c = s.limen.get_credential(id).await?;
-    enforce(s, &auth.info, action, cred_target(&c))?;
+    let proof = authorize(s, auth, action, cred_target(&c))?;
     refuse_delegated(&auth.info, Guarded::Credentials)?;
-    Ok(c)
+    Ok((c, proof))
 }
 
 pub async fn create(
@@ -35,16 +41,16 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let raw = body.get("credential").cloned().unwrap_or(Value::Null);
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:create_credential",
         target(json!({"credential": raw}), &[]),
     )?;
     refuse_delegated(&auth.info, Guarded::Credentials)?;
     let c = s
         .limen
-        .create_credential(input::credential_create(body)?)
+        .create_credential(&proof, input::credential_create(body)?)
         .await?;
     Ok(created(json!({"credential": render::credential(&l, &c)})))
 }
@@ -81,7 +87,7 @@ pub async fn get(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let c = checked(&s, &auth, &id, "identity:get_credential").await?;
+    let (c, _) = checked(&s, &auth, &id, "identity:get_credential").await?;
     Ok(Json(json!({"credential": render::credential(&l, &c)})))
 }
 
@@ -93,7 +99,7 @@ pub async fn update(
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     crate::routes::drop_same_id(&mut body, "credential", &id);
-    let current = checked(&s, &auth, &id, "identity:update_credential").await?;
+    let (current, _) = checked(&s, &auth, &id, "identity:update_credential").await?;
     let patch = input::credential_update(body)?;
     // The credential as it would be must pass too, so it cannot be handed to someone else.
     let after = Credential {
@@ -105,13 +111,8 @@ pub async fn update(
         cred_type: patch.cred_type.clone().unwrap_or(current.cred_type.clone()),
         ..current
     };
-    enforce(
-        &s,
-        &auth.info,
-        "identity:update_credential",
-        cred_target(&after),
-    )?;
-    let c = s.limen.update_credential(&id, patch).await?;
+    let proof = authorize(&s, &auth, "identity:update_credential", cred_target(&after))?;
+    let c = s.limen.update_credential(&proof, &id, patch).await?;
     Ok(Json(json!({"credential": render::credential(&l, &c)})))
 }
 
@@ -120,8 +121,8 @@ pub async fn delete(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    checked(&s, &auth, &id, "identity:delete_credential").await?;
-    s.limen.delete_credential(&id).await?;
+    let (_, proof) = checked(&s, &auth, &id, "identity:delete_credential").await?;
+    s.limen.delete_credential(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -141,9 +142,9 @@ pub async fn ec2_create(
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:ec2_create_credential",
         ec2_target(&user_id),
     )?;
@@ -155,7 +156,10 @@ pub async fn ec2_create(
         .ok_or_else(|| crate::error::ApiError::bad_request("'tenant_id' is a required property"))?
         .to_string();
     s.limen.get_user(&user_id).await?;
-    let c = s.limen.create_ec2_credential(&user_id, &project).await?;
+    let c = s
+        .limen
+        .create_ec2_credential(&proof, &user_id, &project)
+        .await?;
     Ok(created(
         json!({"credential": render::ec2_credential(&l, &c)}),
     ))
@@ -210,13 +214,15 @@ pub async fn ec2_delete(
     auth: Auth,
     Path((user_id, access)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:ec2_delete_credential",
         ec2_target(&user_id),
     )?;
     refuse_delegated(&auth.info, Guarded::Credentials)?;
-    s.limen.delete_ec2_credential(&user_id, &access).await?;
+    s.limen
+        .delete_ec2_credential(&proof, &user_id, &access)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

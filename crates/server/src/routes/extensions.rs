@@ -1,7 +1,7 @@
 //! Keystone's smaller APIs: legacy policies (with `OS-ENDPOINT-POLICY`), OAuth1 consumers,
 //! endpoint filtering (`OS-EP-FILTER`), domain configuration and unified limits.
 
-use crate::authz::{enforce, target};
+use crate::authz::{authorize, enforce, target};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Base, JsonBody, Path, Query};
 use crate::routes::{created, drop_same_id, paged};
@@ -10,14 +10,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use limen_core::authz::Authorized;
 use limen_core::limits::{Limit, LimitFilter, RegisteredLimit};
 use limen_core::policyblob::PolicyAssociation;
 use limen_proto::input;
 use limen_proto::render::{self, Links};
 use serde_json::{json, Map, Value};
 
-fn allow(s: &AppState, auth: &Auth, action: &str) -> ApiResult<()> {
-    enforce(s, &auth.info, action, target(json!({}), &[]))
+/// The policy check on an empty target (these APIs' rules look at the caller only).
+fn allow(s: &AppState, auth: &Auth, action: &str) -> ApiResult<Authorized> {
+    authorize(s, auth, action, target(json!({}), &[]))
 }
 
 fn with_links(l: &Links, path: &str, mut v: Map<String, Value>) -> Value {
@@ -41,9 +43,9 @@ pub async fn create_policy(
     Base(l): Base,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    allow(&s, &auth, "identity:create_policy")?;
+    let proof = allow(&s, &auth, "identity:create_policy")?;
     let (blob, t, extra) = input::policy_create(body)?;
-    let p = s.limen.create_policy(blob, t, extra).await?;
+    let p = s.limen.create_policy(&proof, blob, t, extra).await?;
     Ok(created(json!({"policy": policy_doc(&l, &p)})))
 }
 
@@ -83,11 +85,11 @@ pub async fn update_policy(
     Path(id): Path<String>,
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    allow(&s, &auth, "identity:update_policy")?;
+    let proof = allow(&s, &auth, "identity:update_policy")?;
     drop_same_id(&mut body, "policy", &id);
     let p = s
         .limen
-        .update_policy(&id, input::policy_update(body)?)
+        .update_policy(&proof, &id, input::policy_update(body)?)
         .await?;
     Ok(Json(json!({"policy": policy_doc(&l, &p)})))
 }
@@ -97,8 +99,8 @@ pub async fn delete_policy(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:delete_policy")?;
-    s.limen.delete_policy(&id).await?;
+    let proof = allow(&s, &auth, "identity:delete_policy")?;
+    s.limen.delete_policy(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -153,9 +155,9 @@ pub async fn put_association(
     auth: Auth,
     Path(p): Path<Vec<String>>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, &association_action(kind, "create"))?;
+    let proof = allow(&s, &auth, &association_action(kind, "create"))?;
     s.limen
-        .create_policy_association(association(kind, &p)?)
+        .create_policy_association(&proof, association(kind, &p)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -179,9 +181,9 @@ pub async fn delete_association(
     auth: Auth,
     Path(p): Path<Vec<String>>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, &association_action(kind, "delete"))?;
+    let proof = allow(&s, &auth, &association_action(kind, "delete"))?;
     s.limen
-        .delete_policy_association(&association(kind, &p)?)
+        .delete_policy_association(&proof, &association(kind, &p)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -229,14 +231,14 @@ pub async fn create_consumer(
     Base(l): Base,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    allow(&s, &auth, "identity:create_consumer")?;
+    let proof = allow(&s, &auth, "identity:create_consumer")?;
     let body = if body.is_null() {
         json!({"consumer": {}})
     } else {
         body
     };
     let (description, extra) = input::consumer_create(body)?;
-    let (c, secret) = s.limen.create_consumer(description, extra).await?;
+    let (c, secret) = s.limen.create_consumer(&proof, description, extra).await?;
     Ok(created(
         json!({"consumer": consumer_doc(&l, &c, Some(&secret))}),
     ))
@@ -278,10 +280,13 @@ pub async fn update_consumer(
     Path(id): Path<String>,
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    allow(&s, &auth, "identity:update_consumer")?;
+    let proof = allow(&s, &auth, "identity:update_consumer")?;
     drop_same_id(&mut body, "consumer", &id);
     let (description, extra) = input::consumer_update(body)?;
-    let c = s.limen.update_consumer(&id, description, extra).await?;
+    let c = s
+        .limen
+        .update_consumer(&proof, &id, description, extra)
+        .await?;
     Ok(Json(json!({"consumer": consumer_doc(&l, &c, None)})))
 }
 
@@ -290,8 +295,8 @@ pub async fn delete_consumer(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:delete_consumer")?;
-    s.limen.delete_consumer(&id).await?;
+    let proof = allow(&s, &auth, "identity:delete_consumer")?;
+    s.limen.delete_consumer(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -313,11 +318,12 @@ pub async fn create_endpoint_group(
     Base(l): Base,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    allow(&s, &auth, "identity:create_endpoint_group")?;
+    let proof = allow(&s, &auth, "identity:create_endpoint_group")?;
     let g = input::endpoint_group(body, true)?;
     let g = s
         .limen
         .create_endpoint_group(
+            &proof,
             g.name.unwrap_or_default(),
             g.description.flatten(),
             g.filters.unwrap_or_default(),
@@ -369,12 +375,12 @@ pub async fn update_endpoint_group(
     Path(id): Path<String>,
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    allow(&s, &auth, "identity:update_endpoint_group")?;
+    let proof = allow(&s, &auth, "identity:update_endpoint_group")?;
     drop_same_id(&mut body, "endpoint_group", &id);
     let g = input::endpoint_group(body, false)?;
     let g = s
         .limen
-        .update_endpoint_group(&id, g.name, g.description, g.filters)
+        .update_endpoint_group(&proof, &id, g.name, g.description, g.filters)
         .await?;
     Ok(Json(json!({"endpoint_group": group_doc(&l, &g)})))
 }
@@ -384,8 +390,8 @@ pub async fn delete_endpoint_group(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:delete_endpoint_group")?;
-    s.limen.delete_endpoint_group(&id).await?;
+    let proof = allow(&s, &auth, "identity:delete_endpoint_group")?;
+    s.limen.delete_endpoint_group(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -452,8 +458,10 @@ pub async fn put_group_project(
     auth: Auth,
     Path((g, p)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:add_endpoint_group_to_project")?;
-    s.limen.add_endpoint_group_to_project(&g, &p).await?;
+    let proof = allow(&s, &auth, "identity:add_endpoint_group_to_project")?;
+    s.limen
+        .add_endpoint_group_to_project(&proof, &g, &p)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -477,8 +485,10 @@ pub async fn delete_group_project(
     auth: Auth,
     Path((g, p)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:remove_endpoint_group_from_project")?;
-    s.limen.remove_endpoint_group_from_project(&g, &p).await?;
+    let proof = allow(&s, &auth, "identity:remove_endpoint_group_from_project")?;
+    s.limen
+        .remove_endpoint_group_from_project(&proof, &g, &p)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -512,8 +522,8 @@ pub async fn put_project_endpoint(
     auth: Auth,
     Path((p, e)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:add_endpoint_to_project")?;
-    s.limen.add_endpoint_to_project(&p, &e).await?;
+    let proof = allow(&s, &auth, "identity:add_endpoint_to_project")?;
+    s.limen.add_endpoint_to_project(&proof, &p, &e).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -532,8 +542,8 @@ pub async fn delete_project_endpoint(
     auth: Auth,
     Path((p, e)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:remove_endpoint_from_project")?;
-    s.limen.remove_endpoint_from_project(&p, &e).await?;
+    let proof = allow(&s, &auth, "identity:remove_endpoint_from_project")?;
+    s.limen.remove_endpoint_from_project(&proof, &p, &e).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -603,10 +613,10 @@ pub async fn put_domain_config(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    allow(&s, &auth, "identity:create_domain_config")?;
+    let proof = allow(&s, &auth, "identity:create_domain_config")?;
     let (new, config) = s
         .limen
-        .put_domain_config(&id, input::domain_config(body)?)
+        .put_domain_config(&proof, &id, input::domain_config(body)?)
         .await?;
     let status = if new {
         StatusCode::CREATED
@@ -642,11 +652,12 @@ pub async fn update_domain_config(
     Path(p): Path<Vec<String>>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    allow(&s, &auth, "identity:update_domain_config")?;
+    let proof = allow(&s, &auth, "identity:update_domain_config")?;
     let (id, group, option) = config_parts(&p);
     let c = s
         .limen
         .update_domain_config(
+            &proof,
             &id,
             group.as_deref(),
             option.as_deref(),
@@ -661,10 +672,10 @@ pub async fn delete_domain_config(
     auth: Auth,
     Path(p): Path<Vec<String>>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:delete_domain_config")?;
+    let proof = allow(&s, &auth, "identity:delete_domain_config")?;
     let (id, group, option) = config_parts(&p);
     s.limen
-        .delete_domain_config(&id, group.as_deref(), option.as_deref())
+        .delete_domain_config(&proof, &id, group.as_deref(), option.as_deref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -736,10 +747,10 @@ pub async fn create_registered_limits(
     Base(l): Base,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    allow(&s, &auth, "identity:create_registered_limits")?;
+    let proof = allow(&s, &auth, "identity:create_registered_limits")?;
     let out = s
         .limen
-        .create_registered_limits(input::registered_limits(body)?)
+        .create_registered_limits(&proof, input::registered_limits(body)?)
         .await?;
     Ok(created(
         json!({"registered_limits": out.iter().map(|r| registered_doc(&l, r)).collect::<Vec<_>>()}),
@@ -782,11 +793,11 @@ pub async fn update_registered_limit(
     Path(id): Path<String>,
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    allow(&s, &auth, "identity:update_registered_limit")?;
+    let proof = allow(&s, &auth, "identity:update_registered_limit")?;
     drop_same_id(&mut body, "registered_limit", &id);
     let r = s
         .limen
-        .update_registered_limit(&id, input::registered_limit_update(body)?)
+        .update_registered_limit(&proof, &id, input::registered_limit_update(body)?)
         .await?;
     Ok(Json(json!({"registered_limit": registered_doc(&l, &r)})))
 }
@@ -796,8 +807,8 @@ pub async fn delete_registered_limit(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:delete_registered_limit")?;
-    s.limen.delete_registered_limit(&id).await?;
+    let proof = allow(&s, &auth, "identity:delete_registered_limit")?;
+    s.limen.delete_registered_limit(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -807,8 +818,8 @@ pub async fn create_limits(
     Base(l): Base,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    allow(&s, &auth, "identity:create_limits")?;
-    let out = s.limen.create_limits(input::limits(body)?).await?;
+    let proof = allow(&s, &auth, "identity:create_limits")?;
+    let out = s.limen.create_limits(&proof, input::limits(body)?).await?;
     Ok(created(
         json!({"limits": out.iter().map(|x| limit_doc(&l, x)).collect::<Vec<_>>()}),
     ))
@@ -870,11 +881,11 @@ pub async fn update_limit(
     Path(id): Path<String>,
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    allow(&s, &auth, "identity:update_limit")?;
+    let proof = allow(&s, &auth, "identity:update_limit")?;
     drop_same_id(&mut body, "limit", &id);
     let (r, d) = input::limit_update(body)?;
     Ok(Json(
-        json!({"limit": limit_doc(&l, &s.limen.update_limit(&id, r, d).await?)}),
+        json!({"limit": limit_doc(&l, &s.limen.update_limit(&proof, &id, r, d).await?)}),
     ))
 }
 
@@ -883,7 +894,7 @@ pub async fn delete_limit(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:delete_limit")?;
-    s.limen.delete_limit(&id).await?;
+    let proof = allow(&s, &auth, "identity:delete_limit")?;
+    s.limen.delete_limit(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,7 @@
 //! `/v3/OS-FEDERATION`: identity providers and their protocols, mappings, and service
 //! providers. Entities are created with PUT at the id the caller picks, as in Keystone.
 
-use crate::authz::{enforce, target};
+use crate::authz::{authorize, target};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Base, JsonBody, Path, Query};
 use crate::routes::{created, paged};
@@ -10,11 +10,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
+use limen_core::authz::Authorized;
 use limen_proto::federation as wire;
 use serde_json::{json, Value};
 
-fn allow(s: &AppState, auth: &Auth, action: &str) -> ApiResult<()> {
-    enforce(s, &auth.info, action, target(json!({}), &[]))
+fn allow(s: &AppState, auth: &Auth, action: &str) -> ApiResult<Authorized> {
+    authorize(s, auth, action, target(json!({}), &[]))
 }
 
 /// Ids picked by the caller are stored as given: 1 to 64 characters.
@@ -82,11 +83,11 @@ pub async fn create_idp(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    allow(&s, &auth, "identity:create_identity_provider")?;
+    let proof = allow(&s, &auth, "identity:create_identity_provider")?;
     let input = wire::identity_provider_create(body)?;
     let idp = s
         .limen
-        .create_identity_provider(checked_id(&id)?, input)
+        .create_identity_provider(&proof, checked_id(&id)?, input)
         .await?;
     Ok(created(
         json!({"identity_provider": wire::identity_provider(&l, &idp)}),
@@ -100,9 +101,9 @@ pub async fn update_idp(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    allow(&s, &auth, "identity:update_identity_provider")?;
+    let proof = allow(&s, &auth, "identity:update_identity_provider")?;
     let patch = wire::identity_provider_update(body)?;
-    let idp = s.limen.update_identity_provider(&id, patch).await?;
+    let idp = s.limen.update_identity_provider(&proof, &id, patch).await?;
     Ok(Json(
         json!({"identity_provider": wire::identity_provider(&l, &idp)}),
     ))
@@ -113,8 +114,8 @@ pub async fn delete_idp(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:delete_identity_provider")?;
-    s.limen.delete_identity_provider(&id).await?;
+    let proof = allow(&s, &auth, "identity:delete_identity_provider")?;
+    s.limen.delete_identity_provider(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -163,11 +164,17 @@ pub async fn create_protocol(
     Path((idp, id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    allow(&s, &auth, "identity:create_protocol")?;
+    let proof = allow(&s, &auth, "identity:create_protocol")?;
     let (mapping_id, remote_id_attribute) = wire::protocol_body(body, true)?;
     let p = s
         .limen
-        .create_protocol(&idp, checked_id(&id)?, mapping_id, remote_id_attribute)
+        .create_protocol(
+            &proof,
+            &idp,
+            checked_id(&id)?,
+            mapping_id,
+            remote_id_attribute,
+        )
         .await?;
     Ok(created(json!({"protocol": wire::protocol(&l, &p)})))
 }
@@ -179,11 +186,11 @@ pub async fn update_protocol(
     Path((idp, id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    allow(&s, &auth, "identity:update_protocol")?;
+    let proof = allow(&s, &auth, "identity:update_protocol")?;
     let (mapping_id, remote_id_attribute) = wire::protocol_body(body, false)?;
     let p = s
         .limen
-        .update_protocol(&idp, &id, mapping_id, remote_id_attribute)
+        .update_protocol(&proof, &idp, &id, mapping_id, remote_id_attribute)
         .await?;
     Ok(Json(json!({"protocol": wire::protocol(&l, &p)})))
 }
@@ -193,8 +200,8 @@ pub async fn delete_protocol(
     auth: Auth,
     Path((idp, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:delete_protocol")?;
-    s.limen.delete_protocol(&idp, &id).await?;
+    let proof = allow(&s, &auth, "identity:delete_protocol")?;
+    s.limen.delete_protocol(&proof, &idp, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -235,9 +242,9 @@ pub async fn create_mapping(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    allow(&s, &auth, "identity:create_mapping")?;
+    let proof = allow(&s, &auth, "identity:create_mapping")?;
     let m = wire::mapping(checked_id(&id)?, body)?;
-    let m = s.limen.put_mapping(m, true).await?;
+    let m = s.limen.put_mapping(&proof, m, true).await?;
     Ok(created(json!({"mapping": wire::mapping_json(&l, &m)})))
 }
 
@@ -248,9 +255,9 @@ pub async fn update_mapping(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    allow(&s, &auth, "identity:update_mapping")?;
+    let proof = allow(&s, &auth, "identity:update_mapping")?;
     let m = wire::mapping(&id, body)?;
-    let m = s.limen.put_mapping(m, false).await?;
+    let m = s.limen.put_mapping(&proof, m, false).await?;
     Ok(Json(json!({"mapping": wire::mapping_json(&l, &m)})))
 }
 
@@ -259,8 +266,8 @@ pub async fn delete_mapping(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:delete_mapping")?;
-    s.limen.delete_mapping(&id).await?;
+    let proof = allow(&s, &auth, "identity:delete_mapping")?;
+    s.limen.delete_mapping(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -313,9 +320,9 @@ pub async fn create_sp(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    allow(&s, &auth, "identity:create_service_provider")?;
+    let proof = allow(&s, &auth, "identity:create_service_provider")?;
     let sp = wire::service_provider_create(checked_id(&id)?, body)?;
-    let sp = s.limen.create_service_provider(sp).await?;
+    let sp = s.limen.create_service_provider(&proof, sp).await?;
     Ok(created(
         json!({"service_provider": wire::service_provider(&l, &sp)}),
     ))
@@ -328,9 +335,9 @@ pub async fn update_sp(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    allow(&s, &auth, "identity:update_service_provider")?;
+    let proof = allow(&s, &auth, "identity:update_service_provider")?;
     let patch = wire::service_provider_update(body)?;
-    let sp = s.limen.update_service_provider(&id, patch).await?;
+    let sp = s.limen.update_service_provider(&proof, &id, patch).await?;
     Ok(Json(
         json!({"service_provider": wire::service_provider(&l, &sp)}),
     ))
@@ -341,7 +348,7 @@ pub async fn delete_sp(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    allow(&s, &auth, "identity:delete_service_provider")?;
-    s.limen.delete_service_provider(&id).await?;
+    let proof = allow(&s, &auth, "identity:delete_service_provider")?;
+    s.limen.delete_service_provider(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,7 @@
 //! Role grants: users and groups × projects, domains and the system, including
 //! `OS-INHERIT` grants inherited to projects.
 
-use crate::authz::{enforce, target};
+use crate::authz::{authorize, enforce, target};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
 use crate::extract::{Auth, Base};
@@ -9,6 +9,7 @@ use crate::state::AppState;
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::Json;
+use limen_core::authz::Authorized;
 use limen_core::model::{Actor, Assignment, Target};
 use limen_proto::render;
 use serde_json::{json, Map, Value};
@@ -159,17 +160,18 @@ async fn single(
     r: GrantRoute,
     params: Vec<String>,
     op: Op,
-) -> ApiResult<Assignment> {
+) -> ApiResult<(Assignment, Authorized)> {
     let (tid, aid, rid) = r.ids(&params)?;
     let rid = rid.ok_or_else(|| ApiError::not_found("Not Found"))?;
     let t = grant_target(s, &r, &tid, &aid, Some(&rid)).await?;
-    enforce(s, &auth.info, &r.action(op), t)?;
-    Ok(Assignment {
+    let proof = authorize(s, auth, &r.action(op), t)?;
+    let a = Assignment {
         actor: r.actor(&aid),
         target: r.target_of(&tid),
         role_id: rid,
         inherited: r.inherited,
-    })
+    };
+    Ok((a, proof))
 }
 
 pub async fn create(
@@ -178,8 +180,8 @@ pub async fn create(
     auth: Auth,
     Path(params): Path<Vec<String>>,
 ) -> ApiResult<StatusCode> {
-    let a = single(&s, &auth, r, params, Op::Create).await?;
-    s.limen.create_grant(&a).await?;
+    let (a, proof) = single(&s, &auth, r, params, Op::Create).await?;
+    s.limen.create_grant(&proof, &a).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -189,7 +191,7 @@ pub async fn check(
     auth: Auth,
     Path(params): Path<Vec<String>>,
 ) -> ApiResult<StatusCode> {
-    let a = single(&s, &auth, r, params, Op::Check).await?;
+    let (a, _) = single(&s, &auth, r, params, Op::Check).await?;
     s.limen.check_grant(&a).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -200,8 +202,8 @@ pub async fn revoke(
     auth: Auth,
     Path(params): Path<Vec<String>>,
 ) -> ApiResult<StatusCode> {
-    let a = single(&s, &auth, r, params, Op::Revoke).await?;
-    s.limen.delete_grant(&a).await?;
+    let (a, proof) = single(&s, &auth, r, params, Op::Revoke).await?;
+    s.limen.delete_grant(&proof, &a).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

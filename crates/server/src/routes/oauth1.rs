@@ -5,7 +5,7 @@
 //! Where Keystone answers 500 (a request without an `Authorization` header), Limen
 //! answers 401.
 
-use crate::authz::{enforce, refuse_delegated, target, Guarded};
+use crate::authz::{self, refuse_delegated, target, Guarded};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{limited_login, root_url, unauthorized, Auth, Base, ClientAddr, JsonBody};
 use crate::extract::{Path, Query};
@@ -16,6 +16,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use limen_core::authz::Authorized;
 use limen_core::oauth1::{SignedRequest, TokenGrant};
 use limen_proto::oauth1 as wire;
 use serde_json::{json, Value};
@@ -147,16 +148,16 @@ pub async fn authorize(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    enforce(
+    let proof = authz::authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:authorize_request_token",
         target(json!({}), &[("request_token_id", &id)]),
     )?;
     let roles = wire::authorize_roles(body)?;
     let verifier = s
         .limen
-        .authorize_request_token(&auth.info, &id, &roles)
+        .authorize_request_token(&proof, &auth.info, &id, &roles)
         .await?;
     Ok(Json(json!({"token": {"oauth_verifier": verifier}})))
 }
@@ -164,9 +165,10 @@ pub async fn authorize(
 // ---- /v3/users/{user_id}/OS-OAUTH1/access_tokens ----
 
 /// The policy check, then no delegated token (a delegation must not manage others).
-fn allow(s: &AppState, auth: &Auth, action: &str, args: &[(&str, &str)]) -> ApiResult<()> {
-    enforce(s, &auth.info, action, target(json!({}), args))?;
-    refuse_delegated(&auth.info, Guarded::OAuthAccessTokens)
+fn allow(s: &AppState, auth: &Auth, action: &str, args: &[(&str, &str)]) -> ApiResult<Authorized> {
+    let proof = authz::authorize(s, auth, action, target(json!({}), args))?;
+    refuse_delegated(&auth.info, Guarded::OAuthAccessTokens)?;
+    Ok(proof)
 }
 
 pub async fn list_access_tokens(
@@ -222,13 +224,13 @@ pub async fn delete_access_token(
     auth: Auth,
     Path((user_id, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    allow(
+    let proof = allow(
         &s,
         &auth,
         "identity:delete_access_token",
         &[("user_id", &user_id), ("access_token_id", &id)],
     )?;
-    s.limen.delete_access_token(&user_id, &id).await?;
+    s.limen.delete_access_token(&proof, &user_id, &id).await?;
     tracing::info!(access_token = %id, "OAuth1 access token revoked");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 //! `/v3/roles`, implied roles and `/v3/role_inferences`.
 
-use crate::authz::{enforce, target};
+use crate::authz::{authorize, enforce, target};
 use crate::error::ApiResult;
 use crate::extract::Path;
 use crate::extract::{Auth, Base, JsonBody, Query};
@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
+use limen_core::authz::Authorized;
 use limen_core::model::Role;
 use limen_core::store::RoleFilter;
 use limen_proto::{input, render};
@@ -20,7 +21,12 @@ fn role_target(r: &Role) -> Value {
 }
 
 /// A role with the policy check done; domain-specific roles use the `*_domain_role` rules.
-async fn checked_role(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<Role> {
+async fn checked_role(
+    s: &AppState,
+    auth: &Auth,
+    id: &str,
+    action: &str,
+) -> ApiResult<(Role, Authorized)> {
     let r = s.limen.get_role(id).await?;
     let (t, domain_role) = (role_target(&r), r.domain_id.is_some());
     let action = if domain_role {
@@ -28,8 +34,8 @@ async fn checked_role(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiR
     } else {
         action.to_string()
     };
-    enforce(s, &auth.info, &action, target(t, &[("role_id", id)]))?;
-    Ok(r)
+    let proof = authorize(s, auth, &action, target(t, &[("role_id", id)]))?;
+    Ok((r, proof))
 }
 
 pub async fn list(
@@ -72,8 +78,11 @@ pub async fn create(
     } else {
         "identity:create_role"
     };
-    enforce(&s, &auth.info, action, target(json!({"role": raw}), &[]))?;
-    let r = s.limen.create_role(input::role_create(body)?).await?;
+    let proof = authorize(&s, &auth, action, target(json!({"role": raw}), &[]))?;
+    let r = s
+        .limen
+        .create_role(&proof, input::role_create(body)?)
+        .await?;
     Ok(created(json!({"role": render::role(&l, &r)})))
 }
 
@@ -83,7 +92,7 @@ pub async fn get(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let r = checked_role(&s, &auth, &id, "identity:get_role").await?;
+    let (r, _) = checked_role(&s, &auth, &id, "identity:get_role").await?;
     Ok(Json(json!({"role": render::role(&l, &r)})))
 }
 
@@ -95,13 +104,16 @@ pub async fn update(
     JsonBody(mut body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     crate::routes::drop_same_id(&mut body, "role", &id);
-    let r = checked_role(&s, &auth, &id, "identity:update_role").await?;
+    let (r, proof) = checked_role(&s, &auth, &id, "identity:update_role").await?;
     if let Some(m) = body.get_mut("role").and_then(Value::as_object_mut) {
         if m.get("domain_id") == Some(&json!(r.domain_id)) {
             m.remove("domain_id");
         }
     }
-    let r = s.limen.update_role(&id, input::role_update(body)?).await?;
+    let r = s
+        .limen
+        .update_role(&proof, &id, input::role_update(body)?)
+        .await?;
     Ok(Json(json!({"role": render::role(&l, &r)})))
 }
 
@@ -110,8 +122,8 @@ pub async fn delete(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    checked_role(&s, &auth, &id, "identity:delete_role").await?;
-    s.limen.delete_role(&id).await?;
+    let (_, proof) = checked_role(&s, &auth, &id, "identity:delete_role").await?;
+    s.limen.delete_role(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -152,16 +164,19 @@ pub async fn create_implied(
     Base(l): Base,
     Path((prior, implied)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:create_implied_role",
         target(
             json!({}),
             &[("prior_role_id", &prior), ("implied_role_id", &implied)],
         ),
     )?;
-    let (p, i) = s.limen.create_implied_role(&prior, &implied).await?;
+    let (p, i) = s
+        .limen
+        .create_implied_role(&proof, &prior, &implied)
+        .await?;
     Ok(created(inference_doc(&l, &p, &i)))
 }
 
@@ -207,16 +222,18 @@ pub async fn delete_implied(
     auth: Auth,
     Path((prior, implied)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:delete_implied_role",
         target(
             json!({}),
             &[("prior_role_id", &prior), ("implied_role_id", &implied)],
         ),
     )?;
-    s.limen.delete_implied_role(&prior, &implied).await?;
+    s.limen
+        .delete_implied_role(&proof, &prior, &implied)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

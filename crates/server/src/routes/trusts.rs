@@ -1,6 +1,6 @@
 //! `/v3/OS-TRUST/trusts`
 
-use crate::authz::{enforce, refuse_delegated, target, Guarded};
+use crate::authz::{authorize, enforce, refuse_delegated, target, Guarded};
 use crate::error::ApiResult;
 use crate::extract::{Auth, Base, JsonBody, Path, Query};
 use crate::routes::{created, paged};
@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
+use limen_core::authz::Authorized;
 use limen_core::model::Trust;
 use limen_proto::{input, render};
 use serde_json::{json, Value};
@@ -20,11 +21,16 @@ fn trust_target(t: &Trust) -> Value {
     )
 }
 
-async fn checked(s: &AppState, auth: &Auth, id: &str, action: &str) -> ApiResult<Trust> {
+async fn checked(
+    s: &AppState,
+    auth: &Auth,
+    id: &str,
+    action: &str,
+) -> ApiResult<(Trust, Authorized)> {
     let t = s.limen.get_trust(id).await?;
-    enforce(s, &auth.info, action, trust_target(&t))?;
+    let proof = authorize(s, auth, action, trust_target(&t))?;
     refuse_delegated(&auth.info, Guarded::Trusts)?;
-    Ok(t)
+    Ok((t, proof))
 }
 
 pub async fn create(
@@ -35,15 +41,15 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let raw = body.get("trust").cloned().unwrap_or(Value::Null);
     refuse_delegated(&auth.info, Guarded::Trusts)?;
-    enforce(
+    let proof = authorize(
         &s,
-        &auth.info,
+        &auth,
         "identity:create_trust",
         target(json!({"trust": raw}), &[]),
     )?;
     let (t, roles) = s
         .limen
-        .create_trust(&auth.info, input::trust_create(body)?)
+        .create_trust(&proof, &auth.info, input::trust_create(body)?)
         .await?;
     Ok(created(
         json!({"trust": render::trust(&l, &t, Some(&roles))}),
@@ -87,7 +93,7 @@ pub async fn get(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let t = checked(&s, &auth, &id, "identity:get_trust").await?;
+    let (t, _) = checked(&s, &auth, &id, "identity:get_trust").await?;
     let roles = s.limen.trust_roles(&t).await?;
     Ok(Json(json!({"trust": render::trust(&l, &t, Some(&roles))})))
 }
@@ -97,8 +103,8 @@ pub async fn delete(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    checked(&s, &auth, &id, "identity:delete_trust").await?;
-    s.limen.delete_trust(&auth.info, &id).await?;
+    let (_, proof) = checked(&s, &auth, &id, "identity:delete_trust").await?;
+    s.limen.delete_trust(&proof, &auth.info, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -108,7 +114,7 @@ pub async fn roles(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let t = checked(&s, &auth, &id, "identity:list_roles_for_trust").await?;
+    let (t, _) = checked(&s, &auth, &id, "identity:list_roles_for_trust").await?;
     let roles = s.limen.trust_roles(&t).await?;
     Ok(Json(l.collection(
         "roles",
@@ -123,7 +129,7 @@ pub async fn role(
     Base(l): Base,
     Path((id, role_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let t = checked(&s, &auth, &id, "identity:get_role_for_trust").await?;
+    let (t, _) = checked(&s, &auth, &id, "identity:get_role_for_trust").await?;
     let r = s
         .limen
         .trust_roles(&t)
