@@ -199,7 +199,12 @@ impl Limen {
             .create_application_credential(&credential, &new_rules)
             .await
             .map_err(|e| {
-                crate::resource::conflict_as("application_credential", &credential.name, e)
+                crate::resource::conflict_as(
+                    "application_credential",
+                    &credential.name,
+                    &credential.id,
+                    e,
+                )
             })?;
         Ok(CreatedApplicationCredential {
             credential,

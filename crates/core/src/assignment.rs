@@ -94,7 +94,7 @@ impl Limen {
         self.store
             .create_role(&role)
             .await
-            .map_err(|e| conflict_as("role", &role.name, e))?;
+            .map_err(|e| conflict_as("role", &role.name, &role.id, e))?;
         Ok(role)
     }
 
@@ -143,7 +143,7 @@ impl Limen {
         self.store
             .update_role(&role)
             .await
-            .map_err(|e| conflict_as("role", &role.name, e))?;
+            .map_err(|e| conflict_as("role", &role.name, &role.id, e))?;
         Ok(role)
     }
 

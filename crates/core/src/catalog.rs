@@ -105,7 +105,7 @@ impl Limen {
         self.store
             .create_region(&region)
             .await
-            .map_err(|e| conflict_as("region", &region.id, e))?;
+            .map_err(|e| conflict_as("region", &region.id, &region.id, e))?;
         Ok(region)
     }
 

@@ -45,7 +45,7 @@ impl Limen {
             .put_document(kind, id, &body, create_only)
             .await
             .map_err(|e| match e {
-                crate::error::StoreError::Duplicate(_) => {
+                crate::error::StoreError::Duplicate { .. } => {
                     CoreError::conflict(kind, "Duplicate entry.".to_string())
                 }
                 other => other.into(),
@@ -111,7 +111,7 @@ impl Limen {
             .put_oauth_record(kind, id, &body, expires_at, create_only)
             .await
             .map_err(|e| match e {
-                crate::error::StoreError::Duplicate(_) => {
+                crate::error::StoreError::Duplicate { .. } => {
                     CoreError::conflict(kind, "Duplicate entry.".to_string())
                 }
                 other => other.into(),

@@ -74,22 +74,56 @@ pub type CoreResult<T> = Result<T, CoreError>;
 /// Errors a [`crate::store::Store`] implementation reports.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// A uniqueness constraint was violated; the text names what collided.
-    #[error("{0}")]
-    Duplicate(String),
-    /// The backend failed (connection, I/O, corrupt row).
-    #[error("storage backend error: {0}")]
-    Backend(String),
+    /// A uniqueness constraint was violated. `constraint` names it as the backend does
+    /// (for the log); `primary_key` tells an id that is taken from a name that is.
+    #[error("duplicate entry ({constraint})")]
+    Duplicate {
+        constraint: String,
+        primary_key: bool,
+    },
+    /// The backend failed (connection, I/O, corrupt row); `source` is the driver's error
+    /// where there is one.
+    #[error("storage backend error: {message}")]
+    Backend {
+        message: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl StoreError {
+    /// A failure described by the store itself (a corrupt row, an unknown value).
+    pub fn backend(message: impl Into<String>) -> Self {
+        StoreError::Backend {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure of the driver or of a decoder, kept as the cause.
+    pub fn backend_cause(
+        context: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Backend {
+            message: format!("{context}: {source}"),
+            source: Some(Box::new(source)),
+        }
+    }
 }
 
 impl From<StoreError> for CoreError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Duplicate(what) => CoreError::Conflict {
+            StoreError::Duplicate { primary_key, .. } => CoreError::Conflict {
                 kind: "entity",
-                detail: what,
+                detail: if primary_key {
+                    "Duplicate ID".into()
+                } else {
+                    "Duplicate entry".into()
+                },
             },
-            StoreError::Backend(msg) => CoreError::Internal(msg),
+            StoreError::Backend { message, .. } => CoreError::Internal(message),
         }
     }
 }

@@ -152,7 +152,7 @@ impl Limen {
         self.store
             .create_user(&user, password.as_ref())
             .await
-            .map_err(|e| conflict_as("user", &user.name, e))?;
+            .map_err(|e| conflict_as("user", &user.name, &user.id, e))?;
         Ok(user)
     }
 
@@ -348,7 +348,7 @@ impl Limen {
         self.store
             .update_user(&user)
             .await
-            .map_err(|e| conflict_as("user", &user.name, e))?;
+            .map_err(|e| conflict_as("user", &user.name, &user.id, e))?;
         if let Some(p) = &new_password {
             self.store.set_password(p, self.history_to_keep()).await?;
         }
@@ -451,7 +451,7 @@ impl Limen {
         self.store
             .create_group(&group)
             .await
-            .map_err(|e| conflict_as("group", &group.name, e))?;
+            .map_err(|e| conflict_as("group", &group.name, &group.id, e))?;
         Ok(group)
     }
 
@@ -500,7 +500,7 @@ impl Limen {
         self.store
             .update_group(&group)
             .await
-            .map_err(|e| conflict_as("group", &group.name, e))?;
+            .map_err(|e| conflict_as("group", &group.name, &group.id, e))?;
         Ok(group)
     }
 

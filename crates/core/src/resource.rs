@@ -98,7 +98,7 @@ impl Limen {
         self.store
             .create_domain(&domain)
             .await
-            .map_err(|e| conflict_as("domain", &domain.name, e))?;
+            .map_err(|e| conflict_as("domain", &domain.name, &domain.id, e))?;
         Ok(domain)
     }
 
@@ -165,7 +165,7 @@ impl Limen {
         self.store
             .update_domain(&domain)
             .await
-            .map_err(|e| conflict_as("domain", &domain.name, e))?;
+            .map_err(|e| conflict_as("domain", &domain.name, &domain.id, e))?;
         if was_enabled && !domain.enabled {
             let mut ev = RevocationEvent::at(self.clock.now());
             ev.domain_id = Some(domain.id.clone());
@@ -267,7 +267,7 @@ impl Limen {
         self.store
             .create_project(&project)
             .await
-            .map_err(|e| conflict_as("project", &project.name, e))?;
+            .map_err(|e| conflict_as("project", &project.name, &project.id, e))?;
         Ok(project)
     }
 
@@ -395,7 +395,7 @@ impl Limen {
         self.store
             .update_project(&project)
             .await
-            .map_err(|e| conflict_as("project", &project.name, e))?;
+            .map_err(|e| conflict_as("project", &project.name, &project.id, e))?;
         if was_enabled && !project.enabled {
             let mut ev = RevocationEvent::at(self.clock.now());
             ev.project_id = Some(project.id.clone());
@@ -516,15 +516,20 @@ fn dedup_tags(tags: Vec<String>) -> Vec<String> {
     out
 }
 
-/// A uniqueness violation the store caught (a race with a concurrent create) becomes the
-/// same 409 the explicit check gives.
+/// A uniqueness violation the store caught (a race with a concurrent create, or an id
+/// chosen by the caller that is taken) becomes the 409 Keystone gives, naming what
+/// collided: the id or the name.
 pub(crate) fn conflict_as(
     kind: &'static str,
     name: &str,
+    id: &str,
     e: crate::error::StoreError,
 ) -> CoreError {
     match e {
-        crate::error::StoreError::Duplicate(_) => {
+        crate::error::StoreError::Duplicate {
+            primary_key: true, ..
+        } => CoreError::conflict(kind, format!("Duplicate entry found with ID {id}")),
+        crate::error::StoreError::Duplicate { .. } => {
             CoreError::conflict(kind, format!("Duplicate entry found with name {name}"))
         }
         other => other.into(),

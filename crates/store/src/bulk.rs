@@ -30,7 +30,7 @@ pub struct BulkLoader {
 }
 
 fn err(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    StoreError::backend_cause("database", e)
 }
 
 impl BulkLoader {

@@ -10,7 +10,7 @@ pub fn to_micros(t: OffsetDateTime) -> i64 {
 
 pub fn from_micros(us: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000)
-        .map_err(|e| StoreError::Backend(format!("stored time out of range: {e}")))
+        .map_err(|e| StoreError::backend_cause("stored time out of range", e))
 }
 
 pub fn opt_from_micros(us: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
@@ -25,7 +25,7 @@ pub fn from_json(s: &str) -> Result<Extra, StoreError> {
     match serde_json::from_str::<serde_json::Value>(s) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
         Ok(_) => Ok(Extra::new()),
-        Err(e) => Err(StoreError::Backend(format!("corrupt JSON column: {e}"))),
+        Err(e) => Err(StoreError::backend_cause("corrupt JSON column", e)),
     }
 }
 
@@ -38,5 +38,5 @@ pub fn tags_json(tags: &[String]) -> String {
 }
 
 pub fn tags_from_json(s: &str) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Backend(format!("corrupt tags column: {e}")))
+    serde_json::from_str(s).map_err(|e| StoreError::backend_cause("corrupt tags column", e))
 }

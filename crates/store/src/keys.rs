@@ -193,15 +193,13 @@ impl SqlStore {
         max_active_keys: usize,
     ) -> StoreResult<Rotation> {
         if max_active_keys < 1 {
-            return Err(StoreError::Backend(
-                "max_active_keys must be at least 1".into(),
-            ));
+            return Err(StoreError::backend("max_active_keys must be at least 1"));
         }
         let mut tx = self.begin().await?;
         bump(&mut tx, kind.as_str()).await?;
         let numbers = tx_numbers(&mut tx, kind).await?;
         if !numbers.contains(&0) {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "the database holds no staged {} key: set the keys up first",
                 kind.as_str()
             )));

@@ -35,10 +35,33 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
         if db.is_unique_violation() {
-            return StoreError::Duplicate(db.message().to_string());
+            let (constraint, primary_key) = unique_constraint(db.constraint(), db.message());
+            return StoreError::Duplicate {
+                constraint,
+                primary_key,
+            };
         }
     }
-    StoreError::Backend(e.to_string())
+    StoreError::backend_cause("database", e)
+}
+
+/// The violated uniqueness constraint and whether it is a table's primary key. PostgreSQL
+/// names the constraint (`users_pkey`, `users_domain_id_name_key`); SQLite names only
+/// the columns, in its message (`UNIQUE constraint failed: users.domain_id, users.name`).
+/// Every table keyed by an id has it as the key's last column (`id`, or `kind, id`).
+fn unique_constraint(name: Option<&str>, message: &str) -> (String, bool) {
+    if let Some(name) = name {
+        return (name.to_string(), name.ends_with("_pkey"));
+    }
+    let columns = message
+        .split_once("constraint failed: ")
+        .map_or(message, |(_, cols)| cols)
+        .trim();
+    let primary_key = columns
+        .rsplit(", ")
+        .next()
+        .is_some_and(|last| last.ends_with(".id"));
+    (columns.to_string(), primary_key)
 }
 
 fn actor_cols(a: &Actor) -> (&'static str, &str) {
@@ -330,13 +353,13 @@ fn assignment_row(r: &AnyRow) -> StoreResult<Assignment> {
     let actor = match actor_type.as_str() {
         "user" => Actor::User(actor_id),
         "group" => Actor::Group(actor_id),
-        other => return Err(StoreError::Backend(format!("unknown actor type {other}"))),
+        other => return Err(StoreError::backend(format!("unknown actor type {other}"))),
     };
     let target = match target_type.as_str() {
         "project" => Target::Project(target_id),
         "domain" => Target::Domain(target_id),
         "system" => Target::System,
-        other => return Err(StoreError::Backend(format!("unknown target type {other}"))),
+        other => return Err(StoreError::backend(format!("unknown target type {other}"))),
     };
     Ok(Assignment {
         actor,
@@ -371,7 +394,7 @@ fn endpoint_row(r: &AnyRow) -> StoreResult<Endpoint> {
         service_id: get(r, "service_id")?,
         region_id: get(r, "region_id")?,
         interface: Interface::parse(&iface)
-            .ok_or_else(|| StoreError::Backend(format!("unknown interface {iface}")))?,
+            .ok_or_else(|| StoreError::backend(format!("unknown interface {iface}")))?,
         url: get(r, "url")?,
         enabled: get::<i64>(r, "enabled")? != 0,
         extra: from_json(&get::<String>(r, "extra")?)?,
@@ -379,7 +402,7 @@ fn endpoint_row(r: &AnyRow) -> StoreResult<Endpoint> {
 }
 
 fn ids_from_json(s: &str) -> StoreResult<Vec<String>> {
-    serde_json::from_str(s).map_err(|e| StoreError::Backend(format!("corrupt id list: {e}")))
+    serde_json::from_str(s).map_err(|e| StoreError::backend_cause("corrupt id list", e))
 }
 
 fn app_cred_row(r: &AnyRow) -> StoreResult<ApplicationCredential> {
@@ -1467,7 +1490,7 @@ impl Store for SqlStore {
         row.map(|r| {
             let body: String = get(&r, "body")?;
             serde_json::from_str(&body)
-                .map_err(|e| StoreError::Backend(format!("corrupt document: {e}")))
+                .map_err(|e| StoreError::backend_cause("corrupt document", e))
         })
         .transpose()
     }
@@ -1481,7 +1504,7 @@ impl Store for SqlStore {
             .map(|r| {
                 let body: String = get(r, "body")?;
                 serde_json::from_str(&body)
-                    .map_err(|e| StoreError::Backend(format!("corrupt document: {e}")))
+                    .map_err(|e| StoreError::backend_cause("corrupt document", e))
             })
             .collect()
     }
@@ -1535,7 +1558,7 @@ impl Store for SqlStore {
         row.map(|r| {
             let body: String = get(&r, "body")?;
             serde_json::from_str(&body)
-                .map_err(|e| StoreError::Backend(format!("corrupt OAuth record: {e}")))
+                .map_err(|e| StoreError::backend_cause("corrupt OAuth record", e))
         })
         .transpose()
     }
@@ -1652,4 +1675,59 @@ async fn insert_password(tx: &mut Transaction<'static, Any>, p: &Password) -> St
     )
     .await
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use limen_core::model::Domain;
+    use limen_core::store::Store;
+
+    fn domain(id: &str, name: &str) -> Domain {
+        Domain {
+            id: id.into(),
+            name: name.into(),
+            description: String::new(),
+            enabled: true,
+            tags: Vec::new(),
+            options: Default::default(),
+            extra: Default::default(),
+        }
+    }
+
+    /// A taken id and a taken name are told apart, so the API can say which collided.
+    #[tokio::test]
+    async fn duplicates_name_their_constraint() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let s = SqlStore::open(&url).await.unwrap();
+        s.create_domain(&domain("d1", "one")).await.unwrap();
+        match s.create_domain(&domain("d1", "two")).await {
+            Err(StoreError::Duplicate {
+                primary_key: true,
+                constraint,
+            }) => assert!(constraint.contains("id"), "{constraint}"),
+            other => panic!("{other:?}"),
+        }
+        match s.create_domain(&domain("d2", "one")).await {
+            Err(StoreError::Duplicate {
+                primary_key: false,
+                constraint,
+            }) => assert!(constraint.contains("name"), "{constraint}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn postgresql_constraints_are_read_by_name() {
+        let pk = unique_constraint(Some("domain_pkey"), "duplicate key value");
+        assert_eq!(pk, ("domain_pkey".to_string(), true));
+        let name = unique_constraint(Some("domain_name_key"), "duplicate key value");
+        assert!(!name.1);
+        let doc = unique_constraint(
+            None,
+            "UNIQUE constraint failed: documents.kind, documents.id",
+        );
+        assert!(doc.1);
+    }
 }
