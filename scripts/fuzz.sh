@@ -52,6 +52,8 @@ else
     budget="$runs executions per target"
 fi
 
+# What is fuzzed is what is built now: name it before the runs (HEAD may move during them).
+built_from="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates fuzz || echo ' with local changes')"
 (cd fuzz && cargo fuzz build "${fuzz_flags[@]}")
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -98,7 +100,7 @@ fi
 {
     echo "# Fuzzing, $stamp"
     echo
-    echo "\`scripts/fuzz.sh\` ($budget), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates fuzz || echo ' with local changes'),"
+    echo "\`scripts/fuzz.sh\` ($budget), built from commit $built_from,"
     echo "$(rustc --version), $(cargo fuzz --version), libFuzzer without a sanitizer, overflow"
     echo "checks and debug assertions on; $(nproc) cores, one target at a time, one process each."
     echo

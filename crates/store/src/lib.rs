@@ -2,7 +2,8 @@
 //! driver, so the same SQL runs on SQLite (the embedded default) and PostgreSQL.
 //!
 //! The SQL is kept portable: `$N` placeholders (SQLite accepts them too), TEXT and BIGINT
-//! columns only, times as microseconds, JSON as text.
+//! columns only, times as microseconds (an OAuth record's expiry in the unix seconds
+//! core passes), JSON as text.
 
 mod bulk;
 mod codec;
