@@ -6,19 +6,23 @@ pub mod auth;
 pub mod authorize;
 pub mod catalog;
 pub mod clusters;
+pub mod consumers;
 pub mod credentials;
 pub mod device;
 pub mod discovery;
+pub mod domain_configs;
 pub mod domains;
-pub mod extensions;
+pub mod endpoint_filter;
 pub mod federation;
 pub mod grants;
 pub mod groups;
 pub mod kubernetes;
+pub mod limits;
 pub mod login;
 pub mod oauth;
 pub mod oauth1;
 pub mod oauth_clients;
+pub mod policies;
 pub mod projects;
 pub mod revoke;
 pub mod roles;
@@ -245,172 +249,24 @@ pub fn filter_name<T>(items: Vec<T>, q: &Query, name: impl Fn(&T) -> &str) -> Ap
     Ok(items)
 }
 
-/// Routes of Keystone's smaller APIs (see `extensions`).
+/// Routes of Keystone's smaller APIs.
 fn extension_routes() -> Router<AppState> {
-    use extensions as x;
-    use x::AssociationKind::{Endpoint, RegionAndService, Service};
-    let assoc = |r: Router<AppState>, path: &str, kind: x::AssociationKind| {
-        r.route(
-            path,
-            put(move |s: State<AppState>, a: Auth, p: Path<Vec<String>>| {
-                x::put_association(kind, s, a, p)
-            })
-            .get(move |s: State<AppState>, a: Auth, p: Path<Vec<String>>| {
-                x::check_association(kind, s, a, p)
-            })
-            .delete(move |s: State<AppState>, a: Auth, p: Path<Vec<String>>| {
-                x::delete_association(kind, s, a, p)
-            }),
-        )
-    };
-    let r = Router::new()
-        .route("/v3/policies", get(x::list_policies).post(x::create_policy))
-        .route(
-            "/v3/policies/{policy_id}",
-            get(x::get_policy)
-                .patch(x::update_policy)
-                .delete(x::delete_policy),
-        )
-        .route(
-            "/v3/policies/{policy_id}/OS-ENDPOINT-POLICY/endpoints",
-            get(x::policy_endpoints),
-        )
-        .route(
-            "/v3/OS-OAUTH1/consumers",
-            get(x::list_consumers).post(x::create_consumer),
-        )
-        .route(
-            "/v3/OS-OAUTH1/consumers/{consumer_id}",
-            get(x::get_consumer)
-                .patch(x::update_consumer)
-                .delete(x::delete_consumer),
-        )
-        // The OAuth1 delegation flow.
-        .route("/v3/OS-OAUTH1/request_token", post(oauth1::request_token))
-        .route("/v3/OS-OAUTH1/access_token", post(oauth1::access_token))
-        .route(
-            "/v3/OS-OAUTH1/authorize/{request_token_id}",
-            put(oauth1::authorize),
-        )
-        .route(
-            "/v3/users/{user_id}/OS-OAUTH1/access_tokens",
-            get(oauth1::list_access_tokens),
-        )
-        .route(
-            "/v3/users/{user_id}/OS-OAUTH1/access_tokens/{access_token_id}",
-            get(oauth1::get_access_token).delete(oauth1::delete_access_token),
-        )
-        .route(
-            "/v3/users/{user_id}/OS-OAUTH1/access_tokens/{access_token_id}/roles",
-            get(oauth1::list_access_token_roles),
-        )
-        .route(
-            "/v3/users/{user_id}/OS-OAUTH1/access_tokens/{access_token_id}/roles/{role_id}",
-            get(oauth1::get_access_token_role),
-        )
-        .route(
-            "/v3/OS-EP-FILTER/endpoint_groups",
-            get(x::list_endpoint_groups).post(x::create_endpoint_group),
-        )
-        .route(
-            "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group_id}",
-            get(x::get_endpoint_group)
-                .patch(x::update_endpoint_group)
-                .delete(x::delete_endpoint_group),
-        )
-        .route(
-            "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group_id}/endpoints",
-            get(x::endpoint_group_endpoints),
-        )
-        .route(
-            "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group_id}/projects",
-            get(x::endpoint_group_projects),
-        )
-        .route(
-            "/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group_id}/projects/{project_id}",
-            put(x::put_group_project)
-                .get(x::get_group_project)
-                .delete(x::delete_group_project),
-        )
-        .route(
-            "/v3/OS-EP-FILTER/projects/{project_id}/endpoint_groups",
-            get(x::project_endpoint_groups),
-        )
-        .route(
-            "/v3/OS-EP-FILTER/projects/{project_id}/endpoints",
-            get(x::project_endpoints),
-        )
-        .route(
-            "/v3/OS-EP-FILTER/projects/{project_id}/endpoints/{endpoint_id}",
-            put(x::put_project_endpoint)
-                .get(x::check_project_endpoint)
-                .delete(x::delete_project_endpoint),
-        )
-        .route(
-            "/v3/OS-EP-FILTER/endpoints/{endpoint_id}/projects",
-            get(x::endpoint_projects),
-        )
-        .route(
-            "/v3/domains/{domain_id}/config",
-            put(x::put_domain_config)
-                .get(x::get_domain_config)
-                .patch(x::update_domain_config)
-                .delete(x::delete_domain_config),
-        )
-        .route(
-            "/v3/domains/{domain_id}/config/{group}",
-            get(x::get_domain_config)
-                .patch(x::update_domain_config)
-                .delete(x::delete_domain_config),
-        )
-        .route(
-            "/v3/domains/{domain_id}/config/{group}/{option}",
-            get(x::get_domain_config)
-                .patch(x::update_domain_config)
-                .delete(x::delete_domain_config),
-        )
-        .route("/v3/domains/config/default", get(x::default_domain_config))
-        .route(
-            "/v3/domains/config/{group}/default",
-            get(x::default_domain_config_part),
-        )
-        .route(
-            "/v3/domains/config/{group}/{option}/default",
-            get(x::default_domain_config_part),
-        )
-        .route("/v3/limits/model", get(x::limit_model))
-        .route(
-            "/v3/registered_limits",
-            get(x::list_registered_limits).post(x::create_registered_limits),
-        )
-        .route(
-            "/v3/registered_limits/{registered_limit_id}",
-            get(x::get_registered_limit)
-                .patch(x::update_registered_limit)
-                .delete(x::delete_registered_limit),
-        )
-        .route("/v3/limits", get(x::list_limits).post(x::create_limits))
-        .route(
-            "/v3/limits/{limit_id}",
-            get(x::get_limit)
-                .patch(x::update_limit)
-                .delete(x::delete_limit),
-        );
-    let r = assoc(
-        r,
-        "/v3/policies/{policy_id}/OS-ENDPOINT-POLICY/endpoints/{endpoint_id}",
-        Endpoint,
-    );
-    let r = assoc(
-        r,
-        "/v3/policies/{policy_id}/OS-ENDPOINT-POLICY/services/{service_id}",
-        Service,
-    );
-    assoc(
-        r,
-        "/v3/policies/{policy_id}/OS-ENDPOINT-POLICY/services/{service_id}/regions/{region_id}",
-        RegionAndService,
-    )
+    policies::routes()
+        .merge(consumers::routes())
+        .merge(oauth1::routes())
+        .merge(endpoint_filter::routes())
+        .merge(domain_configs::routes())
+        .merge(limits::routes())
+}
+
+/// `links` with a `self` link to `path`.
+pub(crate) fn with_links(
+    l: &limen_proto::render::Links,
+    path: &str,
+    mut v: serde_json::Map<String, Value>,
+) -> Value {
+    v.insert("links".into(), l.self_link(path));
+    Value::Object(v)
 }
 
 fn grant_routes(

@@ -1,4 +1,4 @@
-//! The OAuth1 delegation flow (`OS-OAUTH1`, consumers are in `extensions`): request
+//! The OAuth1 delegation flow (`OS-OAUTH1`, consumers are in `consumers`): request
 //! tokens, their authorization, access tokens, and a user's access tokens under
 //! `/v3/users/{user_id}/OS-OAUTH1/access_tokens`.
 //!
@@ -15,7 +15,9 @@ use axum::body::Body;
 use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
 use axum::Json;
+use axum::Router;
 use limen_core::authz::Authorized;
 use limen_core::oauth1::{SignedRequest, TokenGrant};
 use limen_proto::oauth1 as wire;
@@ -283,4 +285,28 @@ pub async fn get_access_token_role(
     )?;
     let r = s.limen.access_token_role(&user_id, &id, &role_id).await?;
     Ok(Json(json!({"role": wire::access_token_role(&l, &r)})))
+}
+
+/// The OAuth1 delegation flow's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v3/OS-OAUTH1/request_token", post(request_token))
+        .route("/v3/OS-OAUTH1/access_token", post(access_token))
+        .route("/v3/OS-OAUTH1/authorize/{request_token_id}", put(authorize))
+        .route(
+            "/v3/users/{user_id}/OS-OAUTH1/access_tokens",
+            get(list_access_tokens),
+        )
+        .route(
+            "/v3/users/{user_id}/OS-OAUTH1/access_tokens/{access_token_id}",
+            get(get_access_token).delete(delete_access_token),
+        )
+        .route(
+            "/v3/users/{user_id}/OS-OAUTH1/access_tokens/{access_token_id}/roles",
+            get(list_access_token_roles),
+        )
+        .route(
+            "/v3/users/{user_id}/OS-OAUTH1/access_tokens/{access_token_id}/roles/{role_id}",
+            get(get_access_token_role),
+        )
 }
