@@ -797,6 +797,20 @@ async fn catalog_regions_services_endpoints() {
         StatusCode::OK,
         "legacy region created on the fly"
     );
+    // Updating an endpoint to a legacy region that does not exist makes it too.
+    let moved = s.create("endpoints", "endpoint", json!({"service_id": id(&svc), "interface": "internal", "url": "http://nova-internal", "region": "brand-new"})).await;
+    let (status, updated) = s
+        .patch(
+            &format!("/v3/endpoints/{}", id(&moved)),
+            t,
+            json!({"endpoint": {"region": "brand-newer"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["endpoint"]["region_id"], json!("brand-newer"));
+    assert_eq!(s.get("/v3/regions/brand-newer", t).await.0, StatusCode::OK);
+    let gone = s.delete(&format!("/v3/endpoints/{}", id(&moved)), t).await;
+    assert_eq!(gone.0, StatusCode::NO_CONTENT);
     for (body, want) in [
         (
             json!({"service_id": id(&svc), "interface": "private", "url": "http://x"}),

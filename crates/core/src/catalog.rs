@@ -77,7 +77,12 @@ impl Limen {
     // ---- regions ----
 
     pub async fn create_region(&self, authz: &Authorized, input: NewRegion) -> CoreResult<Region> {
-        authz.require(&["identity:create_region", "identity:create_endpoint"])?;
+        // The legacy `region` of an endpoint, created or updated, makes the region on the fly.
+        authz.require(&[
+            "identity:create_region",
+            "identity:create_endpoint",
+            "identity:update_endpoint",
+        ])?;
         let id = input.id.unwrap_or_else(|| self.new_id());
         if self.store.get_region(&id).await?.is_some() {
             return Err(CoreError::conflict(
