@@ -181,7 +181,12 @@ impl Authorized {
         if allowed {
             Ok(())
         } else {
-            tracing::error!(proof = action, wanted = ?actions, actor = ?self.actor,
+            // The caller by user id only: a token's details do not belong in a log line.
+            let actor = match &self.actor {
+                Actor::Person(c) => c.token.user.id.clone(),
+                Actor::System(kind) => format!("{kind:?}"),
+            };
+            tracing::error!(proof = action, wanted = ?actions, %actor,
                 "a write was given a proof for another action");
             Err(forbidden(actions.first().copied().unwrap_or(action)))
         }
