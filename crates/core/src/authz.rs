@@ -232,26 +232,32 @@ impl Limen {
         action: &str,
         target: Value,
     ) -> CoreResult<Authorized> {
-        if self.allows(&caller.token, action, &target) {
-            Ok(Authorized {
-                actor: Actor::Person(caller.clone()),
-                action: Cow::Owned(action.to_string()),
-                target,
-            })
+        self.check(&caller.token, action, &target)?;
+        Ok(Authorized {
+            actor: Actor::Person(caller.clone()),
+            action: Cow::Owned(action.to_string()),
+            target,
+        })
+    }
+
+    /// The policy check without a proof, for a read: Keystone's 403 when it denies.
+    pub fn check(&self, token: &TokenInfo, action: &str, target: &Value) -> CoreResult<()> {
+        if self.allows(token, action, target) {
+            Ok(())
         } else {
-            tracing::debug!(action, user = %caller.token.user.id, "policy denied");
+            tracing::debug!(action, user = %token.user.id, "policy denied");
             Err(forbidden(action))
         }
     }
 
-    /// Whether the policy allows `action` for the token's holder on `target`; for reads
-    /// that filter what they show rather than refuse.
+    /// Whether the policy allows `action` for the token's holder on `target`.
     pub fn allows(&self, token: &TokenInfo, action: &str, target: &Value) -> bool {
         let creds = policy_credentials(token);
         self.policy.current().enforce(action, &creds, target) == Decision::Allow
     }
 
-    /// The policy in force.
+    /// The policy in force, for reads that filter many items (with the caller's
+    /// [`policy_credentials`] computed once).
     pub fn policy(&self) -> Arc<Policy> {
         self.policy.current()
     }

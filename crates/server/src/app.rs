@@ -281,7 +281,7 @@ async fn request_headers(
     }
     let id = request_id();
     req.extensions_mut()
-        .insert(crate::extract::RequestId(Arc::from(id.as_str())));
+        .insert(crate::extract::RequestId(id.clone()));
     let within = std::time::Duration::from_secs(state.config.http.body_read_timeout);
     // A request without a body has nothing to time.
     let req = req.map(|body| {
@@ -323,10 +323,10 @@ async fn request_headers(
 
 /// Keystone's request id: `req-` and a random UUID. Drawn from a user-space generator
 /// seeded by the OS: a request id is a label, not a secret.
-fn request_id() -> String {
+fn request_id() -> Arc<str> {
     let bytes: [u8; 16] = rand::random();
     let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
-    format!("req-{}", uuid.hyphenated())
+    Arc::from(format!("req-{}", uuid.hyphenated()))
 }
 
 /// Re-reads the policy file when it changes, so overrides apply without a restart.

@@ -53,12 +53,7 @@ pub fn refuse_delegated(caller: &TokenInfo, what: Guarded) -> ApiResult<()> {
 /// Enforces `action` for the caller on `target` (`{"target": {...}, ...path args}`), for
 /// a read; a write needs the proof [`authorize`] returns.
 pub fn enforce(state: &AppState, caller: &TokenInfo, action: &str, target: Value) -> ApiResult<()> {
-    if state.limen.allows(caller, action, &target) {
-        Ok(())
-    } else {
-        tracing::debug!(action, user = %caller.user.id, "policy denied");
-        Err(ApiError::forbidden_action(action))
-    }
+    Ok(state.limen.check(caller, action, &target)?)
 }
 
 /// Enforces `action` for the caller on `target` and returns the proof that core's write

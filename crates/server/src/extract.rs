@@ -7,7 +7,6 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
-use limen_core::auth::TokenInfo;
 use limen_core::authz::Caller;
 use limen_proto::render::Links;
 use serde_json::Value;
@@ -75,10 +74,9 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
         })
 }
 
-/// The caller's validated token (`X-Auth-Token`), and the caller as core sees it (the
-/// token and the request's id), for [`crate::authz::authorize`].
+/// The caller as core sees it: the validated token (`X-Auth-Token`) and the request's
+/// id, for [`crate::authz::authorize`].
 pub struct Auth {
-    pub info: Arc<TokenInfo>,
     pub caller: Caller,
 }
 
@@ -138,8 +136,7 @@ impl FromRequestParts<AppState> for Auth {
             Ok(info) => {
                 let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
                 Ok(Auth {
-                    caller: Caller::new(info.clone(), request_id),
-                    info,
+                    caller: Caller::new(info, request_id),
                 })
             }
             Err(limen_core::CoreError::Internal(e)) => {

@@ -30,11 +30,11 @@ pub async fn create(
         "identity:create_application_credential",
         owner_target(&user_id),
     )?;
-    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
     let input = input::application_credential_create(body)?;
     let c = s
         .limen
-        .create_application_credential(&proof, &auth.info, &user_id, input)
+        .create_application_credential(&proof, &auth.caller.token, &user_id, input)
         .await?;
     Ok(created(
         json!({"application_credential": render::application_credential(
@@ -56,11 +56,11 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:list_application_credentials",
         owner_target(&user_id),
     )?;
-    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
     let creds = s
         .limen
         .list_application_credentials(&user_id, q.get("name"))
@@ -101,11 +101,11 @@ pub async fn get(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:get_application_credential",
         owner_target(&user_id),
     )?;
-    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
     let c = owned(&s, &user_id, &id).await?;
     let (roles, rules) = s.limen.application_credential_details(&c).await?;
     Ok(Json(
@@ -124,10 +124,10 @@ pub async fn delete(
         "identity:delete_application_credential",
         owner_target(&user_id),
     )?;
-    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
     owned(&s, &user_id, &id).await?;
     s.limen
-        .delete_application_credential(&proof, &auth.info, &id)
+        .delete_application_credential(&proof, &auth.caller.token, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -141,11 +141,11 @@ pub async fn list_access_rules(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:list_access_rules",
         owner_target(&user_id),
     )?;
-    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
     let rules = s.limen.list_access_rules(&user_id).await?;
     let items = rules.iter().map(|r| render::access_rule(&l, r)).collect();
     paged(
@@ -166,11 +166,11 @@ pub async fn get_access_rule(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:get_access_rule",
         owner_target(&user_id),
     )?;
-    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
     let r = s.limen.get_access_rule(&user_id, &id).await?;
     Ok(Json(json!({"access_rule": render::access_rule(&l, &r)})))
 }
@@ -186,7 +186,7 @@ pub async fn delete_access_rule(
         "identity:delete_access_rule",
         owner_target(&user_id),
     )?;
-    refuse_delegated(&auth.info, Guarded::ApplicationCredentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
     s.limen.delete_access_rule(&proof, &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

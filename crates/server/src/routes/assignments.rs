@@ -132,7 +132,7 @@ pub async fn list(
             )))
         }
     };
-    let token_domain = auth.info.domain_scope_id().map(str::to_string);
+    let token_domain = auth.caller.token.domain_scope_id().map(str::to_string);
     let mut t = match &token_domain {
         Some(d) => json!({"domain_id": d}),
         None => json!({}),
@@ -147,7 +147,7 @@ pub async fn list(
     } else {
         "identity:list_role_assignments"
     };
-    enforce(&s, &auth.info, action, target(t, &[]))?;
+    enforce(&s, &auth.caller.token, action, target(t, &[]))?;
 
     let query = RoleAssignmentQuery {
         user_id,

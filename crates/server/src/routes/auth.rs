@@ -257,12 +257,12 @@ pub async fn catalog(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &state,
-        &auth.info,
+        &auth.caller.token,
         "identity:get_auth_catalog",
         target(json!({}), &[]),
     )?;
     if matches!(
-        auth.info.scope,
+        auth.caller.token.scope,
         ResolvedScope::Unscoped | ResolvedScope::System
     ) {
         return Err(ApiError::new(
@@ -270,9 +270,9 @@ pub async fn catalog(
             "You are not authorized to perform the requested action.",
         ));
     }
-    let c = state.limen.catalog(auth.info.project_id()).await?;
+    let c = state.limen.catalog(auth.caller.token.project_id()).await?;
     Ok(Json(json!({
-        "catalog": render::catalog(&c, auth.info.project_id()),
+        "catalog": render::catalog(&c, auth.caller.token.project_id()),
         "links": {"self": l.url("auth/catalog"), "previous": null, "next": null},
     })))
 }
@@ -285,11 +285,14 @@ pub async fn projects(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &state,
-        &auth.info,
+        &auth.caller.token,
         "identity:get_auth_projects",
         target(json!({}), &[]),
     )?;
-    let projects = state.limen.projects_for_user(&auth.info.user.id).await?;
+    let projects = state
+        .limen
+        .projects_for_user(&auth.caller.token.user.id)
+        .await?;
     let mut items = Vec::new();
     for p in projects.iter().filter(|p| p.enabled) {
         if state
@@ -313,11 +316,14 @@ pub async fn domains(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &state,
-        &auth.info,
+        &auth.caller.token,
         "identity:get_auth_domains",
         target(json!({}), &[]),
     )?;
-    let domains = state.limen.domains_for_user(&auth.info.user.id).await?;
+    let domains = state
+        .limen
+        .domains_for_user(&auth.caller.token.user.id)
+        .await?;
     let items = domains
         .iter()
         .filter(|d| d.enabled)
@@ -334,13 +340,13 @@ pub async fn system(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &state,
-        &auth.info,
+        &auth.caller.token,
         "identity:get_auth_system",
         target(json!({}), &[]),
     )?;
     let roles = state
         .limen
-        .effective_role_ids(&auth.info.user.id, &Target::System)
+        .effective_role_ids(&auth.caller.token.user.id, &Target::System)
         .await?;
     let system: Vec<Value> = if roles.is_empty() {
         vec![]

@@ -29,7 +29,12 @@ pub async fn list_regions(
     Base(l): Base,
     q: Query,
 ) -> ApiResult<Json<Value>> {
-    enforce(&s, &auth.info, "identity:list_regions", target(none(), &[]))?;
+    enforce(
+        &s,
+        &auth.caller.token,
+        "identity:list_regions",
+        target(none(), &[]),
+    )?;
     let regions = s.limen.list_regions(q.get("parent_region_id")).await?;
     let items = regions.iter().map(|r| render::region(&l, r)).collect();
     crate::routes::paged(&s, &l, "regions", "regions", &q, items)
@@ -82,7 +87,7 @@ pub async fn get_region(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:get_region",
         target(none(), &[("region_id", &id)]),
     )?;
@@ -136,7 +141,7 @@ pub async fn list_services(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:list_services",
         target(none(), &[]),
     )?;
@@ -173,7 +178,7 @@ pub async fn get_service(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:get_service",
         target(none(), &[("service_id", &id)]),
     )?;
@@ -249,7 +254,7 @@ pub async fn list_endpoints(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:list_endpoints",
         target(none(), &[]),
     )?;
@@ -309,7 +314,7 @@ pub async fn get_endpoint(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:get_endpoint",
         target(none(), &[("endpoint_id", &id)]),
     )?;

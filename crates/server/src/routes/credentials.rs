@@ -9,8 +9,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
+use limen_core::authz::policy_credentials;
 use limen_core::authz::Authorized;
 use limen_core::credential::Credential;
+use limen_policy::Decision;
 use limen_proto::{input, render};
 use serde_json::{json, Value};
 
@@ -30,7 +32,7 @@ async fn checked(
     // Looked up first, as Keystone builds its policy target from the stored entity.
     let c = s.limen.get_credential(id).await?;
     let proof = authorize(s, auth, action, cred_target(&c))?;
-    refuse_delegated(&auth.info, Guarded::Credentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::Credentials)?;
     Ok((c, proof))
 }
 
@@ -47,7 +49,7 @@ pub async fn create(
         "identity:create_credential",
         target(json!({"credential": raw}), &[]),
     )?;
-    refuse_delegated(&auth.info, Guarded::Credentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::Credentials)?;
     let c = s
         .limen
         .create_credential(&proof, input::credential_create(body)?)
@@ -63,18 +65,20 @@ pub async fn list(
     Base(l): Base,
     q: Query,
 ) -> ApiResult<Json<Value>> {
-    if auth.info.is_delegated() {
+    if auth.caller.token.is_delegated() {
         return paged(&s, &l, "credentials", "credentials", &q, vec![]);
     }
     let all = s
         .limen
         .list_credentials(q.get("user_id"), q.get("type"))
         .await?;
+    // The caller's policy credentials once, not once per credential.
+    let policy = s.limen.policy();
+    let creds = policy_credentials(&auth.caller.token);
     let items = all
         .iter()
         .filter(|c| {
-            s.limen
-                .allows(&auth.info, "identity:list_credentials", &cred_target(c))
+            policy.enforce("identity:list_credentials", &creds, &cred_target(c)) == Decision::Allow
         })
         .map(|c| render::credential(&l, c))
         .collect();
@@ -148,7 +152,7 @@ pub async fn ec2_create(
         "identity:ec2_create_credential",
         ec2_target(&user_id),
     )?;
-    refuse_delegated(&auth.info, Guarded::Credentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::Credentials)?;
     let project = body
         .get("tenant_id")
         .or_else(|| body.get("project_id"))
@@ -174,11 +178,11 @@ pub async fn ec2_list(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:ec2_list_credentials",
         ec2_target(&user_id),
     )?;
-    refuse_delegated(&auth.info, Guarded::Credentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::Credentials)?;
     let creds = s.limen.list_ec2_credentials(&user_id).await?;
     let items: Vec<Value> = creds
         .iter()
@@ -200,11 +204,11 @@ pub async fn ec2_get(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:ec2_get_credential",
         ec2_target(&user_id),
     )?;
-    refuse_delegated(&auth.info, Guarded::Credentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::Credentials)?;
     let c = s.limen.get_ec2_credential(&user_id, &access).await?;
     Ok(Json(json!({"credential": render::ec2_credential(&l, &c)})))
 }
@@ -220,7 +224,7 @@ pub async fn ec2_delete(
         "identity:ec2_delete_credential",
         ec2_target(&user_id),
     )?;
-    refuse_delegated(&auth.info, Guarded::Credentials)?;
+    refuse_delegated(&auth.caller.token, Guarded::Credentials)?;
     s.limen
         .delete_ec2_credential(&proof, &user_id, &access)
         .await?;

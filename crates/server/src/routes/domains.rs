@@ -21,12 +21,17 @@ pub async fn list(
     Base(l): Base,
     q: Query,
 ) -> ApiResult<Json<Value>> {
-    let token_domain = auth.info.domain_scope_id().map(str::to_string);
+    let token_domain = auth.caller.token.domain_scope_id().map(str::to_string);
     let t = match &token_domain {
         Some(d) => json!({"domain": {"id": d}}),
         None => json!({}),
     };
-    enforce(&s, &auth.info, "identity:list_domains", target(t, &[]))?;
+    enforce(
+        &s,
+        &auth.caller.token,
+        "identity:list_domains",
+        target(t, &[]),
+    )?;
     let filter = DomainFilter {
         name: q.get("name").map(str::to_string),
         enabled: q.bool("enabled")?,
@@ -82,7 +87,7 @@ pub async fn get(
     let t = json!({"domain": {"id": domain.id, "name": domain.name}});
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:get_domain",
         target(t, &[("domain_id", &id)]),
     )?;

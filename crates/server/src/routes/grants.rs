@@ -217,7 +217,7 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let (tid, aid, _) = r.ids(&params)?;
     let t = grant_target(&s, &r, &tid, &aid, None).await?;
-    enforce(&s, &auth.info, &r.action(Op::List), t)?;
+    enforce(&s, &auth.caller.token, &r.action(Op::List), t)?;
     let roles = s
         .limen
         .list_grants(&r.actor(&aid), &r.target_of(&tid), r.inherited)

@@ -40,12 +40,17 @@ pub async fn list(
     Base(l): Base,
     q: Query,
 ) -> ApiResult<Json<Value>> {
-    let token_domain = auth.info.domain_scope_id().map(str::to_string);
+    let token_domain = auth.caller.token.domain_scope_id().map(str::to_string);
     let t = match &token_domain {
         Some(d) => json!({"group": {"domain_id": d}}),
         None => json!({}),
     };
-    enforce(&s, &auth.info, "identity:list_groups", target(t, &[]))?;
+    enforce(
+        &s,
+        &auth.caller.token,
+        "identity:list_groups",
+        target(t, &[]),
+    )?;
     let Some(domain_id) = crate::routes::listed_domain(token_domain.as_deref(), &q) else {
         return crate::routes::paged(&s, &l, "groups", "groups", &q, vec![]);
     };
@@ -75,7 +80,7 @@ pub async fn create(
     let (mut g, domain_id) = input::group_create(body)?;
     g.domain_id = match domain_id {
         Some(d) => d,
-        None => match &auth.info.scope {
+        None => match &auth.caller.token.scope {
             ResolvedScope::Domain(d) => d.id.clone(),
             _ => DEFAULT_DOMAIN_ID.to_string(),
         },
@@ -133,7 +138,7 @@ pub async fn users(
     checked_group(&s, &auth, &id, "identity:list_users_in_group").await?;
     let mut users = s.limen.list_users_in_group(&id).await?;
     // A domain-scoped caller sees only its domain's members, as in Keystone.
-    if let Some(d) = auth.info.domain_scope_id() {
+    if let Some(d) = auth.caller.token.domain_scope_id() {
         users.retain(|u| u.domain_id == d);
     }
     if let Some(e) = q.bool("enabled")? {

@@ -147,9 +147,13 @@ pub async fn list_limits(
 ) -> ApiResult<Json<Value>> {
     allow(&s, &auth, "identity:list_limits")?;
     let mut f = limit_filter(&q);
-    let is_admin = auth.info.role_names().contains(&"admin") || auth.info.is_system();
+    let is_admin =
+        auth.caller.token.role_names().contains(&"admin") || auth.caller.token.is_system();
     if !is_admin {
-        match (auth.info.project_id(), auth.info.domain_scope_id()) {
+        match (
+            auth.caller.token.project_id(),
+            auth.caller.token.domain_scope_id(),
+        ) {
             (Some(p), _) => f.project_id = Some(p.to_string()),
             (_, Some(d)) => f.domain_id = Some(d.to_string()),
             _ => return Ok(Json(l.collection("limits", "limits", vec![]))),
@@ -182,7 +186,7 @@ pub async fn get_limit(
         "domain": {"id": x.domain_id},
         "project": {"domain_id": project_domain},
     }});
-    enforce(&s, &auth.info, "identity:get_limit", target(t, &[]))?;
+    enforce(&s, &auth.caller.token, "identity:get_limit", target(t, &[]))?;
     Ok(Json(json!({"limit": limit_doc(&l, &x)})))
 }
 

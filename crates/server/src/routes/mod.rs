@@ -204,7 +204,7 @@ pub fn created(body: Value) -> Response {
 pub fn domain_to_list(auth: &crate::extract::Auth, q: &Query) -> Option<String> {
     q.get("domain_id")
         .map(str::to_string)
-        .or_else(|| match &auth.info.scope {
+        .or_else(|| match &auth.caller.token.scope {
             limen_core::auth::ResolvedScope::Domain(d) => Some(d.id.clone()),
             _ => None,
         })
@@ -213,7 +213,7 @@ pub fn domain_to_list(auth: &crate::extract::Auth, q: &Query) -> Option<String> 
 /// The domain a new per-domain resource goes in: the one named, else a domain-scoped
 /// caller's own, else `default`.
 pub fn owning_domain(auth: &crate::extract::Auth, named: Option<String>) -> String {
-    named.unwrap_or_else(|| match &auth.info.scope {
+    named.unwrap_or_else(|| match &auth.caller.token.scope {
         limen_core::auth::ResolvedScope::Domain(d) => d.id.clone(),
         _ => limen_core::model::DEFAULT_DOMAIN_ID.to_string(),
     })

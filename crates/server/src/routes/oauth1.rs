@@ -159,7 +159,7 @@ pub async fn authorize(
     let roles = wire::authorize_roles(body)?;
     let verifier = s
         .limen
-        .authorize_request_token(&proof, &auth.info, &id, &roles)
+        .authorize_request_token(&proof, &auth.caller.token, &id, &roles)
         .await?;
     Ok(Json(json!({"token": {"oauth_verifier": verifier}})))
 }
@@ -169,7 +169,7 @@ pub async fn authorize(
 /// The policy check, then no delegated token (a delegation must not manage others).
 fn allow(s: &AppState, auth: &Auth, action: &str, args: &[(&str, &str)]) -> ApiResult<Authorized> {
     let proof = authz::authorize(s, auth, action, target(json!({}), args))?;
-    refuse_delegated(&auth.info, Guarded::OAuthAccessTokens)?;
+    refuse_delegated(&auth.caller.token, Guarded::OAuthAccessTokens)?;
     Ok(proof)
 }
 

@@ -43,7 +43,7 @@ pub async fn list(
     let domain = domain_to_list(&auth, &q);
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:list_oauth_clients",
         target(json!({ "domain_id": domain }), &[]),
     )?;

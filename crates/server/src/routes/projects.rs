@@ -39,12 +39,17 @@ pub async fn list(
     Base(l): Base,
     q: Query,
 ) -> ApiResult<Json<Value>> {
-    let token_domain = auth.info.domain_scope_id().map(str::to_string);
+    let token_domain = auth.caller.token.domain_scope_id().map(str::to_string);
     let t = match &token_domain {
         Some(d) => json!({"domain_id": d}),
         None => json!({}),
     };
-    enforce(&s, &auth.info, "identity:list_projects", target(t, &[]))?;
+    enforce(
+        &s,
+        &auth.caller.token,
+        "identity:list_projects",
+        target(t, &[]),
+    )?;
     if q.bool("is_domain")? == Some(true) {
         let domains = s
             .limen
@@ -161,7 +166,7 @@ pub async fn create(
     }
     let domain_id = match p.domain_id {
         Some(d) => d,
-        None => match &auth.info.scope {
+        None => match &auth.caller.token.scope {
             ResolvedScope::Domain(d) => d.id.clone(),
             _ => DEFAULT_DOMAIN_ID.to_string(),
         },
@@ -215,7 +220,7 @@ pub async fn get(
     };
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:get_project",
         target(t, &[("project_id", &id)]),
     )?;
@@ -250,7 +255,7 @@ pub async fn get(
             }
             v
         } else {
-            let visible = visible_projects(&s, &auth.info.user.id).await?;
+            let visible = visible_projects(&s, &auth.caller.token.user.id).await?;
             Value::Array(
                 parents
                     .iter()
@@ -266,7 +271,7 @@ pub async fn get(
         let value = if subtree_as_ids {
             subtree_ids(&project.id, &subtree)
         } else {
-            let visible = visible_projects(&s, &auth.info.user.id).await?;
+            let visible = visible_projects(&s, &auth.caller.token.user.id).await?;
             Value::Array(
                 subtree
                     .iter()

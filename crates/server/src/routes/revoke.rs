@@ -17,7 +17,7 @@ pub async fn events(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:list_revoke_events",
         target(json!({}), &[]),
     )?;

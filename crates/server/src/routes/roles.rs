@@ -50,7 +50,7 @@ pub async fn list(
     } else {
         "identity:list_roles"
     };
-    enforce(&s, &auth.info, action, target(json!({}), &[]))?;
+    enforce(&s, &auth.caller.token, action, target(json!({}), &[]))?;
     let roles = s
         .limen
         .list_roles(&RoleFilter {
@@ -147,7 +147,7 @@ pub async fn list_implied(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:list_implied_roles",
         target(json!({}), &[("prior_role_id", &prior)]),
     )?;
@@ -188,7 +188,7 @@ pub async fn get_implied(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:get_implied_role",
         target(
             json!({}),
@@ -206,7 +206,7 @@ pub async fn check_implied(
 ) -> ApiResult<StatusCode> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:check_implied_role",
         target(
             json!({}),
@@ -244,7 +244,7 @@ pub async fn inferences(
 ) -> ApiResult<Json<Value>> {
     enforce(
         &s,
-        &auth.info,
+        &auth.caller.token,
         "identity:list_role_inference_rules",
         target(json!({}), &[]),
     )?;

@@ -23,7 +23,7 @@ async fn signed_token(
     } else {
         "identity:ec2tokens_validate"
     };
-    enforce(s, &auth.info, action, target(json!({}), &[]))?;
+    enforce(s, &auth.caller.token, action, target(json!({}), &[]))?;
     let creds = signed_credentials(body, s3).map_err(|e| match e {
         SignedBodyError::NoBody => ApiError::bad_request(e.to_string()),
         SignedBodyError::NotSigned => ApiError::unauthorized(),

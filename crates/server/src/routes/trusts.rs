@@ -29,7 +29,7 @@ async fn checked(
 ) -> ApiResult<(Trust, Authorized)> {
     let t = s.limen.get_trust(id).await?;
     let proof = authorize(s, auth, action, trust_target(&t))?;
-    refuse_delegated(&auth.info, Guarded::Trusts)?;
+    refuse_delegated(&auth.caller.token, Guarded::Trusts)?;
     Ok((t, proof))
 }
 
@@ -40,7 +40,7 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let raw = body.get("trust").cloned().unwrap_or(Value::Null);
-    refuse_delegated(&auth.info, Guarded::Trusts)?;
+    refuse_delegated(&auth.caller.token, Guarded::Trusts)?;
     let proof = authorize(
         &s,
         &auth,
@@ -49,7 +49,7 @@ pub async fn create(
     )?;
     let (t, roles) = s
         .limen
-        .create_trust(&proof, &auth.info, input::trust_create(body)?)
+        .create_trust(&proof, &auth.caller.token, input::trust_create(body)?)
         .await?;
     Ok(created(
         json!({"trust": render::trust(&l, &t, Some(&roles))}),
@@ -75,8 +75,8 @@ pub async fn list(
         ),
         (None, None) => ("identity:list_trusts", json!({})),
     };
-    enforce(&s, &auth.info, action, target(t, &[]))?;
-    refuse_delegated(&auth.info, Guarded::Trusts)?;
+    enforce(&s, &auth.caller.token, action, target(t, &[]))?;
+    refuse_delegated(&auth.caller.token, Guarded::Trusts)?;
     let items = s
         .limen
         .list_trusts(trustor, trustee)
@@ -104,7 +104,9 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let (_, proof) = checked(&s, &auth, &id, "identity:delete_trust").await?;
-    s.limen.delete_trust(&proof, &auth.info, &id).await?;
+    s.limen
+        .delete_trust(&proof, &auth.caller.token, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

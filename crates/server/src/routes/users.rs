@@ -56,12 +56,17 @@ pub async fn list(
     Base(l): Base,
     q: Query,
 ) -> ApiResult<Json<Value>> {
-    let token_domain = auth.info.domain_scope_id().map(str::to_string);
+    let token_domain = auth.caller.token.domain_scope_id().map(str::to_string);
     let t = match &token_domain {
         Some(d) => json!({"domain_id": d}),
         None => json!({}),
     };
-    enforce(&s, &auth.info, "identity:list_users", target(t, &[]))?;
+    enforce(
+        &s,
+        &auth.caller.token,
+        "identity:list_users",
+        target(t, &[]),
+    )?;
     let Some(domain_id) = crate::routes::listed_domain(token_domain.as_deref(), &q) else {
         return crate::routes::paged(&s, &l, "users", "users", &q, vec![]);
     };
@@ -112,7 +117,7 @@ pub async fn create(
     let u = input::user_create(body)?;
     let domain_id = match u.domain_id {
         Some(d) => d,
-        None => match &auth.info.scope {
+        None => match &auth.caller.token.scope {
             ResolvedScope::Domain(d) => d.id.clone(),
             _ => DEFAULT_DOMAIN_ID.to_string(),
         },
@@ -240,7 +245,7 @@ pub async fn groups(
     checked_user(&s, &auth, &id, "identity:list_groups_for_user").await?;
     let mut groups = s.limen.list_groups_for_user(&id).await?;
     // A domain-scoped caller sees only its domain's groups, as in Keystone.
-    if let Some(d) = auth.info.domain_scope_id() {
+    if let Some(d) = auth.caller.token.domain_scope_id() {
         groups.retain(|g| g.domain_id == d);
     }
     let items = filter_name(groups, &q, |g| &g.name)?
