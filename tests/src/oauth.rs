@@ -296,7 +296,9 @@ pub async fn answer_device(
         .await
 }
 
-/// A browser without scripts: keeps cookies, follows nothing by itself.
+/// A browser without scripts: keeps cookies, follows nothing by itself. A clone is a
+/// second tab of the same browser (the same cookies from then on).
+#[derive(Clone)]
 pub struct PageClient {
     http: reqwest::Client,
     pub cookies: BTreeMap<String, String>,

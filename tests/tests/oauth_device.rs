@@ -173,3 +173,55 @@ async fn denied_expired_and_guessed_codes() {
         (StatusCode::UNAUTHORIZED, "invalid_client")
     );
 }
+
+/// A poll and the person's approval arriving at the same moment: the approval is never
+/// lost (a poll that read "pending" before the approval landed must not write it back),
+/// so the next poll gets tokens. Many devices at once make the overlap certain to occur.
+#[tokio::test]
+async fn an_approval_racing_a_poll_is_never_lost() {
+    let (s, client) = setup("device_poll_interval = 1").await;
+    let mut browser = PageClient::new();
+    let mut forms = Vec::new();
+    for _ in 0..24 {
+        let (_, d) = start(&s, &client, "openid").await;
+        let link = d["verification_uri_complete"].as_str().unwrap();
+        let mut page = browser.get(link).await;
+        if page.status == StatusCode::SEE_OTHER {
+            let login = browser
+                .log_in(page.location(), "alice", USER_PASSWORD)
+                .await;
+            assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.body);
+            page = browser.get(login.location()).await;
+        }
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let fields = (page.field("user_code"), page.field("csrf"));
+        forms.push((d["device_code"].as_str().unwrap().to_string(), fields));
+    }
+    let races = forms.iter().map(|(device_code, (user_code, csrf))| {
+        let mut tab = browser.clone();
+        let (s, client) = (&s, &client);
+        async move {
+            let action = s.url("/device");
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("user_code", user_code.as_str()),
+                ("decision", "approve"),
+            ];
+            let (page, (status, _)) =
+                tokio::join!(tab.post(&action, &form), poll(s, client, device_code));
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            status
+        }
+    });
+    let first_polls = futures_util::future::join_all(races).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for ((device_code, _), first) in forms.iter().zip(first_polls) {
+        let (status, body) = poll(&s, &client, device_code).await;
+        // Tokens exactly once: at the racing poll (the approval came first) or now.
+        let got = [first, status]
+            .iter()
+            .filter(|s| **s == StatusCode::OK)
+            .count();
+        assert_eq!(got, 1, "the approval was lost or used twice: {body}");
+    }
+}

@@ -18,6 +18,12 @@ use serde::{Deserialize, Serialize};
 const DEVICE: &str = "oauth_device_code";
 const USER_CODE: &str = "oauth_user_code";
 const DEVICE_USED: &str = "oauth_device_code_used";
+/// A device request's decision, made once (create-only) before it is written.
+const DEVICE_DECIDED: &str = "oauth_device_code_decided";
+/// A device's polling pace: its own record, because polls read the request and write
+/// their pace while the person may be deciding; a poll that wrote the whole request
+/// back would undo an approval made between its read and its write.
+const DEVICE_PACE: &str = "oauth_device_poll_pace";
 
 /// RFC 8628 §6.1: no vowels (no words), no digits (no 0/O, 1/I confusion).
 const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
@@ -55,9 +61,16 @@ struct DeviceRecord {
     user_id: Option<String>,
     #[serde(default)]
     signed_in: Option<SignIn>,
+    /// The interval the device was told at the start.
     interval: i64,
-    last_polled_at: Option<i64>,
     expires_at: i64,
+}
+
+/// How fast a device may poll: the interval grows by five seconds at each `slow_down`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PollPace {
+    interval: i64,
+    last_polled_at: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,7 +152,6 @@ impl Limen {
             user_id: None,
             signed_in: None,
             interval: oidc.device_poll_interval,
-            last_polled_at: None,
             expires_at,
         };
         self.record_put(
@@ -184,7 +196,7 @@ impl Limen {
             .ok_or_else(|| OAuthError::InvalidRequest("device_code is required.".into()))?;
         let key = secret_key(device_code);
         let unknown = || OAuthError::InvalidGrant("The device code is unknown or used.".into());
-        let mut record: DeviceRecord = self.record_get(DEVICE, &key).await?.ok_or_else(unknown)?;
+        let record: DeviceRecord = self.record_get(DEVICE, &key).await?.ok_or_else(unknown)?;
         if record.client_id != client.id {
             return Err(unknown());
         }
@@ -194,19 +206,25 @@ impl Limen {
                 "The device code expired; start again.".into(),
             ));
         }
-        let too_soon = record
-            .last_polled_at
-            .is_some_and(|last| now - last < record.interval);
-        if too_soon {
-            record.interval += 5;
-        }
-        record.last_polled_at = Some(now);
         let keep = record.expires_at + KEEP_AFTER_EXPIRY;
-        self.record_put(DEVICE, &key, &record, keep, false).await?;
+        let last: Option<PollPace> = self.record_get(DEVICE_PACE, &key).await?;
+        let too_soon = last
+            .as_ref()
+            .is_some_and(|p| now - p.last_polled_at < p.interval);
+        let interval = match &last {
+            Some(p) if too_soon => p.interval + 5,
+            Some(p) => p.interval,
+            None => record.interval,
+        };
+        let pace = PollPace {
+            interval,
+            last_polled_at: now,
+        };
+        self.record_put(DEVICE_PACE, &key, &pace, keep, false)
+            .await?;
         if too_soon {
             return Err(OAuthError::SlowDown(format!(
-                "Polling too fast: wait {} seconds between polls.",
-                record.interval
+                "Polling too fast: wait {interval} seconds between polls."
             )));
         }
         match record.decision {
@@ -291,6 +309,16 @@ impl Limen {
         if record.decision != Decision::Pending || self.now_unix() >= record.expires_at {
             return Ok(false);
         }
+        let keep = record.expires_at + KEEP_AFTER_EXPIRY;
+        // Two tabs answering at once: the first answer is the decision.
+        match self
+            .record_put(DEVICE_DECIDED, &key, &serde_json::json!({}), keep, true)
+            .await
+        {
+            Ok(()) => {}
+            Err(CoreError::Conflict { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        }
         record.decision = if approve {
             record.user_id = Some(session.user_id.clone());
             record.signed_in = Some(session.sign_in.clone());
@@ -298,7 +326,6 @@ impl Limen {
         } else {
             Decision::Denied
         };
-        let keep = record.expires_at + KEEP_AFTER_EXPIRY;
         self.record_put(DEVICE, &key, &record, keep, false).await?;
         // The user code is done: it cannot be approved twice.
         if let Some(code) = normalize_user_code(typed) {
