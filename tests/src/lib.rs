@@ -62,7 +62,7 @@ pub struct TestServer {
 
 /// A fresh database for this test: SQLite in the data dir, or a new PostgreSQL database
 /// when `LIMEN_TEST_DATABASE_URL` points at a server.
-async fn fresh_database(dir: &Path) -> String {
+pub async fn fresh_database(dir: &Path) -> String {
     match std::env::var("LIMEN_TEST_DATABASE_URL") {
         Ok(server) if server.starts_with("postgres") => {
             let name = format!("limen_t_{:016x}", rand::thread_rng().gen::<u64>());

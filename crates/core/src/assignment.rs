@@ -359,23 +359,27 @@ impl Limen {
         self.get_role(&a.role_id).await?;
         self.check_actor(&a.actor).await?;
         self.check_target(&a.target).await?;
-        if !self.store.delete_assignment(a).await? {
-            return Err(assignment_not_found(a));
-        }
-        // Tokens need no event: their roles are recomputed on every validation. Application
-        // credentials whose roles are no longer all held are deleted, as in Keystone.
-        let users = match &a.actor {
-            Actor::User(u) => vec![u.clone()],
-            Actor::Group(g) => self.store.list_user_ids_in_group(g).await?,
-        };
-        for u in users {
-            for c in self.store.list_application_credentials(&u, None).await? {
-                if self.application_credential_roles(&c).await?.is_none() {
-                    self.store.delete_application_credential(&c.id).await?;
+        // The grant and the application credentials it carried go together.
+        self.in_unit(async |unit| {
+            if !unit.store.delete_assignment(a).await? {
+                return Err(assignment_not_found(a));
+            }
+            // Tokens need no event: their roles are recomputed on every validation. Application
+            // credentials whose roles are no longer all held are deleted, as in Keystone.
+            let users = match &a.actor {
+                Actor::User(u) => vec![u.clone()],
+                Actor::Group(g) => unit.store.list_user_ids_in_group(g).await?,
+            };
+            for u in users {
+                for c in unit.store.list_application_credentials(&u, None).await? {
+                    if unit.application_credential_roles(&c).await?.is_none() {
+                        unit.store.delete_application_credential(&c.id).await?;
+                    }
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     /// Roles granted to `actor` on `target` directly (the grants API's list).

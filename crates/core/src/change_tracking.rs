@@ -4,21 +4,28 @@
 //! place means a write cannot bypass invalidation: the trait forces a decision per method.
 
 use crate::clock::Clock;
+use crate::documents::DocumentKind;
 use crate::endpoint_filter::CATALOG_DOCUMENTS;
-use crate::error::StoreResult;
-use crate::federation::SP;
+use crate::error::{StoreError, StoreResult};
 use crate::model::*;
-use crate::oauth1::{ACCESS_TOKEN, CONSUMER};
 use crate::store::*;
 use crate::validation_cache::{Dependency, ValidationCache};
 use async_trait::async_trait;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
 pub struct TrackingStore {
     inner: Arc<dyn Store>,
     cache: Arc<ValidationCache>,
     clock: Arc<dyn Clock>,
+    /// Set when this store is a unit of work (`inner` is then the unit).
+    unit: Option<OpenUnit>,
+}
+
+/// A unit of work in progress and what its writes changed, published when it commits.
+struct OpenUnit {
+    work: Arc<dyn UnitOfWork>,
+    changed: Mutex<Vec<Dependency>>,
 }
 
 impl TrackingStore {
@@ -27,49 +34,121 @@ impl TrackingStore {
             inner,
             cache,
             clock,
+            unit: None,
         }
     }
 
-    /// Applies `changed` here at once and publishes it to the other nodes. The write it
-    /// follows has already committed; if publishing fails, the other nodes' entries still
-    /// expire after `[token] cache_time`, and the failure is logged.
-    async fn changed(&self, changed: Vec<Dependency>) {
-        if changed.is_empty() {
-            return;
-        }
-        self.cache.apply(&changed);
-        if let Err(e) = self
-            .inner
-            .record_token_changes(&changed, self.clock.now())
-            .await
-        {
-            tracing::error!(error = %e, "could not publish a token change to the other nodes");
-        }
-    }
-
-    /// The users a grant to `actor` reaches.
-    async fn actor_users(&self, actor: &Actor) -> StoreResult<Vec<Dependency>> {
-        Ok(match actor {
-            Actor::User(id) => vec![Dependency::User(id.clone())],
-            Actor::Group(id) => self
-                .inner
-                .list_user_ids_in_group(id)
-                .await?
-                .into_iter()
-                .map(Dependency::User)
-                .collect(),
+    /// Where one tracked write runs: inside a unit, as part of it; alone, in a unit of
+    /// its own, so the write and its change-feed entry commit together.
+    async fn step(&self) -> StoreResult<Step<'_>> {
+        Ok(match &self.unit {
+            Some(open) => Step::InUnit {
+                store: &*self.inner,
+                open,
+            },
+            None => Step::Alone {
+                work: self.inner.begin_unit().await?,
+                tracking: self,
+            },
         })
     }
+
+    /// Publishes `changed` with the write it follows, which has committed: to this
+    /// node's cache at once, to the other nodes through the feed entry in the same
+    /// transaction.
+    fn apply(&self, changed: &[Dependency]) {
+        if !changed.is_empty() {
+            self.cache.apply(changed);
+        }
+    }
+}
+
+/// One tracked write in progress (see [`TrackingStore::step`]).
+enum Step<'a> {
+    InUnit {
+        store: &'a dyn Store,
+        open: &'a OpenUnit,
+    },
+    Alone {
+        work: Arc<dyn UnitOfWork>,
+        tracking: &'a TrackingStore,
+    },
+}
+
+impl Step<'_> {
+    fn store(&self) -> &dyn Store {
+        match self {
+            Step::InUnit { store, .. } => *store,
+            Step::Alone { work, .. } => &**work,
+        }
+    }
+
+    /// The write is done and changed `changed`.
+    async fn done(self, changed: Vec<Dependency>) -> StoreResult<()> {
+        match self {
+            Step::InUnit { open, .. } => {
+                open.changed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(changed);
+                Ok(())
+            }
+            Step::Alone { work, tracking } => {
+                if !changed.is_empty() {
+                    work.record_token_changes(&changed, tracking.clock.now())
+                        .await?;
+                }
+                work.commit().await?;
+                tracking.apply(&changed);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl UnitOfWork for TrackingStore {
+    /// Commits the unit with one feed entry per change its writes made, then applies the
+    /// changes to this node's cache.
+    async fn commit(&self) -> StoreResult<()> {
+        let Some(open) = &self.unit else {
+            return Err(StoreError::backend("no unit of work to commit"));
+        };
+        let changed = std::mem::take(&mut *open.changed.lock().unwrap_or_else(|p| p.into_inner()));
+        if !changed.is_empty() {
+            open.work
+                .record_token_changes(&changed, self.clock.now())
+                .await?;
+        }
+        open.work.commit().await?;
+        self.apply(&changed);
+        Ok(())
+    }
+}
+
+/// The users a grant to `actor` reaches.
+async fn actor_users(store: &dyn Store, actor: &Actor) -> StoreResult<Vec<Dependency>> {
+    Ok(match actor {
+        Actor::User(id) => vec![Dependency::User(id.clone())],
+        Actor::Group(id) => store
+            .list_user_ids_in_group(id)
+            .await?
+            .into_iter()
+            .map(Dependency::User)
+            .collect(),
+    })
 }
 
 /// Documents that validation reads: OAuth1 access tokens and consumers, the endpoint
 /// filters that shape catalogs, and the service providers token bodies list.
 fn document_dependency(kind: &str, id: &str) -> Vec<Dependency> {
-    match kind {
-        ACCESS_TOKEN => vec![Dependency::OAuth1AccessToken(id.to_string())],
-        CONSUMER => vec![Dependency::OAuth1Consumer(id.to_string())],
-        k if CATALOG_DOCUMENTS.contains(&k) => vec![Dependency::Catalog],
-        SP => vec![Dependency::ServiceProviders],
+    match DocumentKind::from_name(kind) {
+        Some(DocumentKind::OAuth1AccessToken) => {
+            vec![Dependency::OAuth1AccessToken(id.to_string())]
+        }
+        Some(DocumentKind::OAuth1Consumer) => vec![Dependency::OAuth1Consumer(id.to_string())],
+        Some(k) if CATALOG_DOCUMENTS.contains(&k) => vec![Dependency::Catalog],
+        Some(DocumentKind::ServiceProvider) => vec![Dependency::ServiceProviders],
         _ => vec![],
     }
 }
@@ -91,6 +170,22 @@ fn event_dependency(e: &RevocationEvent) -> Dependency {
 
 #[async_trait]
 impl Store for TrackingStore {
+    async fn begin_unit(&self) -> StoreResult<Arc<dyn UnitOfWork>> {
+        if self.unit.is_some() {
+            return Err(StoreError::backend("units of work do not nest"));
+        }
+        let work = self.inner.begin_unit().await?;
+        Ok(Arc::new(TrackingStore {
+            inner: work.clone(),
+            cache: self.cache.clone(),
+            clock: self.clock.clone(),
+            unit: Some(OpenUnit {
+                work,
+                changed: Mutex::new(Vec::new()),
+            }),
+        }))
+    }
+
     async fn create_domain(&self, d: &Domain) -> StoreResult<()> {
         self.inner.create_domain(d).await
     }
@@ -108,14 +203,16 @@ impl Store for TrackingStore {
     }
 
     async fn update_domain(&self, d: &Domain) -> StoreResult<()> {
-        self.inner.update_domain(d).await?;
-        self.changed(vec![Dependency::Domain(d.id.clone())]).await;
+        let w = self.step().await?;
+        w.store().update_domain(d).await?;
+        w.done(vec![Dependency::Domain(d.id.clone())]).await?;
         Ok(())
     }
 
     async fn delete_domain(&self, id: &str) -> StoreResult<bool> {
-        let gone = self.inner.delete_domain(id).await?;
-        self.changed(vec![Dependency::Domain(id.to_string())]).await;
+        let w = self.step().await?;
+        let gone = w.store().delete_domain(id).await?;
+        w.done(vec![Dependency::Domain(id.to_string())]).await?;
         Ok(gone)
     }
 
@@ -140,15 +237,16 @@ impl Store for TrackingStore {
     }
 
     async fn update_project(&self, p: &Project) -> StoreResult<()> {
-        self.inner.update_project(p).await?;
-        self.changed(vec![Dependency::Project(p.id.clone())]).await;
+        let w = self.step().await?;
+        w.store().update_project(p).await?;
+        w.done(vec![Dependency::Project(p.id.clone())]).await?;
         Ok(())
     }
 
     async fn delete_project(&self, id: &str) -> StoreResult<bool> {
-        let gone = self.inner.delete_project(id).await?;
-        self.changed(vec![Dependency::Project(id.to_string())])
-            .await;
+        let w = self.step().await?;
+        let gone = w.store().delete_project(id).await?;
+        w.done(vec![Dependency::Project(id.to_string())]).await?;
         Ok(gone)
     }
 
@@ -169,21 +267,23 @@ impl Store for TrackingStore {
     }
 
     async fn update_user(&self, u: &User) -> StoreResult<()> {
-        self.inner.update_user(u).await?;
-        self.changed(vec![Dependency::User(u.id.clone())]).await;
+        let w = self.step().await?;
+        w.store().update_user(u).await?;
+        w.done(vec![Dependency::User(u.id.clone())]).await?;
         Ok(())
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
-        let gone = self.inner.delete_user(id).await?;
-        self.changed(vec![Dependency::User(id.to_string())]).await;
+        let w = self.step().await?;
+        let gone = w.store().delete_user(id).await?;
+        w.done(vec![Dependency::User(id.to_string())]).await?;
         Ok(gone)
     }
 
     async fn set_password(&self, p: &Password, keep_history: usize) -> StoreResult<()> {
-        self.inner.set_password(p, keep_history).await?;
-        self.changed(vec![Dependency::User(p.user_id.clone())])
-            .await;
+        let w = self.step().await?;
+        w.store().set_password(p, keep_history).await?;
+        w.done(vec![Dependency::User(p.user_id.clone())]).await?;
         Ok(())
     }
 
@@ -228,25 +328,26 @@ impl Store for TrackingStore {
     }
 
     async fn delete_group(&self, id: &str) -> StoreResult<bool> {
+        let w = self.step().await?;
         // The members lose what the group was granted.
-        let members = self.inner.list_user_ids_in_group(id).await?;
-        let gone = self.inner.delete_group(id).await?;
-        self.changed(members.into_iter().map(Dependency::User).collect())
-            .await;
+        let members = w.store().list_user_ids_in_group(id).await?;
+        let gone = w.store().delete_group(id).await?;
+        w.done(members.into_iter().map(Dependency::User).collect())
+            .await?;
         Ok(gone)
     }
 
     async fn add_user_to_group(&self, group_id: &str, user_id: &str) -> StoreResult<()> {
-        self.inner.add_user_to_group(group_id, user_id).await?;
-        self.changed(vec![Dependency::User(user_id.to_string())])
-            .await;
+        let w = self.step().await?;
+        w.store().add_user_to_group(group_id, user_id).await?;
+        w.done(vec![Dependency::User(user_id.to_string())]).await?;
         Ok(())
     }
 
     async fn remove_user_from_group(&self, group_id: &str, user_id: &str) -> StoreResult<bool> {
-        let gone = self.inner.remove_user_from_group(group_id, user_id).await?;
-        self.changed(vec![Dependency::User(user_id.to_string())])
-            .await;
+        let w = self.step().await?;
+        let gone = w.store().remove_user_from_group(group_id, user_id).await?;
+        w.done(vec![Dependency::User(user_id.to_string())]).await?;
         Ok(gone)
     }
 
@@ -275,26 +376,30 @@ impl Store for TrackingStore {
     }
 
     async fn update_role(&self, r: &Role) -> StoreResult<()> {
-        self.inner.update_role(r).await?;
-        self.changed(vec![Dependency::All]).await;
+        let w = self.step().await?;
+        w.store().update_role(r).await?;
+        w.done(vec![Dependency::All]).await?;
         Ok(())
     }
 
     async fn delete_role(&self, id: &str) -> StoreResult<bool> {
-        let gone = self.inner.delete_role(id).await?;
-        self.changed(vec![Dependency::All]).await;
+        let w = self.step().await?;
+        let gone = w.store().delete_role(id).await?;
+        w.done(vec![Dependency::All]).await?;
         Ok(gone)
     }
 
     async fn create_implied_role(&self, i: &ImpliedRole) -> StoreResult<()> {
-        self.inner.create_implied_role(i).await?;
-        self.changed(vec![Dependency::All]).await;
+        let w = self.step().await?;
+        w.store().create_implied_role(i).await?;
+        w.done(vec![Dependency::All]).await?;
         Ok(())
     }
 
     async fn delete_implied_role(&self, i: &ImpliedRole) -> StoreResult<bool> {
-        let gone = self.inner.delete_implied_role(i).await?;
-        self.changed(vec![Dependency::All]).await;
+        let w = self.step().await?;
+        let gone = w.store().delete_implied_role(i).await?;
+        w.done(vec![Dependency::All]).await?;
         Ok(gone)
     }
 
@@ -303,16 +408,18 @@ impl Store for TrackingStore {
     }
 
     async fn create_assignment(&self, a: &Assignment) -> StoreResult<()> {
-        self.inner.create_assignment(a).await?;
-        let users = self.actor_users(&a.actor).await?;
-        self.changed(users).await;
+        let w = self.step().await?;
+        let users = actor_users(w.store(), &a.actor).await?;
+        w.store().create_assignment(a).await?;
+        w.done(users).await?;
         Ok(())
     }
 
     async fn delete_assignment(&self, a: &Assignment) -> StoreResult<bool> {
-        let gone = self.inner.delete_assignment(a).await?;
-        let users = self.actor_users(&a.actor).await?;
-        self.changed(users).await;
+        let w = self.step().await?;
+        let users = actor_users(w.store(), &a.actor).await?;
+        let gone = w.store().delete_assignment(a).await?;
+        w.done(users).await?;
         Ok(gone)
     }
 
@@ -321,8 +428,9 @@ impl Store for TrackingStore {
     }
 
     async fn create_region(&self, r: &Region) -> StoreResult<()> {
-        let out = self.inner.create_region(r).await?;
-        self.changed(vec![Dependency::Catalog]).await;
+        let w = self.step().await?;
+        let out = w.store().create_region(r).await?;
+        w.done(vec![Dependency::Catalog]).await?;
         Ok(out)
     }
 
@@ -335,20 +443,23 @@ impl Store for TrackingStore {
     }
 
     async fn update_region(&self, r: &Region) -> StoreResult<()> {
-        let out = self.inner.update_region(r).await?;
-        self.changed(vec![Dependency::Catalog]).await;
+        let w = self.step().await?;
+        let out = w.store().update_region(r).await?;
+        w.done(vec![Dependency::Catalog]).await?;
         Ok(out)
     }
 
     async fn delete_region(&self, id: &str) -> StoreResult<bool> {
-        let out = self.inner.delete_region(id).await?;
-        self.changed(vec![Dependency::Catalog]).await;
+        let w = self.step().await?;
+        let out = w.store().delete_region(id).await?;
+        w.done(vec![Dependency::Catalog]).await?;
         Ok(out)
     }
 
     async fn create_service(&self, s: &Service) -> StoreResult<()> {
-        let out = self.inner.create_service(s).await?;
-        self.changed(vec![Dependency::Catalog]).await;
+        let w = self.step().await?;
+        let out = w.store().create_service(s).await?;
+        w.done(vec![Dependency::Catalog]).await?;
         Ok(out)
     }
 
@@ -361,20 +472,23 @@ impl Store for TrackingStore {
     }
 
     async fn update_service(&self, s: &Service) -> StoreResult<()> {
-        let out = self.inner.update_service(s).await?;
-        self.changed(vec![Dependency::Catalog]).await;
+        let w = self.step().await?;
+        let out = w.store().update_service(s).await?;
+        w.done(vec![Dependency::Catalog]).await?;
         Ok(out)
     }
 
     async fn delete_service(&self, id: &str) -> StoreResult<bool> {
-        let out = self.inner.delete_service(id).await?;
-        self.changed(vec![Dependency::Catalog]).await;
+        let w = self.step().await?;
+        let out = w.store().delete_service(id).await?;
+        w.done(vec![Dependency::Catalog]).await?;
         Ok(out)
     }
 
     async fn create_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
-        let out = self.inner.create_endpoint(e).await?;
-        self.changed(vec![Dependency::Catalog]).await;
+        let w = self.step().await?;
+        let out = w.store().create_endpoint(e).await?;
+        w.done(vec![Dependency::Catalog]).await?;
         Ok(out)
     }
 
@@ -387,14 +501,16 @@ impl Store for TrackingStore {
     }
 
     async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
-        let out = self.inner.update_endpoint(e).await?;
-        self.changed(vec![Dependency::Catalog]).await;
+        let w = self.step().await?;
+        let out = w.store().update_endpoint(e).await?;
+        w.done(vec![Dependency::Catalog]).await?;
         Ok(out)
     }
 
     async fn delete_endpoint(&self, id: &str) -> StoreResult<bool> {
-        let out = self.inner.delete_endpoint(id).await?;
-        self.changed(vec![Dependency::Catalog]).await;
+        let w = self.step().await?;
+        let out = w.store().delete_endpoint(id).await?;
+        w.done(vec![Dependency::Catalog]).await?;
         Ok(out)
     }
 
@@ -422,9 +538,10 @@ impl Store for TrackingStore {
     }
 
     async fn delete_application_credential(&self, id: &str) -> StoreResult<bool> {
-        let gone = self.inner.delete_application_credential(id).await?;
-        self.changed(vec![Dependency::ApplicationCredential(id.to_string())])
-            .await;
+        let w = self.step().await?;
+        let gone = w.store().delete_application_credential(id).await?;
+        w.done(vec![Dependency::ApplicationCredential(id.to_string())])
+            .await?;
         Ok(gone)
     }
 
@@ -482,8 +599,9 @@ impl Store for TrackingStore {
     }
 
     async fn delete_trust(&self, id: &str) -> StoreResult<bool> {
-        let gone = self.inner.delete_trust(id).await?;
-        self.changed(vec![Dependency::Trust(id.to_string())]).await;
+        let w = self.step().await?;
+        let gone = w.store().delete_trust(id).await?;
+        w.done(vec![Dependency::Trust(id.to_string())]).await?;
         Ok(gone)
     }
 
@@ -491,16 +609,14 @@ impl Store for TrackingStore {
         self.inner.consume_trust_use(id).await
     }
 
-    async fn put_document(
-        &self,
-        kind: &str,
-        id: &str,
-        body: &serde_json::Value,
-        create_only: bool,
-    ) -> StoreResult<()> {
-        self.inner.put_document(kind, id, body, create_only).await?;
-        self.changed(document_dependency(kind, id)).await;
-        Ok(())
+    async fn put_document(&self, doc: &DocumentWrite<'_>) -> StoreResult<()> {
+        let changed = document_dependency(doc.kind, doc.id);
+        if changed.is_empty() {
+            return self.inner.put_document(doc).await;
+        }
+        let w = self.step().await?;
+        w.store().put_document(doc).await?;
+        w.done(changed).await
     }
 
     async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<serde_json::Value>> {
@@ -511,9 +627,38 @@ impl Store for TrackingStore {
         self.inner.list_documents(kind).await
     }
 
+    async fn list_documents_of(
+        &self,
+        kind: &str,
+        owner: &str,
+    ) -> StoreResult<Vec<serde_json::Value>> {
+        self.inner.list_documents_of(kind, owner).await
+    }
+
+    async fn list_unindexed_documents(&self, kind: &str) -> StoreResult<Vec<serde_json::Value>> {
+        self.inner.list_unindexed_documents(kind).await
+    }
+
     async fn delete_document(&self, kind: &str, id: &str) -> StoreResult<bool> {
-        let gone = self.inner.delete_document(kind, id).await?;
-        self.changed(document_dependency(kind, id)).await;
+        let changed = document_dependency(kind, id);
+        if changed.is_empty() {
+            return self.inner.delete_document(kind, id).await;
+        }
+        let w = self.step().await?;
+        let gone = w.store().delete_document(kind, id).await?;
+        w.done(changed).await?;
+        Ok(gone)
+    }
+
+    async fn delete_documents_of(&self, kind: &str, owner: &str) -> StoreResult<Vec<String>> {
+        // Which documents go is known only once they are gone.
+        let w = self.step().await?;
+        let gone = w.store().delete_documents_of(kind, owner).await?;
+        let changed = gone
+            .iter()
+            .flat_map(|id| document_dependency(kind, id))
+            .collect();
+        w.done(changed).await?;
         Ok(gone)
     }
 
@@ -548,9 +693,10 @@ impl Store for TrackingStore {
     }
 
     async fn add_revocation_event(&self, e: &RevocationEvent) -> StoreResult<()> {
-        self.inner.add_revocation_event(e).await?;
-        self.changed(vec![event_dependency(e), Dependency::Revocations])
-            .await;
+        let w = self.step().await?;
+        w.store().add_revocation_event(e).await?;
+        w.done(vec![event_dependency(e), Dependency::Revocations])
+            .await?;
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 //! SHA-256 hash (it is 32 random bytes, so a slow hash buys nothing).
 
 use crate::authz::Authorized;
+use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
 use crate::oauth_client::GRANT_TOKEN_EXCHANGE;
 use crate::service::Limen;
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-const KIND: &str = "k8s_cluster";
+const KIND: DocumentKind = DocumentKind::Cluster;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cluster {
@@ -68,6 +69,24 @@ pub struct Cluster {
     pub webhook_secret_hash: String,
     /// When it was registered (unix seconds).
     pub created_at: i64,
+}
+
+impl Indexed for Cluster {
+    const KIND: DocumentKind = KIND;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> &str {
+        &self.domain_id
+    }
+    /// A name is unique in its domain; an audience everywhere (a token for one cluster
+    /// must not work on another).
+    fn claims(&self) -> Vec<String> {
+        vec![
+            format!("name:{}/{}", self.domain_id, self.name),
+            format!("audience:{}", self.audience),
+        ]
+    }
 }
 
 /// Groups for the holders of a role: on a cluster, a token whose project the person
@@ -308,7 +327,7 @@ impl Limen {
         if let Some(id) = &cluster.login_client_id {
             self.check_login_client(id).await?;
         }
-        self.doc_put(KIND, &cluster.id, &cluster, true).await?;
+        self.doc_save(&cluster, true).await?;
         let token = webhook_token(&cluster.id, &secret);
         Ok((cluster, token))
     }
@@ -350,8 +369,10 @@ impl Limen {
 
     /// Every cluster, or a domain's; by name, then id.
     pub async fn list_clusters(&self, domain_id: Option<&str>) -> CoreResult<Vec<Cluster>> {
-        let mut all: Vec<Cluster> = self.doc_list(KIND).await?;
-        all.retain(|c| domain_id.is_none_or(|d| c.domain_id == d));
+        let mut all: Vec<Cluster> = match domain_id {
+            Some(d) => self.doc_list_of(d).await?,
+            None => self.doc_list(KIND).await?,
+        };
         all.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
         Ok(all)
     }
@@ -417,7 +438,7 @@ impl Limen {
         }
         check_cluster(&c)?;
         self.check_cluster_references(&c).await?;
-        self.doc_put(KIND, id, &c, false).await?;
+        self.doc_save(&c, false).await?;
         Ok(c)
     }
 
@@ -428,10 +449,14 @@ impl Limen {
 
     /// [`Limen::delete_cluster`] once authorized, or as part of another write.
     pub(crate) async fn remove_cluster(&self, id: &str) -> CoreResult<()> {
-        if !self.doc_delete(KIND, id).await? {
-            return Err(CoreError::not_found("cluster", id));
-        }
-        self.forget_kube_rules_of(id).await
+        // A cluster goes with its rules, or stays with them.
+        self.in_unit(async |unit| {
+            if !unit.doc_delete(KIND, id).await? {
+                return Err(CoreError::not_found("cluster", id));
+            }
+            unit.forget_kube_rules_of(id).await
+        })
+        .await
     }
 
     /// Removes a deleted domain's clusters (with their rules).
@@ -452,7 +477,7 @@ impl Limen {
         let mut c = self.get_cluster(id).await?;
         let secret = self.new_webhook_secret();
         c.webhook_secret_hash = hash_secret(&secret);
-        self.doc_put(KIND, id, &c, false).await?;
+        self.doc_save(&c, false).await?;
         let token = webhook_token(&c.id, &secret);
         Ok((c, token))
     }

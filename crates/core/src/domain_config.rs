@@ -3,12 +3,13 @@
 //! (the LDAP password) are stored but never shown.
 
 use crate::authz::Authorized;
+use crate::documents::DocumentKind;
 use crate::error::{CoreError, CoreResult};
 use crate::model::Extra;
 use crate::service::Limen;
 use serde_json::{Map, Value};
 
-const KIND: &str = "domain_config";
+const KIND: DocumentKind = DocumentKind::DomainConfig;
 
 /// Keystone's defaults for the allowed options (read off Keystone 30's configuration).
 const DEFAULTS: &str = include_str!("domain_config_defaults.json");
@@ -219,38 +220,42 @@ impl Limen {
         if let Some(g) = group {
             check_option(g, option)?;
         }
-        let mut config = self
-            .stored_domain_config(domain_id)
-            .await?
-            .ok_or_else(|| not_found_any(domain_id))?;
-        match (group, option) {
-            (None, _) => {
-                self.doc_delete(KIND, domain_id).await?;
-                return Ok(());
-            }
-            (Some(g), None) => {
-                config
-                    .remove(g)
-                    .ok_or_else(|| not_found_option(g, None, domain_id))?;
-            }
-            (Some(g), Some(o)) => {
-                let opts = config
-                    .get_mut(g)
-                    .and_then(Value::as_object_mut)
-                    .ok_or_else(|| not_found_option(g, Some(o), domain_id))?;
-                opts.remove(o)
-                    .ok_or_else(|| not_found_option(g, Some(o), domain_id))?;
-                if opts.is_empty() {
-                    config.remove(g);
+        // Read and written back as one.
+        self.in_unit(async |unit| {
+            let mut config = self
+                .stored_domain_config(domain_id)
+                .await?
+                .ok_or_else(|| not_found_any(domain_id))?;
+            match (group, option) {
+                (None, _) => {
+                    unit.doc_delete(KIND, domain_id).await?;
+                    return Ok(());
+                }
+                (Some(g), None) => {
+                    config
+                        .remove(g)
+                        .ok_or_else(|| not_found_option(g, None, domain_id))?;
+                }
+                (Some(g), Some(o)) => {
+                    let opts = config
+                        .get_mut(g)
+                        .and_then(Value::as_object_mut)
+                        .ok_or_else(|| not_found_option(g, Some(o), domain_id))?;
+                    opts.remove(o)
+                        .ok_or_else(|| not_found_option(g, Some(o), domain_id))?;
+                    if opts.is_empty() {
+                        config.remove(g);
+                    }
                 }
             }
-        }
-        if config.is_empty() {
-            self.doc_delete(KIND, domain_id).await?;
-        } else {
-            self.doc_put(KIND, domain_id, &config, false).await?;
-        }
-        Ok(())
+            if config.is_empty() {
+                unit.doc_delete(KIND, domain_id).await?;
+            } else {
+                unit.doc_put(KIND, domain_id, &config, false).await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Keystone's defaults for the allowed options.

@@ -3,6 +3,7 @@
 //! does); a project without any sees every endpoint.
 
 use crate::authz::Authorized;
+use crate::documents::DocumentKind;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Endpoint, Extra, Interface, Project};
 use crate::service::Limen;
@@ -10,11 +11,11 @@ use crate::store::{EndpointFilter, ProjectFilter};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-const GROUP: &str = "endpoint_group";
-const GROUP_PROJECT: &str = "project_endpoint_group";
-const PROJECT_ENDPOINT: &str = "project_endpoint";
+const GROUP: DocumentKind = DocumentKind::EndpointGroup;
+const GROUP_PROJECT: DocumentKind = DocumentKind::ProjectEndpointGroup;
+const PROJECT_ENDPOINT: DocumentKind = DocumentKind::ProjectEndpoint;
 /// The documents a project's catalog depends on.
-pub(crate) const CATALOG_DOCUMENTS: [&str; 3] = [GROUP, GROUP_PROJECT, PROJECT_ENDPOINT];
+pub(crate) const CATALOG_DOCUMENTS: [DocumentKind; 3] = [GROUP, GROUP_PROJECT, PROJECT_ENDPOINT];
 
 /// The attributes an endpoint group may filter on.
 pub const FILTER_KEYS: &[&str] = &["service_id", "region_id", "interface"];
@@ -144,16 +145,20 @@ impl Limen {
 
     pub async fn delete_endpoint_group(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
         authz.require(&["identity:delete_endpoint_group"])?;
-        if !self.doc_delete(GROUP, id).await? {
-            return Err(CoreError::not_found("Endpoint Group", id));
-        }
-        for a in self.doc_list::<GroupProject>(GROUP_PROJECT).await? {
-            if a.endpoint_group_id == id {
-                self.doc_delete(GROUP_PROJECT, &pair(id, &a.project_id))
-                    .await?;
+        // The group goes with its project associations.
+        self.in_unit(async |unit| {
+            if !unit.doc_delete(GROUP, id).await? {
+                return Err(CoreError::not_found("Endpoint Group", id));
             }
-        }
-        Ok(())
+            for a in unit.doc_list::<GroupProject>(GROUP_PROJECT).await? {
+                if a.endpoint_group_id == id {
+                    unit.doc_delete(GROUP_PROJECT, &pair(id, &a.project_id))
+                        .await?;
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub async fn endpoints_in_group(&self, id: &str) -> CoreResult<Vec<Endpoint>> {

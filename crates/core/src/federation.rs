@@ -3,6 +3,7 @@
 //! does; federated login itself (mapping assertions to users) is not offered yet.
 
 use crate::authz::Authorized;
+use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
 use crate::resource::NewDomain;
 use crate::service::Limen;
@@ -11,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 
-const IDP: &str = "identity_provider";
-const PROTOCOL: &str = "federation_protocol";
-const MAPPING: &str = "mapping";
-pub(crate) const SP: &str = "service_provider";
+const IDP: DocumentKind = DocumentKind::IdentityProvider;
+const PROTOCOL: DocumentKind = DocumentKind::Protocol;
+const MAPPING: DocumentKind = DocumentKind::Mapping;
+pub(crate) const SP: DocumentKind = DocumentKind::ServiceProvider;
 
 /// Keystone's `[saml] relay_state_prefix` default.
 pub const DEFAULT_RELAY_STATE_PREFIX: &str = "ss:mem:";
@@ -31,6 +32,23 @@ pub struct IdentityProvider {
     pub remote_ids: Vec<String>,
     /// Minutes group memberships from the mapping last (`None`: the server default).
     pub authorization_ttl: Option<i64>,
+}
+
+impl Indexed for IdentityProvider {
+    const KIND: DocumentKind = IDP;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> &str {
+        &self.domain_id
+    }
+    /// A remote id names exactly one provider.
+    fn claims(&self) -> Vec<String> {
+        self.remote_ids
+            .iter()
+            .map(|r| format!("remote:{r}"))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -57,6 +75,16 @@ pub struct Protocol {
     pub idp_id: String,
     pub mapping_id: String,
     pub remote_id_attribute: Option<String>,
+}
+
+impl Indexed for Protocol {
+    const KIND: DocumentKind = PROTOCOL;
+    fn key(&self) -> String {
+        protocol_key(&self.idp_id, &self.id)
+    }
+    fn owner(&self) -> &str {
+        &self.idp_id
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,7 +133,7 @@ impl Limen {
             }
             if let Some(taken) = remote_ids.iter().find(|r| other.remote_ids.contains(r)) {
                 return Err(CoreError::conflict(
-                    IDP,
+                    IDP.name(),
                     format!("Duplicate remote ID: {taken}"),
                 ));
             }
@@ -120,38 +148,45 @@ impl Limen {
         input: NewIdentityProvider,
     ) -> CoreResult<IdentityProvider> {
         authz.require(&["identity:create_identity_provider"])?;
-        if self.doc_get::<IdentityProvider>(IDP, id).await?.is_some() {
-            return Err(CoreError::conflict(IDP, format!("Duplicate entry: {id}")));
-        }
-        self.check_remote_ids_free(id, &input.remote_ids).await?;
-        let domain_id = match input.domain_id {
-            Some(d) => self.get_domain(&d).await?.id,
-            None => {
-                // Keystone gives each provider without a domain one of its own.
-                let domain_id = self.new_id();
-                self.add_domain(NewDomain {
-                    id: Some(domain_id.clone()),
-                    name: domain_id.clone(),
-                    description: format!(
-                        "Auto generated federated domain for Identity Provider: {id}"
-                    ),
-                    enabled: true,
-                    ..Default::default()
-                })
-                .await?
-                .id
+        // A provider and the domain made for it are created together.
+        self.in_unit(async |unit| {
+            if unit.doc_get::<IdentityProvider>(IDP, id).await?.is_some() {
+                return Err(CoreError::conflict(
+                    IDP.name(),
+                    format!("Duplicate entry: {id}"),
+                ));
             }
-        };
-        let idp = IdentityProvider {
-            id: id.to_string(),
-            domain_id,
-            description: input.description,
-            enabled: input.enabled,
-            remote_ids: input.remote_ids,
-            authorization_ttl: input.authorization_ttl,
-        };
-        self.doc_put(IDP, id, &idp, true).await?;
-        Ok(idp)
+            unit.check_remote_ids_free(id, &input.remote_ids).await?;
+            let domain_id = match input.domain_id {
+                Some(d) => unit.get_domain(&d).await?.id,
+                None => {
+                    // Keystone gives each provider without a domain one of its own.
+                    let domain_id = unit.new_id();
+                    unit.add_domain(NewDomain {
+                        id: Some(domain_id.clone()),
+                        name: domain_id.clone(),
+                        description: format!(
+                            "Auto generated federated domain for Identity Provider: {id}"
+                        ),
+                        enabled: true,
+                        ..Default::default()
+                    })
+                    .await?
+                    .id
+                }
+            };
+            let idp = IdentityProvider {
+                id: id.to_string(),
+                domain_id,
+                description: input.description,
+                enabled: input.enabled,
+                remote_ids: input.remote_ids,
+                authorization_ttl: input.authorization_ttl,
+            };
+            unit.doc_save(&idp, true).await?;
+            Ok(idp)
+        })
+        .await
     }
 
     pub async fn get_identity_provider(&self, id: &str) -> CoreResult<IdentityProvider> {
@@ -187,7 +222,7 @@ impl Limen {
         if let Some(t) = patch.authorization_ttl {
             idp.authorization_ttl = t;
         }
-        self.doc_put(IDP, id, &idp, false).await?;
+        self.doc_save(&idp, false).await?;
         Ok(idp)
     }
 
@@ -200,19 +235,19 @@ impl Limen {
     /// [`Limen::delete_identity_provider`] once authorized, or as part of another write.
     pub(crate) async fn remove_identity_provider(&self, id: &str) -> CoreResult<()> {
         self.get_identity_provider(id).await?;
-        for p in self.list_protocols(id).await? {
-            self.doc_delete(PROTOCOL, &protocol_key(id, &p.id)).await?;
-        }
-        self.doc_delete(IDP, id).await?;
-        Ok(())
+        // A provider goes with its protocols.
+        self.in_unit(async |unit| {
+            unit.doc_delete_of::<Protocol>(id).await?;
+            unit.doc_delete(IDP, id).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// A deleted domain takes its identity providers along.
     pub(crate) async fn forget_identity_providers_of(&self, domain_id: &str) -> CoreResult<()> {
-        for idp in self.list_identity_providers().await? {
-            if idp.domain_id == domain_id {
-                self.remove_identity_provider(&idp.id).await?;
-            }
+        for idp in self.doc_list_of::<IdentityProvider>(domain_id).await? {
+            self.remove_identity_provider(&idp.id).await?;
         }
         Ok(())
     }
@@ -249,8 +284,7 @@ impl Limen {
             mapping_id,
             remote_id_attribute,
         };
-        self.doc_put(PROTOCOL, &protocol_key(idp_id, protocol_id), &p, true)
-            .await?;
+        self.doc_save(&p, true).await?;
         Ok(p)
     }
 
@@ -268,8 +302,7 @@ impl Limen {
 
     pub async fn list_protocols(&self, idp_id: &str) -> CoreResult<Vec<Protocol>> {
         self.get_identity_provider(idp_id).await?;
-        let mut all: Vec<Protocol> = self.doc_list(PROTOCOL).await?;
-        all.retain(|p| p.idp_id == idp_id);
+        let mut all: Vec<Protocol> = self.doc_list_of(idp_id).await?;
         all.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(all)
     }
@@ -289,8 +322,7 @@ impl Limen {
         if remote_id_attribute.is_some() {
             p.remote_id_attribute = remote_id_attribute;
         }
-        self.doc_put(PROTOCOL, &protocol_key(idp_id, protocol_id), &p, false)
-            .await?;
+        self.doc_save(&p, false).await?;
         Ok(p)
     }
 
@@ -353,7 +385,7 @@ impl Limen {
         authz.require(&["identity:create_service_provider"])?;
         if self.doc_get::<ServiceProvider>(SP, &sp.id).await?.is_some() {
             return Err(CoreError::conflict(
-                SP,
+                SP.name(),
                 format!("Duplicate entry: {}", sp.id),
             ));
         }

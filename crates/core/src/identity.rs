@@ -345,25 +345,33 @@ impl Limen {
             Some(Some(pw)) => Some(self.new_password(&user, &pw, false, now).await?),
             _ => None,
         };
-        self.store
-            .update_user(&user)
-            .await
-            .map_err(|e| conflict_as("user", &user.name, &user.id, e))?;
-        if let Some(p) = &new_password {
-            self.store.set_password(p, self.history_to_keep()).await?;
-        }
-        if (was_enabled && !user.enabled) || new_password.is_some() {
-            self.revoke_tokens_of(&user.id).await?;
-        }
-        Ok(user)
+        // The user, a new password and the revocation of old tokens go together.
+        self.in_unit(async |unit| {
+            unit.store
+                .update_user(&user)
+                .await
+                .map_err(|e| conflict_as("user", &user.name, &user.id, e))?;
+            if let Some(p) = &new_password {
+                unit.store.set_password(p, unit.history_to_keep()).await?;
+            }
+            if (was_enabled && !user.enabled) || new_password.is_some() {
+                unit.revoke_tokens_of(&user.id).await?;
+            }
+            Ok(user)
+        })
+        .await
     }
 
     pub async fn delete_user(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
         authz.require(&["identity:delete_user"])?;
-        if !self.store.delete_user(id).await? {
-            return Err(CoreError::not_found("user", id));
-        }
-        self.revoke_tokens_of(id).await
+        // The user goes with the revocation of its tokens.
+        self.in_unit(async |unit| {
+            if !unit.store.delete_user(id).await? {
+                return Err(CoreError::not_found("user", id));
+            }
+            unit.revoke_tokens_of(id).await
+        })
+        .await
     }
 
     /// Revokes every token of the user issued until now.
@@ -413,8 +421,12 @@ impl Limen {
         }
         self.check_password_history(user_id, new_password).await?;
         let pw = self.new_password(&user, new_password, true, now).await?;
-        self.store.set_password(&pw, self.history_to_keep()).await?;
-        self.revoke_tokens_of(user_id).await
+        // The new password and the revocation of the old tokens go together.
+        self.in_unit(async |unit| {
+            unit.store.set_password(&pw, unit.history_to_keep()).await?;
+            unit.revoke_tokens_of(user_id).await
+        })
+        .await
     }
 
     // ---- groups ----
@@ -534,13 +546,17 @@ impl Limen {
         authz.require(&["identity:remove_user_from_group"])?;
         self.get_group(group_id).await?;
         self.get_user(user_id).await?;
-        if !self.store.remove_user_from_group(group_id, user_id).await? {
-            return Err(CoreError::NotFoundMessage(format!(
-                "{user_id} is not a member of group {group_id}."
-            )));
-        }
-        // Keystone revokes the user's tokens: they may carry roles held through the group.
-        self.revoke_tokens_of(user_id).await
+        // The membership goes with the user's tokens.
+        self.in_unit(async |unit| {
+            if !unit.store.remove_user_from_group(group_id, user_id).await? {
+                return Err(CoreError::NotFoundMessage(format!(
+                    "{user_id} is not a member of group {group_id}."
+                )));
+            }
+            // Keystone revokes the user's tokens: they may carry roles held through the group.
+            unit.revoke_tokens_of(user_id).await
+        })
+        .await
     }
 
     pub async fn check_user_in_group(&self, group_id: &str, user_id: &str) -> CoreResult<()> {

@@ -715,22 +715,26 @@ impl Limen {
         if !apply {
             return Ok(out);
         }
-        if replace {
-            for r in self.list_kube_rules(cluster_id).await? {
-                self.remove_kube_rule(cluster_id, &r.id).await?;
+        // The whole import lands, or none of it.
+        self.in_unit(async |unit| {
+            if replace {
+                for r in unit.list_kube_rules(cluster_id).await? {
+                    unit.remove_kube_rule(cluster_id, &r.id).await?;
+                }
             }
-        }
-        for rule in &out.rules {
-            self.add_kube_rule(cluster_id, rule.clone()).await?;
-        }
-        if sync.is_some() {
-            let patch = ClusterPatch {
-                role_mappings: Some(out.role_mappings.clone()),
-                ..ClusterPatch::default()
-            };
-            self.change_cluster(cluster_id, patch).await?;
-        }
-        Ok(out)
+            for rule in &out.rules {
+                unit.add_kube_rule(cluster_id, rule.clone()).await?;
+            }
+            if sync.is_some() {
+                let patch = ClusterPatch {
+                    role_mappings: Some(out.role_mappings.clone()),
+                    ..ClusterPatch::default()
+                };
+                unit.change_cluster(cluster_id, patch).await?;
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 

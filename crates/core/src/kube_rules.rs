@@ -9,11 +9,12 @@
 
 use crate::authz::Authorized;
 use crate::cluster::Cluster;
+use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
 use crate::service::Limen;
 use serde::{Deserialize, Serialize};
 
-const KIND: &str = "k8s_rule";
+const KIND: DocumentKind = DocumentKind::KubeRule;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,6 +81,16 @@ pub struct KubeRule {
     #[serde(default)]
     pub non_resource_paths: Vec<String>,
     pub created_at: i64,
+}
+
+impl Indexed for KubeRule {
+    const KIND: DocumentKind = KIND;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> &str {
+        &self.cluster_id
+    }
 }
 
 /// What a new rule is made of.
@@ -366,7 +377,7 @@ impl Limen {
         };
         check_rule(&rule)?;
         self.check_rule_projects(&cluster, &rule).await?;
-        self.doc_put(KIND, &rule.id, &rule, true).await?;
+        self.doc_save(&rule, true).await?;
         Ok(rule)
     }
 
@@ -397,8 +408,7 @@ impl Limen {
 
     /// A cluster's rules, oldest first.
     pub async fn list_kube_rules(&self, cluster_id: &str) -> CoreResult<Vec<KubeRule>> {
-        let mut rules: Vec<KubeRule> = self.doc_list(KIND).await?;
-        rules.retain(|r| r.cluster_id == cluster_id);
+        let mut rules: Vec<KubeRule> = self.doc_list_of(cluster_id).await?;
         rules.sort_by(|a, b| {
             a.created_at
                 .cmp(&b.created_at)
@@ -434,9 +444,7 @@ impl Limen {
 
     /// Removes a deleted cluster's rules.
     pub(crate) async fn forget_kube_rules_of(&self, cluster_id: &str) -> CoreResult<()> {
-        for r in self.list_kube_rules(cluster_id).await? {
-            self.doc_delete(KIND, &r.id).await?;
-        }
+        self.doc_delete_of::<KubeRule>(cluster_id).await?;
         Ok(())
     }
 

@@ -2,12 +2,13 @@
 //! project or domain limits overriding them (Keystone's flat enforcement model).
 
 use crate::authz::Authorized;
+use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
 use crate::service::Limen;
 use serde::{Deserialize, Serialize};
 
-const REGISTERED: &str = "registered_limit";
-const LIMIT: &str = "limit";
+const REGISTERED: DocumentKind = DocumentKind::RegisteredLimit;
+const LIMIT: DocumentKind = DocumentKind::Limit;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegisteredLimit {
@@ -17,6 +18,25 @@ pub struct RegisteredLimit {
     pub resource_name: String,
     pub default_limit: i64,
     pub description: Option<String>,
+}
+
+impl Indexed for RegisteredLimit {
+    const KIND: DocumentKind = REGISTERED;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> &str {
+        &self.service_id
+    }
+    /// One registered limit per service, region and resource.
+    fn claims(&self) -> Vec<String> {
+        vec![format!(
+            "{}/{}/{}",
+            self.service_id,
+            self.region_id.as_deref().unwrap_or(""),
+            self.resource_name
+        )]
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +49,30 @@ pub struct Limit {
     pub resource_name: String,
     pub resource_limit: i64,
     pub description: Option<String>,
+}
+
+impl Indexed for Limit {
+    const KIND: DocumentKind = LIMIT;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    /// The project or domain it limits.
+    fn owner(&self) -> &str {
+        self.project_id
+            .as_deref()
+            .or(self.domain_id.as_deref())
+            .unwrap_or("")
+    }
+    /// One limit per project or domain, service, region and resource.
+    fn claims(&self) -> Vec<String> {
+        vec![format!(
+            "{}/{}/{}/{}",
+            self.owner(),
+            self.service_id,
+            self.region_id.as_deref().unwrap_or(""),
+            self.resource_name
+        )]
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -104,7 +148,7 @@ impl Limen {
             out.push(r);
         }
         for r in &out {
-            self.doc_put(REGISTERED, &r.id, r, true).await?;
+            self.doc_save(r, true).await?;
         }
         Ok(out)
     }
@@ -183,7 +227,7 @@ impl Limen {
         }) {
             return Err(CoreError::conflict("registered_limit", "Duplicate entry."));
         }
-        self.doc_put(REGISTERED, id, &r, false).await?;
+        self.doc_save(&r, false).await?;
         Ok(r)
     }
 
@@ -244,7 +288,7 @@ impl Limen {
             out.push(l);
         }
         for l in &out {
-            self.doc_put(LIMIT, &l.id, l, true).await?;
+            self.doc_save(l, true).await?;
         }
         Ok(out)
     }
@@ -290,19 +334,13 @@ impl Limen {
         if let Some(d) = description {
             l.description = d;
         }
-        self.doc_put(LIMIT, id, &l, false).await?;
+        self.doc_save(&l, false).await?;
         Ok(l)
     }
 
     /// Drops the limits of a deleted project or domain.
     pub(crate) async fn forget_limits_of(&self, project_or_domain: &str) -> CoreResult<()> {
-        for l in self.doc_list::<Limit>(LIMIT).await? {
-            if l.project_id.as_deref() == Some(project_or_domain)
-                || l.domain_id.as_deref() == Some(project_or_domain)
-            {
-                self.doc_delete(LIMIT, &l.id).await?;
-            }
-        }
+        self.doc_delete_of::<Limit>(project_or_domain).await?;
         Ok(())
     }
 

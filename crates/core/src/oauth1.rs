@@ -15,6 +15,7 @@ use crate::auth::{AuthRequest, IssuedToken, Minting};
 use crate::authz::Authorized;
 use crate::clock::whole_seconds;
 use crate::credential::{CredentialCipher, SealedBlob};
+use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Extra, Role, Target};
 use crate::service::Limen;
@@ -28,9 +29,9 @@ pub use signature::{ProtocolError, SignedRequest};
 /// The auth method of tokens issued for requests signed with an access token.
 pub const OAUTH1_METHOD: &str = "oauth1";
 
-pub(crate) const CONSUMER: &str = "oauth1_consumer";
-const REQUEST_TOKEN: &str = "oauth1_request_token";
-pub(crate) const ACCESS_TOKEN: &str = "oauth1_access_token";
+pub(crate) const CONSUMER: DocumentKind = DocumentKind::OAuth1Consumer;
+const REQUEST_TOKEN: DocumentKind = DocumentKind::OAuth1RequestToken;
+pub(crate) const ACCESS_TOKEN: DocumentKind = DocumentKind::OAuth1AccessToken;
 /// Record kind (in the store's expiring OAuth records) of a nonce a signed request used.
 const NONCE: &str = "oauth1_nonce";
 /// How long past its timestamp's window a nonce is kept, for nodes whose clocks lag.
@@ -70,7 +71,7 @@ pub struct Consumer {
 
 /// A request token as stored: unauthorized until a user authorizes it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct RequestToken {
+pub(crate) struct RequestToken {
     id: String,
     secret: SealedSecret,
     consumer_id: String,
@@ -86,6 +87,16 @@ struct RequestToken {
     role_ids: Vec<String>,
 }
 
+impl Indexed for RequestToken {
+    const KIND: DocumentKind = REQUEST_TOKEN;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> &str {
+        &self.consumer_id
+    }
+}
+
 /// An access token: the delegation a user made to a consumer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessToken {
@@ -98,6 +109,16 @@ pub struct AccessToken {
     pub role_ids: Vec<String>,
     /// Unix seconds; `None`: never expires.
     expires_at: Option<i64>,
+}
+
+impl Indexed for AccessToken {
+    const KIND: DocumentKind = ACCESS_TOKEN;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> &str {
+        &self.consumer_id
+    }
 }
 
 impl AccessToken {
@@ -317,20 +338,16 @@ impl Limen {
     /// validating).
     pub async fn delete_consumer(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
         authz.require(&["identity:delete_consumer"])?;
-        if !self.doc_delete(CONSUMER, id).await? {
-            return Err(CoreError::NotFoundMessage("Consumer not found".into()));
-        }
-        for rt in self.doc_list::<RequestToken>(REQUEST_TOKEN).await? {
-            if rt.consumer_id == id {
-                self.doc_delete(REQUEST_TOKEN, &rt.id).await?;
+        // A consumer goes with its tokens.
+        self.in_unit(async |unit| {
+            if !unit.doc_delete(CONSUMER, id).await? {
+                return Err(CoreError::NotFoundMessage("Consumer not found".into()));
             }
-        }
-        for at in self.doc_list::<AccessToken>(ACCESS_TOKEN).await? {
-            if at.consumer_id == id {
-                self.doc_delete(ACCESS_TOKEN, &at.id).await?;
-            }
-        }
-        Ok(())
+            unit.doc_delete_of::<RequestToken>(id).await?;
+            unit.doc_delete_of::<AccessToken>(id).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The consumer's secret in clear; `None` (with a warning) for a consumer created
@@ -385,7 +402,7 @@ impl Limen {
             verifier_hash: None,
             role_ids: vec![],
         };
-        self.doc_put(REQUEST_TOKEN, &rt.id, &rt, true).await?;
+        self.doc_save(&rt, true).await?;
         Ok(TokenGrant {
             key: rt.id,
             secret,
@@ -465,7 +482,7 @@ impl Limen {
         rt.authorizing_user_id = Some(caller.user.id.clone());
         rt.role_ids = role_ids;
         rt.verifier_hash = Some(sha256_hex(&verifier));
-        self.doc_put(REQUEST_TOKEN, &rt.id, &rt, false).await?;
+        self.doc_save(&rt, false).await?;
         Ok(verifier)
     }
 
@@ -510,27 +527,31 @@ impl Limen {
             return Err(auth_failed());
         }
         self.record_nonce(req, rt_id).await?;
-        // Taking the request token is what makes it single-use, even when two trades race.
-        if !self.doc_delete(REQUEST_TOKEN, &rt.id).await? {
-            return Err(request_token_not_found());
-        }
-        let secret = self.new_id();
-        let expires_at = self.expiry_in(self.config.oauth1.access_token_duration);
-        let at = AccessToken {
-            id: self.new_id(),
-            secret: self.seal_secret(&secret)?,
-            consumer_id: consumer.id,
-            authorizing_user_id: user_id.clone(),
-            project_id: rt.project_id,
-            role_ids: rt.role_ids,
-            expires_at: expires_at.map(OffsetDateTime::unix_timestamp),
-        };
-        self.doc_put(ACCESS_TOKEN, &at.id, &at, true).await?;
-        Ok(TokenGrant {
-            key: at.id,
-            secret,
-            expires_at,
+        // The request token is traded for the access token: both or neither.
+        self.in_unit(async |unit| {
+            // Taking the request token is what makes it single-use, even when two trades race.
+            if !unit.doc_delete(REQUEST_TOKEN, &rt.id).await? {
+                return Err(request_token_not_found());
+            }
+            let secret = unit.new_id();
+            let expires_at = unit.expiry_in(unit.config.oauth1.access_token_duration);
+            let at = AccessToken {
+                id: unit.new_id(),
+                secret: unit.seal_secret(&secret)?,
+                consumer_id: consumer.id,
+                authorizing_user_id: user_id.clone(),
+                project_id: rt.project_id,
+                role_ids: rt.role_ids,
+                expires_at: expires_at.map(OffsetDateTime::unix_timestamp),
+            };
+            unit.doc_save(&at, true).await?;
+            Ok(TokenGrant {
+                key: at.id,
+                secret,
+                expires_at,
+            })
         })
+        .await
     }
 
     /// `POST /v3/auth/tokens` with the `oauth1` method: a token for a request signed with
@@ -758,15 +779,13 @@ impl Limen {
         }
         for mut rt in self.doc_list::<RequestToken>(REQUEST_TOKEN).await? {
             if reseal(&mut rt.secret)? {
-                self.doc_put(REQUEST_TOKEN, &rt.id.clone(), &rt, false)
-                    .await?;
+                self.doc_save(&rt, false).await?;
                 changed += 1;
             }
         }
         for mut at in self.doc_list::<AccessToken>(ACCESS_TOKEN).await? {
             if reseal(&mut at.secret)? {
-                self.doc_put(ACCESS_TOKEN, &at.id.clone(), &at, false)
-                    .await?;
+                self.doc_save(&at, false).await?;
                 changed += 1;
             }
         }

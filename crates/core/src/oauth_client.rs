@@ -7,6 +7,7 @@
 
 use crate::authz::Authorized;
 use crate::config::OidcSettings;
+use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
 use crate::service::Limen;
 use base64::Engine;
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-const KIND: &str = "oauth_client";
+const KIND: DocumentKind = DocumentKind::OAuthClient;
 
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
@@ -178,6 +179,16 @@ pub struct OAuthClient {
     pub token_signing_alg: TokenSigningAlg,
     #[serde(default)]
     pub lifetimes: ClientLifetimes,
+}
+
+impl Indexed for OAuthClient {
+    const KIND: DocumentKind = KIND;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+    fn owner(&self) -> &str {
+        &self.domain_id
+    }
 }
 
 impl OAuthClient {
@@ -370,7 +381,7 @@ impl Limen {
         check_client(&client)?;
         client.lifetimes.check(&self.config.oidc)?;
         self.check_client_audiences(&client).await?;
-        self.doc_put(KIND, &client.id, &client, true).await?;
+        self.doc_save(&client, true).await?;
         Ok((client, secret))
     }
 
@@ -394,8 +405,10 @@ impl Limen {
         &self,
         domain_id: Option<&str>,
     ) -> CoreResult<Vec<OAuthClient>> {
-        let mut all: Vec<OAuthClient> = self.doc_list(KIND).await?;
-        all.retain(|c| domain_id.is_none_or(|d| c.domain_id == d));
+        let mut all: Vec<OAuthClient> = match domain_id {
+            Some(d) => self.doc_list_of(d).await?,
+            None => self.doc_list(KIND).await?,
+        };
         all.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
         Ok(all)
     }
@@ -433,7 +446,7 @@ impl Limen {
         check_client(&c)?;
         c.lifetimes.check(&self.config.oidc)?;
         self.check_client_audiences(&c).await?;
-        self.doc_put(KIND, id, &c, false).await?;
+        self.doc_save(&c, false).await?;
         Ok(c)
     }
 
@@ -447,9 +460,7 @@ impl Limen {
 
     /// Removes a deleted domain's clients.
     pub(crate) async fn forget_oauth_clients_of(&self, domain_id: &str) -> CoreResult<()> {
-        for c in self.list_oauth_clients(Some(domain_id)).await? {
-            self.doc_delete(KIND, &c.id).await?;
-        }
+        self.doc_delete_of::<OAuthClient>(domain_id).await?;
         Ok(())
     }
 
@@ -468,7 +479,7 @@ impl Limen {
         }
         let secret = self.new_client_secret();
         c.secret_hash = Some(hash_secret(&secret));
-        self.doc_put(KIND, id, &c, false).await?;
+        self.doc_save(&c, false).await?;
         Ok((c, secret))
     }
 }

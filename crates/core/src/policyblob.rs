@@ -2,13 +2,14 @@
 //! other services, and their `OS-ENDPOINT-POLICY` associations.
 
 use crate::authz::Authorized;
+use crate::documents::DocumentKind;
 use crate::error::{CoreError, CoreResult};
 use crate::model::Extra;
 use crate::service::Limen;
 use serde::{Deserialize, Serialize};
 
-const KIND: &str = "policy";
-const ASSOCIATION: &str = "policy_association";
+const KIND: DocumentKind = DocumentKind::Policy;
+const ASSOCIATION: DocumentKind = DocumentKind::PolicyAssociation;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyBlob {
@@ -102,15 +103,19 @@ impl Limen {
 
     pub async fn delete_policy(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
         authz.require(&["identity:delete_policy"])?;
-        if !self.doc_delete(KIND, id).await? {
-            return Err(CoreError::not_found("policy", id));
-        }
-        for a in self.doc_list::<PolicyAssociation>(ASSOCIATION).await? {
-            if a.policy_id == id {
-                self.doc_delete(ASSOCIATION, &a.key()).await?;
+        // A policy goes with its associations.
+        self.in_unit(async |unit| {
+            if !unit.doc_delete(KIND, id).await? {
+                return Err(CoreError::not_found("policy", id));
             }
-        }
-        Ok(())
+            for a in unit.doc_list::<PolicyAssociation>(ASSOCIATION).await? {
+                if a.policy_id == id {
+                    unit.doc_delete(ASSOCIATION, &a.key()).await?;
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn check_association(&self, a: &PolicyAssociation) -> CoreResult<()> {

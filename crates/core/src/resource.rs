@@ -182,28 +182,33 @@ impl Limen {
                 "Cannot delete a domain that is enabled, please disable it first.",
             ));
         }
-        // Documents keyed by the domain's projects go with them.
-        let projects = self
-            .store
-            .list_projects(&ProjectFilter {
-                domain_id: Some(id.to_string()),
-                ..Default::default()
-            })
-            .await?;
-        self.store.delete_domain(id).await?;
-        for p in projects {
-            self.forget_project_endpoints(&p.id).await?;
-            self.forget_limits_of(&p.id).await?;
-        }
-        self.forget_limits_of(id).await?;
-        self.doc_delete("domain_config", id).await?;
-        self.forget_identity_providers_of(id).await?;
-        self.forget_oauth_clients_of(id).await?;
-        self.forget_clusters_of(id).await?;
-        let mut ev = RevocationEvent::at(self.clock.now());
-        ev.domain_id = Some(domain.id);
-        self.store.add_revocation_event(&ev).await?;
-        Ok(())
+        // The domain and everything of it go together, or nothing does.
+        self.in_unit(async |unit| {
+            // Documents keyed by the domain's projects go with them.
+            let projects = unit
+                .store
+                .list_projects(&ProjectFilter {
+                    domain_id: Some(id.to_string()),
+                    ..Default::default()
+                })
+                .await?;
+            unit.store.delete_domain(id).await?;
+            for p in projects {
+                unit.forget_project_endpoints(&p.id).await?;
+                unit.forget_limits_of(&p.id).await?;
+            }
+            unit.forget_limits_of(id).await?;
+            unit.doc_delete(crate::documents::DocumentKind::DomainConfig, id)
+                .await?;
+            unit.forget_identity_providers_of(id).await?;
+            unit.forget_oauth_clients_of(id).await?;
+            unit.forget_clusters_of(id).await?;
+            let mut ev = RevocationEvent::at(unit.clock.now());
+            ev.domain_id = Some(domain.id);
+            unit.store.add_revocation_event(&ev).await?;
+            Ok(())
+        })
+        .await
     }
 
     // ---- projects ----
@@ -428,14 +433,18 @@ impl Limen {
                 )));
             }
         }
-        // Leaves first, so no parent is ever removed before its children.
-        for p in subtree.iter().rev() {
-            self.store.delete_project(&p.id).await?;
-            self.revoke_project(&p.id).await?;
-        }
-        self.store.delete_project(&project.id).await?;
-        self.revoke_project(&project.id).await?;
-        Ok(())
+        // The subtree goes as one.
+        self.in_unit(async |unit| {
+            // Leaves first, so no parent is ever removed before its children.
+            for p in subtree.iter().rev() {
+                unit.store.delete_project(&p.id).await?;
+                unit.revoke_project(&p.id).await?;
+            }
+            unit.store.delete_project(&project.id).await?;
+            unit.revoke_project(&project.id).await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn revoke_project(&self, project_id: &str) -> CoreResult<()> {

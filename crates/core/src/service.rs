@@ -8,7 +8,7 @@ use crate::credential::CredentialCipher;
 use crate::error::CoreResult;
 use crate::guess_limit::GuessLimiter;
 use crate::password::PasswordHasher;
-use crate::store::Store;
+use crate::store::{Store, UnitOfWork};
 use crate::token::TokenCodec;
 use crate::validation_cache::{CacheSettings, Dependency, ValidationCache};
 use std::sync::{Arc, Mutex};
@@ -33,6 +33,9 @@ pub struct Limen {
     /// Private: handlers read and write through the services, which check what a write
     /// needs ([`crate::authz::Authorized`]) and keep the validation cache right.
     pub(crate) store: Arc<dyn Store>,
+    /// Set while these services run inside a unit of work ([`Limen::in_unit`]); `store`
+    /// is then the unit.
+    unit: Option<Arc<dyn UnitOfWork>>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
     pub tokens: Arc<dyn TokenCodec>,
@@ -74,6 +77,7 @@ impl Limen {
                 validations.clone(),
                 clock.clone(),
             )),
+            unit: None,
             clock,
             random,
             tokens,
@@ -85,6 +89,25 @@ impl Limen {
             guesses,
             policy: Arc::new(LivePolicy::new(limen_policy::Policy::keystone_defaults())),
         }
+    }
+
+    /// Runs `work` as one unit of work: the store writes it makes through the services it
+    /// is given commit together (with their change-feed entries), or none does (an error,
+    /// a crash). Inside a unit, `in_unit` joins it.
+    pub(crate) async fn in_unit<T>(
+        &self,
+        work: impl AsyncFnOnce(&Limen) -> CoreResult<T>,
+    ) -> CoreResult<T> {
+        if self.unit.is_some() {
+            return work(self).await;
+        }
+        let unit = self.store.begin_unit().await?;
+        let mut inside = self.clone();
+        inside.store = unit.clone();
+        inside.unit = Some(unit.clone());
+        let out = work(&inside).await?;
+        unit.commit().await?;
+        Ok(out)
     }
 
     /// Sets the cipher for stored credentials.

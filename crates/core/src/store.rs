@@ -5,6 +5,7 @@ use crate::error::StoreResult;
 use crate::model::*;
 use crate::validation_cache::Dependency;
 use async_trait::async_trait;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Default)]
@@ -68,6 +69,18 @@ pub struct AssignmentFilter {
     pub inherited: Option<bool>,
 }
 
+/// A document as written: its body, what it belongs to (`""` for nothing) and the values
+/// no other document of its kind may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct DocumentWrite<'a> {
+    pub kind: &'a str,
+    pub id: &'a str,
+    pub owner: &'a str,
+    pub claims: &'a [String],
+    pub body: &'a serde_json::Value,
+    pub create_only: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct EndpointFilter {
     pub service_id: Option<String>,
@@ -75,8 +88,24 @@ pub struct EndpointFilter {
     pub interface: Option<Interface>,
 }
 
+/// A unit of work: a store whose writes become visible together, at [`commit`], or not
+/// at all (dropped without a commit, or after a failed step). Reads through it see its
+/// own writes. Inside a unit, the first failed statement fails the unit: code that runs
+/// in one must not catch a store error and go on. While a unit is open, its writes hold
+/// their rows: every write of the same piece of work must go through the unit, or it
+/// waits for the unit (SQLite's busy timeout; PostgreSQL's row locks).
+///
+/// [`commit`]: UnitOfWork::commit
+#[async_trait]
+pub trait UnitOfWork: Store {
+    async fn commit(&self) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
+    /// Begins a [`UnitOfWork`]. Units do not nest: a unit refuses to begin another.
+    async fn begin_unit(&self) -> StoreResult<Arc<dyn UnitOfWork>>;
+
     // Domains
     async fn create_domain(&self, d: &Domain) -> StoreResult<()>;
     async fn get_domain(&self, id: &str) -> StoreResult<Option<Domain>>;
@@ -222,17 +251,24 @@ pub trait Store: Send + Sync {
     async fn consume_trust_use(&self, id: &str) -> StoreResult<bool>;
 
     // Documents: small configuration resources kept as JSON by kind and id.
-    /// Inserts (`create_only`: a duplicate is an error) or replaces a document.
-    async fn put_document(
-        &self,
-        kind: &str,
-        id: &str,
-        body: &serde_json::Value,
-        create_only: bool,
-    ) -> StoreResult<()>;
+    /// Inserts (`create_only`: a duplicate is an error) or replaces a document with its
+    /// owner and claims, in one transaction. A claim another document of the kind holds
+    /// is a `Duplicate`.
+    async fn put_document(&self, doc: &DocumentWrite<'_>) -> StoreResult<()>;
     async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<serde_json::Value>>;
     async fn list_documents(&self, kind: &str) -> StoreResult<Vec<serde_json::Value>>;
+    /// The documents of `kind` that belong to `owner` (through an index).
+    async fn list_documents_of(
+        &self,
+        kind: &str,
+        owner: &str,
+    ) -> StoreResult<Vec<serde_json::Value>>;
+    /// The documents of `kind` written before owners were kept (owner `""`).
+    async fn list_unindexed_documents(&self, kind: &str) -> StoreResult<Vec<serde_json::Value>>;
+    /// Deletes a document with its claims.
     async fn delete_document(&self, kind: &str, id: &str) -> StoreResult<bool>;
+    /// Deletes the documents of `kind` that belong to `owner`, with their claims; their ids.
+    async fn delete_documents_of(&self, kind: &str, owner: &str) -> StoreResult<Vec<String>>;
 
     // OAuth records: the OpenID Provider's short-lived state, JSON by kind and id, dead
     // after `expires_at` (unix seconds). Not part of the change feed.

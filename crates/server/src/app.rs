@@ -39,6 +39,8 @@ pub enum StartError {
     OidcKeys(limen_crypto::OidcKeyError),
     #[error("{0}")]
     Config(String),
+    #[error("cannot index the stored documents: {0}")]
+    Index(String),
     #[error(transparent)]
     Policy(#[from] limen_policy::PolicyError),
     #[error("cannot listen on {addr}: {source}")]
@@ -184,6 +186,16 @@ pub async fn open_services_with_sync(
         }
         _ => None,
     };
+    let indexed = limen
+        .index_documents()
+        .await
+        .map_err(|e| StartError::Index(e.to_string()))?;
+    if indexed > 0 {
+        tracing::info!(
+            documents = indexed,
+            "indexed documents written by an older version"
+        );
+    }
     Ok((limen, store, sync))
 }
 

@@ -6,11 +6,12 @@
 //! The store only ever sees sealed key material: sealing and opening (with the KEK) is
 //! the crypto layer's business, so nothing here can leak a key in plain text.
 
+use crate::conn::Work;
 use crate::sql::Arg;
 use crate::store_impl::{backend_err, tx_exec, tx_record_changes, SqlStore};
 use limen_core::error::{StoreError, StoreResult};
 use limen_core::validation_cache::Dependency;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Row};
 use time::OffsetDateTime;
 
 /// Symmetric key sets kept in the store (each also a name in the change feed).
@@ -75,16 +76,16 @@ fn now_micros() -> i64 {
 /// As the first write of a transaction it also serializes concurrent writers (the feed's
 /// counter row is locked on PostgreSQL, the write lock taken on SQLite), so two
 /// rotations cannot interleave.
-async fn bump(tx: &mut Transaction<'static, Any>, name: &str) -> StoreResult<()> {
+async fn bump(tx: &mut Work<'_>, name: &str) -> StoreResult<()> {
     let changed = [Dependency::KeyMaterial(name.to_string())];
     tx_record_changes(tx, &changed, OffsetDateTime::now_utc()).await?;
     Ok(())
 }
 
-async fn tx_numbers(tx: &mut Transaction<'static, Any>, kind: KeyKind) -> StoreResult<Vec<u64>> {
+async fn tx_numbers(tx: &mut Work<'_>, kind: KeyKind) -> StoreResult<Vec<u64>> {
     let rows = sqlx::query("SELECT number FROM key_material WHERE kind = $1 ORDER BY number")
         .bind(kind.as_str())
-        .fetch_all(&mut **tx)
+        .fetch_all(tx.conn()?)
         .await
         .map_err(backend_err)?;
     rows.iter()
@@ -97,11 +98,7 @@ async fn tx_numbers(tx: &mut Transaction<'static, Any>, kind: KeyKind) -> StoreR
 }
 
 /// Makes `keys` the whole `kind` set.
-async fn tx_replace_all(
-    tx: &mut Transaction<'static, Any>,
-    kind: KeyKind,
-    keys: &[SealedKey],
-) -> StoreResult<()> {
+async fn tx_replace_all(tx: &mut Work<'_>, kind: KeyKind, keys: &[SealedKey]) -> StoreResult<()> {
     tx_exec(
         tx,
         "DELETE FROM key_material WHERE kind = $1",
@@ -135,12 +132,7 @@ async fn fetch_sealed<'e, E: sqlx::Executor<'e, Database = Any>>(
         .collect()
 }
 
-async fn tx_insert(
-    tx: &mut Transaction<'static, Any>,
-    kind: KeyKind,
-    number: u64,
-    sealed: &str,
-) -> StoreResult<()> {
+async fn tx_insert(tx: &mut Work<'_>, kind: KeyKind, number: u64, sealed: &str) -> StoreResult<()> {
     tx_exec(
         tx,
         "INSERT INTO key_material (kind, number, sealed, created_at) VALUES ($1, $2, $3, $4)",
@@ -174,12 +166,12 @@ impl SqlStore {
         bump(&mut tx, kind.as_str()).await?;
         if !tx_numbers(&mut tx, kind).await?.is_empty() {
             // Nothing changed; the bump is undone with the transaction.
-            tx.rollback().await.map_err(backend_err)?;
+            tx.rollback().await?;
             return Ok(false);
         }
         tx_insert(&mut tx, kind, 0, staged).await?;
         tx_insert(&mut tx, kind, 1, primary).await?;
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -225,7 +217,7 @@ impl SqlStore {
             )
             .await?;
         }
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         let mut numbers = vec![0];
         numbers.extend(nonzero);
         Ok(Rotation {
@@ -258,7 +250,7 @@ impl SqlStore {
             )
             .await?;
         }
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok(n as usize)
     }
 
@@ -274,11 +266,11 @@ impl SqlStore {
         let mut tx = self.begin().await?;
         bump(&mut tx, kind.as_str()).await?;
         if !replace && !tx_numbers(&mut tx, kind).await?.is_empty() {
-            tx.rollback().await.map_err(backend_err)?;
+            tx.rollback().await?;
             return Ok(false);
         }
         tx_replace_all(&mut tx, kind, keys).await?;
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -292,18 +284,18 @@ impl SqlStore {
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         bump(&mut tx, kind.as_str()).await?;
-        let current = fetch_sealed(&mut *tx, kind).await?;
+        let current = fetch_sealed(tx.conn()?, kind).await?;
         let sorted = |keys: &[SealedKey]| {
             let mut k = keys.to_vec();
             k.sort_by_key(|k| k.number);
             k
         };
         if sorted(&current) != sorted(expected) {
-            tx.rollback().await.map_err(backend_err)?;
+            tx.rollback().await?;
             return Ok(false);
         }
         tx_replace_all(&mut tx, kind, new).await?;
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -321,11 +313,11 @@ impl SqlStore {
             "SELECT node, public_pem, published_at FROM jws_public_keys WHERE fingerprint = $1",
         )
         .bind(fingerprint)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.conn()?)
         .await
         .map_err(backend_err)?;
         if let Some(row) = existing {
-            tx.rollback().await.map_err(backend_err)?;
+            tx.rollback().await?;
             return Ok(PublishedKey {
                 fingerprint: fingerprint.to_string(),
                 node: row.try_get("node").map_err(backend_err)?,
@@ -348,7 +340,7 @@ impl SqlStore {
             ],
         )
         .await?;
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok(PublishedKey {
             fingerprint: fingerprint.to_string(),
             node: node.to_string(),
@@ -390,7 +382,7 @@ impl SqlStore {
             vec![fingerprint.into()],
         )
         .await?;
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok(n > 0)
     }
 
@@ -430,7 +422,7 @@ impl SqlStore {
             )
             .await?;
         }
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok(())
     }
 }

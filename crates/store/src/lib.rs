@@ -7,6 +7,7 @@
 
 mod bulk;
 mod codec;
+mod conn;
 pub mod keys;
 mod sql;
 mod store_impl;

@@ -1,6 +1,7 @@
 //! [`SqlStore`]: the `Store` trait on SQLite or PostgreSQL.
 
 use crate::codec::*;
+use crate::conn::{Conn, UnitState, Work};
 use crate::sql::{bind_all, Arg, Sql};
 use crate::OpenError;
 use async_trait::async_trait;
@@ -10,8 +11,9 @@ use limen_core::model::*;
 use limen_core::store::*;
 use limen_core::validation_cache::Dependency;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::{Any, AnyPool, Executor, Row};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -25,7 +27,10 @@ pub enum Backend {
 
 #[derive(Clone)]
 pub struct SqlStore {
+    /// For what only the store itself calls (keys, readiness); every `Store` method runs
+    /// its statements on `conn`.
     pub(crate) pool: AnyPool,
+    pub(crate) conn: Conn,
     backend: Backend,
 }
 
@@ -62,6 +67,11 @@ fn unique_constraint(name: Option<&str>, message: &str) -> (String, bool) {
         .next()
         .is_some_and(|last| last.ends_with(".id"));
     (columns.to_string(), primary_key)
+}
+
+fn document_body(r: &AnyRow) -> StoreResult<serde_json::Value> {
+    let body: String = get(r, "body")?;
+    serde_json::from_str(&body).map_err(|e| StoreError::backend_cause("corrupt document", e))
 }
 
 fn actor_cols(a: &Actor) -> (&'static str, &str) {
@@ -126,7 +136,11 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| OpenError::Migrate(e.to_string()))?;
-        Ok(SqlStore { pool, backend })
+        Ok(SqlStore {
+            conn: Conn::Pool(pool.clone()),
+            pool,
+            backend,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -138,29 +152,6 @@ impl SqlStore {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    pub(crate) async fn exec(&self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
-        bind_all(sqlx::query(sql), &args)
-            .execute(&self.pool)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(backend_err)
-    }
-
-    async fn fetch(&self, sql: &Sql) -> StoreResult<Vec<AnyRow>> {
-        sql.query().fetch_all(&self.pool).await.map_err(backend_err)
-    }
-
-    pub(crate) async fn fetch_one(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<AnyRow>> {
-        bind_all(sqlx::query(sql), &args)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_err)
-    }
-
-    pub(crate) async fn begin(&self) -> StoreResult<Transaction<'static, Any>> {
-        self.pool.begin().await.map_err(backend_err)
-    }
-
     /// Runs `statements` (each taking the id as `$1`) in one transaction: a delete with
     /// its cascade. Returns whether the last statement removed anything.
     async fn cascade_delete(&self, statements: &[&str], id: &str) -> StoreResult<bool> {
@@ -169,7 +160,7 @@ impl SqlStore {
         for sql in statements {
             last = tx_exec(&mut tx, sql, vec![id.into()]).await?;
         }
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok(last > 0)
     }
 
@@ -204,7 +195,7 @@ impl SqlStore {
 /// counter row stays locked until the transaction ends, so numbers commit in order (and
 /// writers of the feed are serialized).
 pub(crate) async fn tx_record_changes(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Work<'_>,
     changed: &[Dependency],
     at: OffsetDateTime,
 ) -> StoreResult<i64> {
@@ -212,7 +203,7 @@ pub(crate) async fn tx_record_changes(
     let row =
         sqlx::query("UPDATE token_change_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq")
             .bind(n)
-            .fetch_one(&mut **tx)
+            .fetch_one(tx.conn()?)
             .await
             .map_err(backend_err)?;
     let last: i64 = get(&row, "seq")?;
@@ -232,19 +223,15 @@ pub(crate) async fn tx_record_changes(
     Ok(last)
 }
 
-pub(crate) async fn tx_exec(
-    tx: &mut Transaction<'static, Any>,
-    sql: &str,
-    args: Vec<Arg>,
-) -> StoreResult<u64> {
+pub(crate) async fn tx_exec(tx: &mut Work<'_>, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
     bind_all(sqlx::query(sql), &args)
-        .execute(&mut **tx)
+        .execute(tx.conn()?)
         .await
         .map(|r| r.rows_affected())
         .map_err(backend_err)
 }
 
-async fn write_tags(tx: &mut Transaction<'static, Any>, p: &Project) -> StoreResult<()> {
+async fn write_tags(tx: &mut Work<'_>, p: &Project) -> StoreResult<()> {
     tx_exec(
         tx,
         "DELETE FROM project_tags WHERE project_id = $1",
@@ -502,7 +489,36 @@ fn rows<T>(rows: Vec<AnyRow>, f: fn(&AnyRow) -> StoreResult<T>) -> StoreResult<V
 const USER_COLS: &str = "id, name, domain_id, enabled, default_project_id, options, extra, created_at, last_active_at, failed_auth_count, failed_auth_at";
 
 #[async_trait]
+impl UnitOfWork for SqlStore {
+    async fn commit(&self) -> StoreResult<()> {
+        match &self.conn {
+            Conn::Unit(unit) => unit.commit().await,
+            Conn::Pool(_) => Err(StoreError::backend("no unit of work to commit")),
+        }
+    }
+}
+
+#[async_trait]
 impl Store for SqlStore {
+    async fn begin_unit(&self) -> StoreResult<Arc<dyn UnitOfWork>> {
+        let Conn::Pool(pool) = &self.conn else {
+            return Err(StoreError::backend("units of work do not nest"));
+        };
+        // SQLite: take the write lock at once. A deferred transaction that reads and then
+        // writes fails outright (SQLITE_BUSY_SNAPSHOT, no waiting) when another connection
+        // wrote in between, and a unit usually reads before it writes.
+        let tx = match self.backend {
+            Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => pool.begin().await,
+        }
+        .map_err(backend_err)?;
+        Ok(Arc::new(SqlStore {
+            pool: self.pool.clone(),
+            conn: Conn::Unit(Arc::new(UnitState::new(tx))),
+            backend: self.backend,
+        }))
+    }
+
     // ---- domains ----
 
     async fn create_domain(&self, d: &Domain) -> StoreResult<()> {
@@ -587,7 +603,7 @@ impl Store for SqlStore {
         )
         .await?;
         write_tags(&mut tx, p).await?;
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await
     }
 
     async fn get_project(&self, id: &str) -> StoreResult<Option<Project>> {
@@ -656,7 +672,7 @@ impl Store for SqlStore {
         )
         .await?;
         write_tags(&mut tx, p).await?;
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await
     }
 
     async fn delete_project(&self, id: &str) -> StoreResult<bool> {
@@ -693,7 +709,7 @@ impl Store for SqlStore {
         if let Some(p) = password {
             insert_password(&mut tx, p).await?;
         }
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
@@ -773,7 +789,7 @@ impl Store for SqlStore {
         // Keep the newest `keep_history` rows (the new one included).
         let rows = sqlx::query("SELECT id FROM passwords WHERE user_id = $1 ORDER BY seq DESC")
             .bind(p.user_id.as_str())
-            .fetch_all(&mut *tx)
+            .fetch_all(tx.conn()?)
             .await
             .map_err(backend_err)?;
         for r in rows.iter().skip(keep_history.max(1)) {
@@ -785,7 +801,7 @@ impl Store for SqlStore {
             )
             .await?;
         }
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await
     }
 
     async fn list_passwords(&self, user_id: &str) -> StoreResult<Vec<Password>> {
@@ -1303,7 +1319,7 @@ impl Store for SqlStore {
             ],
         )
         .await?;
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await
     }
 
     async fn get_application_credential(
@@ -1463,21 +1479,40 @@ impl Store for SqlStore {
 
     // ---- documents ----
 
-    async fn put_document(
-        &self,
-        kind: &str,
-        id: &str,
-        body: &serde_json::Value,
-        create_only: bool,
-    ) -> StoreResult<()> {
-        let sql = if create_only {
-            "INSERT INTO documents (kind, id, body) VALUES ($1, $2, $3)"
+    async fn put_document(&self, doc: &DocumentWrite<'_>) -> StoreResult<()> {
+        let sql = if doc.create_only {
+            "INSERT INTO documents (kind, id, owner, body) VALUES ($1, $2, $3, $4)"
         } else {
-            "INSERT INTO documents (kind, id, body) VALUES ($1, $2, $3) ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body"
+            "INSERT INTO documents (kind, id, owner, body) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kind, id) DO UPDATE SET owner = excluded.owner, body = excluded.body"
         };
-        self.exec(sql, vec![kind.into(), id.into(), body.to_string().into()])
-            .await
-            .map(|_| ())
+        let mut tx = self.begin().await?;
+        tx_exec(
+            &mut tx,
+            sql,
+            vec![
+                doc.kind.into(),
+                doc.id.into(),
+                doc.owner.into(),
+                doc.body.to_string().into(),
+            ],
+        )
+        .await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM document_claims WHERE kind = $1 AND id = $2",
+            vec![doc.kind.into(), doc.id.into()],
+        )
+        .await?;
+        for claim in doc.claims {
+            tx_exec(
+                &mut tx,
+                "INSERT INTO document_claims (kind, claim, id) VALUES ($1, $2, $3)",
+                vec![doc.kind.into(), claim.into(), doc.id.into()],
+            )
+            .await?;
+        }
+        tx.commit().await
     }
 
     async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<serde_json::Value>> {
@@ -1487,35 +1522,68 @@ impl Store for SqlStore {
                 vec![kind.into(), id.into()],
             )
             .await?;
-        row.map(|r| {
-            let body: String = get(&r, "body")?;
-            serde_json::from_str(&body)
-                .map_err(|e| StoreError::backend_cause("corrupt document", e))
-        })
-        .transpose()
+        row.map(|r| document_body(&r)).transpose()
     }
 
     async fn list_documents(&self, kind: &str) -> StoreResult<Vec<serde_json::Value>> {
         let mut sql = Sql::new("SELECT body FROM documents WHERE kind = ");
         sql.bind(kind).push(" ORDER BY id");
-        self.fetch(&sql)
-            .await?
-            .iter()
-            .map(|r| {
-                let body: String = get(r, "body")?;
-                serde_json::from_str(&body)
-                    .map_err(|e| StoreError::backend_cause("corrupt document", e))
-            })
-            .collect()
+        rows(self.fetch(&sql).await?, document_body)
+    }
+
+    async fn list_documents_of(
+        &self,
+        kind: &str,
+        owner: &str,
+    ) -> StoreResult<Vec<serde_json::Value>> {
+        let mut sql = Sql::new("SELECT body FROM documents WHERE kind = ");
+        sql.bind(kind)
+            .push(" AND owner = ")
+            .bind(owner)
+            .push(" ORDER BY id");
+        rows(self.fetch(&sql).await?, document_body)
+    }
+
+    async fn list_unindexed_documents(&self, kind: &str) -> StoreResult<Vec<serde_json::Value>> {
+        self.list_documents_of(kind, "").await
     }
 
     async fn delete_document(&self, kind: &str, id: &str) -> StoreResult<bool> {
-        self.exec(
+        let mut tx = self.begin().await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM document_claims WHERE kind = $1 AND id = $2",
+            vec![kind.into(), id.into()],
+        )
+        .await?;
+        let gone = tx_exec(
+            &mut tx,
             "DELETE FROM documents WHERE kind = $1 AND id = $2",
             vec![kind.into(), id.into()],
         )
+        .await?;
+        tx.commit().await?;
+        Ok(gone > 0)
+    }
+
+    async fn delete_documents_of(&self, kind: &str, owner: &str) -> StoreResult<Vec<String>> {
+        let mut tx = self.begin().await?;
+        tx_exec(
+            &mut tx,
+            "DELETE FROM document_claims WHERE kind = $1 AND id IN \
+             (SELECT id FROM documents WHERE kind = $1 AND owner = $2)",
+            vec![kind.into(), owner.into()],
+        )
+        .await?;
+        let gone = bind_all(
+            sqlx::query("DELETE FROM documents WHERE kind = $1 AND owner = $2 RETURNING id"),
+            &[kind.into(), owner.into()],
+        )
+        .fetch_all(tx.conn()?)
         .await
-        .map(|n| n > 0)
+        .map_err(backend_err)?;
+        tx.commit().await?;
+        rows(gone, |r| get::<String>(r, "id"))
     }
 
     // ---- OAuth records ----
@@ -1628,7 +1696,7 @@ impl Store for SqlStore {
     ) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
         let last = tx_record_changes(&mut tx, changed, at).await?;
-        tx.commit().await.map_err(backend_err)?;
+        tx.commit().await?;
         Ok(last)
     }
 
@@ -1647,10 +1715,10 @@ impl Store for SqlStore {
     }
 
     async fn latest_token_change(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT seq FROM token_change_counter WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend_err)?;
+        let row = self
+            .fetch_one("SELECT seq FROM token_change_counter WHERE id = 1", vec![])
+            .await?
+            .ok_or_else(|| StoreError::backend("the change counter row is missing"))?;
         get(&row, "seq")
     }
 
@@ -1663,7 +1731,7 @@ impl Store for SqlStore {
     }
 }
 
-async fn insert_password(tx: &mut Transaction<'static, Any>, p: &Password) -> StoreResult<()> {
+async fn insert_password(tx: &mut Work<'_>, p: &Password) -> StoreResult<()> {
     // seq orders a user's passwords: micro-time plus a counter, unique within a process.
     let seq = to_micros(p.created_at).saturating_mul(16)
         + (SEQ.fetch_add(1, Ordering::Relaxed) % 16) as i64;
