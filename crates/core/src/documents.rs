@@ -101,6 +101,47 @@ impl DocumentKind {
     }
 }
 
+/// Every kind of the OpenID Provider's short-lived records (`oauth_records`), by the name
+/// stored in its rows' `kind` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecordKind {
+    AuthorizationCode,
+    Consent,
+    DeviceCode,
+    UserCode,
+    DeviceCodeUsed,
+    DeviceDecided,
+    DevicePollPace,
+    RevokedAccessToken,
+    Session,
+    Grant,
+    RefreshToken,
+    AuthorizationCodeUsed,
+    RefreshTokenUsed,
+    OAuth1Nonce,
+}
+
+impl RecordKind {
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            RecordKind::AuthorizationCode => "oauth_code",
+            RecordKind::Consent => "oauth_consent",
+            RecordKind::DeviceCode => "oauth_device_code",
+            RecordKind::UserCode => "oauth_user_code",
+            RecordKind::DeviceCodeUsed => "oauth_device_code_used",
+            RecordKind::DeviceDecided => "oauth_device_code_decided",
+            RecordKind::DevicePollPace => "oauth_device_poll_pace",
+            RecordKind::RevokedAccessToken => "oauth_revoked_access_token",
+            RecordKind::Session => "oauth_session",
+            RecordKind::Grant => "oauth_grant",
+            RecordKind::RefreshToken => "oauth_refresh_token",
+            RecordKind::AuthorizationCodeUsed => "oauth_code_used",
+            RecordKind::RefreshTokenUsed => "oauth_refresh_token_used",
+            RecordKind::OAuth1Nonce => "oauth1_nonce",
+        }
+    }
+}
+
 /// A document listed by what it belongs to, and holding values no other document of its
 /// kind may hold.
 pub(crate) trait Indexed: Serialize + DeserializeOwned {
@@ -122,8 +163,8 @@ fn corrupt(kind: DocumentKind, e: serde_json::Error) -> CoreError {
     ))
 }
 
-fn corrupt_record(kind: &str, e: serde_json::Error) -> CoreError {
-    CoreError::Internal(format!("stored {kind} record does not parse: {e}"))
+fn corrupt_record(kind: RecordKind, e: serde_json::Error) -> CoreError {
+    CoreError::Internal(format!("stored {} record does not parse: {e}", kind.name()))
 }
 
 fn parse_all<T: DeserializeOwned>(
@@ -308,12 +349,12 @@ impl Limen {
     /// The record if it is alive now.
     pub(crate) async fn record_get<T: DeserializeOwned>(
         &self,
-        kind: &str,
+        kind: RecordKind,
         id: &str,
     ) -> CoreResult<Option<T>> {
         match self
             .store
-            .get_oauth_record(kind, id, self.now_unix())
+            .get_oauth_record(kind.name(), id, self.now_unix())
             .await?
         {
             Some(v) => serde_json::from_value(v)
@@ -327,7 +368,7 @@ impl Limen {
     /// conflict (exactly one of racing writers wins).
     pub(crate) async fn record_put<T: Serialize>(
         &self,
-        kind: &'static str,
+        kind: RecordKind,
         id: &str,
         value: &T,
         expires_at: i64,
@@ -335,18 +376,18 @@ impl Limen {
     ) -> CoreResult<()> {
         let body = serde_json::to_value(value).map_err(|e| CoreError::Internal(e.to_string()))?;
         self.store
-            .put_oauth_record(kind, id, &body, expires_at, create_only)
+            .put_oauth_record(kind.name(), id, &body, expires_at, create_only)
             .await
             .map_err(|e| match e {
                 crate::error::StoreError::Duplicate { .. } => {
-                    CoreError::conflict(kind, "Duplicate entry.".to_string())
+                    CoreError::conflict(kind.name(), "Duplicate entry.".to_string())
                 }
                 other => other.into(),
             })
     }
 
-    pub(crate) async fn record_delete(&self, kind: &str, id: &str) -> CoreResult<bool> {
-        Ok(self.store.delete_oauth_record(kind, id).await?)
+    pub(crate) async fn record_delete(&self, kind: RecordKind, id: &str) -> CoreResult<bool> {
+        Ok(self.store.delete_oauth_record(kind.name(), id).await?)
     }
 
     /// Drops every OpenID Provider record that has expired.

@@ -15,7 +15,7 @@ use crate::auth::{AuthRequest, IssuedToken, Minting};
 use crate::authz::Authorized;
 use crate::clock::whole_seconds;
 use crate::credential::{CredentialCipher, SealedBlob};
-use crate::documents::{DocumentKind, Indexed};
+use crate::documents::{DocumentKind, Indexed, RecordKind};
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Extra, Role, Target};
 use crate::service::Limen;
@@ -33,7 +33,7 @@ pub(crate) const CONSUMER: DocumentKind = DocumentKind::OAuth1Consumer;
 const REQUEST_TOKEN: DocumentKind = DocumentKind::OAuth1RequestToken;
 pub(crate) const ACCESS_TOKEN: DocumentKind = DocumentKind::OAuth1AccessToken;
 /// Record kind (in the store's expiring OAuth records) of a nonce a signed request used.
-const NONCE: &str = "oauth1_nonce";
+const NONCE: RecordKind = RecordKind::OAuth1Nonce;
 /// How long past its timestamp's window a nonce is kept, for nodes whose clocks lag.
 const NONCE_CLOCK_MARGIN: i64 = 60;
 

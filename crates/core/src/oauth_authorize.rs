@@ -3,7 +3,7 @@
 //! URI, what it asks for, whether the person already consented, and the single-use
 //! authorization code that ends it.
 
-use crate::documents::secret_key;
+use crate::documents::{secret_key, RecordKind};
 use crate::error::{CoreError, CoreResult};
 use crate::oauth_client::{OAuthClient, GRANT_AUTHORIZATION_CODE};
 use crate::oauth_session::LoginSession;
@@ -11,8 +11,8 @@ use crate::oauth_session::SignIn;
 use crate::service::Limen;
 use serde::{Deserialize, Serialize};
 
-pub(crate) const CODE: &str = "oauth_code";
-const CONSENT: &str = "oauth_consent";
+pub(crate) const CODE: RecordKind = RecordKind::AuthorizationCode;
+const CONSENT: RecordKind = RecordKind::Consent;
 
 /// Seconds an authorization code lives (RFC 6749 recommends at most ten minutes; the
 /// client redeems it at once).

@@ -4,7 +4,7 @@
 //! opaque 256-bit secrets and user codes 8 letters of RFC 8628's vowel-free alphabet;
 //! both are stored only hashed.
 
-use crate::documents::secret_key;
+use crate::documents::{secret_key, RecordKind};
 use crate::error::{CoreError, CoreResult};
 use crate::oauth_authorize::parse_scopes;
 use crate::oauth_client::{OAuthClient, GRANT_DEVICE_CODE};
@@ -15,15 +15,15 @@ use crate::oauth_user_grant::UserTokens;
 use crate::service::Limen;
 use serde::{Deserialize, Serialize};
 
-const DEVICE: &str = "oauth_device_code";
-const USER_CODE: &str = "oauth_user_code";
-const DEVICE_USED: &str = "oauth_device_code_used";
+const DEVICE: RecordKind = RecordKind::DeviceCode;
+const USER_CODE: RecordKind = RecordKind::UserCode;
+const DEVICE_USED: RecordKind = RecordKind::DeviceCodeUsed;
 /// A device request's decision, made once (create-only) before it is written.
-const DEVICE_DECIDED: &str = "oauth_device_code_decided";
+const DEVICE_DECIDED: RecordKind = RecordKind::DeviceDecided;
 /// A device's polling pace: its own record, because polls read the request and write
 /// their pace while the person may be deciding; a poll that wrote the whole request
 /// back would undo an approval made between its read and its write.
-const DEVICE_PACE: &str = "oauth_device_poll_pace";
+const DEVICE_PACE: RecordKind = RecordKind::DevicePollPace;
 
 /// RFC 8628 §6.1: no vowels (no words), no digits (no 0/O, 1/I confusion).
 const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";

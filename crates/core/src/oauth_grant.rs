@@ -3,6 +3,7 @@
 //! responses) and the signing are the server's.
 
 use crate::auth::{AppCredCredentials, AppCredRef, AuthRequest, ResolvedScope, ScopeRequest};
+use crate::documents::RecordKind;
 use crate::error::CoreError;
 use crate::oauth_client::{EffectiveLifetimes, OAuthClient, GRANT_CLIENT_CREDENTIALS};
 use crate::service::Limen;
@@ -10,7 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// Revoked access tokens by `jti`, kept until they expire.
-const REVOKED: &str = "oauth_revoked_access_token";
+const REVOKED: RecordKind = RecordKind::RevokedAccessToken;
 
 /// RFC 6749 §5.2 (and RFC 8693's `invalid_target`) errors, each with what to tell the
 /// client. Store failures become `temporarily_unavailable`: never a 500 for a grant.

@@ -7,14 +7,14 @@
 use crate::auth::{
     AuthRequest, DomainRef, PasswordCredentials, ScopeRequest, TotpCredentials, UserRef,
 };
-use crate::documents::secret_key;
+use crate::documents::{secret_key, RecordKind};
 use crate::error::CoreResult;
 use crate::model::User;
 use crate::service::Limen;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-const SESSION: &str = "oauth_session";
+const SESSION: RecordKind = RecordKind::Session;
 
 /// How stale `last_seen` may get before a use writes it again.
 const TOUCH_EVERY: i64 = 60;

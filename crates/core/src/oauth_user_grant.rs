@@ -4,7 +4,7 @@
 //! ends them all. Refresh tokens rotate on every use; presenting a used one again means
 //! it was stolen or copied, so the whole family goes (RFC 9700 §4.14).
 
-use crate::documents::secret_key;
+use crate::documents::{secret_key, RecordKind};
 use crate::error::{CoreError, CoreResult};
 use crate::model::User;
 use crate::oauth_authorize::{parse_scopes, CodeRecord, CODE};
@@ -18,12 +18,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-const GRANT: &str = "oauth_grant";
-const REFRESH: &str = "oauth_refresh_token";
+const GRANT: RecordKind = RecordKind::Grant;
+const REFRESH: RecordKind = RecordKind::RefreshToken;
 /// Markers that a code or refresh token was redeemed: created once, atomically, so of
 /// two racing redemptions exactly one wins, and a later one is seen as a replay.
-const CODE_USED: &str = "oauth_code_used";
-const REFRESH_USED: &str = "oauth_refresh_token_used";
+const CODE_USED: RecordKind = RecordKind::AuthorizationCodeUsed;
+const REFRESH_USED: RecordKind = RecordKind::RefreshTokenUsed;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Grant {
