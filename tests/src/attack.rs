@@ -10,6 +10,7 @@
 //! A new resource type that belongs to a domain is one more row.
 
 use crate::oauth::{start_provider, EXCHANGE};
+use crate::Api;
 use crate::{password_auth_by_id, project_scope, TestServer, USER_PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

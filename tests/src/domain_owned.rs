@@ -3,6 +3,7 @@
 //! domain, sees and changes only its own domain's, a project member sees none, and a
 //! deleted domain's go with it.
 
+use crate::Api;
 use crate::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

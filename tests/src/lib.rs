@@ -2,11 +2,15 @@
 //! loopback port, with a fresh data directory (and, when `LIMEN_TEST_DATABASE_URL` names a
 //! PostgreSQL server, a fresh database on it) for every test.
 
+pub mod api;
 pub mod attack;
 pub mod domain_owned;
+pub mod in_process;
 pub mod oauth;
 
+pub use api::Api;
 use rand::Rng;
+use reqwest::header::HeaderMap;
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
@@ -246,31 +250,7 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
-    /// Sends a request with an optional token and JSON body; returns status and JSON (or
-    /// `Value::Null` for an empty body). Server errors (5xx) fail the test on the spot.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let resp = self.send(method, path, token, body).await;
-        let status = resp.status();
-        let text = resp.text().await.expect("body");
-        assert!(
-            !status.is_server_error(),
-            "{path} answered {status}: {text}\n{}",
-            self.log_tail()
-        );
-        let v = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, v)
-    }
-
+    /// Sends a request with an optional token and JSON body.
     pub async fn send(
         &self,
         method: Method,
@@ -288,173 +268,6 @@ impl TestServer {
         req.send().await.expect("request")
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, Some(token), None).await
-    }
-
-    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(token), Some(body)).await
-    }
-
-    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PATCH, path, Some(token), Some(body))
-            .await
-    }
-
-    pub async fn put(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(Method::PUT, path, Some(token), None).await
-    }
-
-    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(Method::DELETE, path, Some(token), None).await
-    }
-
-    /// `POST /v3/auth/tokens`; returns status, token id (if issued) and body.
-    pub async fn authenticate(&self, body: Value) -> (StatusCode, Option<String>, Value) {
-        let resp = self
-            .send(Method::POST, "/v3/auth/tokens", None, Some(body))
-            .await;
-        let status = resp.status();
-        let id = resp
-            .headers()
-            .get("x-subject-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let text = resp.text().await.expect("body");
-        assert!(!status.is_server_error(), "auth answered {status}: {text}");
-        (
-            status,
-            id,
-            serde_json::from_str(&text).unwrap_or(Value::Null),
-        )
-    }
-
-    /// Issues a token or fails the test.
-    pub async fn token(&self, body: Value) -> (String, Value) {
-        let (status, id, body) = self.authenticate(body).await;
-        assert_eq!(status, StatusCode::CREATED, "token request failed: {body}");
-        (id.expect("X-Subject-Token"), body)
-    }
-
-    pub async fn admin_project_token(&self) -> String {
-        self.token(password_auth_by_name(
-            "admin",
-            "Default",
-            ADMIN_PASSWORD,
-            Some(json!({"project": {"name": "admin", "domain": {"id": "default"}}})),
-        ))
-        .await
-        .0
-    }
-
-    /// Validates `subject` with the admin token; returns the status.
-    pub async fn validate(&self, subject: &str) -> StatusCode {
-        self.http
-            .get(self.url("/v3/auth/tokens"))
-            .header("X-Auth-Token", &self.admin_token)
-            .header("X-Subject-Token", subject)
-            .send()
-            .await
-            .expect("validate")
-            .status()
-    }
-
-    /// Revokes `subject` with the admin token; returns the status.
-    pub async fn revoke(&self, subject: &str) -> StatusCode {
-        self.http
-            .delete(self.url("/v3/auth/tokens"))
-            .header("X-Auth-Token", &self.admin_token)
-            .header("X-Subject-Token", subject)
-            .send()
-            .await
-            .expect("revoke")
-            .status()
-    }
-
-    /// Creates an entity and returns its JSON (asserting 201).
-    pub async fn create(&self, collection: &str, key: &str, body: Value) -> Value {
-        let (s, v) = self
-            .post(
-                &format!("/v3/{collection}"),
-                &self.admin_token,
-                json!({ key: body }),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "create {collection}: {v}");
-        v[key].clone()
-    }
-
-    /// A new project `name` in the default domain: its id.
-    pub async fn new_project(&self, name: &str) -> String {
-        let p = self
-            .create(
-                "projects",
-                "project",
-                json!({"name": name, "domain_id": "default"}),
-            )
-            .await;
-        p["id"].as_str().expect("project id").to_string()
-    }
-
-    /// A new user (password [`USER_PASSWORD`]) with `member` on `project_id`: its id and a
-    /// token scoped to that project.
-    pub async fn new_member(&self, name: &str, project_id: &str) -> (String, String) {
-        let u = self
-            .create(
-                "users",
-                "user",
-                json!({"name": name, "password": USER_PASSWORD}),
-            )
-            .await;
-        let user_id = u["id"].as_str().expect("user id").to_string();
-        let member = self.role_id("member").await;
-        let (st, v) = self
-            .put(
-                &format!("/v3/projects/{project_id}/users/{user_id}/roles/{member}"),
-                &self.admin_token,
-            )
-            .await;
-        assert_eq!(st, StatusCode::NO_CONTENT, "grant member: {v}");
-        let (token, _) = self
-            .token(password_auth_by_id(
-                &user_id,
-                USER_PASSWORD,
-                Some(project_scope(project_id)),
-            ))
-            .await;
-        (user_id, token)
-    }
-
-    /// Makes an application credential for `user_id` with the user's project token and
-    /// logs in with it: the credential (with its secret) and the new token.
-    pub async fn application_credential_token(
-        &self,
-        user_id: &str,
-        user_token: &str,
-        name: &str,
-    ) -> (Value, String) {
-        let (st, v) = self
-            .post(
-                &format!("/v3/users/{user_id}/application_credentials"),
-                user_token,
-                json!({"application_credential": {"name": name}}),
-            )
-            .await;
-        assert_eq!(
-            st,
-            StatusCode::CREATED,
-            "create application credential: {v}"
-        );
-        let ac = v["application_credential"].clone();
-        let (token, _) = self
-            .token(
-                json!({"auth": {"identity": {"methods": ["application_credential"],
-                "application_credential": {"id": ac["id"], "secret": ac["secret"]}}}}),
-            )
-            .await;
-        (ac, token)
-    }
-
     /// The first column of `sql`'s rows, read straight from the database (what is
     /// stored, not what the API shows).
     pub async fn stored_strings(&self, sql: &str) -> Vec<String> {
@@ -467,61 +280,39 @@ impl TestServer {
             .await
             .expect("read the database")
     }
+}
 
-    /// A new domain `name` with a user holding `manager` on it: the domain's id and that
-    /// manager's domain-scoped token (the SCS domain-manager persona).
-    pub async fn domain_manager(&self, name: &str) -> (String, String) {
-        let d = self
-            .create("domains", "domain", json!({"name": name}))
-            .await;
-        let domain = d["id"].as_str().expect("id").to_string();
-        let m = self
-            .create(
-                "users",
-                "user",
-                json!({"name": format!("{name}-m"), "domain_id": domain, "password": "pw-123456"}),
-            )
-            .await;
-        let user = m["id"].as_str().expect("id").to_string();
-        let manager = self.role_id("manager").await;
-        self.put(
-            &format!("/v3/domains/{domain}/users/{user}/roles/{manager}"),
-            &self.admin_token,
-        )
-        .await;
-        let (token, _) = self
-            .token(password_auth_by_id(
-                &user,
-                "pw-123456",
-                Some(json!({"domain": {"id": domain}})),
-            ))
-            .await;
-        (domain, token)
+impl Api for TestServer {
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (StatusCode, HeaderMap, String) {
+        let mut req = self.http.request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        (status, headers, resp.text().await.expect("body"))
     }
 
-    /// What the cluster with `webhook_token` learns of `token`: TokenReview v1's
-    /// `status` (the webhook always answers 200).
-    pub async fn token_review(&self, webhook_token: &str, token: &str) -> Value {
-        let resp = self
-            .http
-            .post(self.url("/kubernetes/tokenreview"))
-            .bearer_auth(webhook_token)
-            .json(
-                &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-                          "spec": {"token": token}}),
-            )
-            .send()
-            .await
-            .expect("token review");
-        assert_eq!(resp.status(), StatusCode::OK);
-        resp.json::<Value>().await.expect("json")["status"].clone()
+    fn admin(&self) -> &str {
+        &self.admin_token
     }
 
-    pub async fn role_id(&self, name: &str) -> String {
-        let (_, v) = self
-            .get(&format!("/v3/roles?name={name}"), &self.admin_token)
-            .await;
-        v["roles"][0]["id"].as_str().expect("role").to_string()
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn diagnostics(&self) -> String {
+        self.log_tail()
     }
 }
 

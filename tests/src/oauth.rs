@@ -3,6 +3,7 @@
 //! `PageClient` that walks the login and consent pages as a browser without scripts
 //! would (cookies kept by hand, redirects not followed, so every step can be checked).
 
+pub use crate::Api;
 use crate::{TestServer, DEFAULT_CONFIG};
 use base64::Engine;
 use jsonwebtoken::jwk::JwkSet;

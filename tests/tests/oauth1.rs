@@ -6,6 +6,7 @@
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use limen_tests::in_process::InProcess;
 use limen_tests::*;
 use rand::Rng;
 use reqwest::header::HeaderMap;
@@ -126,30 +127,21 @@ impl Answer {
 
 /// A POST with optional Authorization header, extra headers and JSON body.
 async fn post(
-    s: &TestServer,
+    s: &impl Api,
     path: &str,
     authorization: Option<String>,
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> Answer {
-    let mut req = s.http.post(s.url(path));
-    if let Some(a) = authorization {
-        req = req.header("Authorization", a);
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    if let Some(a) = &authorization {
+        all.push(("Authorization", a));
     }
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
+    let (status, headers, text) = s.exchange(Method::POST, path, &all, body).await;
     assert!(
         !status.is_server_error(),
         "{path} answered {status}: {text}\n{}",
-        s.log_tail()
+        s.diagnostics()
     );
     Answer {
         status,
@@ -162,7 +154,7 @@ const REQUEST_TOKEN: &str = "/v3/OS-OAUTH1/request_token";
 const ACCESS_TOKEN: &str = "/v3/OS-OAUTH1/access_token";
 const AUTH: &str = "/v3/auth/tokens";
 
-async fn request_token(s: &TestServer, sign: &Signing<'_>, project: Option<&str>) -> Answer {
+async fn request_token(s: &impl Api, sign: &Signing<'_>, project: Option<&str>) -> Answer {
     let mut sign = sign.clone();
     sign.extra.push(("oauth_callback", "oob"));
     let auth = sign.header("POST", &s.url(REQUEST_TOKEN), &[]);
@@ -173,7 +165,7 @@ async fn request_token(s: &TestServer, sign: &Signing<'_>, project: Option<&str>
 }
 
 async fn access_token(
-    s: &TestServer,
+    s: &impl Api,
     consumer: (&str, &str),
     request: (&str, &str),
     verifier: &str,
@@ -189,7 +181,7 @@ fn oauth1_body() -> Value {
     json!({"auth": {"identity": {"methods": ["oauth1"], "oauth1": {}}}})
 }
 
-async fn oauth1_login(s: &TestServer, consumer: (&str, &str), access: (&str, &str)) -> Answer {
+async fn oauth1_login(s: &impl Api, consumer: (&str, &str), access: (&str, &str)) -> Answer {
     let mut sign = Signing::consumer(consumer.0, consumer.1);
     sign.token = Some(access);
     let auth = sign.header("POST", &s.url(AUTH), &[]);
@@ -221,7 +213,7 @@ struct Consumer {
     secret: String,
 }
 
-async fn new_consumer(s: &TestServer) -> Consumer {
+async fn new_consumer(s: &impl Api) -> Consumer {
     let c = s
         .create(
             "OS-OAUTH1/consumers",
@@ -237,7 +229,7 @@ async fn new_consumer(s: &TestServer) -> Consumer {
 
 /// A consumer's access token for `project`, authorized with `authorizer_token`.
 async fn delegate(
-    s: &TestServer,
+    s: &impl Api,
     c: &Consumer,
     project: &str,
     authorizer_token: &str,
@@ -269,16 +261,12 @@ async fn delegate(
 }
 
 /// The admin's user id and project id (from the admin token).
-async fn admin_ids(s: &TestServer) -> (String, String) {
-    let resp = s
-        .http
-        .get(s.url("/v3/auth/tokens"))
-        .header("X-Auth-Token", &s.admin_token)
-        .header("X-Subject-Token", &s.admin_token)
-        .send()
-        .await
-        .unwrap();
-    let v: Value = resp.json().await.unwrap();
+async fn admin_ids(s: &impl Api) -> (String, String) {
+    let headers = [("X-Auth-Token", s.admin()), ("X-Subject-Token", s.admin())];
+    let (_, _, text) = s
+        .exchange(Method::GET, "/v3/auth/tokens", &headers, None)
+        .await;
+    let v: Value = serde_json::from_str(&text).unwrap();
     (
         v["token"]["user"]["id"].as_str().unwrap().to_string(),
         v["token"]["project"]["id"].as_str().unwrap().to_string(),
@@ -1010,10 +998,9 @@ async fn deleting_the_consumer_deletes_its_access_tokens() {
 
 #[tokio::test]
 async fn token_lifetimes() {
-    let s = TestServer::start_with(&format!(
-        "{DEFAULT_CONFIG}\n[oauth1]\nrequest_token_duration = 0\naccess_token_duration = 3\n"
-    ))
-    .await;
+    let s =
+        InProcess::start_with("[oauth1]\nrequest_token_duration = 0\naccess_token_duration = 3\n")
+            .await;
     let c = new_consumer(&s).await;
     let (admin_id, project) = admin_ids(&s).await;
     // A request token without expiry says none.
@@ -1043,7 +1030,9 @@ async fn token_lifetimes() {
         login.json()["token"]["expires_at"],
         v["access_token"]["expires_at"]
     );
-    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
+    s.advance(2);
+    assert_eq!(s.validate(&token).await, StatusCode::OK, "not yet expired");
+    s.advance(2);
     assert_eq!(s.validate(&token).await, StatusCode::NOT_FOUND);
     assert_eq!(
         oauth1_login(&s, (&c.id, &c.secret), (&key, &secret))

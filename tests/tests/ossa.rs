@@ -2,6 +2,7 @@
 //! request bodies, nobody acts through another user's application credential, and
 //! exchanging a token never extends its lifetime.
 
+use limen_tests::in_process::InProcess;
 use limen_tests::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -218,7 +219,7 @@ async fn nobody_acts_through_someone_elses_application_credential() {
 
 #[tokio::test]
 async fn exchanging_tokens_never_extends_their_lifetime() {
-    let s = TestServer::start_with(&format!("{DEFAULT_CONFIG}\n[token]\nexpiration = 60\n")).await;
+    let s = InProcess::start_with("[token]\nexpiration = 60\n").await;
     let p = s
         .create(
             "projects",
@@ -243,12 +244,12 @@ async fn exchanging_tokens_never_extends_their_lifetime() {
         .token(password_auth_by_id(&id(&u), "pw-123456", None))
         .await;
     let expires = fb["token"]["expires_at"].clone();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    s.advance(1);
     let (second, sb) = s
         .token(token_auth(&first, Some(project_scope(&id(&p)))))
         .await;
     assert_eq!(sb["token"]["expires_at"], expires);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    s.advance(1);
     let (_, tb) = s.token(token_auth(&second, None)).await;
     assert_eq!(
         tb["token"]["expires_at"], expires,

@@ -1,12 +1,13 @@
 //! Authentication and tokens against a real server: every scope, validation, rescoping,
 //! and revocation by every path the issue names.
 
+use limen_tests::in_process::InProcess;
 use limen_tests::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// A user with a password and `member` on a fresh project; returns (user id, project id).
-async fn member_on_project(s: &TestServer, name: &str) -> (String, String) {
+async fn member_on_project(s: &impl Api, name: &str) -> (String, String) {
     let p = s
         .create(
             "projects",
@@ -29,7 +30,7 @@ async fn member_on_project(s: &TestServer, name: &str) -> (String, String) {
     let (st, _) = s
         .put(
             &format!("/v3/projects/{pid}/users/{uid}/roles/{member}"),
-            &s.admin_token,
+            s.admin(),
         )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
@@ -588,7 +589,7 @@ async fn authentication_failures_are_401_and_generic() {
 
 #[tokio::test]
 async fn expired_tokens_and_allow_expired() {
-    let s = TestServer::start_with(&format!("{DEFAULT_CONFIG}\n[token]\nexpiration = 2\n")).await;
+    let s = InProcess::start_with("[token]\nexpiration = 2\n").await;
     let (uid, pid) = member_on_project(&s, "gina").await;
     let (tok, _) = s
         .token(password_auth_by_id(
@@ -598,19 +599,20 @@ async fn expired_tokens_and_allow_expired() {
         ))
         .await;
     assert_eq!(s.validate(&tok).await, StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    s.advance(1);
+    assert_eq!(s.validate(&tok).await, StatusCode::OK, "not yet expired");
+    s.advance(2);
     let admin = s.admin_project_token().await;
     let get = |q: &'static str| {
         let (s, admin, tok) = (&s, admin.clone(), tok.clone());
         async move {
-            s.http
-                .get(s.url(&format!("/v3/auth/tokens{q}")))
-                .header("X-Auth-Token", admin)
-                .header("X-Subject-Token", tok)
-                .send()
+            let headers = [
+                ("X-Auth-Token", admin.as_str()),
+                ("X-Subject-Token", tok.as_str()),
+            ];
+            s.exchange(Method::GET, &format!("/v3/auth/tokens{q}"), &headers, None)
                 .await
-                .unwrap()
-                .status()
+                .0
         }
     };
     assert_eq!(get("").await, StatusCode::NOT_FOUND);

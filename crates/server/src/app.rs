@@ -223,8 +223,16 @@ fn load_policy(config: &Config) -> Result<Policy, StartError> {
 }
 
 pub async fn build(config: Config) -> Result<App, StartError> {
-    let (limen, store, sync) =
-        open_services_with_sync(&config, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
+    build_with(config, Arc::new(SystemClock), Arc::new(OsRandom)).await
+}
+
+/// [`build`] with a given clock and randomness (tests move a manual clock).
+pub async fn build_with(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+) -> Result<App, StartError> {
+    let (limen, store, sync) = open_services_with_sync(&config, clock, random).await?;
     limen.set_policy(load_policy(&config)?);
     let login_limiter =
         crate::ratelimit::LoginLimiter::new(config.auth.failed_logins_per_minute).map(Arc::new);
