@@ -10,15 +10,44 @@ use serde_json::{json, Value};
 
 #[allow(async_fn_in_trait)]
 pub trait Api {
-    /// One request with these headers and an optional JSON body: the status, the
-    /// response's headers and its body as text.
+    /// One request with these headers and an optional body (its content type and
+    /// bytes): the status, the response's headers and its body as text.
+    async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (StatusCode, HeaderMap, String);
+
+    /// [`Api::send_raw`] with an optional JSON body.
     async fn exchange(
         &self,
         method: Method,
         path: &str,
         headers: &[(&str, &str)],
         body: Option<Value>,
-    ) -> (StatusCode, HeaderMap, String);
+    ) -> (StatusCode, HeaderMap, String) {
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        self.send_raw(method, path, headers, body).await
+    }
+
+    /// A POST of an HTML form (`application/x-www-form-urlencoded`).
+    async fn post_form(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        form: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
+        let body = (
+            "application/x-www-form-urlencoded",
+            form_urlencoded(form).into_bytes(),
+        );
+        self.send_raw(Method::POST, path, headers, Some(body)).await
+    }
+
+    /// A browser without scripts for this node's pages.
+    fn browser(&self) -> crate::oauth::PageClient;
 
     /// The bootstrapped admin's token (project-scoped).
     fn admin(&self) -> &str;
@@ -266,4 +295,26 @@ pub trait Api {
             .await;
         v["roles"][0]["id"].as_str().expect("role").to_string()
     }
+}
+
+/// `form` as `application/x-www-form-urlencoded`.
+pub fn form_urlencoded(form: &[(&str, &str)]) -> String {
+    form.iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }

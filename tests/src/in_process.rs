@@ -15,20 +15,27 @@ use limen_server::Config;
 use rand::Rng;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tower::ServiceExt;
 
 /// The public address the in-process node believes it has (links and issuer URLs).
-pub const BASE: &str = "http://limen.test";
+pub const BASE: &str = "http://localhost";
 
 pub struct InProcess {
     pub clock: Arc<ManualClock>,
-    router: axum::Router,
+    link: Link,
     pub admin_token: String,
     pub base: String,
     _dir: tempfile::TempDir,
+}
+
+/// The way in to an in-process node's router, for as many callers as want one (a page
+/// client keeps its own).
+#[derive(Clone)]
+pub struct Link {
+    router: axum::Router,
+    base: String,
 }
 
 impl InProcess {
@@ -80,7 +87,10 @@ impl InProcess {
             .expect("bootstrap");
         let mut node = InProcess {
             clock,
-            router: app.router,
+            link: Link {
+                router: app.router,
+                base: BASE.to_string(),
+            },
             admin_token: String::new(),
             base: BASE.to_string(),
             _dir: dir,
@@ -89,22 +99,28 @@ impl InProcess {
         node
     }
 
+    /// A node that is also an OpenID Provider (issuer [`BASE`]), with `extra` TOML.
+    pub async fn provider(extra: &str) -> InProcess {
+        Self::start_with(&format!("[oidc]\nissuer = \"@BASE@\"\n{extra}")).await
+    }
+
     /// Moves the node's clock on.
     pub fn advance(&self, seconds: i64) {
         self.clock.advance(time::Duration::seconds(seconds));
     }
 }
 
-impl Api for InProcess {
-    async fn exchange(
+impl Link {
+    /// One request through the router, as `limen serve` would run it.
+    pub async fn send(
         &self,
         method: Method,
         path: &str,
         headers: &[(&str, &str)],
-        body: Option<Value>,
+        body: Option<(&str, Vec<u8>)>,
     ) -> (StatusCode, HeaderMap, String) {
         let path = path.strip_prefix(&self.base).unwrap_or(path);
-        let host = self.base.split("://").nth(1).unwrap_or("limen.test");
+        let host = self.base.split("://").nth(1).unwrap_or("localhost");
         let mut req = axum::http::Request::builder()
             .method(method)
             .uri(path)
@@ -113,9 +129,9 @@ impl Api for InProcess {
             req = req.header(*k, *v);
         }
         let body = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Body::from(b.to_string())
+            Some((content_type, bytes)) => {
+                req = req.header("content-type", content_type);
+                Body::from(bytes)
             }
             None => Body::empty(),
         };
@@ -142,6 +158,22 @@ impl Api for InProcess {
             headers,
             String::from_utf8_lossy(&bytes).into_owned(),
         )
+    }
+}
+
+impl Api for InProcess {
+    async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (StatusCode, HeaderMap, String) {
+        self.link.send(method, path, headers, body).await
+    }
+
+    fn browser(&self) -> crate::oauth::PageClient {
+        crate::oauth::PageClient::in_process(self.link.clone())
     }
 
     fn admin(&self) -> &str {

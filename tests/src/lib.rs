@@ -283,24 +283,28 @@ impl TestServer {
 }
 
 impl Api for TestServer {
-    async fn exchange(
+    async fn send_raw(
         &self,
         method: Method,
         path: &str,
         headers: &[(&str, &str)],
-        body: Option<Value>,
+        body: Option<(&str, Vec<u8>)>,
     ) -> (StatusCode, HeaderMap, String) {
         let mut req = self.http.request(method, self.url(path));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        if let Some(b) = body {
-            req = req.json(&b);
+        if let Some((content_type, bytes)) = body {
+            req = req.header("content-type", content_type).body(bytes);
         }
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let headers = resp.headers().clone();
         (status, headers, resp.text().await.expect("body"))
+    }
+
+    fn browser(&self) -> oauth::PageClient {
+        oauth::PageClient::new()
     }
 
     fn admin(&self) -> &str {

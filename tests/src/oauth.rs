@@ -9,7 +9,7 @@ use base64::Engine;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -43,11 +43,11 @@ pub async fn wait_for_oidc_keys(s: &TestServer) {
 }
 
 /// Registers an OAuth client as the admin: (client id, secret if confidential).
-pub async fn register_client(s: &TestServer, client: Value) -> (String, Option<String>) {
+pub async fn register_client(s: &impl Api, client: Value) -> (String, Option<String>) {
     let (status, v) = s
         .post(
             "/v3/limen/oauth_clients",
-            &s.admin_token,
+            s.admin(),
             json!({ "oauth_client": client }),
         )
         .await;
@@ -68,21 +68,14 @@ pub fn pkce(seed: &str) -> (String, String) {
 }
 
 /// `POST /oauth2/token` with a form: status and body.
-pub async fn token_request(s: &TestServer, form: &[(&str, &str)]) -> (StatusCode, Value) {
-    let resp = s
-        .http
-        .post(s.url("/oauth2/token"))
-        .form(form)
-        .send()
-        .await
-        .expect("token request");
-    let status = resp.status();
-    (status, resp.json().await.expect("a JSON body"))
+pub async fn token_request(s: &impl Api, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let (status, _, text) = s.post_form("/oauth2/token", &[], form).await;
+    (status, serde_json::from_str(&text).expect("a JSON body"))
 }
 
 /// The `client_credentials` grant for `id` with `secret` (an OAuth client's, or a
 /// Keystone application credential's).
-pub async fn client_credentials(s: &TestServer, id: &str, secret: &str) -> (StatusCode, Value) {
+pub async fn client_credentials(s: &impl Api, id: &str, secret: &str) -> (StatusCode, Value) {
     token_request(
         s,
         &[
@@ -100,7 +93,7 @@ pub const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// A token exchange (RFC 8693) by public `client` of `subject` (an access token: Limen's
 /// or Keystone's), with `extra` parameters such as the audience.
 pub async fn exchange(
-    s: &TestServer,
+    s: &impl Api,
     client: &str,
     subject: &str,
     extra: &[(&str, &str)],
@@ -121,13 +114,13 @@ pub const EXCHANGED_TYP: &str = "limen-exchanged+jwt";
 
 /// The claims of a JWT the provider (issuer: the server's own URL) signed, verified
 /// against the served JWK set by its kid, for audience `aud`, with header `typ`.
-pub async fn verified_jwt(s: &TestServer, token: &str, aud: &str, typ: &str) -> Value {
-    verified_jwt_of(s, &s.base, token, aud, typ).await
+pub async fn verified_jwt(s: &impl Api, token: &str, aud: &str, typ: &str) -> Value {
+    verified_jwt_of(s, &s.url(""), token, aud, typ).await
 }
 
 /// [`verified_jwt`] for a provider whose issuer is `issuer`.
 pub async fn verified_jwt_of(
-    s: &TestServer,
+    s: &impl Api,
     issuer: &str,
     token: &str,
     aud: &str,
@@ -138,15 +131,9 @@ pub async fn verified_jwt_of(
 }
 
 /// The JWK set `s` serves now.
-pub async fn fetch_jwk_set(s: &TestServer) -> JwkSet {
-    s.http
-        .get(s.url("/oauth2/jwks"))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("a JWK set")
+pub async fn fetch_jwk_set(s: &impl Api) -> JwkSet {
+    let (_, _, text) = s.exchange(Method::GET, "/oauth2/jwks", &[], None).await;
+    serde_json::from_str(&text).expect("a JWK set")
 }
 
 /// The claims of `token` if a key of `set` (found by its kid) signed it for `aud` at
@@ -301,8 +288,14 @@ pub async fn answer_device(
 /// second tab of the same browser (the same cookies from then on).
 #[derive(Clone)]
 pub struct PageClient {
-    http: reqwest::Client,
+    transport: Transport,
     pub cookies: BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Http(reqwest::Client),
+    InProcess(crate::in_process::Link),
 }
 
 impl Default for PageClient {
@@ -312,12 +305,23 @@ impl Default for PageClient {
 }
 
 impl PageClient {
+    /// A browser for a real server.
     pub fn new() -> Self {
         PageClient {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
+            transport: Transport::Http(
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .expect("client"),
+            ),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    /// A browser for an in-process node.
+    pub fn in_process(link: crate::in_process::Link) -> Self {
+        PageClient {
+            transport: Transport::InProcess(link),
             cookies: BTreeMap::new(),
         }
     }
@@ -330,9 +334,29 @@ impl PageClient {
             .join("; ")
     }
 
-    async fn finish(&mut self, resp: reqwest::Response) -> Page {
-        let status = resp.status();
-        let headers = resp.headers().clone();
+    async fn send(&mut self, method: Method, url: &str, form: Option<&[(&str, &str)]>) -> Page {
+        let cookie = self.cookie_header();
+        let (status, headers, body) = match &self.transport {
+            Transport::Http(http) => {
+                let mut req = http.request(method, url).header(COOKIE, cookie);
+                if let Some(f) = form {
+                    req = req.form(f);
+                }
+                let resp = req.send().await.expect("request");
+                let (status, headers) = (resp.status(), resp.headers().clone());
+                (status, headers, resp.text().await.expect("a body"))
+            }
+            Transport::InProcess(link) => {
+                let body = form.map(|f| {
+                    (
+                        "application/x-www-form-urlencoded",
+                        crate::api::form_urlencoded(f).into_bytes(),
+                    )
+                });
+                link.send(method, url, &[("cookie", cookie.as_str())], body)
+                    .await
+            }
+        };
         for c in headers
             .get_all(SET_COOKIE)
             .iter()
@@ -350,31 +374,16 @@ impl PageClient {
         Page {
             status,
             headers,
-            body: resp.text().await.expect("a body"),
+            body,
         }
     }
 
     pub async fn get(&mut self, url: &str) -> Page {
-        let resp = self
-            .http
-            .get(url)
-            .header(COOKIE, self.cookie_header())
-            .send()
-            .await
-            .expect("GET");
-        self.finish(resp).await
+        self.send(Method::GET, url, None).await
     }
 
     pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
-        let resp = self
-            .http
-            .post(url)
-            .header(COOKIE, self.cookie_header())
-            .form(form)
-            .send()
-            .await
-            .expect("POST");
-        self.finish(resp).await
+        self.send(Method::POST, url, Some(form)).await
     }
 
     /// Follows a login redirect: fills in the login form at `login_url` and submits it;
@@ -407,17 +416,14 @@ impl PageClient {
 /// `device_poll_interval = 1`, and the client's name must contain `kubectl`
 /// ([`answer_device`] checks that the page names it).
 pub async fn device_login(s: &TestServer, client: &str, user: &str) -> Value {
-    let resp = s
-        .http
-        .post(s.url("/oauth2/device_authorization"))
-        .form(&[("client_id", client), ("scope", "openid profile")])
-        .send()
-        .await
-        .expect("device authorization");
-    assert_eq!(resp.status(), StatusCode::OK);
-    let d: Value = resp.json().await.expect("json");
+    let form = [("client_id", client), ("scope", "openid profile")];
+    let (status, _, text) = s
+        .post_form("/oauth2/device_authorization", &[], &form)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let d: Value = serde_json::from_str(&text).expect("json");
     let link = d["verification_uri_complete"].as_str().expect("link");
-    let mut browser = PageClient::new();
+    let mut browser = s.browser();
     let done = answer_device(&mut browser, link, user, "approve").await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -5,6 +5,7 @@
 //! project roles; every wrong token gets `authenticated: false` with a reason.
 
 use limen_tests::domain_owned::*;
+use limen_tests::in_process::InProcess;
 use limen_tests::oauth::*;
 use limen_tests::*;
 use reqwest::{Method, StatusCode};
@@ -12,9 +13,9 @@ use serde_json::{json, Value};
 
 const CLUSTERS: &str = "/v3/limen/clusters";
 
-async fn register(s: &TestServer, cluster: Value) -> (String, String) {
+async fn register(s: &impl Api, cluster: Value) -> (String, String) {
     let (status, v) = s
-        .post(CLUSTERS, &s.admin_token, json!({ "cluster": cluster }))
+        .post(CLUSTERS, s.admin(), json!({ "cluster": cluster }))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let c = &v["cluster"];
@@ -28,17 +29,17 @@ async fn register(s: &TestServer, cluster: Value) -> (String, String) {
 }
 
 /// `POST /kubernetes/tokenreview` as an API server with `webhook_token` sends it.
-async fn review(s: &TestServer, webhook_token: &str, body: Value) -> (StatusCode, Value) {
-    let resp = s
-        .http
-        .post(s.url("/kubernetes/tokenreview"))
-        .bearer_auth(webhook_token)
-        .json(&body)
-        .send()
-        .await
-        .expect("token review");
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
+async fn review(s: &impl Api, webhook_token: &str, body: Value) -> (StatusCode, Value) {
+    let bearer = format!("Bearer {webhook_token}");
+    let (status, _, text) = s
+        .exchange(
+            Method::POST,
+            "/kubernetes/tokenreview",
+            &[("Authorization", &bearer)],
+            Some(body),
+        )
+        .await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 fn token_review(version: &str, token: &str, audiences: &[&str]) -> Value {
@@ -52,7 +53,7 @@ fn token_review(version: &str, token: &str, audiences: &[&str]) -> Value {
 
 /// The status of a review that must be answered 200 in `version`.
 async fn reviewed(
-    s: &TestServer,
+    s: &impl Api,
     webhook_token: &str,
     version: &str,
     token: &str,
@@ -487,7 +488,7 @@ async fn token_review_names_the_person_of_a_cluster_token() {
 
 #[tokio::test]
 async fn expired_tokens_unknown_callers_and_malformed_reviews_are_refused() {
-    let s = start_provider("").await;
+    let s = InProcess::provider("").await;
     let (client, _) = register_client(
         &s,
         json!({"name": "kubectl", "confidential": false, "grant_types": [EXCHANGE],
@@ -506,7 +507,9 @@ async fn expired_tokens_unknown_callers_and_malformed_reviews_are_refused() {
         .as_str()
         .expect("a cluster token")
         .to_string();
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let st = reviewed(&s, &hook, "v1", &token, &[]).await;
+    assert_eq!(st["authenticated"], true, "{st}");
+    s.advance(2);
     let st = reviewed(&s, &hook, "v1", &token, &[]).await;
     rejected_because(&st, "expired");
 
@@ -516,14 +519,15 @@ async fn expired_tokens_unknown_callers_and_malformed_reviews_are_refused() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{caller}: {body}");
         assert_eq!(body["kind"], "Status");
     }
-    let resp = s
-        .http
-        .post(s.url("/kubernetes/tokenreview"))
-        .json(&token_review("v1", &token, &[]))
-        .send()
-        .await
-        .expect("review");
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let (status, _, _) = s
+        .exchange(
+            Method::POST,
+            "/kubernetes/tokenreview",
+            &[],
+            Some(token_review("v1", &token, &[])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Not a review: a 400 Status saying why.
     for (body, why) in [
@@ -553,15 +557,17 @@ async fn expired_tokens_unknown_callers_and_malformed_reviews_are_refused() {
         let message = answer["message"].as_str().unwrap_or("");
         assert!(message.contains(why), "{body}: {message}");
     }
-    let resp = s
-        .http
-        .post(s.url("/kubernetes/tokenreview"))
-        .bearer_auth(&hook)
-        .body("{not json")
-        .send()
-        .await
-        .expect("review");
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let bearer = format!("Bearer {hook}");
+    let not_json = ("application/json", b"{not json".to_vec());
+    let (status, _, _) = s
+        .send_raw(
+            Method::POST,
+            "/kubernetes/tokenreview",
+            &[("Authorization", &bearer)],
+            Some(not_json),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 /// `user`'s application credential on its project (through `token`) with access `rules`.

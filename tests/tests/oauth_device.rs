@@ -3,6 +3,7 @@
 //! outcome of a poll (`authorization_pending`, `slow_down`, `access_denied`,
 //! `expired_token`, a used code) and the limit on wrong user codes.
 
+use limen_tests::in_process::InProcess;
 use limen_tests::oauth::*;
 use limen_tests::*;
 use reqwest::StatusCode;
@@ -11,8 +12,8 @@ use std::time::Duration;
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-async fn setup(extra_config: &str) -> (TestServer, String) {
-    let s = start_provider(extra_config).await;
+/// A provider with a public `kubectl` client that may use the device grant, and alice.
+async fn with_device_client<A: Api>(s: A) -> (A, String) {
     let (client, _) = register_client(
         &s,
         json!({"name": "kubectl", "confidential": false,
@@ -28,19 +29,24 @@ async fn setup(extra_config: &str) -> (TestServer, String) {
     (s, client)
 }
 
-async fn start(s: &TestServer, client: &str, scope: &str) -> (StatusCode, Value) {
-    let resp = s
-        .http
-        .post(s.url("/oauth2/device_authorization"))
-        .form(&[("client_id", client), ("scope", scope)])
-        .send()
-        .await
-        .expect("device authorization");
-    let status = resp.status();
-    (status, resp.json().await.expect("json"))
+async fn setup(extra_config: &str) -> (TestServer, String) {
+    with_device_client(start_provider(extra_config).await).await
 }
 
-async fn poll(s: &TestServer, client: &str, device_code: &str) -> (StatusCode, Value) {
+/// The same, in this process with a clock the test moves.
+async fn setup_in_process(extra_config: &str) -> (InProcess, String) {
+    with_device_client(InProcess::provider(extra_config).await).await
+}
+
+async fn start(s: &impl Api, client: &str, scope: &str) -> (StatusCode, Value) {
+    let form = [("client_id", client), ("scope", scope)];
+    let (status, _, text) = s
+        .post_form("/oauth2/device_authorization", &[], &form)
+        .await;
+    (status, serde_json::from_str(&text).expect("json"))
+}
+
+async fn poll(s: &impl Api, client: &str, device_code: &str) -> (StatusCode, Value) {
     token_request(
         s,
         &[
@@ -58,7 +64,7 @@ fn error_of(body: &Value) -> &str {
 
 #[tokio::test]
 async fn a_device_gets_tokens_once_its_person_approves() {
-    let (s, client) = setup("device_poll_interval = 1").await;
+    let (s, client) = setup_in_process("device_poll_interval = 1").await;
     let (status, d) = start(&s, &client, "openid profile").await;
     assert_eq!(status, StatusCode::OK, "{d}");
     let user_code = d["user_code"].as_str().unwrap();
@@ -69,7 +75,7 @@ async fn a_device_gets_tokens_once_its_person_approves() {
             .all(|c| c == '-' || "BCDFGHJKLMNPQRSTVWXZ".contains(c)),
         "{user_code}"
     );
-    assert_eq!(d["verification_uri"], format!("{}/device", s.base));
+    assert_eq!(d["verification_uri"], s.url("/device"));
     assert_eq!(d["expires_in"], 600);
     assert_eq!(d["interval"], 1);
     let device_code = d["device_code"].as_str().unwrap();
@@ -80,20 +86,20 @@ async fn a_device_gets_tokens_once_its_person_approves() {
         (StatusCode::BAD_REQUEST, "authorization_pending")
     );
 
-    let mut browser = PageClient::new();
+    let mut browser = s.browser();
     let link = d["verification_uri_complete"].as_str().unwrap();
     let done = answer_device(&mut browser, link, "alice", "approve").await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(done.body.contains("Device approved"), "{}", done.body);
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.advance(1);
     let (status, tokens) = poll(&s, &client, device_code).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let id = verified_jwt(&s, tokens["id_token"].as_str().unwrap(), &client, "JWT").await;
     assert_eq!(id["preferred_username"], "alice");
     assert!(tokens["refresh_token"].is_string());
     // A device code gives tokens once.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.advance(1);
     let (_, body) = poll(&s, &client, device_code).await;
     assert_eq!(error_of(&body), "invalid_grant", "{body}");
     // The user code was used: the page no longer knows it.
@@ -105,8 +111,8 @@ async fn a_device_gets_tokens_once_its_person_approves() {
 async fn denied_expired_and_guessed_codes() {
     let config =
         "device_poll_interval = 1\ndevice_code_lifetime = 3\nuser_code_attempts_per_minute = 3";
-    let (s, client) = setup(config).await;
-    let mut browser = PageClient::new();
+    let (s, client) = setup_in_process(config).await;
+    let mut browser = s.browser();
 
     let (_, d) = start(&s, &client, "openid").await;
     let device_code = d["device_code"].as_str().unwrap();
@@ -116,7 +122,7 @@ async fn denied_expired_and_guessed_codes() {
     // second later is still too fast.
     let (_, body) = poll(&s, &client, device_code).await;
     assert_eq!(error_of(&body), "slow_down", "{body}");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.advance(1);
     let (_, body) = poll(&s, &client, device_code).await;
     assert_eq!(error_of(&body), "slow_down", "{body}");
 
@@ -128,7 +134,10 @@ async fn denied_expired_and_guessed_codes() {
     assert_eq!(error_of(&body), "access_denied", "{body}");
 
     let (_, d) = start(&s, &client, "openid").await;
-    tokio::time::sleep(Duration::from_millis(3200)).await;
+    s.advance(2);
+    let (_, body) = poll(&s, &client, d["device_code"].as_str().unwrap()).await;
+    assert_eq!(error_of(&body), "authorization_pending", "{body}");
+    s.advance(2);
     let (_, body) = poll(&s, &client, d["device_code"].as_str().unwrap()).await;
     assert_eq!(error_of(&body), "expired_token", "{body}");
     // An expired code cannot be approved either.

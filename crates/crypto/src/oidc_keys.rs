@@ -218,15 +218,21 @@ impl OidcKeys {
 
     /// The claims of an access token these keys signed (any slot kept), if its signature,
     /// `typ` (`at+jwt`), issuer and audience (both `issuer`) hold and it has not expired
-    /// (no leeway: Limen's own clock decides).
-    pub fn verify_access_token(&self, token: &str, issuer: &str) -> Option<Value> {
-        self.verify(token, "at+jwt", issuer, issuer).ok()
+    /// at `now` (unix seconds, by Limen's clock; no leeway).
+    pub fn verify_access_token(&self, token: &str, issuer: &str, now: i64) -> Option<Value> {
+        self.verify(token, "at+jwt", issuer, issuer, now).ok()
     }
 
     /// The claims of an ID token these keys signed for `client_id` (its `aud`), if its
-    /// signature, `typ` (`JWT`) and issuer hold and it has not expired.
-    pub fn verify_id_token(&self, token: &str, issuer: &str, client_id: &str) -> Option<Value> {
-        self.verify(token, "JWT", issuer, client_id).ok()
+    /// signature, `typ` (`JWT`) and issuer hold and it has not expired at `now`.
+    pub fn verify_id_token(
+        &self,
+        token: &str,
+        issuer: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Option<Value> {
+        self.verify(token, "JWT", issuer, client_id, now).ok()
     }
 
     /// The claims of a JWT of type `typ` these keys signed for `audience`, or why not:
@@ -237,16 +243,20 @@ impl OidcKeys {
         typ: &str,
         issuer: &str,
         audience: &str,
+        now: i64,
     ) -> Result<Value, JwtRejection> {
-        self.verify(token, typ, issuer, audience)
+        self.verify(token, typ, issuer, audience, now)
     }
 
+    /// The expiry is checked against `now` here, not by the JWT library (which reads the
+    /// system clock): the services' clock decides, as everywhere else.
     fn verify(
         &self,
         token: &str,
         typ: &str,
         issuer: &str,
         audience: &str,
+        now: i64,
     ) -> Result<Value, JwtRejection> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtRejection::NotOurs)?;
         let kid = header.kid.as_deref().ok_or(JwtRejection::NotOurs)?;
@@ -276,15 +286,20 @@ impl OidcKeys {
         }
         let mut validation = Validation::new(algorithm);
         validation.leeway = 0;
+        validation.validate_exp = false;
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
-        jsonwebtoken::decode::<Value>(token, &key, &validation)
+        let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtRejection::Expired,
                 jsonwebtoken::errors::ErrorKind::InvalidAudience => JwtRejection::OtherAudience,
                 _ => JwtRejection::Invalid,
-            })
+            })?;
+        match claims["exp"].as_i64() {
+            Some(exp) if exp >= now => Ok(claims),
+            Some(_) => Err(JwtRejection::Expired),
+            None => Err(JwtRejection::Invalid),
+        }
     }
 
     /// The JWK set: every slot kept, primary first.
@@ -753,22 +768,35 @@ mod tests {
         };
         let stranger = SigningSlot::generate().unwrap();
         let iss = "https://id.example";
-        let claims = json!({"iss": iss, "aud": iss, "sub": "c", "exp": 4_000_000_000u64});
+        let claims = json!({"iss": iss, "aud": iss, "sub": "c", "exp": 2_000_000_000u64});
+        let now = 1_900_000_000;
         for alg in [SigningAlg::RS256, SigningAlg::ES256] {
             let token = keys.primary.sign(alg, "at+jwt", &claims).unwrap();
-            assert_eq!(keys.verify_access_token(&token, iss).unwrap()["sub"], "c");
+            assert_eq!(
+                keys.verify_access_token(&token, iss, now).unwrap()["sub"],
+                "c"
+            );
+            // Until its expiry by the clock it is given, whatever the system clock says.
+            assert!(keys
+                .verify_access_token(&token, iss, 2_000_000_000)
+                .is_some());
+            assert!(keys
+                .verify_access_token(&token, iss, 2_000_000_001)
+                .is_none());
             // Another issuer, another typ, another key, an expired token: no.
-            assert!(keys.verify_access_token(&token, "https://other").is_none());
+            assert!(keys
+                .verify_access_token(&token, "https://other", now)
+                .is_none());
             let id_token = keys.primary.sign(alg, "JWT", &claims).unwrap();
-            assert!(keys.verify_access_token(&id_token, iss).is_none());
+            assert!(keys.verify_access_token(&id_token, iss, now).is_none());
             let forged = stranger.sign(alg, "at+jwt", &claims).unwrap();
-            assert!(keys.verify_access_token(&forged, iss).is_none());
+            assert!(keys.verify_access_token(&forged, iss, now).is_none());
             let mut old = claims.clone();
             old["exp"] = json!(1_000_000_000u64);
             let expired = keys.primary.sign(alg, "at+jwt", &old).unwrap();
-            assert!(keys.verify_access_token(&expired, iss).is_none());
+            assert!(keys.verify_access_token(&expired, iss, now).is_none());
         }
-        assert!(keys.verify_access_token("not.a.jwt", iss).is_none());
+        assert!(keys.verify_access_token("not.a.jwt", iss, now).is_none());
     }
 
     #[test]

@@ -175,7 +175,8 @@ fn presented_token(
     let Some(keys) = state.oidc_keys.current().filter(|_| !issuer.is_empty()) else {
         return Ok(PresentedToken::Other(token.to_string()));
     };
-    match keys.verify_jwt_for(token, EXCHANGED_TOKEN_TYP, issuer, &cluster.audience) {
+    let now = state.limen.clock.now().unix_timestamp();
+    match keys.verify_jwt_for(token, EXCHANGED_TOKEN_TYP, issuer, &cluster.audience, now) {
         Ok(claims) => Ok(PresentedToken::ClusterToken(claims)),
         Err(JwtRejection::NotOurs) => Ok(PresentedToken::Other(token.to_string())),
         Err(JwtRejection::Expired) => Err("the cluster token has expired".into()),

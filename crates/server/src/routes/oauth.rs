@@ -418,13 +418,14 @@ async fn exchange(
         }
     };
     let issuer = state.config.oidc.issuer.as_deref().unwrap_or_default();
+    let now = state.limen.clock.now().unix_timestamp();
     let subject = match token_type {
-        TOKEN_TYPE_ACCESS => match keys.verify_access_token(token, issuer) {
+        TOKEN_TYPE_ACCESS => match keys.verify_access_token(token, issuer, now) {
             Some(claims) => SubjectToken::LimenAccess(claims),
             None => SubjectToken::Keystone(token.to_string()),
         },
         TOKEN_TYPE_ID | TOKEN_TYPE_JWT => keys
-            .verify_id_token(token, issuer, &client.id)
+            .verify_id_token(token, issuer, &client.id, now)
             .map(SubjectToken::LimenId)
             .ok_or_else(|| {
                 OAuthError::InvalidRequest(
@@ -548,10 +549,11 @@ fn verified_access_token(
 ) -> Option<serde_json::Value> {
     let issuer = state.config.oidc.issuer.as_deref()?;
     let token = params.get("token")?;
-    state
-        .oidc_keys
-        .current()?
-        .verify_access_token(token, issuer)
+    state.oidc_keys.current()?.verify_access_token(
+        token,
+        issuer,
+        state.limen.clock.now().unix_timestamp(),
+    )
 }
 
 /// `POST /oauth2/introspect` (RFC 7662), for confidential clients: `{"active": false}`
