@@ -1,16 +1,15 @@
-//! Where a [`SqlStore`]'s statements run: the pool, or the one transaction of a unit of
+//! Where a `SqlStore`'s statements run: the pool, or the one transaction of a unit of
 //! work ([`Store::begin_unit`](limen_core::store::Store::begin_unit)).
 //!
-//! Every statement goes through [`SqlStore::exec`], [`SqlStore::fetch`],
-//! [`SqlStore::fetch_one`] or a [`Work`] from [`SqlStore::begin`], so a store method
-//! written once runs the same alone or inside a unit. Inside a unit, a method's own
-//! transaction becomes a savepoint of the unit's, and the first failed statement fails
-//! the whole unit: PostgreSQL refuses every later statement of such a transaction anyway,
-//! and a commit must not report success for writes that were silently dropped.
+//! Every statement goes through [`Conn::exec`], [`Conn::fetch`], [`Conn::fetch_one`] or a
+//! [`Work`] from [`Conn::begin`], so a store method written once runs the same alone or
+//! inside a unit. Inside a unit, a method's own transaction becomes a savepoint of the
+//! unit's, and the first failed statement fails the whole unit: PostgreSQL refuses every
+//! later statement of such a transaction anyway, and a commit must not report success
+//! for writes that were silently dropped. Errors are mapped here too: a uniqueness
+//! violation becomes `StoreError::Duplicate` naming its constraint.
 
 use crate::sql::{bind_all, Arg, Sql};
-use crate::store_impl::backend_err;
-use crate::SqlStore;
 use limen_core::error::{StoreError, StoreResult};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
@@ -82,10 +81,10 @@ fn conn_of<'g>(
     }
 }
 
-impl SqlStore {
+impl Conn {
     pub(crate) async fn exec(&self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
         let query = bind_all(sqlx::query(sql), &args);
-        match &self.conn {
+        match self {
             Conn::Pool(pool) => query.execute(pool).await.map_err(backend_err),
             Conn::Unit(unit) => {
                 let mut guard = unit.lock().await?;
@@ -99,7 +98,7 @@ impl SqlStore {
     }
 
     pub(crate) async fn fetch(&self, sql: &Sql) -> StoreResult<Vec<AnyRow>> {
-        match &self.conn {
+        match self {
             Conn::Pool(pool) => sql.query().fetch_all(pool).await.map_err(backend_err),
             Conn::Unit(unit) => {
                 let mut guard = unit.lock().await?;
@@ -113,7 +112,7 @@ impl SqlStore {
 
     pub(crate) async fn fetch_one(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<AnyRow>> {
         let query = bind_all(sqlx::query(sql), &args);
-        match &self.conn {
+        match self {
             Conn::Pool(pool) => query.fetch_optional(pool).await.map_err(backend_err),
             Conn::Unit(unit) => {
                 let mut guard = unit.lock().await?;
@@ -127,7 +126,7 @@ impl SqlStore {
 
     /// A transaction for one method's statements: its own, or a savepoint of the unit's.
     pub(crate) async fn begin(&self) -> StoreResult<Work<'_>> {
-        match &self.conn {
+        match self {
             Conn::Pool(pool) => Ok(Work::Own(pool.begin().await.map_err(backend_err)?)),
             Conn::Unit(unit) => {
                 let mut guard = unit.lock().await?;
@@ -139,6 +138,38 @@ impl SqlStore {
             }
         }
     }
+}
+
+pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            let (constraint, primary_key) = unique_constraint(db.constraint(), db.message());
+            return StoreError::Duplicate {
+                constraint,
+                primary_key,
+            };
+        }
+    }
+    StoreError::backend_cause("database", e)
+}
+
+/// The violated uniqueness constraint and whether it is a table's primary key. PostgreSQL
+/// names the constraint (`users_pkey`, `users_domain_id_name_key`); SQLite names only
+/// the columns, in its message (`UNIQUE constraint failed: users.domain_id, users.name`).
+/// Every table keyed by an id has it as the key's last column (`id`, or `kind, id`).
+fn unique_constraint(name: Option<&str>, message: &str) -> (String, bool) {
+    if let Some(name) = name {
+        return (name.to_string(), name.ends_with("_pkey"));
+    }
+    let columns = message
+        .split_once("constraint failed: ")
+        .map_or(message, |(_, cols)| cols)
+        .trim();
+    let primary_key = columns
+        .rsplit(", ")
+        .next()
+        .is_some_and(|last| last.ends_with(".id"));
+    (columns.to_string(), primary_key)
 }
 
 fn ended() -> StoreError {
@@ -207,5 +238,23 @@ impl StepEnd<'_> {
                 .map_err(|e| self.unit.fail(e))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unique_constraint;
+
+    #[test]
+    fn postgresql_constraints_are_read_by_name() {
+        let pk = unique_constraint(Some("domain_pkey"), "duplicate key value");
+        assert_eq!(pk, ("domain_pkey".to_string(), true));
+        let name = unique_constraint(Some("domain_name_key"), "duplicate key value");
+        assert!(!name.1);
+        let doc = unique_constraint(
+            None,
+            "UNIQUE constraint failed: documents.kind, documents.id",
+        );
+        assert!(doc.1);
     }
 }

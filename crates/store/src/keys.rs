@@ -6,9 +6,10 @@
 //! The store only ever sees sealed key material: sealing and opening (with the KEK) is
 //! the crypto layer's business, so nothing here can leak a key in plain text.
 
+use crate::conn::backend_err;
 use crate::conn::Work;
 use crate::sql::Arg;
-use crate::store_impl::{backend_err, tx_exec, tx_record_changes, SqlStore};
+use crate::store_impl::{tx_exec, tx_record_changes, SqlStore};
 use limen_core::error::{StoreError, StoreResult};
 use limen_core::validation_cache::Dependency;
 use sqlx::{Any, Row};

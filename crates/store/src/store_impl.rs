@@ -1,7 +1,7 @@
 //! [`SqlStore`]: the `Store` trait on SQLite or PostgreSQL.
 
 use crate::codec::*;
-use crate::conn::{Conn, UnitState, Work};
+use crate::conn::{backend_err, Conn, UnitState, Work};
 use crate::sql::{bind_all, Arg, Sql};
 use crate::OpenError;
 use async_trait::async_trait;
@@ -37,38 +37,6 @@ pub struct SqlStore {
 /// Distinguishes rows written in the same microsecond (password history order).
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            let (constraint, primary_key) = unique_constraint(db.constraint(), db.message());
-            return StoreError::Duplicate {
-                constraint,
-                primary_key,
-            };
-        }
-    }
-    StoreError::backend_cause("database", e)
-}
-
-/// The violated uniqueness constraint and whether it is a table's primary key. PostgreSQL
-/// names the constraint (`users_pkey`, `users_domain_id_name_key`); SQLite names only
-/// the columns, in its message (`UNIQUE constraint failed: users.domain_id, users.name`).
-/// Every table keyed by an id has it as the key's last column (`id`, or `kind, id`).
-fn unique_constraint(name: Option<&str>, message: &str) -> (String, bool) {
-    if let Some(name) = name {
-        return (name.to_string(), name.ends_with("_pkey"));
-    }
-    let columns = message
-        .split_once("constraint failed: ")
-        .map_or(message, |(_, cols)| cols)
-        .trim();
-    let primary_key = columns
-        .rsplit(", ")
-        .next()
-        .is_some_and(|last| last.ends_with(".id"));
-    (columns.to_string(), primary_key)
-}
-
 fn document_body(r: &AnyRow) -> StoreResult<serde_json::Value> {
     let body: String = get(r, "body")?;
     serde_json::from_str(&body).map_err(|e| StoreError::backend_cause("corrupt document", e))
@@ -90,6 +58,23 @@ fn target_cols(t: &Target) -> (&'static str, &str) {
 }
 
 impl SqlStore {
+    pub(crate) async fn exec(&self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
+        self.conn.exec(sql, args).await
+    }
+
+    pub(crate) async fn fetch(&self, sql: &Sql) -> StoreResult<Vec<AnyRow>> {
+        self.conn.fetch(sql).await
+    }
+
+    pub(crate) async fn fetch_one(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<AnyRow>> {
+        self.conn.fetch_one(sql, args).await
+    }
+
+    /// A transaction for one method's statements (see [`Conn::begin`]).
+    pub(crate) async fn begin(&self) -> StoreResult<Work<'_>> {
+        self.conn.begin().await
+    }
+
     /// Opens (creating if needed) the database at `url` and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Self, OpenError> {
         sqlx::any::install_default_drivers();
@@ -1784,18 +1769,5 @@ mod tests {
             }) => assert!(constraint.contains("name"), "{constraint}"),
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn postgresql_constraints_are_read_by_name() {
-        let pk = unique_constraint(Some("domain_pkey"), "duplicate key value");
-        assert_eq!(pk, ("domain_pkey".to_string(), true));
-        let name = unique_constraint(Some("domain_name_key"), "duplicate key value");
-        assert!(!name.1);
-        let doc = unique_constraint(
-            None,
-            "UNIQUE constraint failed: documents.kind, documents.id",
-        );
-        assert!(doc.1);
     }
 }
