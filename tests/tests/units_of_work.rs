@@ -7,7 +7,7 @@
 use limen_core::error::StoreError;
 use limen_core::model::{Domain, Project};
 use limen_core::store::Store;
-use limen_core::validation_cache::Dependency;
+use limen_core::token::validation_cache::Dependency;
 use limen_store::SqlStore;
 use limen_tests::fresh_database;
 

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use limen_core::authz::Authorized;
 use limen_core::clock::{OsRandom, SystemClock};
-use limen_core::cluster::{ClusterPatch, NewCluster};
+use limen_core::kubernetes::cluster::{ClusterPatch, NewCluster};
 use limen_server::Config;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -377,7 +377,7 @@ async fn cluster_by_name_or_id(
     limen: &limen_core::service::Limen,
     domain: &str,
     cluster: &str,
-) -> Result<limen_core::cluster::Cluster, String> {
+) -> Result<limen_core::kubernetes::cluster::Cluster, String> {
     match limen.get_cluster(cluster).await {
         Ok(c) => Ok(c),
         Err(limen_core::CoreError::NotFound { .. }) => limen
@@ -421,13 +421,13 @@ fn keystone_auth_sync(doc: serde_json::Value) -> Result<serde_json::Value, Strin
 
 /// What `import-keystone-auth` prints: the rules and role mappings, then the report.
 fn import_report(
-    c: &limen_core::cluster::Cluster,
-    imported: &limen_core::keystone_auth::Imported,
+    c: &limen_core::kubernetes::cluster::Cluster,
+    imported: &limen_core::kubernetes::keystone_auth::Imported,
     dry_run: bool,
     replace: bool,
     username_template: &str,
 ) -> String {
-    use limen_core::keystone_auth::{renamed_subjects, render_notes};
+    use limen_core::kubernetes::keystone_auth::{renamed_subjects, render_notes};
     let verb = if dry_run { "would import" } else { "imported" };
     let mut out = format!(
         "{verb} {} rules and {} role mappings into cluster {} ({}){}\n",
@@ -494,7 +494,7 @@ const AUTHZ_CONFIG: &str = "/etc/kubernetes/limen/authorization-config.yaml";
 /// The documents `limen cluster apiserver-config` prints.
 fn apiserver_config(
     config: &Config,
-    c: &limen_core::cluster::Cluster,
+    c: &limen_core::kubernetes::cluster::Cluster,
     part: ConfigPart,
     limen_url: Option<String>,
     limen_ca: Option<&str>,

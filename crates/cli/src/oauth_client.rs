@@ -92,7 +92,7 @@ pub(crate) struct ClientTokenArgs {
     /// The algorithm its ID, access and exchanged tokens are signed with: RS256 or ES256
     /// [default on create: RS256].
     #[arg(long, value_name = "ALG", value_parser = parse_signing_alg)]
-    token_signing_alg: Option<limen_core::oauth_client::TokenSigningAlg>,
+    token_signing_alg: Option<limen_core::oauth::client::TokenSigningAlg>,
     /// Seconds its access and ID tokens live.
     #[arg(long, value_name = "SECONDS|default", value_parser = parse_lifetime)]
     access_token_lifetime: Option<Lifetime>,
@@ -122,15 +122,15 @@ pub(crate) fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
 
 pub(crate) fn parse_signing_alg(
     s: &str,
-) -> Result<limen_core::oauth_client::TokenSigningAlg, String> {
-    limen_core::oauth_client::TokenSigningAlg::parse(s)
+) -> Result<limen_core::oauth::client::TokenSigningAlg, String> {
+    limen_core::oauth::client::TokenSigningAlg::parse(s)
         .ok_or_else(|| format!("{s:?} is not RS256 or ES256"))
 }
 
 impl ClientTokenArgs {
-    fn lifetimes(&self) -> limen_core::oauth_client::ClientLifetimesPatch {
+    fn lifetimes(&self) -> limen_core::oauth::client::ClientLifetimesPatch {
         let v = |l: Option<Lifetime>| l.map(|Lifetime(v)| v);
-        limen_core::oauth_client::ClientLifetimesPatch {
+        limen_core::oauth::client::ClientLifetimesPatch {
             access_token: v(self.access_token_lifetime),
             refresh_token: v(self.refresh_token_lifetime),
             grant: v(self.grant_lifetime),
@@ -156,7 +156,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
             audiences,
             tokens,
         } => {
-            let new = limen_core::oauth_client::NewOAuthClient {
+            let new = limen_core::oauth::client::NewOAuthClient {
                 domain_id: domain,
                 name,
                 description,
@@ -166,7 +166,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
                 audiences,
                 enabled: true,
                 token_signing_alg: tokens.token_signing_alg.unwrap_or_default(),
-                lifetimes: limen_core::oauth_client::ClientLifetimes::default()
+                lifetimes: limen_core::oauth::client::ClientLifetimes::default()
                     .patched(tokens.lifetimes()),
             };
             let (c, secret) = limen
@@ -217,7 +217,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
             tokens,
         } => {
             let given = |v: Vec<String>| (!v.is_empty()).then_some(v);
-            let patch = limen_core::oauth_client::OAuthClientPatch {
+            let patch = limen_core::oauth::client::OAuthClientPatch {
                 name,
                 description: description.map(Some),
                 redirect_uris: given(redirect_uris),

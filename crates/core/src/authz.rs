@@ -43,8 +43,8 @@
 //! The proof carries the caller, the action and the target the policy saw, which is what
 //! a later audit record needs, from one place.
 
-use crate::auth::{ResolvedScope, TokenInfo};
 use crate::error::{CoreError, CoreResult};
+use crate::token::auth::{ResolvedScope, TokenInfo};
 use crate::Limen;
 use limen_policy::{Decision, Policy};
 use serde_json::{json, Map, Value};

@@ -3,13 +3,13 @@
 //! [`ValidationCache`]. Keeping the whole mapping from writes to [`Dependency`]s in this one
 //! place means a write cannot bypass invalidation: the trait forces a decision per method.
 
+use crate::catalog::endpoint_filter::CATALOG_DOCUMENTS;
 use crate::clock::Clock;
 use crate::documents::DocumentKind;
-use crate::endpoint_filter::CATALOG_DOCUMENTS;
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 use crate::store::*;
-use crate::validation_cache::{Dependency, ValidationCache};
+use crate::token::validation_cache::{Dependency, ValidationCache};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
@@ -553,14 +553,17 @@ impl Store for TrackingStore {
         self.inner.delete_access_rule(id).await
     }
 
-    async fn create_credential(&self, c: &crate::credential::StoredCredential) -> StoreResult<()> {
+    async fn create_credential(
+        &self,
+        c: &crate::delegation::credential::StoredCredential,
+    ) -> StoreResult<()> {
         self.inner.create_credential(c).await
     }
 
     async fn get_credential(
         &self,
         id: &str,
-    ) -> StoreResult<Option<crate::credential::StoredCredential>> {
+    ) -> StoreResult<Option<crate::delegation::credential::StoredCredential>> {
         self.inner.get_credential(id).await
     }
 
@@ -568,11 +571,14 @@ impl Store for TrackingStore {
         &self,
         user_id: Option<&str>,
         cred_type: Option<&str>,
-    ) -> StoreResult<Vec<crate::credential::StoredCredential>> {
+    ) -> StoreResult<Vec<crate::delegation::credential::StoredCredential>> {
         self.inner.list_credentials(user_id, cred_type).await
     }
 
-    async fn update_credential(&self, c: &crate::credential::StoredCredential) -> StoreResult<()> {
+    async fn update_credential(
+        &self,
+        c: &crate::delegation::credential::StoredCredential,
+    ) -> StoreResult<()> {
         self.inner.update_credential(c).await
     }
 

@@ -219,7 +219,7 @@ pub struct CoreConfig {
     pub credential_auth_ttl_minutes: i64,
     /// Wrong secrets one application credential may take per minute (also the burst)
     /// before its secret is no longer checked for a while; 0: no limit
-    /// (see [`crate::guess_limit`]).
+    /// (see [`crate::delegation::guess_limit`]).
     pub application_credential_failures_per_minute: u32,
 }
 

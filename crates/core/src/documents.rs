@@ -282,12 +282,12 @@ impl Limen {
     /// Fills in the index (owners and claims) of documents written before it existed; a
     /// server calls this at start. Returns how many documents it wrote.
     pub async fn index_documents(&self) -> CoreResult<usize> {
-        use crate::cluster::Cluster;
+        use crate::delegation::oauth1::{AccessToken, RequestToken};
         use crate::federation::{IdentityProvider, Protocol};
-        use crate::kube_rules::KubeRule;
-        use crate::limits::{Limit, RegisteredLimit};
-        use crate::oauth1::{AccessToken, RequestToken};
-        use crate::oauth_client::OAuthClient;
+        use crate::kubernetes::cluster::Cluster;
+        use crate::kubernetes::rules::KubeRule;
+        use crate::oauth::client::OAuthClient;
+        use crate::resource::limits::{Limit, RegisteredLimit};
         Ok(self.reindex::<Cluster>().await?
             + self.reindex::<KubeRule>().await?
             + self.reindex::<OAuthClient>().await?

@@ -26,7 +26,7 @@ pub enum CoreError {
     /// 401 with an auth receipt: the methods passed so far are not enough for the user's
     /// MFA rules (Keystone's `Openstack-Auth-Receipt` flow).
     #[error("additional authentication methods are required")]
-    AdditionalAuthRequired(Box<crate::auth::AuthReceipt>),
+    AdditionalAuthRequired(Box<crate::token::auth::AuthReceipt>),
     /// 429: too many wrong secrets for one credential lately; this one was not checked.
     #[error("{message}")]
     TooManyAttempts {

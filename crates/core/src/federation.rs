@@ -7,7 +7,7 @@ use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
 use crate::resource::NewDomain;
 use crate::service::Limen;
-use crate::validation_cache::Dependency;
+use crate::token::validation_cache::Dependency;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! `scripts/fuzz.sh`), kept here so that the fuzz target is one line and the normal tests
 //! replay the committed corpus through the same code.
 
-use crate::kube_rules::{
+use crate::kubernetes::rules::{
     check_rule, decide, AccessDecision, AccessRequest, AccessTarget, Effect, KubeRule, RuleSubject,
 };
 

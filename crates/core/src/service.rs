@@ -4,13 +4,13 @@ use crate::authz::LivePolicy;
 use crate::change_tracking::TrackingStore;
 use crate::clock::{Clock, Random};
 use crate::config::CoreConfig;
-use crate::credential::CredentialCipher;
+use crate::delegation::credential::CredentialCipher;
+use crate::delegation::guess_limit::GuessLimiter;
 use crate::error::CoreResult;
-use crate::guess_limit::GuessLimiter;
-use crate::password::PasswordHasher;
+use crate::identity::password::PasswordHasher;
 use crate::store::{Store, UnitOfWork};
+use crate::token::validation_cache::{CacheSettings, Dependency, ValidationCache};
 use crate::token::TokenCodec;
-use crate::validation_cache::{CacheSettings, Dependency, ValidationCache};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,9 +25,9 @@ const FEED_RETENTION: time::Duration = time::Duration::hours(1);
 /// Most changes read per round.
 const FEED_PAGE: i64 = 5000;
 
-/// The domain services. Each concern lives in its own module as an `impl Limen` block:
-/// `resource` (domains, projects), `identity` (users, groups, passwords), `assignment`
-/// (roles, grants), `catalog`, `auth` (authentication and tokens) and `revoke`.
+/// The domain services. Each area of the domain is a folder of `crate` whose modules add
+/// `impl Limen` blocks: `identity`, `resource`, `assignment`, `token`, `delegation`,
+/// `oauth`, `kubernetes`, `federation`, `catalog` (see docs/architecture.md).
 #[derive(Clone)]
 pub struct Limen {
     /// Private: handlers read and write through the services, which check what a write

@@ -3,7 +3,7 @@
 
 use crate::error::StoreResult;
 use crate::model::*;
-use crate::validation_cache::Dependency;
+use crate::token::validation_cache::Dependency;
 use async_trait::async_trait;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -224,17 +224,23 @@ pub trait Store: Send + Sync {
     async fn delete_access_rule(&self, id: &str) -> StoreResult<bool>;
 
     // Credentials
-    async fn create_credential(&self, c: &crate::credential::StoredCredential) -> StoreResult<()>;
+    async fn create_credential(
+        &self,
+        c: &crate::delegation::credential::StoredCredential,
+    ) -> StoreResult<()>;
     async fn get_credential(
         &self,
         id: &str,
-    ) -> StoreResult<Option<crate::credential::StoredCredential>>;
+    ) -> StoreResult<Option<crate::delegation::credential::StoredCredential>>;
     async fn list_credentials(
         &self,
         user_id: Option<&str>,
         cred_type: Option<&str>,
-    ) -> StoreResult<Vec<crate::credential::StoredCredential>>;
-    async fn update_credential(&self, c: &crate::credential::StoredCredential) -> StoreResult<()>;
+    ) -> StoreResult<Vec<crate::delegation::credential::StoredCredential>>;
+    async fn update_credential(
+        &self,
+        c: &crate::delegation::credential::StoredCredential,
+    ) -> StoreResult<()>;
     async fn delete_credential(&self, id: &str) -> StoreResult<bool>;
 
     // Trusts

@@ -4,7 +4,7 @@
 
 use crate::fernet::keys::{KeyRepository, KeyRepositoryError};
 use crate::shared::SharedFernetKeys;
-use limen_core::credential::{CredentialCipher, SealedBlob};
+use limen_core::delegation::credential::{CredentialCipher, SealedBlob};
 use sha1::{Digest, Sha1};
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use limen_core::password::PasswordHasher;
+use limen_core::identity::password::PasswordHasher;
 use sha2::{Digest, Sha256, Sha512};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;

@@ -4,8 +4,8 @@
 use crate::input::{unwrap, Fields};
 use crate::render::Links;
 use crate::{Invalid, ProtoResult};
-use limen_core::cluster::{Cluster, ClusterPatch, NewCluster, RoleMapping};
-use limen_core::kube_rules::{Effect, KubeRule, NewKubeRule, RuleSubject};
+use limen_core::kubernetes::cluster::{Cluster, ClusterPatch, NewCluster, RoleMapping};
+use limen_core::kubernetes::rules::{Effect, KubeRule, NewKubeRule, RuleSubject};
 use serde_json::{json, Value};
 
 const URL_MAX: usize = 2048;

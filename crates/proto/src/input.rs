@@ -2,16 +2,16 @@
 //! Attributes a schema does not name are kept as `extra`, as Keystone keeps them.
 
 use crate::{Invalid, ProtoResult};
-use limen_core::appcred::{AccessRuleInput, NewApplicationCredential, RoleRef};
 use limen_core::assignment::{NewRole, RolePatch};
-use limen_core::auth::{
-    AppCredCredentials, AppCredRef, AuthRequest, DomainRef, PasswordCredentials, ProjectRef,
-    ScopeRequest, TotpCredentials, UserRef,
-};
 use limen_core::catalog::{EndpointPatch, NewRegion, NewService, RegionPatch, ServicePatch};
+use limen_core::delegation::appcred::{AccessRuleInput, NewApplicationCredential, RoleRef};
 use limen_core::identity::{GroupPatch, NewGroup, UserPatch};
 use limen_core::model::{Extra, Interface};
 use limen_core::resource::{DomainPatch, ProjectPatch};
+use limen_core::token::auth::{
+    AppCredCredentials, AppCredRef, AuthRequest, DomainRef, PasswordCredentials, ProjectRef,
+    ScopeRequest, TotpCredentials, UserRef,
+};
 use serde_json::{Map, Value};
 
 fn invalid(field: &str, value: &Value, reason: impl AsRef<str>) -> Invalid {
@@ -768,7 +768,9 @@ pub fn endpoint_update(body: Value) -> ProtoResult<EndpointPatch> {
 
 // ---- credentials ----
 
-pub fn credential_create(body: Value) -> ProtoResult<limen_core::credential::NewCredential> {
+pub fn credential_create(
+    body: Value,
+) -> ProtoResult<limen_core::delegation::credential::NewCredential> {
     let mut f = Fields::new("credential", unwrap(body, "credential")?);
     for k in ["user_id", "type", "blob"] {
         f.required(k)?;
@@ -778,7 +780,7 @@ pub fn credential_create(body: Value) -> ProtoResult<limen_core::credential::New
     let blob = f.string("blob", 1, 65_535)?.unwrap_or_default();
     let project_id = f.nullable_string("project_id", 64)?.flatten();
     f.take("id");
-    Ok(limen_core::credential::NewCredential {
+    Ok(limen_core::delegation::credential::NewCredential {
         user_id,
         project_id,
         cred_type,
@@ -787,10 +789,12 @@ pub fn credential_create(body: Value) -> ProtoResult<limen_core::credential::New
     })
 }
 
-pub fn credential_update(body: Value) -> ProtoResult<limen_core::credential::CredentialPatch> {
+pub fn credential_update(
+    body: Value,
+) -> ProtoResult<limen_core::delegation::credential::CredentialPatch> {
     let mut f = Fields::new("credential", unwrap(body, "credential")?);
     f.immutable("id", "Cannot change ID")?;
-    Ok(limen_core::credential::CredentialPatch {
+    Ok(limen_core::delegation::credential::CredentialPatch {
         user_id: f.string("user_id", 1, 64)?,
         project_id: f.nullable_string("project_id", 64)?,
         cred_type: f.string("type", 1, 255)?,
@@ -801,7 +805,7 @@ pub fn credential_update(body: Value) -> ProtoResult<limen_core::credential::Cre
 
 // ---- trusts ----
 
-pub fn trust_create(body: Value) -> ProtoResult<limen_core::trust::NewTrust> {
+pub fn trust_create(body: Value) -> ProtoResult<limen_core::delegation::trust::NewTrust> {
     let mut f = Fields::new("trust", unwrap(body, "trust")?);
     for k in ["trustor_user_id", "trustee_user_id", "impersonation"] {
         f.required(k)?;
@@ -878,7 +882,7 @@ pub fn trust_create(body: Value) -> ProtoResult<limen_core::trust::NewTrust> {
         }
     };
     f.take("id");
-    Ok(limen_core::trust::NewTrust {
+    Ok(limen_core::delegation::trust::NewTrust {
         trustor_user_id,
         trustee_user_id,
         project_id,
@@ -1241,10 +1245,10 @@ pub fn policy_create(body: Value) -> ProtoResult<(String, String, Extra)> {
     Ok((blob, policy_type, f.extra()))
 }
 
-pub fn policy_update(body: Value) -> ProtoResult<limen_core::policyblob::PolicyPatch> {
+pub fn policy_update(body: Value) -> ProtoResult<limen_core::catalog::policies::PolicyPatch> {
     let mut f = Fields::new("policy", unwrap(body, "policy")?);
     f.immutable("id", "Cannot change ID")?;
-    Ok(limen_core::policyblob::PolicyPatch {
+    Ok(limen_core::catalog::policies::PolicyPatch {
         blob: f.string("blob", 0, 65_535)?,
         policy_type: f.string("type", 1, 255)?,
         extra: f.extra(),
@@ -1353,7 +1357,9 @@ fn int_field(f: &mut Fields, k: &str, min: i64) -> ProtoResult<Option<i64>> {
     }
 }
 
-pub fn registered_limits(body: Value) -> ProtoResult<Vec<limen_core::limits::RegisteredLimit>> {
+pub fn registered_limits(
+    body: Value,
+) -> ProtoResult<Vec<limen_core::resource::limits::RegisteredLimit>> {
     limit_items(body, "registered_limits")?
         .into_iter()
         .map(|m| {
@@ -1361,7 +1367,7 @@ pub fn registered_limits(body: Value) -> ProtoResult<Vec<limen_core::limits::Reg
             for k in ["service_id", "resource_name", "default_limit"] {
                 f.required(k)?;
             }
-            Ok(limen_core::limits::RegisteredLimit {
+            Ok(limen_core::resource::limits::RegisteredLimit {
                 id: String::new(),
                 service_id: f.string("service_id", 1, 255)?.unwrap_or_default(),
                 region_id: f.nullable_string("region_id", 255)?.flatten(),
@@ -1375,10 +1381,10 @@ pub fn registered_limits(body: Value) -> ProtoResult<Vec<limen_core::limits::Reg
 
 pub fn registered_limit_update(
     body: Value,
-) -> ProtoResult<limen_core::limits::RegisteredLimitPatch> {
+) -> ProtoResult<limen_core::resource::limits::RegisteredLimitPatch> {
     let mut f = Fields::new("registered_limit", unwrap(body, "registered_limit")?);
     f.immutable("id", "Cannot change ID")?;
-    Ok(limen_core::limits::RegisteredLimitPatch {
+    Ok(limen_core::resource::limits::RegisteredLimitPatch {
         service_id: f.string("service_id", 1, 255)?,
         region_id: f.nullable_string("region_id", 255)?,
         resource_name: f.string("resource_name", 1, 255)?,
@@ -1387,7 +1393,7 @@ pub fn registered_limit_update(
     })
 }
 
-pub fn limits(body: Value) -> ProtoResult<Vec<limen_core::limits::Limit>> {
+pub fn limits(body: Value) -> ProtoResult<Vec<limen_core::resource::limits::Limit>> {
     limit_items(body, "limits")?
         .into_iter()
         .map(|m| {
@@ -1402,7 +1408,7 @@ pub fn limits(body: Value) -> ProtoResult<Vec<limen_core::limits::Limit>> {
                     "A limit names a project_id or a domain_id, not both and not neither.".into(),
                 ));
             }
-            Ok(limen_core::limits::Limit {
+            Ok(limen_core::resource::limits::Limit {
                 id: String::new(),
                 project_id,
                 domain_id,

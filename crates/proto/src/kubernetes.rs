@@ -5,7 +5,7 @@
 //! (the objects' schemas require a spec).
 
 use crate::{Invalid, ProtoResult};
-use limen_core::kube_rules::{AccessDecision, AccessRequest, AccessTarget};
+use limen_core::kubernetes::rules::{AccessDecision, AccessRequest, AccessTarget};
 use limen_core::kubernetes::KubeUser;
 use serde_json::{json, Value};
 

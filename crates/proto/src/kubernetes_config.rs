@@ -4,7 +4,7 @@
 //! authorization, the SubjectAccessReview webhook's kubeconfig with a structured
 //! AuthorizationConfiguration.
 
-use limen_core::cluster::{Cluster, RoleMapping};
+use limen_core::kubernetes::cluster::{Cluster, RoleMapping};
 use serde_json::{json, Value};
 
 /// Limen's TokenReview webhook.

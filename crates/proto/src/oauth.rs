@@ -3,7 +3,7 @@
 use crate::input::{unwrap, Fields};
 use crate::render::Links;
 use crate::{Invalid, ProtoResult};
-use limen_core::oauth_client::{
+use limen_core::oauth::client::{
     ClientLifetimes, ClientLifetimesPatch, NewOAuthClient, OAuthClient, OAuthClientPatch,
     TokenSigningAlg,
 };

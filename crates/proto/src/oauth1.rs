@@ -5,9 +5,9 @@
 use crate::render::{self, Links};
 use crate::times::iso_z;
 use crate::{Invalid, ProtoResult};
-use limen_core::appcred::RoleRef;
+use limen_core::delegation::appcred::RoleRef;
+use limen_core::delegation::oauth1::{AccessToken, TokenGrant};
 use limen_core::model::Role;
-use limen_core::oauth1::{AccessToken, TokenGrant};
 use serde_json::{json, Value};
 
 /// Strict percent-decoding (`+` stays `+` unless `plus_is_space`), to UTF-8.

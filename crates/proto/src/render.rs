@@ -3,10 +3,10 @@
 
 use crate::times::{iso, iso_z};
 use limen_core::assignment::RoleAssignment;
-use limen_core::auth::{ResolvedScope, TokenInfo};
 use limen_core::catalog::CatalogEntry;
 use limen_core::clock::whole_seconds;
 use limen_core::model::*;
+use limen_core::token::auth::{ResolvedScope, TokenInfo};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
@@ -217,7 +217,7 @@ fn substitute(url: &str, project_id: Option<&str>) -> Option<String> {
 }
 
 /// The service catalog; `project_id` fills URL templates (project-scoped tokens).
-pub fn credential(l: &Links, c: &limen_core::credential::Credential) -> Value {
+pub fn credential(l: &Links, c: &limen_core::delegation::credential::Credential) -> Value {
     with_extra(
         obj(json!({
             "id": c.id,
@@ -232,8 +232,8 @@ pub fn credential(l: &Links, c: &limen_core::credential::Credential) -> Value {
 }
 
 /// An EC2 credential as `OS-EC2` shows it.
-pub fn ec2_credential(l: &Links, c: &limen_core::credential::Credential) -> Value {
-    let (access, secret) = limen_core::credential::ec2_keys(c);
+pub fn ec2_credential(l: &Links, c: &limen_core::delegation::credential::Credential) -> Value {
+    let (access, secret) = limen_core::delegation::credential::ec2_keys(c);
     json!({
         "user_id": c.user_id,
         "tenant_id": c.project_id,
@@ -417,7 +417,7 @@ pub fn token(t: &TokenInfo, catalog_entries: Option<&[CatalogEntry]>) -> Value {
 }
 
 /// The body of a 401 that asks for more MFA methods.
-pub fn auth_receipt(r: &limen_core::auth::AuthReceipt) -> Value {
+pub fn auth_receipt(r: &limen_core::token::auth::AuthReceipt) -> Value {
     json!({
         "receipt": {
             "methods": r.payload.methods,

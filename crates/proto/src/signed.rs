@@ -3,8 +3,8 @@
 //! `credential`, then `ec2Credentials`, and so does Limen.
 
 use base64::Engine;
-use limen_core::aws_signature::Ec2Request;
-use limen_core::ec2::{SignedCredentials, SignedRequest};
+use limen_core::delegation::aws_signature::Ec2Request;
+use limen_core::delegation::ec2::{SignedCredentials, SignedRequest};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use limen_core::clock::{Clock, OsRandom, Random, SystemClock};
 use limen_core::config::TokenFormat;
-use limen_core::validation_cache::Derived;
+use limen_core::token::validation_cache::Derived;
 use limen_core::Limen;
 use limen_crypto::{
     FernetCodec, FernetCredentialCipher, JwsCodec, JwsKeyRepository, KeyRepository, KeystoneHasher,

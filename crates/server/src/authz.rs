@@ -4,8 +4,8 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Auth;
 use crate::state::AppState;
-use limen_core::auth::TokenInfo;
 use limen_core::authz::Authorized;
+use limen_core::token::auth::TokenInfo;
 use serde_json::{json, Map, Value};
 
 /// What a delegated token (see [`TokenInfo::is_delegated`]) is kept away from.

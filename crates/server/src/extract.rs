@@ -105,7 +105,7 @@ impl FromRequestParts<AppState> for Auth {
         // Every identity-API request with a token passes here, so this is where a token
         // limited by application-credential access rules meets them (Keystone answers
         // 401 when none allows the request).
-        let request = limen_core::access_rules::ApiRequest {
+        let request = limen_core::delegation::access_rules::ApiRequest {
             method: parts.method.as_str(),
             path: parts.uri.path(),
         };
@@ -126,7 +126,7 @@ impl FromRequestParts<AppState> for Auth {
                     .payload
                     .methods
                     .iter()
-                    .any(|m| m == limen_core::ec2::EC2_METHOD) =>
+                    .any(|m| m == limen_core::delegation::ec2::EC2_METHOD) =>
             {
                 Err(ApiError::new(
                     axum::http::StatusCode::FORBIDDEN,

@@ -10,7 +10,7 @@
 use crate::config::{Config, KeySource};
 use limen_core::config::TokenFormat;
 use limen_core::error::StoreError;
-use limen_core::validation_cache::Dependency;
+use limen_core::token::validation_cache::Dependency;
 use limen_crypto::fernet::keys::generate_key;
 use limen_crypto::jws::PublicKeyInfo;
 use limen_crypto::oidc_keys::{rotate_slots, slot_infos, SigningSlot, SlotInfo};

@@ -4,7 +4,7 @@ use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use crate::ratelimit::LoginLimiter;
 use axum::body::Bytes;
-use limen_core::validation_cache::Derived;
+use limen_core::token::validation_cache::Derived;
 use limen_core::Limen;
 use limen_crypto::LiveOidcKeys;
 use std::sync::Arc;

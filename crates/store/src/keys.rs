@@ -11,7 +11,7 @@ use crate::conn::Work;
 use crate::sql::Arg;
 use crate::store_impl::{tx_exec, tx_record_changes, SqlStore};
 use limen_core::error::{StoreError, StoreResult};
-use limen_core::validation_cache::Dependency;
+use limen_core::token::validation_cache::Dependency;
 use sqlx::{Any, Row};
 use time::OffsetDateTime;
 

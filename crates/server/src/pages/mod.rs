@@ -64,7 +64,7 @@ pub fn scope_list(scopes: &[String]) -> String {
 
 /// What a client may turn the person's sign-in into (token exchange), as a paragraph
 /// for a consent page; empty when it may turn it into nothing.
-pub fn exchange_list(targets: &[limen_core::oauth_exchange::ExchangeTarget]) -> String {
+pub fn exchange_list(targets: &[limen_core::oauth::exchange::ExchangeTarget]) -> String {
     if targets.is_empty() {
         return String::new();
     }

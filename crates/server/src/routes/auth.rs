@@ -9,10 +9,10 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use limen_core::auth::{ResolvedScope, TokenInfo};
 use limen_core::authz::Authorized;
 use limen_core::model::Target;
-use limen_core::validation_cache::Dependency;
+use limen_core::token::auth::{ResolvedScope, TokenInfo};
+use limen_core::token::validation_cache::Dependency;
 use limen_proto::{input, render};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -90,7 +90,7 @@ pub async fn issue(
     if req
         .methods
         .iter()
-        .any(|m| m == limen_core::oauth1::OAUTH1_METHOD)
+        .any(|m| m == limen_core::delegation::oauth1::OAUTH1_METHOD)
     {
         req.oauth1 = crate::routes::oauth1::signed_request(&state, &method, &headers, &uri, None)?;
     }
@@ -113,7 +113,7 @@ pub async fn issue(
 /// enforces application-credential access rules; without that, a token limited by them
 /// does not validate (404), as in Keystone.
 fn validator_enforces_rules(headers: &HeaderMap) -> bool {
-    limen_core::access_rules::validator_enforces_rules(
+    limen_core::delegation::access_rules::validator_enforces_rules(
         headers
             .get(ACCESS_RULES_HEADER)
             .and_then(|v| v.to_str().ok()),

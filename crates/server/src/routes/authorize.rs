@@ -14,9 +14,9 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use limen_core::model::User;
-use limen_core::oauth_authorize::{AuthorizeParams, AuthorizeRejection, AuthorizeRequest};
-use limen_core::oauth_exchange::ExchangeTarget;
-use limen_core::oauth_session::LoginSession;
+use limen_core::oauth::authorize::{AuthorizeParams, AuthorizeRejection, AuthorizeRequest};
+use limen_core::oauth::exchange::ExchangeTarget;
+use limen_core::oauth::session::LoginSession;
 use limen_core::percent::encode;
 
 /// The parameters the endpoint reads, in the order a consent form carries them on.

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use limen_core::authz::Authorized;
-use limen_core::cluster::Cluster;
+use limen_core::kubernetes::cluster::Cluster;
 use limen_proto::cluster::{cluster, cluster_create, cluster_update, kube_rule, kube_rule_create};
 use serde_json::{json, Value};
 

@@ -16,7 +16,11 @@ use limen_proto::input;
 use limen_proto::render::Links;
 use serde_json::{json, Value};
 
-fn consumer_doc(l: &Links, c: &limen_core::oauth1::Consumer, secret: Option<&str>) -> Value {
+fn consumer_doc(
+    l: &Links,
+    c: &limen_core::delegation::oauth1::Consumer,
+    secret: Option<&str>,
+) -> Value {
     let mut m = c.extra.clone();
     m.insert("id".into(), json!(c.id));
     m.insert("description".into(), json!(c.description));

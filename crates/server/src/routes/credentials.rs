@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::Json;
 use limen_core::authz::policy_credentials;
 use limen_core::authz::Authorized;
-use limen_core::credential::Credential;
+use limen_core::delegation::credential::Credential;
 use limen_policy::Decision;
 use limen_proto::{input, render};
 use serde_json::{json, Value};

@@ -14,9 +14,9 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use limen_core::model::User;
-use limen_core::oauth_device::PendingDevice;
-use limen_core::oauth_exchange::ExchangeTarget;
-use limen_core::oauth_session::LoginSession;
+use limen_core::oauth::device::PendingDevice;
+use limen_core::oauth::exchange::ExchangeTarget;
+use limen_core::oauth::session::LoginSession;
 use limen_core::percent::encode;
 
 fn enter_page(

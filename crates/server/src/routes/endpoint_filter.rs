@@ -15,7 +15,7 @@ use limen_proto::input;
 use limen_proto::render::{self, Links};
 use serde_json::{json, Value};
 
-fn group_doc(l: &Links, g: &limen_core::endpoint_filter::EndpointGroup) -> Value {
+fn group_doc(l: &Links, g: &limen_core::catalog::endpoint_filter::EndpointGroup) -> Value {
     json!({
         "id": g.id,
         "name": g.name,

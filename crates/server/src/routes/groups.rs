@@ -11,10 +11,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use limen_core::auth::ResolvedScope;
 use limen_core::authz::Authorized;
 use limen_core::model::{Group, DEFAULT_DOMAIN_ID};
 use limen_core::store::GroupFilter;
+use limen_core::token::auth::ResolvedScope;
 use limen_proto::{input, render};
 use serde_json::{json, Value};
 

@@ -12,9 +12,9 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use limen_core::cluster::Cluster;
+use limen_core::kubernetes::cluster::Cluster;
 use limen_core::kubernetes::{PresentedToken, TokenRejected};
-use limen_core::oauth_exchange::EXCHANGED_TOKEN_TYP;
+use limen_core::oauth::exchange::EXCHANGED_TOKEN_TYP;
 use limen_crypto::oidc_keys::JwtRejection;
 use limen_proto::kubernetes::{
     access_review_answer, access_review_error, access_review_request, failure_status,

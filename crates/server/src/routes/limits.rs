@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Json;
 use axum::Router;
-use limen_core::limits::{Limit, LimitFilter, RegisteredLimit};
+use limen_core::resource::limits::{Limit, LimitFilter, RegisteredLimit};
 use limen_proto::input;
 use limen_proto::render::Links;
 use serde_json::{json, Value};

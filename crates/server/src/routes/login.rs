@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use limen_core::error::CoreError;
 use limen_core::model::User;
-use limen_core::oauth_session::{LoginSession, PageLogin};
+use limen_core::oauth::session::{LoginSession, PageLogin};
 use std::collections::HashMap;
 
 /// Where a login may send the browser on: the provider's own pages that need one.

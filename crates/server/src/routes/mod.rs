@@ -205,7 +205,7 @@ pub fn domain_to_list(auth: &crate::extract::Auth, q: &Query) -> Option<String> 
     q.get("domain_id")
         .map(str::to_string)
         .or_else(|| match &auth.caller.token.scope {
-            limen_core::auth::ResolvedScope::Domain(d) => Some(d.id.clone()),
+            limen_core::token::auth::ResolvedScope::Domain(d) => Some(d.id.clone()),
             _ => None,
         })
 }
@@ -214,7 +214,7 @@ pub fn domain_to_list(auth: &crate::extract::Auth, q: &Query) -> Option<String> 
 /// caller's own, else `default`.
 pub fn owning_domain(auth: &crate::extract::Auth, named: Option<String>) -> String {
     named.unwrap_or_else(|| match &auth.caller.token.scope {
-        limen_core::auth::ResolvedScope::Domain(d) => d.id.clone(),
+        limen_core::token::auth::ResolvedScope::Domain(d) => d.id.clone(),
         _ => limen_core::model::DEFAULT_DOMAIN_ID.to_string(),
     })
 }

@@ -11,16 +11,16 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
-use limen_core::oauth_authorize::SCOPES;
-use limen_core::oauth_client::{
+use limen_core::oauth::authorize::SCOPES;
+use limen_core::oauth::client::{
     TokenSigningAlg, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE,
     GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE,
 };
-use limen_core::oauth_exchange::{
+use limen_core::oauth::exchange::{
     requested_project, SubjectToken, EXCHANGED_TOKEN_TYP, TOKEN_TYPE_ACCESS, TOKEN_TYPE_ID,
     TOKEN_TYPE_JWT,
 };
-use limen_core::oauth_grant::OAuthError;
+use limen_core::oauth::grant::OAuthError;
 use limen_crypto::oidc_keys::SigningAlg;
 use serde_json::json;
 use std::collections::HashMap;
@@ -390,7 +390,7 @@ async fn grant(
 async fn exchange(
     state: &AppState,
     keys: &limen_crypto::oidc_keys::OidcKeys,
-    client: &limen_core::oauth_client::OAuthClient,
+    client: &limen_core::oauth::client::OAuthClient,
     params: &HashMap<String, String>,
 ) -> Result<Response, OAuthError> {
     let param = |k: &str| params.get(k).map(String::as_str);
@@ -521,7 +521,7 @@ async fn client_request(
 ) -> Result<
     (
         HashMap<String, String>,
-        limen_core::oauth_client::OAuthClient,
+        limen_core::oauth::client::OAuthClient,
     ),
     OAuthError,
 > {

@@ -19,7 +19,7 @@ use axum::routing::{get, post, put};
 use axum::Json;
 use axum::Router;
 use limen_core::authz::Authorized;
-use limen_core::oauth1::{SignedRequest, TokenGrant};
+use limen_core::delegation::oauth1::{SignedRequest, TokenGrant};
 use limen_proto::oauth1 as wire;
 use serde_json::{json, Value};
 

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use limen_core::authz::Authorized;
-use limen_core::oauth_client::OAuthClient;
+use limen_core::oauth::client::OAuthClient;
 use limen_proto::oauth::{oauth_client, oauth_client_create, oauth_client_update};
 use serde_json::{json, Value};
 

@@ -12,12 +12,12 @@ use axum::response::Response;
 use axum::routing::{get, put};
 use axum::Json;
 use axum::Router;
-use limen_core::policyblob::PolicyAssociation;
+use limen_core::catalog::policies::PolicyAssociation;
 use limen_proto::input;
 use limen_proto::render::{self, Links};
 use serde_json::{json, Value};
 
-fn policy_doc(l: &Links, p: &limen_core::policyblob::PolicyBlob) -> Value {
+fn policy_doc(l: &Links, p: &limen_core::catalog::policies::PolicyBlob) -> Value {
     let mut m = p.extra.clone();
     m.insert("id".into(), json!(p.id));
     m.insert("blob".into(), json!(p.blob));

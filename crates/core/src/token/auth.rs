@@ -2,15 +2,15 @@
 
 use crate::authz::Authorized;
 use crate::clock::whole_seconds;
+use crate::delegation::guess_limit::{Admission, SecretCheck, WAIT_AT_MOST, WAIT_STEP};
+use crate::delegation::oauth1::{AccessToken, OAuth1TokenInfo, OAUTH1_METHOD};
 use crate::error::{CoreError, CoreResult};
-use crate::guess_limit::{Admission, SecretCheck, WAIT_AT_MOST, WAIT_STEP};
 use crate::identity::user_option;
 use crate::model::{Domain, Project, Role, Target, User};
-use crate::oauth1::{AccessToken, OAuth1TokenInfo, OAUTH1_METHOD};
-use crate::revoke::TokenFacts;
 use crate::service::Limen;
+use crate::token::revoke::TokenFacts;
+use crate::token::validation_cache::Dependency;
 use crate::token::{TokenPayload, TokenScope};
-use crate::validation_cache::Dependency;
 use base64::Engine;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -83,7 +83,7 @@ pub struct AuthRequest {
     pub receipt: Option<String>,
     /// For the `oauth1` method: the request as signed with an access token (the HTTP
     /// layer fills it in from the `Authorization` header).
-    pub oauth1: Option<crate::oauth1::SignedRequest>,
+    pub oauth1: Option<crate::delegation::oauth1::SignedRequest>,
     pub scope: ScopeRequest,
 }
 
@@ -181,7 +181,7 @@ impl TrustTokenInfo {
 }
 
 impl TokenInfo {
-    /// Everything stored this validation rests on (see [`crate::validation_cache`]).
+    /// Everything stored this validation rests on (see [`crate::token::validation_cache`]).
     pub fn dependencies(&self) -> Vec<Dependency> {
         let mut d = vec![
             Dependency::User(self.user.id.clone()),
@@ -236,7 +236,7 @@ impl TokenInfo {
     }
 
     /// The access rules the token is limited to, if its application credential has any
-    /// (see [`crate::access_rules`]).
+    /// (see [`crate::delegation::access_rules`]).
     pub fn access_rules(&self) -> Option<&[crate::model::AccessRule]> {
         self.application_credential
             .as_ref()
@@ -246,9 +246,9 @@ impl TokenInfo {
 
     /// Whether the token may make `request` on Limen's own APIs: always without access
     /// rules, else only as one of them allows.
-    pub fn allows_request(&self, request: crate::access_rules::ApiRequest<'_>) -> bool {
+    pub fn allows_request(&self, request: crate::delegation::access_rules::ApiRequest<'_>) -> bool {
         self.access_rules()
-            .is_none_or(|rules| crate::access_rules::allows(rules, request))
+            .is_none_or(|rules| crate::delegation::access_rules::allows(rules, request))
     }
 
     /// Whether the token acts on a delegation (a trust, an application credential, an
@@ -587,7 +587,7 @@ impl Limen {
             .list_credentials(Some(&user.id), Some("totp"))
             .await?
             .iter()
-            .any(|c| crate::totp::verify(&c.blob, passcode, now)))
+            .any(|c| crate::identity::totp::verify(&c.blob, passcode, now)))
     }
 
     /// The user's MFA rules reduced to enabled methods (Keystone ignores rules naming
@@ -828,7 +828,7 @@ impl Limen {
 
     /// Leave to compare a secret presented for application credential `id`: waits while
     /// the credential's allowance is held by checks under way, and refuses (429, "not
-    /// checked") once wrong secrets have used it up (see [`crate::guess_limit`]).
+    /// checked") once wrong secrets have used it up (see [`crate::delegation::guess_limit`]).
     async fn secret_check(&self, id: &str) -> CoreResult<Option<SecretCheck<'_>>> {
         let Some(limiter) = self.guesses.as_deref() else {
             return Ok(None);

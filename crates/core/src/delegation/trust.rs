@@ -2,13 +2,13 @@
 //! optionally letting the trustee act as the trustor (impersonation), for a limited time
 //! or number of uses, and optionally allowing the trustee to redelegate.
 
-use crate::appcred::RoleRef;
 use crate::assignment::expand_implied;
-use crate::auth::TokenInfo;
 use crate::authz::Authorized;
+use crate::delegation::appcred::RoleRef;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Extra, Role, Target, Trust};
 use crate::service::Limen;
+use crate::token::auth::TokenInfo;
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
 

@@ -19,14 +19,14 @@
 //!   the whole Identity API already;
 //! - the new token names what it came from (`limen_from`), and dies with it.
 
-use crate::auth::ResolvedScope;
-use crate::cluster::Cluster;
 use crate::error::CoreError;
+use crate::kubernetes::cluster::Cluster;
 use crate::model::{Target, User};
-use crate::oauth_client::{OAuthClient, GRANT_TOKEN_EXCHANGE};
-use crate::oauth_grant::{NamedRef, OAuthError};
-use crate::oauth_user_grant::ProfileClaims;
+use crate::oauth::client::{OAuthClient, GRANT_TOKEN_EXCHANGE};
+use crate::oauth::grant::{NamedRef, OAuthError};
+use crate::oauth::user_grant::ProfileClaims;
 use crate::service::Limen;
+use crate::token::auth::ResolvedScope;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -112,7 +112,7 @@ fn invalid_subject() -> OAuthError {
 pub fn requested_project(scope: Option<&str>) -> Result<Option<String>, OAuthError> {
     let mut project = None;
     for item in scope.unwrap_or_default().split_ascii_whitespace() {
-        if crate::oauth_authorize::SCOPES.contains(&item) {
+        if crate::oauth::authorize::SCOPES.contains(&item) {
             continue;
         }
         match item.strip_prefix("project:") {
@@ -485,7 +485,7 @@ impl Limen {
                 return Ok(false);
             }
         }
-        let facts = crate::revoke::TokenFacts {
+        let facts = crate::token::revoke::TokenFacts {
             user_id,
             project_id: None,
             domain_ids: Vec::new(),

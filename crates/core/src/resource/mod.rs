@@ -1,5 +1,8 @@
 //! Domains and projects: the resource tree.
 
+pub mod domain_config;
+pub mod limits;
+
 use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Domain, Extra, Project, RevocationEvent};

@@ -1,12 +1,15 @@
 //! Users, groups and passwords, with Keystone's `[security_compliance]` rules.
 
+pub mod password;
+pub mod totp;
+
 use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Extra, Group, Password, RevocationEvent, User};
 use crate::resource::{conflict_as, merge_extra, merge_options};
 use crate::service::Limen;
 use crate::store::{GroupFilter, UserFilter};
-use crate::validation_cache::Dependency;
+use crate::token::validation_cache::Dependency;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 

@@ -5,9 +5,9 @@
 
 use crate::documents::{secret_key, RecordKind};
 use crate::error::{CoreError, CoreResult};
-use crate::oauth_client::{OAuthClient, GRANT_AUTHORIZATION_CODE};
-use crate::oauth_session::LoginSession;
-use crate::oauth_session::SignIn;
+use crate::oauth::client::{OAuthClient, GRANT_AUTHORIZATION_CODE};
+use crate::oauth::session::LoginSession;
+use crate::oauth::session::SignIn;
 use crate::service::Limen;
 use serde::{Deserialize, Serialize};
 

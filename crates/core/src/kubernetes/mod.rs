@@ -11,16 +11,20 @@
 //! held there; `extra` carries domain, project and roles under k8s-keystone-auth's keys.
 //! Nothing Limen names may start with `system:`, Kubernetes' reserved prefix.
 
-use crate::access_rules::TOKEN_REVIEW_REQUEST;
-use crate::auth::ResolvedScope;
-use crate::cluster::Cluster;
+pub mod cluster;
+pub mod keystone_auth;
+pub mod rules;
+
+use crate::delegation::access_rules::TOKEN_REVIEW_REQUEST;
 use crate::error::CoreError;
 use crate::identity::name_part;
+use crate::kubernetes::cluster::Cluster;
 use crate::model::Target;
 use crate::model::{Domain, User};
-use crate::oauth_exchange::ExchangedFrom;
-use crate::oauth_grant::OAuthError;
+use crate::oauth::exchange::ExchangedFrom;
+use crate::oauth::grant::OAuthError;
 use crate::service::Limen;
+use crate::token::auth::ResolvedScope;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

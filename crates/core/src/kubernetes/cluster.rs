@@ -9,7 +9,7 @@
 use crate::authz::Authorized;
 use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
-use crate::oauth_client::GRANT_TOKEN_EXCHANGE;
+use crate::oauth::client::GRANT_TOKEN_EXCHANGE;
 use crate::service::Limen;
 use base64::Engine;
 use serde::{Deserialize, Serialize};

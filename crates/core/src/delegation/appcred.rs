@@ -1,11 +1,11 @@
 //! Application credentials: a user's secret for one project with a subset of the user's
 //! roles, optionally limited to access rules and an expiry.
 
-use crate::auth::TokenInfo;
 use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{AccessRule, ApplicationCredential, Role, Target};
 use crate::service::Limen;
+use crate::token::auth::TokenInfo;
 use base64::Engine;
 
 /// A role named by id or by name when creating a credential.

@@ -15,10 +15,10 @@
 //! When the feed cannot be read (the store is unreachable or the feed was never synced,
 //! e.g. in a CLI process), the cache is bypassed rather than trusted.
 
-use crate::auth::{ResolvedScope, TokenInfo};
 use crate::catalog::CatalogEntry;
 use crate::federation::ServiceProvider;
 use crate::model::{RevocationEvent, Role};
+use crate::token::auth::{ResolvedScope, TokenInfo};
 use quick_cache::sync::Cache;
 use std::collections::HashMap;
 use std::future::Future;

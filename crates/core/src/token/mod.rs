@@ -1,6 +1,10 @@
 //! What a token carries, independent of its format (Fernet today, JWS later), and the codec
 //! trait the crypto layer implements.
 
+pub mod auth;
+pub mod revoke;
+pub mod validation_cache;
+
 use thiserror::Error;
 use time::OffsetDateTime;
 

@@ -11,9 +11,9 @@
 //! conditions that must hold together) is left out and reported.
 
 use crate::authz::Authorized;
-use crate::cluster::{ClusterPatch, RoleMapping};
 use crate::error::CoreResult;
-use crate::kube_rules::{check_rule, Effect, KubeRule, NewKubeRule, RuleSubject};
+use crate::kubernetes::cluster::{ClusterPatch, RoleMapping};
+use crate::kubernetes::rules::{check_rule, Effect, KubeRule, NewKubeRule, RuleSubject};
 use crate::service::Limen;
 use crate::store::ProjectFilter;
 use serde_json::Value;
@@ -741,7 +741,7 @@ impl Limen {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube_rules::{decide, AccessDecision, AccessRequest, AccessTarget, KubeRule};
+    use crate::kubernetes::rules::{decide, AccessDecision, AccessRequest, AccessTarget, KubeRule};
     use serde_json::json;
 
     fn projects() -> Vec<KnownProject> {

@@ -2,14 +2,14 @@
 //! front end forwards a request signed with a user's EC2 credential, and gets back a
 //! project-scoped token for that user, marked with the `ec2credential` method.
 
-use crate::auth::{IssuedToken, Minting, ResolvedScope};
-use crate::aws_signature::{
+use crate::delegation::aws_signature::{
     ec2_signature, ec2_signed_times, s3_signature, s3_signed_time, Ec2Request, SignedTime,
 };
-use crate::credential::ec2_credential_id;
+use crate::delegation::credential::ec2_credential_id;
 use crate::error::{CoreError, CoreResult};
 use crate::model::Target;
 use crate::service::Limen;
+use crate::token::auth::{IssuedToken, Minting, ResolvedScope};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};

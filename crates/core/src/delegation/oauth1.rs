@@ -9,16 +9,16 @@
 
 pub mod signature;
 
-use crate::appcred::RoleRef;
 use crate::assignment::expand_implied;
-use crate::auth::{AuthRequest, IssuedToken, Minting};
 use crate::authz::Authorized;
 use crate::clock::whole_seconds;
-use crate::credential::{CredentialCipher, SealedBlob};
+use crate::delegation::appcred::RoleRef;
+use crate::delegation::credential::{CredentialCipher, SealedBlob};
 use crate::documents::{DocumentKind, Indexed, RecordKind};
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Extra, Role, Target};
 use crate::service::Limen;
+use crate::token::auth::{AuthRequest, IssuedToken, Minting};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use subtle::ConstantTimeEq;
@@ -434,7 +434,7 @@ impl Limen {
     pub async fn authorize_request_token(
         &self,
         authz: &Authorized,
-        caller: &crate::auth::TokenInfo,
+        caller: &crate::token::auth::TokenInfo,
         request_token_id: &str,
         roles: &[RoleRef],
     ) -> CoreResult<String> {

@@ -2,11 +2,13 @@
 //! have which token with which claims. The wire format (RFC 6749 forms and error
 //! responses) and the signing are the server's.
 
-use crate::auth::{AppCredCredentials, AppCredRef, AuthRequest, ResolvedScope, ScopeRequest};
 use crate::documents::RecordKind;
 use crate::error::CoreError;
-use crate::oauth_client::{EffectiveLifetimes, OAuthClient, GRANT_CLIENT_CREDENTIALS};
+use crate::oauth::client::{EffectiveLifetimes, OAuthClient, GRANT_CLIENT_CREDENTIALS};
 use crate::service::Limen;
+use crate::token::auth::{
+    AppCredCredentials, AppCredRef, AuthRequest, ResolvedScope, ScopeRequest,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -155,7 +157,7 @@ impl Limen {
         &self,
         id: &str,
         secret: &str,
-    ) -> Result<crate::auth::TokenInfo, CoreError> {
+    ) -> Result<crate::token::auth::TokenInfo, CoreError> {
         let request = AuthRequest {
             methods: vec!["application_credential".into()],
             password: None,
@@ -369,7 +371,7 @@ impl Limen {
             }
             Err(_) => return Err(OAuthError::client_authentication_failed()),
         };
-        if !info.allows_request(crate::access_rules::OAUTH_TOKEN_REQUEST) {
+        if !info.allows_request(crate::delegation::access_rules::OAUTH_TOKEN_REQUEST) {
             return Err(OAuthError::UnauthorizedClient(
                 "This application credential's access rules do not allow OAuth tokens (an \
                  identity rule for POST /oauth2/token)."

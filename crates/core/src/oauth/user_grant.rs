@@ -7,10 +7,10 @@
 use crate::documents::{secret_key, RecordKind};
 use crate::error::{CoreError, CoreResult};
 use crate::model::User;
-use crate::oauth_authorize::{parse_scopes, CodeRecord, CODE};
-use crate::oauth_client::{OAuthClient, GRANT_REFRESH_TOKEN};
-use crate::oauth_grant::{AccessTokenClaims, LimenClaims, NamedRef, OAuthError};
-use crate::oauth_session::SignIn;
+use crate::oauth::authorize::{parse_scopes, CodeRecord, CODE};
+use crate::oauth::client::{OAuthClient, GRANT_REFRESH_TOKEN};
+use crate::oauth::grant::{AccessTokenClaims, LimenClaims, NamedRef, OAuthError};
+use crate::oauth::session::SignIn;
 use crate::service::Limen;
 use base64::Engine;
 use serde::{Deserialize, Serialize};

@@ -1,12 +1,15 @@
 //! Regions, services, endpoints, and the service catalog tokens carry.
 
+pub mod endpoint_filter;
+pub mod policies;
+
 use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Endpoint, Extra, Interface, Region, Service};
 use crate::resource::{conflict_as, merge_extra};
 use crate::service::Limen;
 use crate::store::EndpointFilter;
-use crate::validation_cache::Dependency;
+use crate::token::validation_cache::Dependency;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]

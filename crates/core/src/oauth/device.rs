@@ -6,12 +6,12 @@
 
 use crate::documents::{secret_key, RecordKind};
 use crate::error::{CoreError, CoreResult};
-use crate::oauth_authorize::parse_scopes;
-use crate::oauth_client::{OAuthClient, GRANT_DEVICE_CODE};
-use crate::oauth_grant::OAuthError;
-use crate::oauth_session::LoginSession;
-use crate::oauth_session::SignIn;
-use crate::oauth_user_grant::UserTokens;
+use crate::oauth::authorize::parse_scopes;
+use crate::oauth::client::{OAuthClient, GRANT_DEVICE_CODE};
+use crate::oauth::grant::OAuthError;
+use crate::oauth::session::LoginSession;
+use crate::oauth::session::SignIn;
+use crate::oauth::user_grant::UserTokens;
 use crate::service::Limen;
 use serde::{Deserialize, Serialize};
 

@@ -8,9 +8,9 @@
 //! opinion and the cluster's next authorizer (RBAC) decides.
 
 use crate::authz::Authorized;
-use crate::cluster::Cluster;
 use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
+use crate::kubernetes::cluster::Cluster;
 use crate::service::Limen;
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,7 @@
 use crate::error::{CoreError, CoreResult};
 use crate::model::RevocationEvent;
 use crate::service::Limen;
-use crate::validation_cache::Dependency;
+use crate::token::validation_cache::Dependency;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 

@@ -4,13 +4,13 @@
 //! `session_idle_timeout` without use, when its user is disabled or deleted, or when the
 //! user's password changes (as Keystone revokes a user's tokens then).
 
-use crate::auth::{
-    AuthRequest, DomainRef, PasswordCredentials, ScopeRequest, TotpCredentials, UserRef,
-};
 use crate::documents::{secret_key, RecordKind};
 use crate::error::CoreResult;
 use crate::model::User;
 use crate::service::Limen;
+use crate::token::auth::{
+    AuthRequest, DomainRef, PasswordCredentials, ScopeRequest, TotpCredentials, UserRef,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
