@@ -190,3 +190,25 @@ pub async fn delete_access_rule(
     s.limen.delete_access_rule(&proof, &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route(
+            "/v3/users/{user_id}/application_credentials",
+            routing::get(list).post(create),
+        )
+        .route(
+            "/v3/users/{user_id}/application_credentials/{application_credential_id}",
+            routing::get(get).delete(delete),
+        )
+        .route(
+            "/v3/users/{user_id}/access_rules",
+            routing::get(list_access_rules),
+        )
+        .route(
+            "/v3/users/{user_id}/access_rules/{access_rule_id}",
+            routing::get(get_access_rule).delete(delete_access_rule),
+        )
+}

@@ -204,3 +204,9 @@ pub async fn list(
         items,
     )))
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new().route("/v3/role_assignments", routing::get(list))
+}

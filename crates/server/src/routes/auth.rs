@@ -358,3 +358,20 @@ pub async fn system(
         "links": {"self": l.url("auth/system"), "previous": null, "next": null},
     })))
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route(
+            "/v3/auth/tokens",
+            routing::post(issue)
+                .get(validate)
+                .head(check)
+                .delete(revoke),
+        )
+        .route("/v3/auth/catalog", routing::get(catalog))
+        .route("/v3/auth/projects", routing::get(projects))
+        .route("/v3/auth/domains", routing::get(domains))
+        .route("/v3/auth/system", routing::get(system))
+}

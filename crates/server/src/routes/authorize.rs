@@ -301,3 +301,9 @@ async fn decide_with(
         _ => error_page(state, StatusCode::BAD_REQUEST, "Choose Allow or Deny."),
     }
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new().route("/oauth2/authorize", routing::get(start).post(decide))
+}

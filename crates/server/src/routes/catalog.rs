@@ -357,3 +357,40 @@ pub async fn delete_endpoint(
     s.limen.delete_endpoint(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route(
+            "/v3/regions",
+            routing::get(list_regions).post(create_region),
+        )
+        .route(
+            "/v3/regions/{region_id}",
+            routing::get(get_region)
+                .put(put_region)
+                .patch(update_region)
+                .delete(delete_region),
+        )
+        .route(
+            "/v3/services",
+            routing::get(list_services).post(create_service),
+        )
+        .route(
+            "/v3/services/{service_id}",
+            routing::get(get_service)
+                .patch(update_service)
+                .delete(delete_service),
+        )
+        .route(
+            "/v3/endpoints",
+            routing::get(list_endpoints).post(create_endpoint),
+        )
+        .route(
+            "/v3/endpoints/{endpoint_id}",
+            routing::get(get_endpoint)
+                .patch(update_endpoint)
+                .delete(delete_endpoint),
+        )
+}

@@ -177,3 +177,26 @@ pub async fn delete_rule(
     tracing::info!(cluster = %id, rule = %rule_id, "cluster rule removed");
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v3/limen/clusters", routing::get(list).post(create))
+        .route(
+            "/v3/limen/clusters/{id}",
+            routing::get(get).patch(update).delete(delete),
+        )
+        .route(
+            "/v3/limen/clusters/{id}/webhook_token",
+            routing::post(rotate_webhook_token),
+        )
+        .route(
+            "/v3/limen/clusters/{id}/rules",
+            routing::get(list_rules).post(create_rule),
+        )
+        .route(
+            "/v3/limen/clusters/{id}/rules/{rule_id}",
+            routing::get(get_rule).delete(delete_rule),
+        )
+}

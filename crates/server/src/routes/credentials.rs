@@ -230,3 +230,22 @@ pub async fn ec2_delete(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v3/credentials", routing::get(list).post(create))
+        .route(
+            "/v3/credentials/{credential_id}",
+            routing::get(get).patch(update).delete(delete),
+        )
+        .route(
+            "/v3/users/{user_id}/credentials/OS-EC2",
+            routing::get(ec2_list).post(ec2_create),
+        )
+        .route(
+            "/v3/users/{user_id}/credentials/OS-EC2/{credential_id}",
+            routing::get(ec2_get).delete(ec2_delete),
+        )
+}

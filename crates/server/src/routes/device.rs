@@ -212,3 +212,9 @@ pub async fn submit(State(state): State<AppState>, addr: ClientAddr, req: Reques
         }
     }
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new().route("/device", routing::get(show).post(submit))
+}

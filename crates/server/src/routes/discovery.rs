@@ -40,3 +40,12 @@ pub async fn v3(State(state): State<AppState>, headers: HeaderMap) -> Json<Value
     let root = root_url(&state, &headers);
     Json(json!({"version": version_doc(&root)}))
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/", routing::get(versions))
+        .route("/v3", routing::get(v3))
+        .route("/v3/", routing::get(v3))
+}

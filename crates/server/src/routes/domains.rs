@@ -127,3 +127,14 @@ pub async fn delete(
     s.limen.delete_domain(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v3/domains", routing::get(list).post(create))
+        .route(
+            "/v3/domains/{domain_id}",
+            routing::get(get).patch(update).delete(delete),
+        )
+}

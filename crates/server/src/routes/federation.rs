@@ -347,3 +347,50 @@ pub async fn delete_sp(
     s.limen.delete_service_provider(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route(
+            "/v3/OS-FEDERATION/identity_providers",
+            routing::get(list_idps),
+        )
+        .route(
+            "/v3/OS-FEDERATION/identity_providers/{idp_id}",
+            routing::get(get_idp)
+                .put(create_idp)
+                .patch(update_idp)
+                .delete(delete_idp),
+        )
+        .route(
+            "/v3/OS-FEDERATION/identity_providers/{idp_id}/protocols",
+            routing::get(list_protocols),
+        )
+        .route(
+            "/v3/OS-FEDERATION/identity_providers/{idp_id}/protocols/{protocol_id}",
+            routing::get(get_protocol)
+                .put(create_protocol)
+                .patch(update_protocol)
+                .delete(delete_protocol),
+        )
+        .route("/v3/OS-FEDERATION/mappings", routing::get(list_mappings))
+        .route(
+            "/v3/OS-FEDERATION/mappings/{mapping_id}",
+            routing::get(get_mapping)
+                .put(create_mapping)
+                .patch(update_mapping)
+                .delete(delete_mapping),
+        )
+        .route(
+            "/v3/OS-FEDERATION/service_providers",
+            routing::get(list_sps),
+        )
+        .route(
+            "/v3/OS-FEDERATION/service_providers/{sp_id}",
+            routing::get(get_sp)
+                .put(create_sp)
+                .patch(update_sp)
+                .delete(delete_sp),
+        )
+}

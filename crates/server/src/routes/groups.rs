@@ -200,3 +200,21 @@ pub async fn remove_member(
     s.limen.remove_user_from_group(&proof, &gid, &uid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v3/groups", routing::get(list).post(create))
+        .route(
+            "/v3/groups/{group_id}",
+            routing::get(get).patch(update).delete(delete),
+        )
+        .route("/v3/groups/{group_id}/users", routing::get(users))
+        .route(
+            "/v3/groups/{group_id}/users/{user_id}",
+            routing::put(add_member)
+                .get(check_member)
+                .delete(remove_member),
+        )
+}

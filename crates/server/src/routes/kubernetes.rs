@@ -187,3 +187,15 @@ fn presented_token(
         Err(JwtRejection::Invalid) => Err("the token is not a valid cluster token".into()),
     }
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/kubernetes/tokenreview", routing::post(token_review))
+        .route("/kubernetes/clusters/{id}", routing::get(connection_info))
+        .route(
+            "/kubernetes/subjectaccessreview",
+            routing::post(subject_access_review),
+        )
+}

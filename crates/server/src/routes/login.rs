@@ -324,3 +324,11 @@ pub async fn logout(State(state): State<AppState>, req: Request) -> Response {
     }
     signed_out_page(&state)
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/login", routing::get(show).post(submit))
+        .route("/logout", routing::get(confirm_logout).post(logout))
+}

@@ -37,7 +37,7 @@ use crate::state::AppState;
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, head, post, put};
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use grants::{ActorKind, GrantRoute, TargetKind};
 use serde_json::Value;
@@ -320,283 +320,30 @@ async fn method_not_allowed() -> ApiError {
 
 pub fn router() -> Router<AppState> {
     let mut r = Router::new()
-        .route("/", get(discovery::versions))
-        .route("/v3", get(discovery::v3))
-        .route("/oauth2/jwks", get(oauth::jwks))
-        .route("/oauth2/token", post(oauth::token))
-        .route("/oauth2/introspect", post(oauth::introspect))
-        .route("/oauth2/revoke", post(oauth::revoke))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(oauth::metadata),
-        )
-        .route("/.well-known/openid-configuration", get(oauth::metadata))
-        .route(
-            "/oauth2/authorize",
-            get(authorize::start).post(authorize::decide),
-        )
-        .route(
-            "/oauth2/userinfo",
-            get(oauth::userinfo).post(oauth::userinfo),
-        )
         .route(crate::pages::STYLESHEET_PATH, get(crate::pages::stylesheet))
-        .route("/login", get(login::show).post(login::submit))
-        .route("/device", get(device::show).post(device::submit))
-        .route(
-            "/oauth2/device_authorization",
-            post(oauth::device_authorization),
-        )
-        .route("/logout", get(login::confirm_logout).post(login::logout))
-        .route(
-            "/v3/limen/oauth_clients",
-            get(oauth_clients::list).post(oauth_clients::create),
-        )
-        .route(
-            "/v3/limen/oauth_clients/{id}",
-            get(oauth_clients::get)
-                .patch(oauth_clients::update)
-                .delete(oauth_clients::delete),
-        )
-        .route(
-            "/v3/limen/oauth_clients/{id}/secret",
-            post(oauth_clients::rotate_secret),
-        )
-        .route(
-            "/v3/limen/clusters",
-            get(clusters::list).post(clusters::create),
-        )
-        .route(
-            "/v3/limen/clusters/{id}",
-            get(clusters::get)
-                .patch(clusters::update)
-                .delete(clusters::delete),
-        )
-        .route(
-            "/v3/limen/clusters/{id}/webhook_token",
-            post(clusters::rotate_webhook_token),
-        )
-        .route(
-            "/v3/limen/clusters/{id}/rules",
-            get(clusters::list_rules).post(clusters::create_rule),
-        )
-        .route(
-            "/v3/limen/clusters/{id}/rules/{rule_id}",
-            get(clusters::get_rule).delete(clusters::delete_rule),
-        )
-        .route("/kubernetes/tokenreview", post(kubernetes::token_review))
-        .route(
-            "/kubernetes/clusters/{id}",
-            get(kubernetes::connection_info),
-        )
-        .route(
-            "/kubernetes/subjectaccessreview",
-            post(kubernetes::subject_access_review),
-        )
-        .route("/v3/", get(discovery::v3))
-        .route(
-            "/v3/auth/tokens",
-            post(auth::issue)
-                .get(auth::validate)
-                .head(auth::check)
-                .delete(auth::revoke),
-        )
-        .route("/v3/ec2tokens", post(signed::ec2tokens))
-        .route("/v3/s3tokens", post(signed::s3tokens))
-        .route(
-            "/v3/OS-FEDERATION/identity_providers",
-            get(federation::list_idps),
-        )
-        .route(
-            "/v3/OS-FEDERATION/identity_providers/{idp_id}",
-            get(federation::get_idp)
-                .put(federation::create_idp)
-                .patch(federation::update_idp)
-                .delete(federation::delete_idp),
-        )
-        .route(
-            "/v3/OS-FEDERATION/identity_providers/{idp_id}/protocols",
-            get(federation::list_protocols),
-        )
-        .route(
-            "/v3/OS-FEDERATION/identity_providers/{idp_id}/protocols/{protocol_id}",
-            get(federation::get_protocol)
-                .put(federation::create_protocol)
-                .patch(federation::update_protocol)
-                .delete(federation::delete_protocol),
-        )
-        .route("/v3/OS-FEDERATION/mappings", get(federation::list_mappings))
-        .route(
-            "/v3/OS-FEDERATION/mappings/{mapping_id}",
-            get(federation::get_mapping)
-                .put(federation::create_mapping)
-                .patch(federation::update_mapping)
-                .delete(federation::delete_mapping),
-        )
-        .route(
-            "/v3/OS-FEDERATION/service_providers",
-            get(federation::list_sps),
-        )
-        .route(
-            "/v3/OS-FEDERATION/service_providers/{sp_id}",
-            get(federation::get_sp)
-                .put(federation::create_sp)
-                .patch(federation::update_sp)
-                .delete(federation::delete_sp),
-        )
-        .route("/v3/auth/catalog", get(auth::catalog))
-        .route("/v3/auth/projects", get(auth::projects))
-        .route("/v3/auth/domains", get(auth::domains))
-        .route("/v3/auth/system", get(auth::system))
-        .route("/v3/domains", get(domains::list).post(domains::create))
-        .route(
-            "/v3/domains/{domain_id}",
-            get(domains::get)
-                .patch(domains::update)
-                .delete(domains::delete),
-        )
-        .route("/v3/projects", get(projects::list).post(projects::create))
-        .route(
-            "/v3/projects/{project_id}",
-            get(projects::get)
-                .patch(projects::update)
-                .delete(projects::delete),
-        )
-        .route(
-            "/v3/projects/{project_id}/tags",
-            get(projects::list_tags)
-                .put(projects::replace_tags)
-                .delete(projects::delete_tags),
-        )
-        .route(
-            "/v3/projects/{project_id}/tags/{tag}",
-            get(projects::check_tag)
-                .put(projects::add_tag)
-                .delete(projects::delete_tag),
-        )
-        .route("/v3/users", get(users::list).post(users::create))
-        .route(
-            "/v3/users/{user_id}",
-            get(users::get).patch(users::update).delete(users::delete),
-        )
-        .route("/v3/users/{user_id}/password", post(users::change_password))
-        .route(
-            "/v3/users/{user_id}/tokens",
-            axum::routing::delete(users::revoke_tokens),
-        )
-        .route("/v3/users/{user_id}/groups", get(users::groups))
-        .route("/v3/users/{user_id}/projects", get(users::projects))
-        .route(
-            "/v3/users/{user_id}/application_credentials",
-            get(appcreds::list).post(appcreds::create),
-        )
-        .route(
-            "/v3/users/{user_id}/application_credentials/{application_credential_id}",
-            get(appcreds::get).delete(appcreds::delete),
-        )
-        .route(
-            "/v3/users/{user_id}/access_rules",
-            get(appcreds::list_access_rules),
-        )
-        .route(
-            "/v3/users/{user_id}/access_rules/{access_rule_id}",
-            get(appcreds::get_access_rule).delete(appcreds::delete_access_rule),
-        )
-        .route("/v3/groups", get(groups::list).post(groups::create))
-        .route(
-            "/v3/groups/{group_id}",
-            get(groups::get)
-                .patch(groups::update)
-                .delete(groups::delete),
-        )
-        .route("/v3/groups/{group_id}/users", get(groups::users))
-        .route(
-            "/v3/groups/{group_id}/users/{user_id}",
-            put(groups::add_member)
-                .get(groups::check_member)
-                .delete(groups::remove_member),
-        )
-        .route("/v3/roles", get(roles::list).post(roles::create))
-        .route(
-            "/v3/roles/{role_id}",
-            get(roles::get).patch(roles::update).delete(roles::delete),
-        )
-        .route(
-            "/v3/roles/{prior_role_id}/implies",
-            get(roles::list_implied),
-        )
-        .route(
-            "/v3/roles/{prior_role_id}/implies/{implied_role_id}",
-            put(roles::create_implied)
-                .get(roles::get_implied)
-                .delete(roles::delete_implied)
-                .merge(head(roles::check_implied)),
-        )
-        .route("/v3/role_inferences", get(roles::inferences))
-        .route("/v3/role_assignments", get(assignments::list))
-        .route(
-            "/v3/regions",
-            get(catalog::list_regions).post(catalog::create_region),
-        )
-        .route(
-            "/v3/regions/{region_id}",
-            get(catalog::get_region)
-                .put(catalog::put_region)
-                .patch(catalog::update_region)
-                .delete(catalog::delete_region),
-        )
-        .route(
-            "/v3/services",
-            get(catalog::list_services).post(catalog::create_service),
-        )
-        .route(
-            "/v3/services/{service_id}",
-            get(catalog::get_service)
-                .patch(catalog::update_service)
-                .delete(catalog::delete_service),
-        )
-        .route(
-            "/v3/endpoints",
-            get(catalog::list_endpoints).post(catalog::create_endpoint),
-        )
-        .route(
-            "/v3/endpoints/{endpoint_id}",
-            get(catalog::get_endpoint)
-                .patch(catalog::update_endpoint)
-                .delete(catalog::delete_endpoint),
-        )
-        .route("/v3/OS-REVOKE/events", get(revoke::events))
-        .route(
-            "/v3/credentials",
-            get(credentials::list).post(credentials::create),
-        )
-        .route(
-            "/v3/credentials/{credential_id}",
-            get(credentials::get)
-                .patch(credentials::update)
-                .delete(credentials::delete),
-        )
         .merge(extension_routes())
-        .route(
-            "/v3/OS-TRUST/trusts",
-            get(trusts::list).post(trusts::create),
-        )
-        .route(
-            "/v3/OS-TRUST/trusts/{trust_id}",
-            get(trusts::get).delete(trusts::delete),
-        )
-        .route("/v3/OS-TRUST/trusts/{trust_id}/roles", get(trusts::roles))
-        .route(
-            "/v3/OS-TRUST/trusts/{trust_id}/roles/{role_id}",
-            get(trusts::role),
-        )
-        .route(
-            "/v3/users/{user_id}/credentials/OS-EC2",
-            get(credentials::ec2_list).post(credentials::ec2_create),
-        )
-        .route(
-            "/v3/users/{user_id}/credentials/OS-EC2/{credential_id}",
-            get(credentials::ec2_get).delete(credentials::ec2_delete),
-        );
+        .merge(discovery::routes())
+        .merge(oauth::routes())
+        .merge(authorize::routes())
+        .merge(login::routes())
+        .merge(device::routes())
+        .merge(oauth_clients::routes())
+        .merge(clusters::routes())
+        .merge(kubernetes::routes())
+        .merge(auth::routes())
+        .merge(signed::routes())
+        .merge(federation::routes())
+        .merge(domains::routes())
+        .merge(projects::routes())
+        .merge(users::routes())
+        .merge(appcreds::routes())
+        .merge(groups::routes())
+        .merge(roles::routes())
+        .merge(assignments::routes())
+        .merge(catalog::routes())
+        .merge(revoke::routes())
+        .merge(credentials::routes())
+        .merge(trusts::routes());
 
     use ActorKind::{Group, User};
     use TargetKind::{Domain, Project, System};

@@ -676,3 +676,23 @@ async fn limited<T>(
     }
     result
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/oauth2/jwks", routing::get(jwks))
+        .route("/oauth2/token", routing::post(token))
+        .route("/oauth2/introspect", routing::post(introspect))
+        .route("/oauth2/revoke", routing::post(revoke))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            routing::get(metadata),
+        )
+        .route("/.well-known/openid-configuration", routing::get(metadata))
+        .route("/oauth2/userinfo", routing::get(userinfo).post(userinfo))
+        .route(
+            "/oauth2/device_authorization",
+            routing::post(device_authorization),
+        )
+}

@@ -125,3 +125,18 @@ pub async fn rotate_secret(
         json!({"oauth_client": oauth_client(&l, &c, Some(&secret))}),
     ))
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v3/limen/oauth_clients", routing::get(list).post(create))
+        .route(
+            "/v3/limen/oauth_clients/{id}",
+            routing::get(get).patch(update).delete(delete),
+        )
+        .route(
+            "/v3/limen/oauth_clients/{id}/secret",
+            routing::post(rotate_secret),
+        )
+}

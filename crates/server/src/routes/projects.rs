@@ -500,3 +500,24 @@ pub async fn delete_tag(
         .map_err(|_| ApiError::not_found(format!("Could not find project tag: {tag}.")))?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v3/projects", routing::get(list).post(create))
+        .route(
+            "/v3/projects/{project_id}",
+            routing::get(get).patch(update).delete(delete),
+        )
+        .route(
+            "/v3/projects/{project_id}/tags",
+            routing::get(list_tags)
+                .put(replace_tags)
+                .delete(delete_tags),
+        )
+        .route(
+            "/v3/projects/{project_id}/tags/{tag}",
+            routing::get(check_tag).put(add_tag).delete(delete_tag),
+        )
+}

@@ -34,3 +34,9 @@ pub async fn events(
         "links": {"self": l.url("OS-REVOKE/events"), "previous": null, "next": null},
     })))
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new().route("/v3/OS-REVOKE/events", routing::get(events))
+}

@@ -254,3 +254,26 @@ pub async fn inferences(
         "links": {"self": l.url("role_inferences")},
     })))
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v3/roles", routing::get(list).post(create))
+        .route(
+            "/v3/roles/{role_id}",
+            routing::get(get).patch(update).delete(delete),
+        )
+        .route(
+            "/v3/roles/{prior_role_id}/implies",
+            routing::get(list_implied),
+        )
+        .route(
+            "/v3/roles/{prior_role_id}/implies/{implied_role_id}",
+            routing::put(create_implied)
+                .get(get_implied)
+                .delete(delete_implied)
+                .merge(routing::head(check_implied)),
+        )
+        .route("/v3/role_inferences", routing::get(inferences))
+}

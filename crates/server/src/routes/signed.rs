@@ -52,3 +52,11 @@ pub async fn s3tokens(
     resp.headers_mut().remove("x-subject-token");
     Ok(resp)
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v3/ec2tokens", routing::post(ec2tokens))
+        .route("/v3/s3tokens", routing::post(s3tokens))
+}

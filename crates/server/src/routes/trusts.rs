@@ -141,3 +141,19 @@ pub async fn role(
         .ok_or_else(|| limen_core::CoreError::not_found("role", &role_id))?;
     Ok(Json(json!({"role": render::role(&l, &r)})))
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v3/OS-TRUST/trusts", routing::get(list).post(create))
+        .route(
+            "/v3/OS-TRUST/trusts/{trust_id}",
+            routing::get(get).delete(delete),
+        )
+        .route("/v3/OS-TRUST/trusts/{trust_id}/roles", routing::get(roles))
+        .route(
+            "/v3/OS-TRUST/trusts/{trust_id}/roles/{role_id}",
+            routing::get(role),
+        )
+}

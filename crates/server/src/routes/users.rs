@@ -287,3 +287,24 @@ pub async fn projects(
         items,
     )
 }
+
+/// The routes this module serves.
+pub(crate) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v3/users", routing::get(list).post(create))
+        .route(
+            "/v3/users/{user_id}",
+            routing::get(get).patch(update).delete(delete),
+        )
+        .route(
+            "/v3/users/{user_id}/password",
+            routing::post(change_password),
+        )
+        .route(
+            "/v3/users/{user_id}/tokens",
+            axum::routing::delete(revoke_tokens),
+        )
+        .route("/v3/users/{user_id}/groups", routing::get(groups))
+        .route("/v3/users/{user_id}/projects", routing::get(projects))
+}
