@@ -1,6 +1,7 @@
 //! `limen cluster …`: Kubernetes clusters registered with Limen, managed on the store
 //! directly (as `limen oauth-client` does); the API is `/v3/limen/clusters`.
 
+use crate::error::{CliError, CliResult, Doing};
 use clap::Subcommand;
 use limen_core::authz::Authorized;
 use limen_core::clock::{OsRandom, SystemClock};
@@ -189,11 +190,9 @@ pub enum ConfigPart {
     Authz,
 }
 
-fn read_pem(path: Option<PathBuf>) -> Result<Option<String>, String> {
-    path.map(|p| {
-        std::fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
-    })
-    .transpose()
+fn read_pem(path: Option<PathBuf>) -> CliResult<Option<String>> {
+    path.map(|p| std::fs::read_to_string(&p).doing(|| format!("cannot read {}", p.display())))
+        .transpose()
 }
 
 fn print_token(id: &str, token: &str) {
@@ -204,12 +203,9 @@ fn print_token(id: &str, token: &str) {
     );
 }
 
-pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
+pub async fn run(config: &Config, action: ClusterAction) -> CliResult<()> {
     let (limen, _) =
-        limen_server::app::open_services(config, Arc::new(SystemClock), Arc::new(OsRandom))
-            .await
-            .map_err(|e| e.to_string())?;
-    let e = |e: limen_core::CoreError| e.to_string();
+        limen_server::app::open_services(config, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
     match action {
         ClusterAction::Create {
             name,
@@ -243,18 +239,17 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
             };
             let (c, token) = limen
                 .create_cluster(&Authorized::operator_cli("identity:create_cluster"), new)
-                .await
-                .map_err(e)?;
+                .await?;
             println!("audience: {}", c.audience);
             print_token(&c.id, &token);
         }
         ClusterAction::List { domain } => {
-            for c in limen.list_clusters(domain.as_deref()).await.map_err(e)? {
+            for c in limen.list_clusters(domain.as_deref()).await? {
                 println!("{} {} {} {}", c.id, c.domain_id, c.name, c.audience);
             }
         }
         ClusterAction::Show { id } => {
-            let c = limen.get_cluster(&id).await.map_err(e)?;
+            let c = limen.get_cluster(&id).await?;
             let links =
                 limen_proto::render::Links::new(config.public_url.clone().unwrap_or_default());
             let shown = limen_proto::cluster::cluster(&links, &c, None);
@@ -298,15 +293,13 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
                     &id,
                     patch,
                 )
-                .await
-                .map_err(e)?;
+                .await?;
             println!("updated cluster {}", c.id);
         }
         ClusterAction::Delete { id } => {
             limen
                 .delete_cluster(&Authorized::operator_cli("identity:delete_cluster"), &id)
-                .await
-                .map_err(e)?;
+                .await?;
             println!("deleted cluster {id}");
         }
         ClusterAction::ImportKeystoneAuth {
@@ -331,8 +324,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
                     replace,
                     !dry_run,
                 )
-                .await
-                .map_err(e)?;
+                .await?;
             print!(
                 "{}",
                 import_report(
@@ -350,8 +342,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> Result<(), String> {
                     &Authorized::operator_cli("identity:update_cluster"),
                     &id,
                 )
-                .await
-                .map_err(e)?;
+                .await?;
             print_token(&c.id, &token);
         }
         ClusterAction::ApiserverConfig {
@@ -377,45 +368,41 @@ async fn cluster_by_name_or_id(
     limen: &limen_core::service::Limen,
     domain: &str,
     cluster: &str,
-) -> Result<limen_core::kubernetes::cluster::Cluster, String> {
+) -> CliResult<limen_core::kubernetes::cluster::Cluster> {
     match limen.get_cluster(cluster).await {
         Ok(c) => Ok(c),
-        Err(limen_core::CoreError::NotFound { .. }) => limen
-            .find_cluster(domain, cluster)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(other) => Err(other.to_string()),
+        Err(limen_core::CoreError::NotFound { .. }) => {
+            Ok(limen.find_cluster(domain, cluster).await?)
+        }
+        Err(other) => Err(other.into()),
     }
 }
 
 /// A JSON or YAML file as JSON.
-fn read_document(path: &PathBuf) -> Result<serde_json::Value, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_yaml::from_str(&text)
-        .map_err(|e| format!("{} is neither JSON nor YAML: {e}", path.display()))
+fn read_document(path: &PathBuf) -> CliResult<serde_json::Value> {
+    let text = std::fs::read_to_string(path).doing(|| format!("cannot read {}", path.display()))?;
+    serde_yaml::from_str(&text).doing(|| format!("{} is neither JSON nor YAML", path.display()))
 }
 
 /// A ConfigMap's `data.<key>`, parsed, or the document itself.
-fn config_map_entry(doc: serde_json::Value, key: &str) -> Result<serde_json::Value, String> {
+fn config_map_entry(doc: serde_json::Value, key: &str) -> CliResult<serde_json::Value> {
     if doc["kind"] != "ConfigMap" {
         return Ok(doc);
     }
     let text = doc["data"][key]
         .as_str()
-        .ok_or_else(|| format!("the ConfigMap has no data.{key}"))?;
-    serde_yaml::from_str(text)
-        .map_err(|e| format!("the ConfigMap's data.{key} cannot be read: {e}"))
+        .ok_or_else(|| CliError::usage(format!("the ConfigMap has no data.{key}")))?;
+    serde_yaml::from_str(text).doing(|| format!("the ConfigMap's data.{key} cannot be read"))
 }
 
-fn keystone_auth_policy(doc: &serde_json::Value) -> Result<Vec<serde_json::Value>, String> {
+fn keystone_auth_policy(doc: &serde_json::Value) -> CliResult<Vec<serde_json::Value>> {
     config_map_entry(doc.clone(), "policies")?
         .as_array()
         .cloned()
-        .ok_or_else(|| "a k8s-keystone-auth policy is a list of rules".to_string())
+        .ok_or_else(|| CliError::usage("a k8s-keystone-auth policy is a list of rules"))
 }
 
-fn keystone_auth_sync(doc: serde_json::Value) -> Result<serde_json::Value, String> {
+fn keystone_auth_sync(doc: serde_json::Value) -> CliResult<serde_json::Value> {
     config_map_entry(doc, "syncConfig")
 }
 
@@ -481,8 +468,8 @@ fn import_report(
     out
 }
 
-fn yaml(v: &serde_json::Value) -> Result<String, String> {
-    serde_yaml::to_string(v).map_err(|e| e.to_string())
+fn yaml(v: &serde_json::Value) -> CliResult<String> {
+    Ok(serde_yaml::to_string(v)?)
 }
 
 /// Where the printed instructions put the files on the API server's host.
@@ -499,7 +486,7 @@ fn apiserver_config(
     limen_url: Option<String>,
     limen_ca: Option<&str>,
     token_file: &str,
-) -> Result<String, String> {
+) -> CliResult<String> {
     use limen_proto::kubernetes_config::{
         authentication_config, authorization_config, username_prefix, webhook_kubeconfig,
         ACCESS_REVIEW_PATH, TOKEN_REVIEW_PATH,
@@ -513,7 +500,11 @@ fn apiserver_config(
                 .as_deref()
                 .map(|u| u.trim_end_matches('/').trim_end_matches("/v3").to_string())
         })
-        .ok_or("Limen's URL is unknown: pass --limen-url (or set [oidc] issuer or public_url)")?;
+        .ok_or_else(|| {
+            CliError::usage(
+                "Limen's URL is unknown: pass --limen-url (or set [oidc] issuer or public_url)",
+            )
+        })?;
     let url = url.trim_end_matches('/');
     let template = &config.kubernetes.username_template;
     let authn = yaml(&webhook_kubeconfig(
@@ -539,7 +530,7 @@ fn apiserver_config(
     let no_issuer = "Direct JWT trust needs the OpenID Provider: set [oidc] issuer.";
     match part {
         ConfigPart::Webhook => Ok(authn),
-        ConfigPart::Jwt => jwt.ok_or_else(|| no_issuer.to_string()),
+        ConfigPart::Jwt => jwt.ok_or_else(|| CliError::usage(no_issuer)),
         ConfigPart::AuthzWebhook => Ok(authz_webhook),
         ConfigPart::Authz => Ok(authz),
         ConfigPart::All => {

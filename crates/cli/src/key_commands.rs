@@ -1,6 +1,7 @@
 //! `limen keys …`: Fernet, credential, JWS and OpenID Provider keys, and the key-encryption
 //! key of keys kept in the database.
 
+use crate::error::{CliError, CliResult, Doing};
 use crate::init_logging;
 use clap::Subcommand;
 use limen_core::authz::Authorized;
@@ -149,34 +150,30 @@ pub(crate) enum KeyAction {
 }
 
 /// The store and KEK for `[keys] source = "database"` commands.
-pub(crate) async fn open_key_store(config: &Config) -> Result<(SqlStore, Kek), String> {
-    let kek = keys::load_kek(config).map_err(|e| e.to_string())?;
-    let store = SqlStore::open(&config.database_url())
-        .await
-        .map_err(|e| e.to_string())?;
+pub(crate) async fn open_key_store(config: &Config) -> CliResult<(SqlStore, Kek)> {
+    let kek = keys::load_kek(config)?;
+    let store = SqlStore::open(&config.database_url()).await?;
     Ok((store, kek))
 }
 
-pub(crate) fn needs_database(config: &Config, what: &str) -> Result<(), String> {
+pub(crate) fn needs_database(config: &Config, what: &str) -> CliResult<()> {
     if keys::is_database(config) {
         Ok(())
     } else {
-        Err(format!(
+        Err(CliError::usage(format!(
             "{what} needs [keys] source = \"database\" (LIMEN_KEYS__SOURCE=database)"
-        ))
+        )))
     }
 }
 
 /// `limen keys kek generate`.
-pub(crate) async fn kek_keys(config: &Config, action: KekAction) -> Result<(), String> {
+pub(crate) async fn kek_keys(config: &Config, action: KekAction) -> CliResult<()> {
     let output = match action {
         KekAction::Generate { output } => output,
         KekAction::Reseal => {
             needs_database(config, "re-sealing keys")?;
             let (store, kek) = open_key_store(config).await?;
-            let n = keys::reseal_keys(&store, &kek)
-                .await
-                .map_err(|e| e.to_string())?;
+            let n = keys::reseal_keys(&store, &kek).await?;
             println!(
                 "re-sealed {n} keys with key-encryption key {}; every stored key is now sealed \
                  with it, so previous_kek_files can go",
@@ -186,10 +183,7 @@ pub(crate) async fn kek_keys(config: &Config, action: KekAction) -> Result<(), S
         }
     };
     let text = Kek::generate();
-    let id = Kek::from_base64(&text)
-        .map_err(|e| e.to_string())?
-        .id()
-        .to_string();
+    let id = Kek::from_base64(&text)?.id().to_string();
     match output {
         None => println!("{text}"),
         Some(path) => {
@@ -203,10 +197,10 @@ pub(crate) async fn kek_keys(config: &Config, action: KekAction) -> Result<(), S
             }
             let mut f = opts
                 .open(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .doing(|| format!("cannot write {}", path.display()))?;
             std::io::Write::write_all(&mut f, format!("{text}\n").as_bytes())
                 .and_then(|_| f.sync_all())
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .doing(|| format!("cannot write {}", path.display()))?;
             println!("wrote key-encryption key {id} to {}", path.display());
         }
     }
@@ -214,7 +208,7 @@ pub(crate) async fn kek_keys(config: &Config, action: KekAction) -> Result<(), S
 }
 
 /// `limen keys jws setup|rotate|list|retire`.
-pub(crate) async fn oidc_keys(config: &Config, action: OidcKeyAction) -> Result<(), String> {
+pub(crate) async fn oidc_keys(config: &Config, action: OidcKeyAction) -> CliResult<()> {
     let repo = OidcKeyRepository::new(config.oidc_key_repository());
     let database = if keys::is_database(config) {
         Some(open_key_store(config).await?)
@@ -225,12 +219,11 @@ pub(crate) async fn oidc_keys(config: &Config, action: OidcKeyAction) -> Result<
         Some(_) => "the database".to_string(),
         None => repo.dir().display().to_string(),
     };
-    let e = |e: &dyn std::fmt::Display| e.to_string();
     match action {
         OidcKeyAction::Setup => {
             let created = match &database {
-                Some((store, kek)) => keys::setup_oidc_keys(store, kek).await.map_err(|x| e(&x))?,
-                None => repo.setup().map_err(|x| e(&x))?,
+                Some((store, kek)) => keys::setup_oidc_keys(store, kek).await?,
+                None => repo.setup()?,
             };
             if created {
                 println!("created OIDC signing keys in {place} (0 staged, 1 primary)");
@@ -245,17 +238,15 @@ pub(crate) async fn oidc_keys(config: &Config, action: OidcKeyAction) -> Result<
                 time::Duration::seconds(keep),
             );
             let primary = match &database {
-                Some((store, kek)) => keys::rotate_oidc_keys(store, kek, now, keep)
-                    .await
-                    .map_err(|x| e(&x))?,
-                None => repo.rotate(now, keep).map_err(|x| e(&x))?,
+                Some((store, kek)) => keys::rotate_oidc_keys(store, kek, now, keep).await?,
+                None => repo.rotate(now, keep)?,
             };
             println!("rotated OIDC signing keys in {place}: {primary} is primary");
         }
         OidcKeyAction::List => {
             let slots = match &database {
-                Some((store, kek)) => keys::list_oidc_keys(store, kek).await.map_err(|x| e(&x))?,
-                None => repo.list().map_err(|x| e(&x))?,
+                Some((store, kek)) => keys::list_oidc_keys(store, kek).await?,
+                None => repo.list()?,
             };
             for slot in slots {
                 let retired = slot
@@ -277,14 +268,14 @@ pub(crate) async fn oidc_keys(config: &Config, action: OidcKeyAction) -> Result<
     Ok(())
 }
 
-pub(crate) async fn jws_keys(config: &Config, action: JwsKeyAction) -> Result<(), String> {
+pub(crate) async fn jws_keys(config: &Config, action: JwsKeyAction) -> CliResult<()> {
     let (private, public) = config.jws_key_repositories();
     let repo = JwsKeyRepository::new(private, public);
     let database = keys::is_database(config);
     let node = keys::node_name(config);
     match action {
         JwsKeyAction::Setup => {
-            if repo.setup().map_err(|e| e.to_string())? {
+            if repo.setup()? {
                 println!(
                     "created JWS key pair: {} and a public key in {}",
                     repo.private_key_path().display(),
@@ -298,21 +289,17 @@ pub(crate) async fn jws_keys(config: &Config, action: JwsKeyAction) -> Result<()
             }
             if database {
                 let (store, _) = open_key_store(config).await?;
-                if let Some(info) = repo.signing_public_key().map_err(|e| e.to_string())? {
-                    keys::publish_jws_key(&store, &info, &node)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                if let Some(info) = repo.signing_public_key()? {
+                    keys::publish_jws_key(&store, &info, &node).await?;
                     println!("published public key {} in the database", info.fingerprint);
                 }
             }
         }
         JwsKeyAction::Rotate if database => {
             let (store, _) = open_key_store(config).await?;
-            let pair = NewKeyPair::generate().map_err(|e| e.to_string())?;
-            repo.install_public(&pair).map_err(|e| e.to_string())?;
-            keys::publish_jws_key(&store, &pair.public, &node)
-                .await
-                .map_err(|e| e.to_string())?;
+            let pair = NewKeyPair::generate()?;
+            repo.install_public(&pair)?;
+            keys::publish_jws_key(&store, &pair.public, &node).await?;
             println!(
                 "published new JWS public key {}; waiting {} s until every node trusts it",
                 pair.public.fingerprint,
@@ -321,7 +308,7 @@ pub(crate) async fn jws_keys(config: &Config, action: JwsKeyAction) -> Result<()
             // Signing with the new key before the other nodes trust it would get this
             // node's next tokens rejected elsewhere.
             tokio::time::sleep(keys::PROPAGATION).await;
-            repo.install_private(&pair).map_err(|e| e.to_string())?;
+            repo.install_private(&pair)?;
             println!(
                 "new JWS signing key {}; the old public key stays published (retire it with \
                  `limen keys jws retire` once the tokens it signed have expired)",
@@ -329,7 +316,7 @@ pub(crate) async fn jws_keys(config: &Config, action: JwsKeyAction) -> Result<()
             );
         }
         JwsKeyAction::Rotate => {
-            let public = repo.rotate().map_err(|e| e.to_string())?;
+            let public = repo.rotate()?;
             println!(
                 "new JWS signing key {}; its public key is {} (copy it to the other nodes)",
                 repo.private_key_path().display(),
@@ -338,15 +325,13 @@ pub(crate) async fn jws_keys(config: &Config, action: JwsKeyAction) -> Result<()
         }
         JwsKeyAction::List => {
             needs_database(config, "listing published JWS keys")?;
-            let store = SqlStore::open(&config.database_url())
-                .await
-                .map_err(|e| e.to_string())?;
+            let store = SqlStore::open(&config.database_url()).await?;
             let own = repo
                 .signing_public_key()
                 .ok()
                 .flatten()
                 .map(|i| i.fingerprint);
-            for k in store.jws_public_keys().await.map_err(|e| e.to_string())? {
+            for k in store.jws_public_keys().await? {
                 let mark = if own.as_deref() == Some(k.fingerprint.as_str()) {
                     "  (this node's signing key)"
                 } else {
@@ -364,27 +349,23 @@ pub(crate) async fn jws_keys(config: &Config, action: JwsKeyAction) -> Result<()
         }
         JwsKeyAction::Retire { fingerprint } => {
             needs_database(config, "retiring published JWS keys")?;
-            let store = SqlStore::open(&config.database_url())
-                .await
-                .map_err(|e| e.to_string())?;
+            let store = SqlStore::open(&config.database_url()).await?;
             if repo
                 .signing_public_key()
                 .ok()
                 .flatten()
                 .is_some_and(|i| i.fingerprint == fingerprint)
             {
-                return Err(format!(
+                return Err(CliError::usage(format!(
                     "{fingerprint} is this node's signing key; rotate it first"
-                ));
+                )));
             }
-            if store
-                .retire_jws_key(&fingerprint)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            if store.retire_jws_key(&fingerprint).await? {
                 println!("retired JWS public key {fingerprint}");
             } else {
-                return Err(format!("no published JWS public key {fingerprint}"));
+                return Err(CliError::usage(format!(
+                    "no published JWS public key {fingerprint}"
+                )));
             }
         }
     }
@@ -397,7 +378,7 @@ pub(crate) async fn symmetric_keys(
     config: &Config,
     credential: bool,
     action: KeyAction,
-) -> Result<(), String> {
+) -> CliResult<()> {
     let (repo, default_max, kind) = if credential {
         (
             KeyRepository::new(config.credential_key_repository()),
@@ -418,10 +399,7 @@ pub(crate) async fn symmetric_keys(
     };
     let rotated = match (action, &database) {
         (KeyAction::Setup { .. }, Some((store, kek))) => {
-            if keys::setup_keys(store, kek, kind)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            if keys::setup_keys(store, kek, kind).await? {
                 println!("created {} keys in the database", kind.as_str());
             } else {
                 println!("the database already holds {} keys", kind.as_str());
@@ -429,10 +407,7 @@ pub(crate) async fn symmetric_keys(
             false
         }
         (KeyAction::Setup { max_active_keys }, None) => {
-            if repo
-                .setup(max_active_keys.unwrap_or(default_max))
-                .map_err(|e| e.to_string())?
-            {
+            if repo.setup(max_active_keys.unwrap_or(default_max))? {
                 println!("created key repository {}", repo.dir().display());
             } else {
                 println!("key repository {} already holds keys", repo.dir().display());
@@ -440,9 +415,8 @@ pub(crate) async fn symmetric_keys(
             false
         }
         (KeyAction::Rotate { max_active_keys }, Some((store, kek))) => {
-            let r = keys::rotate_keys(store, kek, kind, max_active_keys.unwrap_or(default_max))
-                .await
-                .map_err(|e| e.to_string())?;
+            let r =
+                keys::rotate_keys(store, kek, kind, max_active_keys.unwrap_or(default_max)).await?;
             println!(
                 "rotated the database's {} keys: primary key is now {}; keys {:?}",
                 kind.as_str(),
@@ -452,10 +426,8 @@ pub(crate) async fn symmetric_keys(
             true
         }
         (KeyAction::Rotate { max_active_keys }, None) => {
-            let primary = repo
-                .rotate(max_active_keys.unwrap_or(default_max))
-                .map_err(|e| e.to_string())?;
-            let keys = repo.key_numbers().map_err(|e| e.to_string())?;
+            let primary = repo.rotate(max_active_keys.unwrap_or(default_max))?;
+            let keys = repo.key_numbers()?;
             println!(
                 "rotated {}: primary key is now {primary}; keys {keys:?}",
                 repo.dir().display()
@@ -463,9 +435,7 @@ pub(crate) async fn symmetric_keys(
             true
         }
         (KeyAction::Import { dir, replace }, Some((store, kek))) => {
-            let numbers = keys::import_keys(store, kek, kind, &dir, replace)
-                .await
-                .map_err(|e| e.to_string())?;
+            let numbers = keys::import_keys(store, kek, kind, &dir, replace).await?;
             println!(
                 "imported {} keys {numbers:?} from {} into the database",
                 kind.as_str(),
@@ -474,7 +444,7 @@ pub(crate) async fn symmetric_keys(
             false
         }
         (KeyAction::Import { .. }, None) => {
-            return Err(format!(
+            return Err(CliError::usage(format!(
                 "import moves a key repository into the database: it needs [keys] source = \
                  \"database\". With files, point {} at the repository instead",
                 if credential {
@@ -482,19 +452,17 @@ pub(crate) async fn symmetric_keys(
                 } else {
                     "fernet_tokens.key_repository"
                 }
-            ))
+            )))
         }
     };
     if rotated && credential {
         init_logging(config);
         let (limen, _) =
             limen_server::app::open_services(config, Arc::new(SystemClock), Arc::new(OsRandom))
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         let n = limen
             .reencrypt_credentials(&Authorized::operator_cli("limen:reencrypt_credentials"))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         println!("re-encrypted {n} credentials and OAuth1 secrets with the new primary key");
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! kubectl runs for them) on their own machine. They read no server configuration and
 //! touch no database; they speak to the issuer over HTTPS (`limen_client`).
 
+use crate::error::{CliError, CliResult, Doing};
 use clap::{Args, ValueEnum};
 use limen_client::cache::CacheRoot;
 use limen_client::exec::{ExecInfo, EXEC_V1, EXEC_V1BETA1};
@@ -136,8 +137,8 @@ pub struct KubeconfigArgs {
     command: Option<String>,
 }
 
-fn read_file(path: &PathBuf) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+fn read_file(path: &PathBuf) -> CliResult<Vec<u8>> {
+    std::fs::read(path).doing(|| format!("cannot read {}", path.display()))
 }
 
 fn cache_root(dir: Option<PathBuf>) -> Result<CacheRoot, ClientError> {
@@ -148,13 +149,11 @@ fn cache_root(dir: Option<PathBuf>) -> Result<CacheRoot, ClientError> {
 }
 
 /// The application credential from the file or the environment, if any.
-fn application_credential(file: Option<&PathBuf>) -> Result<Option<AppCredential>, String> {
+fn application_credential(file: Option<&PathBuf>) -> CliResult<Option<AppCredential>> {
     if let Some(f) = file {
-        let text =
-            String::from_utf8(read_file(f)?).map_err(|_| format!("{} is not text", f.display()))?;
-        return AppCredential::parse(&text)
-            .map(Some)
-            .map_err(|e| e.to_string());
+        let text = String::from_utf8(read_file(f)?)
+            .map_err(|_| CliError::usage(format!("{} is not text", f.display())))?;
+        return Ok(Some(AppCredential::parse(&text)?));
     }
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     match (
@@ -163,14 +162,16 @@ fn application_credential(file: Option<&PathBuf>) -> Result<Option<AppCredential
     ) {
         (Some(id), Some(secret)) => Ok(Some(AppCredential { id, secret })),
         (None, None) => Ok(None),
-        _ => Err("set both LIMEN_APPLICATION_CREDENTIAL_ID and _SECRET, or neither".into()),
+        _ => Err(CliError::usage(
+            "set both LIMEN_APPLICATION_CREDENTIAL_ID and _SECRET, or neither",
+        )),
     }
 }
 
 /// `limen login`; prints the ExecCredential, if one was asked for.
-pub fn login(args: LoginArgs) -> Result<(), String> {
+pub fn login(args: LoginArgs) -> CliResult<()> {
     let exec_info = match std::env::var("KUBERNETES_EXEC_INFO") {
-        Ok(text) if !text.is_empty() => Some(ExecInfo::parse(&text).map_err(|e| e.to_string())?),
+        Ok(text) if !text.is_empty() => Some(ExecInfo::parse(&text)?),
         _ => None,
     };
     let kubectl_pid = exec_info
@@ -189,15 +190,14 @@ pub fn login(args: LoginArgs) -> Result<(), String> {
             DeviceLoginArg::Never => DeviceLogin::Never,
         },
         open_browser: args.open_browser,
-        cache: cache_root(args.cache_dir).map_err(|e| e.to_string())?,
+        cache: cache_root(args.cache_dir)?,
         ca_pem: args.ca_file.as_ref().map(read_file).transpose()?,
         leeway: args.leeway,
         exec_info,
         kubectl_pid,
         stderr_is_terminal: std::io::stderr().is_terminal(),
     };
-    let printed =
-        limen_client::login::login(&opts, &|m| eprintln!("{m}")).map_err(|e| e.to_string())?;
+    let printed = limen_client::login::login(&opts, &|m| eprintln!("{m}"))?;
     if let Some(credential) = printed {
         println!("{credential}");
     }
@@ -205,12 +205,11 @@ pub fn login(args: LoginArgs) -> Result<(), String> {
 }
 
 /// `limen logout`.
-pub fn logout(args: LogoutArgs) -> Result<(), String> {
-    let cache = cache_root(args.cache_dir).map_err(|e| e.to_string())?;
+pub fn logout(args: LogoutArgs) -> CliResult<()> {
+    let cache = cache_root(args.cache_dir)?;
     let ca = args.ca_file.as_ref().map(read_file).transpose()?;
     let which = args.issuer.as_deref().map(|i| (i, args.account.as_str()));
-    let done = limen_client::login::logout(&cache, which.filter(|_| !args.all), ca.as_deref())
-        .map_err(|e| e.to_string())?;
+    let done = limen_client::login::logout(&cache, which.filter(|_| !args.all), ca.as_deref())?;
     if done.is_empty() {
         println!("nothing to log out of");
     }
@@ -221,34 +220,32 @@ pub fn logout(args: LogoutArgs) -> Result<(), String> {
 }
 
 /// `limen kubeconfig`.
-pub fn kubeconfig(args: KubeconfigArgs) -> Result<(), String> {
+pub fn kubeconfig(args: KubeconfigArgs) -> CliResult<()> {
     let ca = args.ca_file.as_ref().map(read_file).transpose()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        .doing(|| "cannot start the runtime".into())?;
     let issuer = args.issuer.trim_end_matches('/');
-    let info = rt
-        .block_on(async {
-            Provider::new(issuer, ca.as_deref())?
-                .cluster(&args.cluster)
-                .await
-        })
-        .map_err(|e| e.to_string())?;
+    let info = rt.block_on(async {
+        Provider::new(issuer, ca.as_deref())?
+            .cluster(&args.cluster)
+            .await
+    })?;
     let client_id = args
         .client_id
         .or_else(|| info.login_client_id.clone())
         .ok_or_else(|| {
-            format!(
+            CliError::usage(format!(
                 "the cluster {} names no login client: pass --client-id (ask its operator \
                  which OAuth client to use)",
                 info.name
-            )
+            ))
         })?;
     let command = match args.command {
         Some(c) => c,
         None => std::env::current_exe()
-            .map_err(|e| format!("cannot tell where this limen binary is ({e}): pass --command"))?
+            .doing(|| "cannot tell where this limen binary is (pass --command)".into())?
             .display()
             .to_string(),
     };
@@ -275,9 +272,8 @@ pub fn kubeconfig(args: KubeconfigArgs) -> Result<(), String> {
         args.kubeconfig,
         std::env::var_os("KUBECONFIG"),
         std::env::var_os("HOME").map(PathBuf::from),
-    )
-    .map_err(|e| e.to_string())?;
-    let written = merge_into(&files, &e, args.set_current).map_err(|e| e.to_string())?;
+    )?;
+    let written = merge_into(&files, &e, args.set_current)?;
     for f in written {
         println!("wrote {}", f.display());
     }

@@ -1,12 +1,14 @@
 //! `limen`: the Limen identity service and its operator commands.
 
 mod cluster;
+mod error;
 mod key_commands;
 mod log_writer;
 mod login;
 mod oauth_client;
 mod token_format;
 
+use crate::error::{CliError, CliResult};
 use clap::{Args, Parser, Subcommand};
 use key_commands::{jws_keys, kek_keys, oidc_keys, open_key_store, symmetric_keys, KeysKind};
 use limen_core::bootstrap::BootstrapInput;
@@ -167,8 +169,8 @@ struct BootstrapArgs {
     region_id: String,
 }
 
-fn load_config(common: &Common) -> Result<Config, String> {
-    let mut c = Config::load(common.config.as_deref()).map_err(|e| e.to_string())?;
+fn load_config(common: &Common) -> CliResult<Config> {
+    let mut c = Config::load(common.config.as_deref())?;
     if let Some(d) = &common.data_dir {
         c.data_dir = d.clone();
     }
@@ -211,7 +213,7 @@ fn default_public_url(listen: &str) -> String {
     format!("http://{host}/v3")
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> CliResult<()> {
     let mut config = load_config(&cli.common)?;
     match cli.command {
         Command::Serve { listen, public_url } => {
@@ -223,37 +225,28 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             let log = init_server_logging(&config);
             let flusher = tokio::spawn(log.clone().flush_every());
-            let served = limen_server::serve(config).await.map_err(|e| e.to_string());
+            let served = limen_server::serve(config).await;
             flusher.abort();
             log.flush_now();
-            served
+            Ok(served?)
         }
         Command::Bootstrap(args) => {
             init_logging(&config);
-            limen_server::app::ensure_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
+            limen_server::app::ensure_private_dir(&config.data_dir)?;
             if keys::is_database(&config) {
                 let (store, kek) = open_key_store(&config).await?;
                 for kind in [KeyKind::Fernet, KeyKind::Credential] {
-                    if keys::setup_keys(&store, &kek, kind)
-                        .await
-                        .map_err(|e| e.to_string())?
-                    {
+                    if keys::setup_keys(&store, &kek, kind).await? {
                         println!("created {} keys in the database", kind.as_str());
                     }
                 }
             } else {
                 let repo = KeyRepository::new(config.fernet_key_repository());
-                if repo
-                    .setup(config.fernet_tokens.max_active_keys)
-                    .map_err(|e| e.to_string())?
-                {
+                if repo.setup(config.fernet_tokens.max_active_keys)? {
                     println!("created Fernet key repository {}", repo.dir().display());
                 }
                 let cred_repo = KeyRepository::new(config.credential_key_repository());
-                if cred_repo
-                    .setup(config.credential.max_active_keys)
-                    .map_err(|e| e.to_string())?
-                {
+                if cred_repo.setup(config.credential.max_active_keys)? {
                     println!(
                         "created credential key repository {}",
                         cred_repo.dir().display()
@@ -263,7 +256,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             if config.uses_jws() {
                 let (private, public) = config.jws_key_repositories();
                 let jws = JwsKeyRepository::new(private, public);
-                if jws.setup().map_err(|e| e.to_string())? {
+                if jws.setup()? {
                     println!("created JWS key pair {}", jws.private_key_path().display());
                 }
             }
@@ -272,8 +265,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Arc::new(SystemClock),
                 Arc::new(OsRandom),
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
             let public_url = args
                 .public_url
                 .unwrap_or_else(|| default_public_url(&config.listen));
@@ -287,8 +279,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     internal_url: args.internal_url,
                     admin_url: args.admin_url,
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if report.created.is_empty() {
                 println!("bootstrap: everything was already in place");
             }
@@ -303,8 +294,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Keys { kind } => {
             if !matches!(kind, KeysKind::Kek { .. }) {
-                limen_server::app::ensure_private_dir(&config.data_dir)
-                    .map_err(|e| e.to_string())?;
+                limen_server::app::ensure_private_dir(&config.data_dir)?;
             }
             match kind {
                 KeysKind::Jws { action } => jws_keys(&config, action).await,
@@ -317,9 +307,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::TokenFormat { action } => token_format(&config, action).await,
         Command::OauthClient { action } => oauth_client(&config, action).await,
         Command::Cluster { action } => cluster::run(&config, action).await,
-        Command::Login(_) | Command::Logout(_) | Command::Kubeconfig(_) => {
-            Err("a person's command reached the operator's runner".into())
-        }
+        Command::Login(_) | Command::Logout(_) | Command::Kubeconfig(_) => Err(CliError::usage(
+            "a person's command reached the operator's runner",
+        )),
     }
 }
 

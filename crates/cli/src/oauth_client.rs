@@ -1,6 +1,7 @@
 //! `limen oauth-client …`: OAuth clients of the OpenID Provider, managed on the store
 //! directly (the API is `/v3/limen/oauth_clients`).
 
+use crate::error::{CliError, CliResult};
 use clap::{Args, Subcommand};
 use limen_core::authz::Authorized;
 use limen_core::clock::{OsRandom, SystemClock};
@@ -111,20 +112,20 @@ pub(crate) struct ClientTokenArgs {
 #[derive(Clone, Copy)]
 pub(crate) struct Lifetime(Option<i64>);
 
-pub(crate) fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
+pub(crate) fn parse_lifetime(s: &str) -> CliResult<Lifetime> {
     if s == "default" {
         return Ok(Lifetime(None));
     }
-    s.parse()
-        .map(|v| Lifetime(Some(v)))
-        .map_err(|_| format!("{s:?} is neither a number of seconds nor `default`"))
+    s.parse().map(|v| Lifetime(Some(v))).map_err(|_| {
+        CliError::usage(format!(
+            "{s:?} is neither a number of seconds nor `default`"
+        ))
+    })
 }
 
-pub(crate) fn parse_signing_alg(
-    s: &str,
-) -> Result<limen_core::oauth::client::TokenSigningAlg, String> {
+pub(crate) fn parse_signing_alg(s: &str) -> CliResult<limen_core::oauth::client::TokenSigningAlg> {
     limen_core::oauth::client::TokenSigningAlg::parse(s)
-        .ok_or_else(|| format!("{s:?} is not RS256 or ES256"))
+        .ok_or_else(|| CliError::usage(format!("{s:?} is not RS256 or ES256")))
 }
 
 impl ClientTokenArgs {
@@ -139,12 +140,9 @@ impl ClientTokenArgs {
     }
 }
 
-pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> Result<(), String> {
+pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> CliResult<()> {
     let (limen, _) =
-        limen_server::app::open_services(config, Arc::new(SystemClock), Arc::new(OsRandom))
-            .await
-            .map_err(|e| e.to_string())?;
-    let e = |e: limen_core::CoreError| e.to_string();
+        limen_server::app::open_services(config, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
     match action {
         OauthClientAction::Create {
             name,
@@ -174,8 +172,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
                     &Authorized::operator_cli("identity:create_oauth_client"),
                     new,
                 )
-                .await
-                .map_err(e)?;
+                .await?;
             println!("client_id: {}", c.id);
             if let Some(secret) = secret {
                 println!("client_secret: {secret}");
@@ -183,11 +180,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
             }
         }
         OauthClientAction::List { domain } => {
-            for c in limen
-                .list_oauth_clients(domain.as_deref())
-                .await
-                .map_err(e)?
-            {
+            for c in limen.list_oauth_clients(domain.as_deref()).await? {
                 let kind = if c.is_confidential() {
                     "confidential"
                 } else {
@@ -197,7 +190,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
             }
         }
         OauthClientAction::Show { id } => {
-            let c = limen.get_oauth_client(&id).await.map_err(e)?;
+            let c = limen.get_oauth_client(&id).await?;
             let links =
                 limen_proto::render::Links::new(config.public_url.clone().unwrap_or_default());
             let shown = limen_proto::oauth::oauth_client(&links, &c, None);
@@ -233,8 +226,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
                     &id,
                     patch,
                 )
-                .await
-                .map_err(e)?;
+                .await?;
             println!("updated OAuth client {}", c.id);
         }
         OauthClientAction::Delete { id } => {
@@ -243,8 +235,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
                     &Authorized::operator_cli("identity:delete_oauth_client"),
                     &id,
                 )
-                .await
-                .map_err(e)?;
+                .await?;
             println!("deleted OAuth client {id}");
         }
         OauthClientAction::RotateSecret { id } => {
@@ -253,8 +244,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
                     &Authorized::operator_cli("identity:update_oauth_client"),
                     &id,
                 )
-                .await
-                .map_err(e)?;
+                .await?;
             println!("client_id: {}", c.id);
             println!("client_secret: {secret}");
             eprintln!("The secret is shown only now; store it safely.");

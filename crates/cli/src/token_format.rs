@@ -1,6 +1,7 @@
 //! `limen token-format …`: which token format the cloud issues and accepts (see
 //! docs/token-formats.md).
 
+use crate::error::{CliError, CliResult};
 use crate::key_commands::needs_database;
 use clap::Subcommand;
 use limen_core::config::TokenFormat;
@@ -29,11 +30,13 @@ pub(crate) enum TokenFormatAction {
     Clear,
 }
 
-pub(crate) fn parse_format(s: &str) -> Result<TokenFormat, String> {
+pub(crate) fn parse_format(s: &str) -> CliResult<TokenFormat> {
     match s.trim().to_ascii_lowercase().as_str() {
         "fernet" => Ok(TokenFormat::Fernet),
         "jws" => Ok(TokenFormat::Jws),
-        other => Err(format!("unknown token format {other:?}: use fernet or jws")),
+        other => Err(CliError::usage(format!(
+            "unknown token format {other:?}: use fernet or jws"
+        ))),
     }
 }
 
@@ -54,14 +57,10 @@ pub(crate) fn describe(sel: &Selection) -> String {
 }
 
 /// `limen token-format show|set|clear`.
-pub(crate) async fn token_format(config: &Config, action: TokenFormatAction) -> Result<(), String> {
+pub(crate) async fn token_format(config: &Config, action: TokenFormatAction) -> CliResult<()> {
     needs_database(config, "a cloud-wide token format")?;
-    let store = SqlStore::open(&config.database_url())
-        .await
-        .map_err(|e| e.to_string())?;
-    let stored = keys::stored_formats(&store)
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = SqlStore::open(&config.database_url()).await?;
+    let stored = keys::stored_formats(&store).await?;
     // Without a stored setting, every node follows its configuration, assumed to be this
     // one's (as the documentation asks).
     let configured = Selection::new(config.token.provider, &config.token.accept);
@@ -81,9 +80,7 @@ pub(crate) async fn token_format(config: &Config, action: TokenFormatAction) -> 
             Ok(())
         }
         TokenFormatAction::Clear => {
-            keys::store_formats(&store, None)
-                .await
-                .map_err(|e| e.to_string())?;
+            keys::store_formats(&store, None).await?;
             println!(
                 "cleared; every node follows its [token] configuration again within a second ({})",
                 describe(&configured)
@@ -102,7 +99,8 @@ pub(crate) async fn token_format(config: &Config, action: TokenFormatAction) -> 
                     since,
                     &next,
                     time::OffsetDateTime::now_utc(),
-                )?;
+                )
+                .map_err(CliError::Usage)?;
                 if !wait.is_zero() {
                     println!(
                         "waiting {:.1} s until every node accepts {}",
@@ -119,8 +117,7 @@ pub(crate) async fn token_format(config: &Config, action: TokenFormatAction) -> 
                     accept: next.accept.clone(),
                 }),
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
             println!(
                 "stored for the whole cloud: {}; every node applies it within a second",
                 describe(&next)
