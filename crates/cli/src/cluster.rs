@@ -238,18 +238,19 @@ pub async fn run(config: &Config, action: ClusterAction) -> CliResult<()> {
                 enabled: true,
             };
             let (c, token) = limen
+                .kubernetes()
                 .create_cluster(&Authorized::operator_cli("identity:create_cluster"), new)
                 .await?;
             println!("audience: {}", c.audience);
             print_token(&c.id, &token);
         }
         ClusterAction::List { domain } => {
-            for c in limen.list_clusters(domain.as_deref()).await? {
+            for c in limen.kubernetes().list_clusters(domain.as_deref()).await? {
                 println!("{} {} {} {}", c.id, c.domain_id, c.name, c.audience);
             }
         }
         ClusterAction::Show { id } => {
-            let c = limen.get_cluster(&id).await?;
+            let c = limen.kubernetes().get_cluster(&id).await?;
             let links =
                 limen_proto::render::Links::new(config.public_url.clone().unwrap_or_default());
             let shown = limen_proto::cluster::cluster(&links, &c, None);
@@ -288,6 +289,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> CliResult<()> {
                 enabled,
             };
             let c = limen
+                .kubernetes()
                 .update_cluster(
                     &Authorized::operator_cli("identity:update_cluster"),
                     &id,
@@ -298,6 +300,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> CliResult<()> {
         }
         ClusterAction::Delete { id } => {
             limen
+                .kubernetes()
                 .delete_cluster(&Authorized::operator_cli("identity:delete_cluster"), &id)
                 .await?;
             println!("deleted cluster {id}");
@@ -316,6 +319,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> CliResult<()> {
                 .map(|p| read_document(&p).and_then(keystone_auth_sync))
                 .transpose()?;
             let imported = limen
+                .kubernetes()
                 .import_keystone_auth(
                     &Authorized::operator_cli("identity:update_cluster"),
                     &c.id,
@@ -338,6 +342,7 @@ pub async fn run(config: &Config, action: ClusterAction) -> CliResult<()> {
         }
         ClusterAction::RotateWebhookToken { id } => {
             let (c, token) = limen
+                .kubernetes()
                 .rotate_cluster_webhook_token(
                     &Authorized::operator_cli("identity:update_cluster"),
                     &id,
@@ -369,10 +374,10 @@ async fn cluster_by_name_or_id(
     domain: &str,
     cluster: &str,
 ) -> CliResult<limen_core::kubernetes::cluster::Cluster> {
-    match limen.get_cluster(cluster).await {
+    match limen.kubernetes().get_cluster(cluster).await {
         Ok(c) => Ok(c),
         Err(limen_core::CoreError::NotFound { .. }) => {
-            Ok(limen.find_cluster(domain, cluster).await?)
+            Ok(limen.kubernetes().find_cluster(domain, cluster).await?)
         }
         Err(other) => Err(other.into()),
     }

@@ -461,6 +461,7 @@ pub(crate) async fn symmetric_keys(
             limen_server::app::open_services(config, Arc::new(SystemClock), Arc::new(OsRandom))
                 .await?;
         let n = limen
+            .delegation()
             .reencrypt_credentials(&Authorized::operator_cli("limen:reencrypt_credentials"))
             .await?;
         println!("re-encrypted {n} credentials and OAuth1 secrets with the new primary key");

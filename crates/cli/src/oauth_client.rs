@@ -168,6 +168,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
                     .patched(tokens.lifetimes()),
             };
             let (c, secret) = limen
+                .oauth()
                 .create_oauth_client(
                     &Authorized::operator_cli("identity:create_oauth_client"),
                     new,
@@ -180,7 +181,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
             }
         }
         OauthClientAction::List { domain } => {
-            for c in limen.list_oauth_clients(domain.as_deref()).await? {
+            for c in limen.oauth().list_oauth_clients(domain.as_deref()).await? {
                 let kind = if c.is_confidential() {
                     "confidential"
                 } else {
@@ -190,7 +191,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
             }
         }
         OauthClientAction::Show { id } => {
-            let c = limen.get_oauth_client(&id).await?;
+            let c = limen.oauth().get_oauth_client(&id).await?;
             let links =
                 limen_proto::render::Links::new(config.public_url.clone().unwrap_or_default());
             let shown = limen_proto::oauth::oauth_client(&links, &c, None);
@@ -221,6 +222,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
                 lifetimes: tokens.lifetimes(),
             };
             let c = limen
+                .oauth()
                 .update_oauth_client(
                     &Authorized::operator_cli("identity:update_oauth_client"),
                     &id,
@@ -231,6 +233,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
         }
         OauthClientAction::Delete { id } => {
             limen
+                .oauth()
                 .delete_oauth_client(
                     &Authorized::operator_cli("identity:delete_oauth_client"),
                     &id,
@@ -240,6 +243,7 @@ pub(crate) async fn oauth_client(config: &Config, action: OauthClientAction) -> 
         }
         OauthClientAction::RotateSecret { id } => {
             let (c, secret) = limen
+                .oauth()
                 .rotate_oauth_client_secret(
                     &Authorized::operator_cli("identity:update_oauth_client"),
                     &id,

@@ -59,7 +59,28 @@ pub struct RoleAssignmentQuery {
     pub include_subtree: bool,
 }
 
+/// The assignment area's services: roles, implied roles, grants and effective role assignments (`limen.assignment()`).
+#[derive(Clone, Copy)]
+pub struct AssignmentService<'a> {
+    limen: &'a Limen,
+}
+
 impl Limen {
+    pub fn assignment(&self) -> AssignmentService<'_> {
+        AssignmentService { limen: self }
+    }
+}
+
+/// The shared machinery (store, clock, other areas) stays reachable as `self.…`.
+impl std::ops::Deref for AssignmentService<'_> {
+    type Target = Limen;
+
+    fn deref(&self) -> &Limen {
+        self.limen
+    }
+}
+
+impl AssignmentService<'_> {
     // ---- roles ----
 
     pub async fn create_role(&self, authz: &Authorized, input: NewRole) -> CoreResult<Role> {
@@ -277,16 +298,16 @@ impl Limen {
 
     async fn check_actor(&self, actor: &Actor) -> CoreResult<String> {
         match actor {
-            Actor::User(id) => Ok(self.get_user(id).await?.domain_id),
-            Actor::Group(id) => Ok(self.get_group(id).await?.domain_id),
+            Actor::User(id) => Ok(self.identity().get_user(id).await?.domain_id),
+            Actor::Group(id) => Ok(self.identity().get_group(id).await?.domain_id),
         }
     }
 
     /// The domain a target belongs to (`None` for the system).
     async fn check_target(&self, target: &Target) -> CoreResult<Option<String>> {
         match target {
-            Target::Project(id) => Ok(Some(self.get_project(id).await?.domain_id)),
-            Target::Domain(id) => Ok(Some(self.get_domain(id).await?.id)),
+            Target::Project(id) => Ok(Some(self.resource().get_project(id).await?.domain_id)),
+            Target::Domain(id) => Ok(Some(self.resource().get_domain(id).await?.id)),
             Target::System => Ok(None),
         }
     }
@@ -372,7 +393,12 @@ impl Limen {
             };
             for u in users {
                 for c in unit.store.list_application_credentials(&u, None).await? {
-                    if unit.application_credential_roles(&c).await?.is_none() {
+                    if unit
+                        .delegation()
+                        .application_credential_roles(&c)
+                        .await?
+                        .is_none()
+                    {
                         unit.store.delete_application_credential(&c.id).await?;
                     }
                 }
@@ -432,9 +458,9 @@ impl Limen {
         let mut direct: BTreeSet<String> = BTreeSet::new();
         match target {
             Target::Project(pid) => {
-                let project = self.get_project(pid).await?;
+                let project = self.resource().get_project(pid).await?;
                 let mut inherited_targets = vec![Target::Domain(project.domain_id.clone())];
-                for a in self.project_ancestors(&project).await? {
+                for a in self.resource().project_ancestors(&project).await? {
                     inherited_targets.push(Target::Project(a.id));
                 }
                 for a in self
@@ -577,14 +603,14 @@ impl Limen {
         };
         let mut targets = vec![Target::Project(p.clone())];
         if q.include_subtree {
-            for child in self.project_subtree(p).await? {
+            for child in self.resource().project_subtree(p).await? {
                 targets.push(Target::Project(child.id));
             }
         }
         if q.effective {
             // Inherited assignments reach down from the ancestors and the domain.
             if let Some(project) = self.store.get_project(p).await? {
-                for a in self.project_ancestors(&project).await? {
+                for a in self.resource().project_ancestors(&project).await? {
                     targets.push(Target::Project(a.id));
                 }
                 targets.push(Target::Domain(project.domain_id));
@@ -662,7 +688,7 @@ impl Limen {
                                 })
                                 .await?
                         }
-                        Target::Project(p) => self.project_subtree(p).await?,
+                        Target::Project(p) => self.resource().project_subtree(p).await?,
                         Target::System => vec![],
                     };
                     for p in projects {
@@ -753,6 +779,7 @@ impl Limen {
         let subtree: Option<HashSet<String>> = match (&q.project_id, q.include_subtree) {
             (Some(p), true) => {
                 let mut ids: HashSet<String> = self
+                    .resource()
                     .project_subtree(p)
                     .await?
                     .into_iter()

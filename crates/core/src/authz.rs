@@ -8,7 +8,7 @@
 //! #     -> limen_core::CoreResult<()> {
 //! let target = serde_json::json!({"target": {"user": {"id": "0123"}}, "user_id": "0123"});
 //! let proof = limen.authorize(caller, "identity:delete_user", target)?;
-//! limen.delete_user(&proof, "0123").await
+//! limen.identity().delete_user(&proof, "0123").await
 //! # }
 //! ```
 //!
@@ -16,7 +16,7 @@
 //!
 //! ```compile_fail
 //! # async fn handler(limen: &limen_core::Limen) -> limen_core::CoreResult<()> {
-//! limen.delete_user("0123").await
+//! limen.identity().delete_user("0123").await
 //! # }
 //! ```
 //!
@@ -29,7 +29,7 @@
 //!     action: "identity:delete_user".into(),
 //!     target: serde_json::Value::Null,
 //! };
-//! limen.delete_user(&forged, "0123").await
+//! limen.identity().delete_user(&forged, "0123").await
 //! # }
 //! ```
 //!

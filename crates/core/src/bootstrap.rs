@@ -56,33 +56,35 @@ impl Limen {
             return Ok(r);
         }
         report.created.push(format!("role {name}"));
-        self.create_role(
-            &Authorized::bootstrap("identity:create_role"),
-            NewRole {
-                name: name.to_string(),
-                domain_id: None,
-                description: None,
-                options: immutable(),
-                extra: Extra::new(),
-            },
-        )
-        .await
+        self.assignment()
+            .create_role(
+                &Authorized::bootstrap("identity:create_role"),
+                NewRole {
+                    name: name.to_string(),
+                    domain_id: None,
+                    description: None,
+                    options: immutable(),
+                    extra: Extra::new(),
+                },
+            )
+            .await
     }
 
     pub async fn bootstrap(&self, input: BootstrapInput) -> CoreResult<BootstrapReport> {
         let mut report = BootstrapReport::default();
         if self.store.get_domain(DEFAULT_DOMAIN_ID).await?.is_none() {
-            self.create_domain(
-                &Authorized::bootstrap("identity:create_domain"),
-                NewDomain {
-                    id: Some(DEFAULT_DOMAIN_ID.into()),
-                    name: "Default".into(),
-                    description: "The default domain".into(),
-                    enabled: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            self.resource()
+                .create_domain(
+                    &Authorized::bootstrap("identity:create_domain"),
+                    NewDomain {
+                        id: Some(DEFAULT_DOMAIN_ID.into()),
+                        name: "Default".into(),
+                        description: "The default domain".into(),
+                        enabled: true,
+                        ..Default::default()
+                    },
+                )
+                .await?;
             report.created.push("domain Default".into());
         }
         let project = match self
@@ -95,17 +97,18 @@ impl Limen {
                 report
                     .created
                     .push(format!("project {}", input.project_name));
-                self.create_project(
-                    &Authorized::bootstrap("identity:create_project"),
-                    NewProject {
-                        name: input.project_name.clone(),
-                        domain_id: DEFAULT_DOMAIN_ID.into(),
-                        description: "Bootstrap project for initializing the cloud.".into(),
-                        enabled: true,
-                        ..Default::default()
-                    },
-                )
-                .await?
+                self.resource()
+                    .create_project(
+                        &Authorized::bootstrap("identity:create_project"),
+                        NewProject {
+                            name: input.project_name.clone(),
+                            domain_id: DEFAULT_DOMAIN_ID.into(),
+                            description: "Bootstrap project for initializing the cloud.".into(),
+                            enabled: true,
+                            ..Default::default()
+                        },
+                    )
+                    .await?
             }
         };
         let mut roles = Vec::new();
@@ -119,12 +122,13 @@ impl Limen {
                 .iter()
                 .any(|i| i.prior_role_id == pair[0].id && i.implied_role_id == pair[1].id);
             if !exists {
-                self.create_implied_role(
-                    &Authorized::bootstrap("identity:create_implied_role"),
-                    &pair[0].id,
-                    &pair[1].id,
-                )
-                .await?;
+                self.assignment()
+                    .create_implied_role(
+                        &Authorized::bootstrap("identity:create_implied_role"),
+                        &pair[0].id,
+                        &pair[1].id,
+                    )
+                    .await?;
                 report
                     .created
                     .push(format!("implication {} => {}", pair[0].name, pair[1].name));
@@ -144,16 +148,17 @@ impl Limen {
                     None => false,
                 };
                 if !matches || !u.enabled {
-                    self.update_user(
-                        &Authorized::bootstrap("identity:update_user"),
-                        &u.id,
-                        UserPatch {
-                            enabled: Some(true),
-                            password: Some(Some(input.admin_password.clone())),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
+                    self.identity()
+                        .update_user(
+                            &Authorized::bootstrap("identity:update_user"),
+                            &u.id,
+                            UserPatch {
+                                enabled: Some(true),
+                                password: Some(Some(input.admin_password.clone())),
+                                ..Default::default()
+                            },
+                        )
+                        .await?;
                     report.created.push(format!("password of {}", u.name));
                 }
                 u
@@ -165,18 +170,19 @@ impl Limen {
                 // The operator chose this password; it is not a first-use password.
                 let mut options = Extra::new();
                 options.insert("ignore_change_password_upon_first_use".into(), json!(true));
-                self.create_user(
-                    &Authorized::bootstrap("identity:create_user"),
-                    NewUser {
-                        name: input.admin_username.clone(),
-                        domain_id: DEFAULT_DOMAIN_ID.into(),
-                        enabled: true,
-                        password: Some(input.admin_password.clone()),
-                        options,
-                        ..Default::default()
-                    },
-                )
-                .await?
+                self.identity()
+                    .create_user(
+                        &Authorized::bootstrap("identity:create_user"),
+                        NewUser {
+                            name: input.admin_username.clone(),
+                            domain_id: DEFAULT_DOMAIN_ID.into(),
+                            enabled: true,
+                            password: Some(input.admin_password.clone()),
+                            options,
+                            ..Default::default()
+                        },
+                    )
+                    .await?
             }
         };
         for target in [Target::Project(project.id.clone()), Target::System] {
@@ -190,14 +196,15 @@ impl Limen {
         }
 
         if self.store.get_region(&input.region_id).await?.is_none() {
-            self.create_region(
-                &Authorized::bootstrap("identity:create_region"),
-                NewRegion {
-                    id: Some(input.region_id.clone()),
-                    ..Default::default()
-                },
-            )
-            .await?;
+            self.catalog()
+                .create_region(
+                    &Authorized::bootstrap("identity:create_region"),
+                    NewRegion {
+                        id: Some(input.region_id.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
             report.created.push(format!("region {}", input.region_id));
         }
         let services = self.store.list_services().await?;
@@ -207,15 +214,16 @@ impl Limen {
                 let mut extra = Extra::new();
                 extra.insert("name".into(), json!("keystone"));
                 report.created.push("service keystone (identity)".into());
-                self.create_service(
-                    &Authorized::bootstrap("identity:create_service"),
-                    NewService {
-                        service_type: "identity".into(),
-                        enabled: true,
-                        extra,
-                    },
-                )
-                .await?
+                self.catalog()
+                    .create_service(
+                        &Authorized::bootstrap("identity:create_service"),
+                        NewService {
+                            service_type: "identity".into(),
+                            enabled: true,
+                            extra,
+                        },
+                    )
+                    .await?
             }
         };
         let existing = self
@@ -244,32 +252,34 @@ impl Limen {
             match present {
                 Some(e) if e.url == url => {}
                 Some(e) => {
-                    self.update_endpoint(
-                        &Authorized::bootstrap("identity:update_endpoint"),
-                        &e.id,
-                        crate::catalog::EndpointPatch {
-                            url: Some(url.clone()),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
+                    self.catalog()
+                        .update_endpoint(
+                            &Authorized::bootstrap("identity:update_endpoint"),
+                            &e.id,
+                            crate::catalog::EndpointPatch {
+                                url: Some(url.clone()),
+                                ..Default::default()
+                            },
+                        )
+                        .await?;
                     report
                         .created
                         .push(format!("{} endpoint url {url}", iface.as_str()));
                 }
                 None => {
-                    self.create_endpoint(
-                        &Authorized::bootstrap("identity:create_endpoint"),
-                        NewEndpoint {
-                            service_id: service.id.clone(),
-                            region_id: Some(input.region_id.clone()),
-                            interface: iface,
-                            url: url.clone(),
-                            enabled: true,
-                            extra: Extra::new(),
-                        },
-                    )
-                    .await?;
+                    self.catalog()
+                        .create_endpoint(
+                            &Authorized::bootstrap("identity:create_endpoint"),
+                            NewEndpoint {
+                                service_id: service.id.clone(),
+                                region_id: Some(input.region_id.clone()),
+                                interface: iface,
+                                url: url.clone(),
+                                enabled: true,
+                                extra: Extra::new(),
+                            },
+                        )
+                        .await?;
                     report
                         .created
                         .push(format!("{} endpoint {url}", iface.as_str()));

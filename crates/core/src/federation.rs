@@ -122,7 +122,28 @@ fn idp_not_found(id: &str) -> CoreError {
     CoreError::NotFoundMessage(format!("Could not find Identity Provider: {id}."))
 }
 
+/// Federation's services: identity providers, protocols, mappings and service providers (`limen.federation()`).
+#[derive(Clone, Copy)]
+pub struct FederationService<'a> {
+    limen: &'a Limen,
+}
+
 impl Limen {
+    pub fn federation(&self) -> FederationService<'_> {
+        FederationService { limen: self }
+    }
+}
+
+/// The shared machinery (store, clock, other areas) stays reachable as `self.…`.
+impl std::ops::Deref for FederationService<'_> {
+    type Target = Limen;
+
+    fn deref(&self) -> &Limen {
+        self.limen
+    }
+}
+
+impl FederationService<'_> {
     // ---- identity providers ----
 
     /// Remote ids are unique across providers: an assertion names exactly one.
@@ -156,23 +177,26 @@ impl Limen {
                     format!("Duplicate entry: {id}"),
                 ));
             }
-            unit.check_remote_ids_free(id, &input.remote_ids).await?;
+            unit.federation()
+                .check_remote_ids_free(id, &input.remote_ids)
+                .await?;
             let domain_id = match input.domain_id {
-                Some(d) => unit.get_domain(&d).await?.id,
+                Some(d) => unit.resource().get_domain(&d).await?.id,
                 None => {
                     // Keystone gives each provider without a domain one of its own.
                     let domain_id = unit.new_id();
-                    unit.add_domain(NewDomain {
-                        id: Some(domain_id.clone()),
-                        name: domain_id.clone(),
-                        description: format!(
-                            "Auto generated federated domain for Identity Provider: {id}"
-                        ),
-                        enabled: true,
-                        ..Default::default()
-                    })
-                    .await?
-                    .id
+                    unit.resource()
+                        .add_domain(NewDomain {
+                            id: Some(domain_id.clone()),
+                            name: domain_id.clone(),
+                            description: format!(
+                                "Auto generated federated domain for Identity Provider: {id}"
+                            ),
+                            enabled: true,
+                            ..Default::default()
+                        })
+                        .await?
+                        .id
                 }
             };
             let idp = IdentityProvider {

@@ -25,9 +25,11 @@ const FEED_RETENTION: time::Duration = time::Duration::hours(1);
 /// Most changes read per round.
 const FEED_PAGE: i64 = 5000;
 
-/// The domain services. Each area of the domain is a folder of `crate` whose modules add
-/// `impl Limen` blocks: `identity`, `resource`, `assignment`, `token`, `delegation`,
-/// `oauth`, `kubernetes`, `federation`, `catalog` (see docs/architecture.md).
+/// The domain services: what every area shares (store, clock, randomness, codecs,
+/// policy, units of work). Each area's operations live on its own service type, reached
+/// through `limen.identity()`, `limen.resource()`, `limen.assignment()`, `limen.token()`,
+/// `limen.delegation()`, `limen.oauth()`, `limen.kubernetes()`, `limen.federation()` and
+/// `limen.catalog()` (docs/architecture.md, ADR 10).
 #[derive(Clone)]
 pub struct Limen {
     /// Private: handlers read and write through the services, which check what a write

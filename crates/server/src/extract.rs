@@ -111,6 +111,7 @@ impl FromRequestParts<AppState> for Auth {
         };
         match state
             .limen
+            .token()
             .validate_token_with_access_rules(token, false)
             .await
         {

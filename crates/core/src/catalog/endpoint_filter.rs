@@ -3,10 +3,10 @@
 //! does); a project without any sees every endpoint.
 
 use crate::authz::Authorized;
+use crate::catalog::CatalogService;
 use crate::documents::DocumentKind;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Endpoint, Extra, Interface, Project};
-use crate::service::Limen;
 use crate::store::{EndpointFilter, ProjectFilter};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -85,7 +85,7 @@ fn matches(e: &Endpoint, filters: &Extra) -> bool {
     })
 }
 
-impl Limen {
+impl CatalogService<'_> {
     pub async fn create_endpoint_group(
         &self,
         authz: &Authorized,
@@ -175,7 +175,7 @@ impl Limen {
     ) -> CoreResult<()> {
         authz.require(&["identity:add_endpoint_group_to_project"])?;
         self.get_endpoint_group(group_id).await?;
-        self.get_project(project_id).await?;
+        self.resource().get_project(project_id).await?;
         let a = GroupProject {
             endpoint_group_id: group_id.into(),
             project_id: project_id.into(),
@@ -190,7 +190,7 @@ impl Limen {
         project_id: &str,
     ) -> CoreResult<()> {
         self.get_endpoint_group(group_id).await?;
-        self.get_project(project_id).await?;
+        self.resource().get_project(project_id).await?;
         match self
             .doc_get::<GroupProject>(GROUP_PROJECT, &pair(group_id, project_id))
             .await?
@@ -232,7 +232,7 @@ impl Limen {
         &self,
         project_id: &str,
     ) -> CoreResult<Vec<EndpointGroup>> {
-        self.get_project(project_id).await?;
+        self.resource().get_project(project_id).await?;
         let mut out = Vec::new();
         for a in self.doc_list::<GroupProject>(GROUP_PROJECT).await? {
             if a.project_id == project_id {
@@ -267,7 +267,7 @@ impl Limen {
         endpoint_id: &str,
     ) -> CoreResult<()> {
         authz.require(&["identity:add_endpoint_to_project"])?;
-        self.get_project(project_id).await?;
+        self.resource().get_project(project_id).await?;
         self.get_endpoint(endpoint_id).await?;
         let a = ProjectEndpoint {
             project_id: project_id.into(),
@@ -282,7 +282,7 @@ impl Limen {
         project_id: &str,
         endpoint_id: &str,
     ) -> CoreResult<()> {
-        self.get_project(project_id).await?;
+        self.resource().get_project(project_id).await?;
         self.get_endpoint(endpoint_id).await?;
         match self
             .doc_get::<ProjectEndpoint>(PROJECT_ENDPOINT, &pair(project_id, endpoint_id))
@@ -369,7 +369,7 @@ impl Limen {
     }
 
     pub async fn endpoints_for_project(&self, project_id: &str) -> CoreResult<Vec<Endpoint>> {
-        self.get_project(project_id).await?;
+        self.resource().get_project(project_id).await?;
         let ids = self
             .filtered_endpoint_ids(project_id)
             .await?

@@ -76,7 +76,28 @@ fn expecting_endpoint(what: &str) -> CoreError {
     ))
 }
 
+/// The catalog's services: regions, services, endpoints, endpoint filters and endpoint policies (`limen.catalog()`).
+#[derive(Clone, Copy)]
+pub struct CatalogService<'a> {
+    limen: &'a Limen,
+}
+
 impl Limen {
+    pub fn catalog(&self) -> CatalogService<'_> {
+        CatalogService { limen: self }
+    }
+}
+
+/// The shared machinery (store, clock, other areas) stays reachable as `self.…`.
+impl std::ops::Deref for CatalogService<'_> {
+    type Target = Limen;
+
+    fn deref(&self) -> &Limen {
+        self.limen
+    }
+}
+
+impl CatalogService<'_> {
     // ---- regions ----
 
     pub async fn create_region(&self, authz: &Authorized, input: NewRegion) -> CoreResult<Region> {
@@ -343,7 +364,10 @@ impl Limen {
     /// The catalog a token shows: enabled services with their enabled endpoints,
     /// restricted to a project's endpoint associations where it has any. Cached like
     /// validations, and invalidated the same way by catalog and endpoint-filter changes.
-    pub async fn catalog(&self, project_id: Option<&str>) -> CoreResult<Arc<Vec<CatalogEntry>>> {
+    pub async fn token_catalog(
+        &self,
+        project_id: Option<&str>,
+    ) -> CoreResult<Arc<Vec<CatalogEntry>>> {
         let cache = &self.validations;
         cache
             .derive(&cache.catalogs, project_id.unwrap_or(""), async {

@@ -2,10 +2,10 @@
 //! other services, and their `OS-ENDPOINT-POLICY` associations.
 
 use crate::authz::Authorized;
+use crate::catalog::CatalogService;
 use crate::documents::DocumentKind;
 use crate::error::{CoreError, CoreResult};
 use crate::model::Extra;
-use crate::service::Limen;
 use serde::{Deserialize, Serialize};
 
 const KIND: DocumentKind = DocumentKind::Policy;
@@ -49,7 +49,7 @@ impl PolicyAssociation {
     }
 }
 
-impl Limen {
+impl CatalogService<'_> {
     pub async fn create_policy(
         &self,
         authz: &Authorized,

@@ -2,9 +2,9 @@
 //! roles, optionally limited to access rules and an expiry.
 
 use crate::authz::Authorized;
+use crate::delegation::DelegationService;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{AccessRule, ApplicationCredential, Role, Target};
-use crate::service::Limen;
 use crate::token::auth::TokenInfo;
 use base64::Engine;
 
@@ -45,7 +45,7 @@ pub struct CreatedApplicationCredential {
     pub access_rules: Vec<AccessRule>,
 }
 
-impl Limen {
+impl DelegationService<'_> {
     /// Creates a credential for the caller on the caller's project.
     pub async fn create_application_credential(
         &self,
@@ -226,7 +226,7 @@ impl Limen {
         user_id: &str,
         name: Option<&str>,
     ) -> CoreResult<Vec<ApplicationCredential>> {
-        self.get_user(user_id).await?;
+        self.identity().get_user(user_id).await?;
         Ok(self
             .store
             .list_application_credentials(user_id, name)
@@ -283,6 +283,7 @@ impl Limen {
         c: &ApplicationCredential,
     ) -> CoreResult<Option<Vec<Role>>> {
         let held = self
+            .assignment()
             .effective_role_ids(&c.user_id, &Target::Project(c.project_id.clone()))
             .await?;
         if c.role_ids.iter().any(|r| !held.contains(r)) {
@@ -298,7 +299,7 @@ impl Limen {
     }
 
     pub async fn list_access_rules(&self, user_id: &str) -> CoreResult<Vec<AccessRule>> {
-        self.get_user(user_id).await?;
+        self.identity().get_user(user_id).await?;
         Ok(self.store.list_access_rules(user_id).await?)
     }
 

@@ -2,9 +2,9 @@
 //! the identity service, encrypted at rest by a [`CredentialCipher`].
 
 use crate::authz::Authorized;
+use crate::delegation::DelegationService;
 use crate::error::{CoreError, CoreResult};
 use crate::model::Extra;
-use crate::service::Limen;
 use serde_json::Value;
 
 /// A blob encrypted at rest, with the hash of the key that sealed it.
@@ -82,7 +82,7 @@ pub fn ec2_credential_id(access: &str) -> String {
         .collect()
 }
 
-impl Limen {
+impl DelegationService<'_> {
     fn cipher(&self) -> CoreResult<&dyn CredentialCipher> {
         self.credentials.as_deref().ok_or_else(|| {
             CoreError::Unavailable(
@@ -119,7 +119,7 @@ impl Limen {
 
     /// [`Limen::create_credential`] once authorized, or as part of another write.
     pub(crate) async fn add_credential(&self, input: NewCredential) -> CoreResult<Credential> {
-        self.get_user(&input.user_id).await?;
+        self.identity().get_user(&input.user_id).await?;
         let id = if input.cred_type == "ec2" {
             if input.project_id.is_none() {
                 return Err(CoreError::validation("Invalid input for field/attribute credential: 'project_id' is a required property for ec2 credentials"));
@@ -129,7 +129,8 @@ impl Limen {
             self.new_id()
         };
         if let Some(p) = &input.project_id {
-            self.get_project(p)
+            self.resource()
+                .get_project(p)
                 .await
                 .map_err(|_| CoreError::validation(format!("Could not find project: {p}.")))?;
         }
@@ -276,7 +277,7 @@ impl Limen {
         project_id: &str,
     ) -> CoreResult<Credential> {
         authz.require(&["identity:ec2_create_credential"])?;
-        self.get_project(project_id).await?;
+        self.resource().get_project(project_id).await?;
         let access = self.new_id();
         let secret = self.new_id();
         let blob =
@@ -292,7 +293,7 @@ impl Limen {
     }
 
     pub async fn list_ec2_credentials(&self, user_id: &str) -> CoreResult<Vec<Credential>> {
-        self.get_user(user_id).await?;
+        self.identity().get_user(user_id).await?;
         self.list_credentials(Some(user_id), Some("ec2")).await
     }
 

@@ -6,9 +6,9 @@ use crate::delegation::aws_signature::{
     ec2_signature, ec2_signed_times, s3_signature, s3_signed_time, Ec2Request, SignedTime,
 };
 use crate::delegation::credential::ec2_credential_id;
+use crate::delegation::DelegationService;
 use crate::error::{CoreError, CoreResult};
 use crate::model::Target;
-use crate::service::Limen;
 use crate::token::auth::{IssuedToken, Minting, ResolvedScope};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
@@ -146,7 +146,7 @@ impl SignedCredentials {
     }
 }
 
-impl Limen {
+impl DelegationService<'_> {
     /// Issues a token for a request signed with an EC2 credential.
     pub async fn authenticate_signed(&self, creds: SignedCredentials) -> CoreResult<IssuedToken> {
         if !self.config.auth_methods.iter().any(|m| m == EC2_METHOD) {
@@ -182,6 +182,7 @@ impl Limen {
         }
         let project_id = cred.project_id.clone().ok_or_else(auth_failed)?;
         let scope = self
+            .token()
             .enabled_project_scope(&project_id)
             .await?
             .ok_or_else(auth_failed)?;
@@ -191,7 +192,7 @@ impl Limen {
             .await?
             .filter(|u| u.enabled)
             .ok_or_else(auth_failed)?;
-        let domain = self.get_domain(&user.domain_id).await?;
+        let domain = self.resource().get_domain(&user.domain_id).await?;
         if !domain.enabled {
             return Err(auth_failed());
         }
@@ -203,24 +204,26 @@ impl Limen {
             return Err(auth_failed());
         }
         let roles = self
+            .assignment()
             .effective_roles(&user.id, &Target::Project(project_id))
             .await?;
         if roles.is_empty() {
             return Err(auth_failed());
         }
         debug_assert!(matches!(scope, ResolvedScope::Project { .. }));
-        self.mint(Minting {
-            user,
-            known_domain: Some(domain),
-            scope,
-            roles,
-            methods: vec![EC2_METHOD.to_string()],
-            parent: None,
-            app_cred: None,
-            trust: None,
-            access_token: None,
-        })
-        .await
+        self.token()
+            .mint(Minting {
+                user,
+                known_domain: Some(domain),
+                scope,
+                roles,
+                methods: vec![EC2_METHOD.to_string()],
+                parent: None,
+                app_cred: None,
+                trust: None,
+                access_token: None,
+            })
+            .await
     }
 }
 

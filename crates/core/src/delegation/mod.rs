@@ -10,3 +10,26 @@ pub mod ec2;
 pub mod guess_limit;
 pub mod oauth1;
 pub mod trust;
+
+use crate::service::Limen;
+
+/// Delegation's services: trusts, application credentials and access rules, credentials and EC2, OAuth 1.0a (`limen.delegation()`).
+#[derive(Clone, Copy)]
+pub struct DelegationService<'a> {
+    limen: &'a Limen,
+}
+
+impl Limen {
+    pub fn delegation(&self) -> DelegationService<'_> {
+        DelegationService { limen: self }
+    }
+}
+
+/// The shared machinery (store, clock, other areas) stays reachable as `self.…`.
+impl std::ops::Deref for DelegationService<'_> {
+    type Target = Limen;
+
+    fn deref(&self) -> &Limen {
+        self.limen
+    }
+}

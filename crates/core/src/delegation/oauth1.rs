@@ -14,10 +14,10 @@ use crate::authz::Authorized;
 use crate::clock::whole_seconds;
 use crate::delegation::appcred::RoleRef;
 use crate::delegation::credential::{CredentialCipher, SealedBlob};
+use crate::delegation::DelegationService;
 use crate::documents::{DocumentKind, Indexed, RecordKind};
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Extra, Role, Target};
-use crate::service::Limen;
 use crate::token::auth::{AuthRequest, IssuedToken, Minting};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -199,7 +199,7 @@ fn param<'a>(req: &'a SignedRequest, name: &str) -> Option<&'a str> {
     req.oauth_param(name).filter(|v| !v.is_empty())
 }
 
-impl Limen {
+impl DelegationService<'_> {
     /// Records the nonce of a request signed by the consumer with `token` (a request or
     /// access token key; empty for a request token request); the same nonce and
     /// timestamp again is a replay, refused with 401. Kept in the store, shared by every
@@ -376,7 +376,7 @@ impl Limen {
         let project_id = requested_project_id
             .filter(|p| !p.is_empty())
             .ok_or_else(|| expecting("Requested-Project-Id"))?;
-        self.get_project(project_id).await?;
+        self.resource().get_project(project_id).await?;
         let consumer = self.get_consumer(consumer_id).await?;
         self.oauth_cipher()?;
         let now = self.clock.now();
@@ -473,6 +473,7 @@ impl Limen {
             }
         }
         let held = self
+            .assignment()
             .effective_role_ids(&caller.user.id, &Target::Project(rt.project_id.clone()))
             .await?;
         if role_ids.iter().any(|r| !held.contains(r)) {
@@ -534,10 +535,12 @@ impl Limen {
                 return Err(request_token_not_found());
             }
             let secret = unit.new_id();
-            let expires_at = unit.expiry_in(unit.config.oauth1.access_token_duration);
+            let expires_at = unit
+                .delegation()
+                .expiry_in(unit.config.oauth1.access_token_duration);
             let at = AccessToken {
                 id: unit.new_id(),
-                secret: unit.seal_secret(&secret)?,
+                secret: unit.delegation().seal_secret(&secret)?,
                 consumer_id: consumer.id,
                 authorizing_user_id: user_id.clone(),
                 project_id: rt.project_id,
@@ -611,6 +614,7 @@ impl Limen {
             .filter(|d| d.enabled)
             .ok_or_else(auth_failed)?;
         let scope = self
+            .token()
             .enabled_project_scope(&at.project_id)
             .await?
             .ok_or_else(auth_failed)?;
@@ -621,18 +625,19 @@ impl Limen {
                 user.id, at.project_id
             )));
         }
-        self.mint(Minting {
-            user,
-            known_domain: Some(domain),
-            scope,
-            roles,
-            methods: vec![OAUTH1_METHOD.to_string()],
-            parent: None,
-            app_cred: None,
-            trust: None,
-            access_token: Some(&at),
-        })
-        .await
+        self.token()
+            .mint(Minting {
+                user,
+                known_domain: Some(domain),
+                scope,
+                roles,
+                methods: vec![OAUTH1_METHOD.to_string()],
+                parent: None,
+                app_cred: None,
+                trust: None,
+                access_token: Some(&at),
+            })
+            .await
     }
 
     /// The roles an access token's tokens carry: the delegated roles with the roles they
@@ -642,6 +647,7 @@ impl Limen {
         at: &AccessToken,
     ) -> CoreResult<Vec<Role>> {
         let held = self
+            .assignment()
             .effective_role_ids(
                 &at.authorizing_user_id,
                 &Target::Project(at.project_id.clone()),
@@ -746,7 +752,7 @@ impl Limen {
         if !at.role_ids.iter().any(|r| r == role_id) {
             return Err(CoreError::not_found("role", role_id));
         }
-        self.get_role(role_id).await
+        self.assignment().get_role(role_id).await
     }
 
     // ---- key rotation ----

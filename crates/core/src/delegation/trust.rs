@@ -5,9 +5,9 @@
 use crate::assignment::expand_implied;
 use crate::authz::Authorized;
 use crate::delegation::appcred::RoleRef;
+use crate::delegation::DelegationService;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Extra, Role, Target, Trust};
-use crate::service::Limen;
 use crate::token::auth::TokenInfo;
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
@@ -36,7 +36,7 @@ fn role_not_found(r: &RoleRef) -> CoreError {
     CoreError::not_found("role", shown)
 }
 
-impl Limen {
+impl DelegationService<'_> {
     /// Creates a trust for the caller (who must be the trustor); a trust-scoped caller
     /// redelegates its own trust.
     pub async fn create_trust(
@@ -54,9 +54,9 @@ impl Limen {
         if caller.user.id != input.trustor_user_id {
             return Err(CoreError::forbidden("Only the trustor can create a trust."));
         }
-        self.get_user(&input.trustee_user_id).await?;
+        self.identity().get_user(&input.trustee_user_id).await?;
         if let Some(p) = &input.project_id {
-            self.get_project(p).await?;
+            self.resource().get_project(p).await?;
         }
         let now = self.clock.now();
         if input.expires_at.is_some_and(|e| e <= now) {
@@ -144,7 +144,8 @@ impl Limen {
             let held: BTreeSet<String> = match (&parent, &input.project_id) {
                 (Some(p), _) => p.role_ids.iter().cloned().collect(),
                 (None, Some(pid)) => {
-                    self.effective_role_ids(&input.trustor_user_id, &Target::Project(pid.clone()))
+                    self.assignment()
+                        .effective_role_ids(&input.trustor_user_id, &Target::Project(pid.clone()))
                         .await?
                 }
                 (None, None) => BTreeSet::new(),
@@ -339,6 +340,7 @@ impl Limen {
         };
         let original_trustor = ancestors.last().unwrap_or(t).trustor_user_id.as_str();
         let held = self
+            .assignment()
             .effective_role_ids(original_trustor, &Target::Project(pid.clone()))
             .await?;
         if t.role_ids.iter().any(|r| !held.contains(r)) {

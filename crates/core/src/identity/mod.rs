@@ -106,7 +106,28 @@ pub fn user_option(user: &User, name: &str) -> bool {
     user.options.get(name).and_then(Value::as_bool) == Some(true)
 }
 
+/// The identity area's services: users, groups and memberships, passwords (`limen.identity()`).
+#[derive(Clone, Copy)]
+pub struct IdentityService<'a> {
+    limen: &'a Limen,
+}
+
 impl Limen {
+    pub fn identity(&self) -> IdentityService<'_> {
+        IdentityService { limen: self }
+    }
+}
+
+/// The shared machinery (store, clock, other areas) stays reachable as `self.…`.
+impl std::ops::Deref for IdentityService<'_> {
+    type Target = Limen;
+
+    fn deref(&self) -> &Limen {
+        self.limen
+    }
+}
+
+impl IdentityService<'_> {
     // ---- users ----
 
     pub async fn create_user(&self, authz: &Authorized, input: NewUser) -> CoreResult<User> {
@@ -355,10 +376,12 @@ impl Limen {
                 .await
                 .map_err(|e| conflict_as("user", &user.name, &user.id, e))?;
             if let Some(p) = &new_password {
-                unit.store.set_password(p, unit.history_to_keep()).await?;
+                unit.store
+                    .set_password(p, unit.identity().history_to_keep())
+                    .await?;
             }
             if (was_enabled && !user.enabled) || new_password.is_some() {
-                unit.revoke_tokens_of(&user.id).await?;
+                unit.identity().revoke_tokens_of(&user.id).await?;
             }
             Ok(user)
         })
@@ -372,7 +395,7 @@ impl Limen {
             if !unit.store.delete_user(id).await? {
                 return Err(CoreError::not_found("user", id));
             }
-            unit.revoke_tokens_of(id).await
+            unit.identity().revoke_tokens_of(id).await
         })
         .await
     }
@@ -400,7 +423,9 @@ impl Limen {
     ) -> CoreResult<()> {
         let user = self.get_user(user_id).await?;
         // Same checks as a password login, so lockout applies here too.
-        self.check_password_login(&user, original, true).await?;
+        self.token()
+            .check_password_login(&user, original, true)
+            .await?;
         if user_option(&user, "lock_password") {
             return Err(CoreError::forbidden(format!(
                 "You cannot change your password at this time due to password policy \
@@ -426,8 +451,10 @@ impl Limen {
         let pw = self.new_password(&user, new_password, true, now).await?;
         // The new password and the revocation of the old tokens go together.
         self.in_unit(async |unit| {
-            unit.store.set_password(&pw, unit.history_to_keep()).await?;
-            unit.revoke_tokens_of(user_id).await
+            unit.store
+                .set_password(&pw, unit.identity().history_to_keep())
+                .await?;
+            unit.identity().revoke_tokens_of(user_id).await
         })
         .await
     }
@@ -557,7 +584,7 @@ impl Limen {
                 )));
             }
             // Keystone revokes the user's tokens: they may carry roles held through the group.
-            unit.revoke_tokens_of(user_id).await
+            unit.identity().revoke_tokens_of(user_id).await
         })
         .await
     }
@@ -586,7 +613,7 @@ impl Limen {
             let group_domain = if g.domain_id == domain.id {
                 domain.name.clone()
             } else {
-                self.get_domain(&g.domain_id).await?.name
+                self.resource().get_domain(&g.domain_id).await?.name
             };
             names.push(qualified_name(&group_domain, &g.name));
         }

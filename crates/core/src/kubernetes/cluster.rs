@@ -9,8 +9,8 @@
 use crate::authz::Authorized;
 use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
+use crate::kubernetes::KubernetesService;
 use crate::oauth::client::GRANT_TOKEN_EXCHANGE;
-use crate::service::Limen;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -204,7 +204,7 @@ fn check_cluster(c: &Cluster) -> CoreResult<()> {
     Ok(())
 }
 
-impl Limen {
+impl KubernetesService<'_> {
     fn new_webhook_secret(&self) -> String {
         let mut b = [0u8; 32];
         self.random.fill(&mut b);
@@ -214,7 +214,7 @@ impl Limen {
     /// The project must be in the cluster's domain; names and audiences must be unique.
     async fn check_cluster_references(&self, c: &Cluster) -> CoreResult<()> {
         if let Some(pid) = &c.project_id {
-            let p = self.get_project(pid).await?;
+            let p = self.resource().get_project(pid).await?;
             if p.domain_id != c.domain_id {
                 return Err(CoreError::validation(format!(
                     "The project {pid} is not in the cluster's domain {}.",
@@ -246,13 +246,17 @@ impl Limen {
                 ));
             }
         }
-        if self.is_oauth_client(&c.audience).await? {
+        if self.oauth().is_oauth_client(&c.audience).await? {
             return Err(CoreError::validation(
                 "A cluster's audience must not be an OAuth client's id (whose ID tokens \
                  carry it).",
             ));
         }
-        if self.issuer().is_ok_and(|issuer| issuer == c.audience) {
+        if self
+            .oauth()
+            .issuer()
+            .is_ok_and(|issuer| issuer == c.audience)
+        {
             return Err(CoreError::validation(
                 "A cluster's audience must not be the issuer (the audience of Limen's own \
                  access tokens).",
@@ -260,14 +264,19 @@ impl Limen {
         }
         for id in &c.exchange_clients {
             must_exist(
-                self.get_oauth_client(id).await,
+                self.oauth().get_oauth_client(id).await,
                 "exchange_clients",
                 id,
                 "OAuth client",
             )?;
         }
         for id in &c.trusted_domains {
-            must_exist(self.get_domain(id).await, "trusted_domains", id, "domain")?;
+            must_exist(
+                self.resource().get_domain(id).await,
+                "trusted_domains",
+                id,
+                "domain",
+            )?;
         }
         Ok(())
     }
@@ -276,7 +285,7 @@ impl Limen {
     /// so that a client removed later does not block other changes to the cluster (the
     /// exchange then simply finds no such client).
     async fn check_login_client(&self, id: &str) -> CoreResult<()> {
-        let login = match self.get_oauth_client(id).await {
+        let login = match self.oauth().get_oauth_client(id).await {
             Ok(client) => client,
             Err(CoreError::NotFound { .. }) => {
                 return Err(CoreError::validation(format!(
@@ -301,7 +310,7 @@ impl Limen {
         new: NewCluster,
     ) -> CoreResult<(Cluster, String)> {
         authz.require(&["identity:create_cluster"])?;
-        self.get_domain(&new.domain_id).await?;
+        self.resource().get_domain(&new.domain_id).await?;
         let secret = self.new_webhook_secret();
         let cluster = Cluster {
             id: self.new_id(),
@@ -360,7 +369,7 @@ impl Limen {
             .find(|c| c.audience == audience);
         match found {
             Some(c) => {
-                let usable = c.enabled && self.domain_enabled(&c.domain_id).await?;
+                let usable = c.enabled && self.resource().domain_enabled(&c.domain_id).await?;
                 Ok(Some((c, usable)))
             }
             None => Ok(None),
@@ -454,7 +463,7 @@ impl Limen {
             if !unit.doc_delete(KIND, id).await? {
                 return Err(CoreError::not_found("cluster", id));
             }
-            unit.forget_kube_rules_of(id).await
+            unit.kubernetes().forget_kube_rules_of(id).await
         })
         .await
     }
@@ -503,7 +512,7 @@ impl Limen {
         let Some(cluster) = found.filter(|c| matches && c.enabled) else {
             return Ok(None);
         };
-        let enabled = self.domain_enabled(&cluster.domain_id).await?;
+        let enabled = self.resource().domain_enabled(&cluster.domain_id).await?;
         Ok(enabled.then_some(cluster))
     }
 }

@@ -14,7 +14,7 @@ use crate::authz::Authorized;
 use crate::error::CoreResult;
 use crate::kubernetes::cluster::{ClusterPatch, RoleMapping};
 use crate::kubernetes::rules::{check_rule, Effect, KubeRule, NewKubeRule, RuleSubject};
-use crate::service::Limen;
+use crate::kubernetes::KubernetesService;
 use crate::store::ProjectFilter;
 use serde_json::Value;
 
@@ -659,7 +659,7 @@ pub fn renamed_subjects(template_example: &str) -> Vec<String> {
     ]
 }
 
-impl Limen {
+impl KubernetesService<'_> {
     /// Imports k8s-keystone-auth's `policy` rules and, with `sync`, its role-mappings
     /// into cluster `cluster_id`; with `apply`, stores them (after removing the
     /// cluster's rules, with `replace`; role mappings replace the cluster's). What was
@@ -675,12 +675,13 @@ impl Limen {
     ) -> CoreResult<Imported> {
         authz.require(&["identity:update_cluster"])?;
         let cluster = self.get_cluster(cluster_id).await?;
-        let domain = self.get_domain(&cluster.domain_id).await?;
+        let domain = self.resource().get_domain(&cluster.domain_id).await?;
         let filter = ProjectFilter {
             domain_id: Some(domain.id.clone()),
             ..ProjectFilter::default()
         };
         let projects: Vec<KnownProject> = self
+            .resource()
             .list_projects(&filter)
             .await?
             .into_iter()
@@ -718,19 +719,23 @@ impl Limen {
         // The whole import lands, or none of it.
         self.in_unit(async |unit| {
             if replace {
-                for r in unit.list_kube_rules(cluster_id).await? {
-                    unit.remove_kube_rule(cluster_id, &r.id).await?;
+                for r in unit.kubernetes().list_kube_rules(cluster_id).await? {
+                    unit.kubernetes()
+                        .remove_kube_rule(cluster_id, &r.id)
+                        .await?;
                 }
             }
             for rule in &out.rules {
-                unit.add_kube_rule(cluster_id, rule.clone()).await?;
+                unit.kubernetes()
+                    .add_kube_rule(cluster_id, rule.clone())
+                    .await?;
             }
             if sync.is_some() {
                 let patch = ClusterPatch {
                     role_mappings: Some(out.role_mappings.clone()),
                     ..ClusterPatch::default()
                 };
-                unit.change_cluster(cluster_id, patch).await?;
+                unit.kubernetes().change_cluster(cluster_id, patch).await?;
             }
             Ok(out)
         })

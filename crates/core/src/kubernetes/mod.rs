@@ -142,7 +142,29 @@ struct ProjectScope {
     roles: Vec<String>,
 }
 
+/// The Kubernetes area's services: clusters, their rules, the reviews clusters ask for
+/// and the k8s-keystone-auth import (`limen.kubernetes()`).
+#[derive(Clone, Copy)]
+pub struct KubernetesService<'a> {
+    limen: &'a Limen,
+}
+
 impl Limen {
+    pub fn kubernetes(&self) -> KubernetesService<'_> {
+        KubernetesService { limen: self }
+    }
+}
+
+/// The shared machinery (store, clock, other areas) stays reachable as `self.…`.
+impl std::ops::Deref for KubernetesService<'_> {
+    type Target = Limen;
+
+    fn deref(&self) -> &Limen {
+        self.limen
+    }
+}
+
+impl KubernetesService<'_> {
     /// Whether `cluster` takes `user_id` (with a token for `project_id`, if any): the
     /// project must lie in the cluster's domain or a domain it trusts, and the person
     /// must hold a role on one of those domains or on one of their projects (grants from
@@ -158,9 +180,10 @@ impl Limen {
         };
         if let Some(pid) = project_id {
             // The person's roles on the project are checked where the token is read.
-            return Ok(trusted(&self.get_project(pid).await?.domain_id));
+            return Ok(trusted(&self.resource().get_project(pid).await?.domain_id));
         }
         if self
+            .assignment()
             .domains_for_user(user_id)
             .await?
             .iter()
@@ -169,6 +192,7 @@ impl Limen {
             return Ok(true);
         }
         Ok(self
+            .assignment()
             .projects_for_user(user_id)
             .await?
             .iter()
@@ -217,7 +241,7 @@ impl Limen {
         claims: &Value,
     ) -> Result<(User, Domain, Option<ProjectScope>), TokenRejected> {
         let sub = claims["sub"].as_str().unwrap_or_default();
-        let Some(user) = self.usable_user(sub).await? else {
+        let Some(user) = self.oauth().usable_user(sub).await? else {
             return Err(TokenRejected::Invalid(
                 "the token's user is disabled or gone".into(),
             ));
@@ -225,6 +249,7 @@ impl Limen {
         let from = serde_json::from_value::<ExchangedFrom>(claims["limen_from"].clone());
         let alive = match from {
             Ok(from) => self
+                .oauth()
                 .exchanged_from_alive(&from, &user.id)
                 .await
                 .map_err(|e| match e {
@@ -238,7 +263,7 @@ impl Limen {
                 "the login or token the cluster token was exchanged from has ended".into(),
             ));
         }
-        let domain = self.get_domain(&user.domain_id).await?;
+        let domain = self.resource().get_domain(&user.domain_id).await?;
         let project = match claims["limen"]["project"]["id"].as_str() {
             None => None,
             Some(pid) => {
@@ -249,13 +274,14 @@ impl Limen {
                     .as_array()
                     .map(|r| r.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();
-                let project = self.get_project(pid).await?;
+                let project = self.resource().get_project(pid).await?;
                 if !project.enabled {
                     return Err(TokenRejected::Invalid(
                         "the token's project is disabled".into(),
                     ));
                 }
                 let roles: Vec<_> = self
+                    .assignment()
                     .effective_roles(&user.id, &Target::Project(project.id.clone()))
                     .await?
                     .into_iter()
@@ -288,7 +314,7 @@ impl Limen {
             .filter(|(id, secret)| !id.is_empty() && !secret.is_empty());
         let info = match credential {
             Some((id, secret)) if cluster.accept_application_credentials => {
-                match self.application_credential_login(id, secret).await {
+                match self.oauth().application_credential_login(id, secret).await {
                     // Access rules limit a credential on Limen as well: presenting it to
                     // a cluster is a token review.
                     Ok(info) if !info.allows_request(TOKEN_REVIEW_REQUEST) => {
@@ -313,15 +339,17 @@ impl Limen {
                     }
                 }
             }
-            _ if cluster.accept_keystone_tokens => match self.validate_token(raw, false).await {
-                Ok(i) => i,
-                Err(CoreError::Internal(m)) => return Err(CoreError::Internal(m).into()),
-                Err(_) => {
-                    return Err(TokenRejected::Invalid(
-                        "neither a valid cluster token nor a valid Keystone token".into(),
-                    ))
+            _ if cluster.accept_keystone_tokens => {
+                match self.token().validate_token(raw, false).await {
+                    Ok(i) => i,
+                    Err(CoreError::Internal(m)) => return Err(CoreError::Internal(m).into()),
+                    Err(_) => {
+                        return Err(TokenRejected::Invalid(
+                            "neither a valid cluster token nor a valid Keystone token".into(),
+                        ))
+                    }
                 }
-            },
+            }
             _ => {
                 return Err(TokenRejected::Invalid(
                     "not a valid Limen token for this cluster (a cluster token from the token \
@@ -359,6 +387,7 @@ impl Limen {
             ],
         );
         let mut groups: Vec<String> = self
+            .identity()
             .qualified_group_names(&user.id, domain)
             .await?
             .into_iter()

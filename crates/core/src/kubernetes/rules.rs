@@ -11,7 +11,7 @@ use crate::authz::Authorized;
 use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
 use crate::kubernetes::cluster::Cluster;
-use crate::service::Limen;
+use crate::kubernetes::KubernetesService;
 use serde::{Deserialize, Serialize};
 
 const KIND: DocumentKind = DocumentKind::KubeRule;
@@ -350,7 +350,7 @@ pub(crate) fn check_rule(r: &KubeRule) -> CoreResult<()> {
     Ok(())
 }
 
-impl Limen {
+impl KubernetesService<'_> {
     /// Adds a rule to cluster `cluster_id`.
     pub async fn create_kube_rule(
         &self,
@@ -389,7 +389,7 @@ impl Limen {
             let RuleSubject::ProjectRole { project_id, .. } = s else {
                 continue;
             };
-            let domain = match self.get_project(project_id).await {
+            let domain = match self.resource().get_project(project_id).await {
                 Ok(p) => Some(p.domain_id),
                 Err(CoreError::NotFound { .. }) => None,
                 Err(e) => return Err(e),

@@ -8,7 +8,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::oauth::client::{OAuthClient, GRANT_AUTHORIZATION_CODE};
 use crate::oauth::session::LoginSession;
 use crate::oauth::session::SignIn;
-use crate::service::Limen;
+use crate::oauth::OAuthService;
 use serde::{Deserialize, Serialize};
 
 pub(crate) const CODE: RecordKind = RecordKind::AuthorizationCode;
@@ -132,7 +132,7 @@ struct ConsentRecord {
     audiences: Vec<String>,
 }
 
-impl Limen {
+impl OAuthService<'_> {
     /// Checks an authorization request in RFC 6749's order: client and redirect URI
     /// first (an error page), then everything else (an error at the redirect URI).
     pub async fn check_authorize(

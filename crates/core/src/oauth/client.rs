@@ -9,7 +9,7 @@ use crate::authz::Authorized;
 use crate::config::OidcSettings;
 use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
-use crate::service::Limen;
+use crate::oauth::OAuthService;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -316,7 +316,7 @@ fn check_client(c: &OAuthClient) -> CoreResult<()> {
     Ok(())
 }
 
-impl Limen {
+impl OAuthService<'_> {
     /// The cross-domain rule for audiences, checked where the link is written (and again
     /// at every exchange): an audience is never a client's id nor the issuer, and another
     /// domain's cluster may be listed only once that cluster names this client.
@@ -324,7 +324,7 @@ impl Limen {
         if c.audiences.is_empty() {
             return Ok(());
         }
-        let clusters = self.list_clusters(None).await?;
+        let clusters = self.kubernetes().list_clusters(None).await?;
         for audience in &c.audiences {
             let is_issuer = self.config.oidc.issuer.as_deref() == Some(audience.as_str());
             if is_issuer || self.is_oauth_client(audience).await? {
@@ -360,7 +360,7 @@ impl Limen {
         new: NewOAuthClient,
     ) -> CoreResult<(OAuthClient, Option<String>)> {
         authz.require(&["identity:create_oauth_client"])?;
-        self.get_domain(&new.domain_id).await?;
+        self.resource().get_domain(&new.domain_id).await?;
         let secret = new.confidential.then(|| self.new_client_secret());
         let client = OAuthClient {
             id: self.new_id(),

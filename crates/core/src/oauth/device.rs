@@ -12,7 +12,7 @@ use crate::oauth::grant::OAuthError;
 use crate::oauth::session::LoginSession;
 use crate::oauth::session::SignIn;
 use crate::oauth::user_grant::UserTokens;
-use crate::service::Limen;
+use crate::oauth::OAuthService;
 use serde::{Deserialize, Serialize};
 
 const DEVICE: RecordKind = RecordKind::DeviceCode;
@@ -103,7 +103,7 @@ fn show(code: &str) -> String {
     format!("{}-{}", &code[..4], &code[4..])
 }
 
-impl Limen {
+impl OAuthService<'_> {
     /// Starts a device authorization (RFC 8628 §3.1–3.2) for `client`.
     pub async fn start_device_authorization(
         &self,

@@ -25,7 +25,7 @@ use crate::model::{Target, User};
 use crate::oauth::client::{OAuthClient, GRANT_TOKEN_EXCHANGE};
 use crate::oauth::grant::{NamedRef, OAuthError};
 use crate::oauth::user_grant::ProfileClaims;
-use crate::service::Limen;
+use crate::oauth::OAuthService;
 use crate::token::auth::ResolvedScope;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -140,7 +140,7 @@ pub struct ExchangeTarget {
     pub cluster: Option<(String, String)>,
 }
 
-impl Limen {
+impl OAuthService<'_> {
     /// Every audience `client` may exchange a person's token for: the clusters that trust
     /// it and the other audiences it lists. What a consent page must show.
     pub async fn exchange_targets(
@@ -150,10 +150,10 @@ impl Limen {
         if !client.grant_types.iter().any(|g| g == GRANT_TOKEN_EXCHANGE) {
             return Ok(Vec::new());
         }
-        let clusters = self.list_clusters(None).await?;
+        let clusters = self.kubernetes().list_clusters(None).await?;
         let mut targets = Vec::new();
         for c in clusters.iter().filter(|c| cluster_trusts_client(c, client)) {
-            let domain = self.get_domain(&c.domain_id).await?;
+            let domain = self.resource().get_domain(&c.domain_id).await?;
             targets.push(ExchangeTarget {
                 audience: c.audience.clone(),
                 cluster: Some((c.name.clone(), domain.name)),
@@ -224,7 +224,11 @@ impl Limen {
         }
         if let Some(cluster) = &cluster {
             let project_id = project_of.as_ref().map(|p| p.id.as_str());
-            if !self.cluster_admits(cluster, &user.id, project_id).await? {
+            if !self
+                .kubernetes()
+                .cluster_admits(cluster, &user.id, project_id)
+                .await?
+            {
                 return Err(OAuthError::InvalidTarget(format!(
                     "The cluster of {audience:?} does not admit you{}: it takes people \
                      holding a role in its own domain or a domain it trusts.",
@@ -277,7 +281,8 @@ impl Limen {
         {
             return Err(refused());
         }
-        let Some((cluster, usable)) = self.cluster_with_audience(audience).await? else {
+        let Some((cluster, usable)) = self.kubernetes().cluster_with_audience(audience).await?
+        else {
             return if client.audiences.iter().any(|a| a == audience) {
                 Ok(None)
             } else {
@@ -332,11 +337,12 @@ impl Limen {
         project_id: &str,
     ) -> Result<Option<(NamedRef, Vec<String>)>, OAuthError> {
         let Some(ResolvedScope::Project { project, .. }) =
-            self.enabled_project_scope(project_id).await?
+            self.token().enabled_project_scope(project_id).await?
         else {
             return Ok(None);
         };
         let roles = self
+            .assignment()
             .effective_roles(user_id, &Target::Project(project.id.clone()))
             .await?;
         if roles.is_empty() {
@@ -354,7 +360,7 @@ impl Limen {
     async fn subject_of(&self, subject: SubjectToken) -> Result<Subject, OAuthError> {
         match subject {
             SubjectToken::Keystone(token) => {
-                let info = match self.validate_token(&token, false).await {
+                let info = match self.token().validate_token(&token, false).await {
                     Ok(i) => i,
                     Err(CoreError::Internal(m)) => return Err(CoreError::Internal(m).into()),
                     Err(_) => return Err(invalid_subject()),
@@ -498,7 +504,7 @@ impl Limen {
         };
         // The events since the subject was issued, read once per node until the next
         // revocation anywhere: a review (a hot path) costs no query.
-        Ok(!self.revoked_at_stamp(&facts).await?)
+        Ok(!self.token().revoked_at_stamp(&facts).await?)
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::documents::RecordKind;
 use crate::error::CoreError;
 use crate::oauth::client::{EffectiveLifetimes, OAuthClient, GRANT_CLIENT_CREDENTIALS};
-use crate::service::Limen;
+use crate::oauth::OAuthService;
 use crate::token::auth::{
     AppCredCredentials, AppCredRef, AuthRequest, ResolvedScope, ScopeRequest,
 };
@@ -149,7 +149,7 @@ fn no_scope(scope: Option<&str>) -> Result<(), OAuthError> {
     Ok(())
 }
 
-impl Limen {
+impl OAuthService<'_> {
     /// What a Keystone login with application credential `id` and `secret` gives (its
     /// user, project and roles), checked as such a login is: expiry, user and domain
     /// enabled, roles still held.
@@ -171,7 +171,7 @@ impl Limen {
             oauth1: None,
             scope: ScopeRequest::Default,
         };
-        Ok(self.authenticate(request).await?.info)
+        Ok(self.token().authenticate(request).await?.info)
     }
 
     /// The issuer; the provider is off without one.
@@ -245,7 +245,7 @@ impl Limen {
 
     /// Whether a client may act: enabled, in an enabled domain.
     pub(crate) async fn client_usable(&self, client: &OAuthClient) -> Result<bool, OAuthError> {
-        Ok(client.enabled && self.domain_enabled(&client.domain_id).await?)
+        Ok(client.enabled && self.resource().domain_enabled(&client.domain_id).await?)
     }
 
     /// The claims of an access token for `sub`, issued through `client_id`, living until

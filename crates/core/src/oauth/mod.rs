@@ -9,3 +9,26 @@ pub mod exchange;
 pub mod grant;
 pub mod session;
 pub mod user_grant;
+
+use crate::service::Limen;
+
+/// The OpenID Provider's services: clients, sign-in sessions, authorization codes and consent, the device grant, grants and refresh tokens, token exchange (`limen.oauth()`).
+#[derive(Clone, Copy)]
+pub struct OAuthService<'a> {
+    limen: &'a Limen,
+}
+
+impl Limen {
+    pub fn oauth(&self) -> OAuthService<'_> {
+        OAuthService { limen: self }
+    }
+}
+
+/// The shared machinery (store, clock, other areas) stays reachable as `self.…`.
+impl std::ops::Deref for OAuthService<'_> {
+    type Target = Limen;
+
+    fn deref(&self) -> &Limen {
+        self.limen
+    }
+}

@@ -7,7 +7,7 @@
 use crate::documents::{secret_key, RecordKind};
 use crate::error::CoreResult;
 use crate::model::User;
-use crate::service::Limen;
+use crate::oauth::OAuthService;
 use crate::token::auth::{
     AuthRequest, DomainRef, PasswordCredentials, ScopeRequest, TotpCredentials, UserRef,
 };
@@ -54,7 +54,7 @@ pub struct PageLogin {
     pub passcode: Option<String>,
 }
 
-impl Limen {
+impl OAuthService<'_> {
     /// A new anti-forgery token for a page that comes before any session.
     pub fn new_page_token(&self) -> String {
         self.new_opaque_secret()
@@ -90,7 +90,7 @@ impl Limen {
             oauth1: None,
             scope: ScopeRequest::Unscoped,
         };
-        let info = self.authenticate(request).await?.info;
+        let info = self.token().authenticate(request).await?.info;
         let amr = info
             .payload
             .methods

@@ -11,7 +11,7 @@ use crate::oauth::authorize::{parse_scopes, CodeRecord, CODE};
 use crate::oauth::client::{OAuthClient, GRANT_REFRESH_TOKEN};
 use crate::oauth::grant::{AccessTokenClaims, LimenClaims, NamedRef, OAuthError};
 use crate::oauth::session::SignIn;
-use crate::service::Limen;
+use crate::oauth::OAuthService;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -110,7 +110,7 @@ fn bad_grant(m: &str) -> OAuthError {
     OAuthError::InvalidGrant(m.to_string())
 }
 
-impl Limen {
+impl OAuthService<'_> {
     /// Redeems an authorization code (RFC 6749 §4.1.3) for `client`: once only, with the
     /// redirect URI it was issued for and the PKCE verifier of its challenge. A second
     /// redemption revokes everything the first one gave.
@@ -315,12 +315,12 @@ impl Limen {
 
     /// The user `id` if enabled, in an enabled domain.
     pub(crate) async fn usable_user(&self, id: &str) -> CoreResult<Option<User>> {
-        let user = match self.get_user(id).await {
+        let user = match self.identity().get_user(id).await {
             Ok(u) if u.enabled => u,
             Ok(_) | Err(CoreError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let enabled = self.domain_enabled(&user.domain_id).await?;
+        let enabled = self.resource().domain_enabled(&user.domain_id).await?;
         Ok(enabled.then_some(user))
     }
 
@@ -392,7 +392,7 @@ impl Limen {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
-        let domain = self.get_domain(&user.domain_id).await?;
+        let domain = self.resource().get_domain(&user.domain_id).await?;
         let mut claims = ProfileClaims {
             limen: LimenClaims {
                 domain: NamedRef {
@@ -419,7 +419,11 @@ impl Limen {
             });
         }
         if has("groups") {
-            claims.groups = Some(self.qualified_group_names(&user.id, &domain).await?);
+            claims.groups = Some(
+                self.identity()
+                    .qualified_group_names(&user.id, &domain)
+                    .await?,
+            );
         }
         Ok(claims)
     }

@@ -6,7 +6,7 @@ use crate::authz::Authorized;
 use crate::documents::DocumentKind;
 use crate::error::{CoreError, CoreResult};
 use crate::model::Extra;
-use crate::service::Limen;
+use crate::resource::ResourceService;
 use serde_json::{Map, Value};
 
 const KIND: DocumentKind = DocumentKind::DomainConfig;
@@ -96,7 +96,7 @@ fn not_found_option(group: &str, option: Option<&str>, domain_id: &str) -> CoreE
     }
 }
 
-impl Limen {
+impl ResourceService<'_> {
     async fn stored_domain_config(&self, domain_id: &str) -> CoreResult<Option<Extra>> {
         self.get_domain(domain_id).await?;
         self.doc_get(KIND, domain_id).await

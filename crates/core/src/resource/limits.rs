@@ -4,7 +4,7 @@
 use crate::authz::Authorized;
 use crate::documents::{DocumentKind, Indexed};
 use crate::error::{CoreError, CoreResult};
-use crate::service::Limen;
+use crate::resource::ResourceService;
 use serde::{Deserialize, Serialize};
 
 const REGISTERED: DocumentKind = DocumentKind::RegisteredLimit;
@@ -106,7 +106,7 @@ fn in_use(id: &str) -> CoreError {
     ))
 }
 
-impl Limen {
+impl ResourceService<'_> {
     async fn check_service_region(
         &self,
         service_id: &str,

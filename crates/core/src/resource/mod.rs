@@ -73,7 +73,28 @@ pub fn merge_options(target: &mut Extra, patch: Option<Extra>) {
     }
 }
 
+/// The resource area's services: domains, projects and their tags, domain configurations, limits (`limen.resource()`).
+#[derive(Clone, Copy)]
+pub struct ResourceService<'a> {
+    limen: &'a Limen,
+}
+
 impl Limen {
+    pub fn resource(&self) -> ResourceService<'_> {
+        ResourceService { limen: self }
+    }
+}
+
+/// The shared machinery (store, clock, other areas) stays reachable as `self.…`.
+impl std::ops::Deref for ResourceService<'_> {
+    type Target = Limen;
+
+    fn deref(&self) -> &Limen {
+        self.limen
+    }
+}
+
+impl ResourceService<'_> {
     // ---- domains ----
 
     pub async fn create_domain(&self, authz: &Authorized, input: NewDomain) -> CoreResult<Domain> {
@@ -197,15 +218,15 @@ impl Limen {
                 .await?;
             unit.store.delete_domain(id).await?;
             for p in projects {
-                unit.forget_project_endpoints(&p.id).await?;
-                unit.forget_limits_of(&p.id).await?;
+                unit.catalog().forget_project_endpoints(&p.id).await?;
+                unit.resource().forget_limits_of(&p.id).await?;
             }
-            unit.forget_limits_of(id).await?;
+            unit.resource().forget_limits_of(id).await?;
             unit.doc_delete(crate::documents::DocumentKind::DomainConfig, id)
                 .await?;
-            unit.forget_identity_providers_of(id).await?;
-            unit.forget_oauth_clients_of(id).await?;
-            unit.forget_clusters_of(id).await?;
+            unit.federation().forget_identity_providers_of(id).await?;
+            unit.oauth().forget_oauth_clients_of(id).await?;
+            unit.kubernetes().forget_clusters_of(id).await?;
             let mut ev = RevocationEvent::at(unit.clock.now());
             ev.domain_id = Some(domain.id);
             unit.store.add_revocation_event(&ev).await?;
@@ -441,17 +462,17 @@ impl Limen {
             // Leaves first, so no parent is ever removed before its children.
             for p in subtree.iter().rev() {
                 unit.store.delete_project(&p.id).await?;
-                unit.revoke_project(&p.id).await?;
+                unit.resource().revoke_project(&p.id).await?;
             }
             unit.store.delete_project(&project.id).await?;
-            unit.revoke_project(&project.id).await?;
+            unit.resource().revoke_project(&project.id).await?;
             Ok(())
         })
         .await
     }
 
     async fn revoke_project(&self, project_id: &str) -> CoreResult<()> {
-        self.forget_project_endpoints(project_id).await?;
+        self.catalog().forget_project_endpoints(project_id).await?;
         self.forget_limits_of(project_id).await?;
         let mut ev = RevocationEvent::at(self.clock.now());
         ev.project_id = Some(project_id.to_string());

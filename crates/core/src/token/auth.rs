@@ -7,9 +7,9 @@ use crate::delegation::oauth1::{AccessToken, OAuth1TokenInfo, OAUTH1_METHOD};
 use crate::error::{CoreError, CoreResult};
 use crate::identity::user_option;
 use crate::model::{Domain, Project, Role, Target, User};
-use crate::service::Limen;
 use crate::token::revoke::TokenFacts;
 use crate::token::validation_cache::Dependency;
+use crate::token::TokenService;
 use crate::token::{TokenPayload, TokenScope};
 use base64::Engine;
 use std::sync::Arc;
@@ -310,7 +310,7 @@ fn auth_failed() -> CoreError {
     CoreError::unauthorized("The request you have made requires authentication.")
 }
 
-impl Limen {
+impl TokenService<'_> {
     // ---- issuing ----
 
     pub async fn authenticate(&self, req: AuthRequest) -> CoreResult<IssuedToken> {
@@ -318,7 +318,7 @@ impl Limen {
             return Err(auth_failed());
         }
         if req.methods.iter().any(|m| m == OAUTH1_METHOD) {
-            return self.authenticate_oauth1(&req).await;
+            return self.delegation().authenticate_oauth1(&req).await;
         }
         let mut methods: Vec<String> = Vec::new();
         let mut user: Option<User> = None;
@@ -418,7 +418,7 @@ impl Limen {
         // A token just validated shows its user's domain (as fresh as the validation).
         let authenticated_domain = match &parent {
             Some(p) if p.user_domain.id == user.domain_id => p.user_domain.clone(),
-            _ => self.get_domain(&user.domain_id).await?,
+            _ => self.resource().get_domain(&user.domain_id).await?,
         };
         if !authenticated_domain.enabled {
             return Err(auth_failed());
@@ -484,7 +484,7 @@ impl Limen {
         } = m;
         let user_domain = match known_domain {
             Some(d) if d.id == user.domain_id => d,
-            _ => self.get_domain(&user.domain_id).await?,
+            _ => self.resource().get_domain(&user.domain_id).await?,
         };
         let now = self.clock.now();
         // Token times are whole seconds. A revocation earlier in this same second (a
@@ -553,7 +553,7 @@ impl Limen {
             .tokens
             .encode(&payload)
             .map_err(|e| CoreError::Internal(e.to_string()))?;
-        let password_expires_at = self.password_expires_at(&user.id).await?;
+        let password_expires_at = self.identity().password_expires_at(&user.id).await?;
         let application_credential = match app_cred {
             Some(c) => Some(self.app_cred_token_info(c).await?),
             None => None,
@@ -584,6 +584,7 @@ impl Limen {
         }
         let now = self.clock.now();
         Ok(self
+            .delegation()
             .list_credentials(Some(&user.id), Some("totp"))
             .await?
             .iter()
@@ -699,6 +700,7 @@ impl Limen {
         };
         let scope = self.resolve_scope(user, &scope_req).await?;
         let roles = self
+            .delegation()
             .application_credential_roles(c)
             .await?
             .filter(|r| !r.is_empty())
@@ -748,7 +750,7 @@ impl Limen {
         let Some(target) = scope.target() else {
             return Ok((scope, vec![]));
         };
-        let roles = self.effective_roles(&user.id, &target).await?;
+        let roles = self.assignment().effective_roles(&user.id, &target).await?;
         if roles.is_empty() {
             return Err(CoreError::unauthorized(no_access_message(user, &scope)));
         }
@@ -770,7 +772,7 @@ impl Limen {
         ResolvedScope,
         Vec<Role>,
     )> {
-        let (t, ancestors) = self.get_trust_with_ancestors(trust_id).await?;
+        let (t, ancestors) = self.delegation().get_trust_with_ancestors(trust_id).await?;
         if t.trustee_user_id != user.id {
             return Err(CoreError::forbidden(format!(
                 "User {} is not a trustee of trust {trust_id}.",
@@ -791,13 +793,14 @@ impl Limen {
             .await?
             .ok_or_else(|| CoreError::forbidden("The trust's project is disabled or gone."))?;
         let roles = self
+            .delegation()
             .trust_effective_roles(&t, &ancestors)
             .await?
             .filter(|r| !r.is_empty())
             .ok_or_else(|| {
                 CoreError::forbidden("The trustor no longer holds the delegated roles.")
             })?;
-        self.consume_trust(&t, &ancestors).await?;
+        self.delegation().consume_trust(&t, &ancestors).await?;
         let token_user = if t.impersonation {
             trustor
         } else {
@@ -816,7 +819,7 @@ impl Limen {
         &self,
         c: &crate::model::ApplicationCredential,
     ) -> CoreResult<AppCredTokenInfo> {
-        let (_, access_rules) = self.application_credential_details(c).await?;
+        let (_, access_rules) = self.delegation().application_credential_details(c).await?;
         Ok(AppCredTokenInfo {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -1008,7 +1011,12 @@ impl Limen {
                     return Ok(ResolvedScope::Unscoped);
                 }
                 let target = Target::Project(project.id.clone());
-                if self.effective_role_ids(&user.id, &target).await?.is_empty() {
+                if self
+                    .assignment()
+                    .effective_role_ids(&user.id, &target)
+                    .await?
+                    .is_empty()
+                {
                     return Ok(ResolvedScope::Unscoped);
                 }
                 Ok(ResolvedScope::Project { project, domain })
@@ -1022,7 +1030,7 @@ impl Limen {
                     }
                 };
                 let project = project.ok_or_else(auth_failed)?;
-                let domain = self.get_domain(&project.domain_id).await?;
+                let domain = self.resource().get_domain(&project.domain_id).await?;
                 if !project.enabled || !domain.enabled {
                     return Err(auth_failed());
                 }
@@ -1162,6 +1170,7 @@ impl Limen {
                     return Err(not_found());
                 }
                 let ancestors = self
+                    .delegation()
                     .trust_ancestors(&t, allow_expired)
                     .await?
                     .ok_or_else(not_found)?;
@@ -1174,7 +1183,8 @@ impl Limen {
                 project_id,
                 access_token_id,
             } => Some(
-                self.live_access_token(access_token_id, &user.id, project_id, allow_expired)
+                self.delegation()
+                    .live_access_token(access_token_id, &user.id, project_id, allow_expired)
                     .await?
                     .ok_or_else(not_found)?,
             ),
@@ -1183,17 +1193,19 @@ impl Limen {
         let roles = match (&own, &app_cred, &trust, &access_token) {
             (Some(own), _, _, _) => own.1.clone(),
             (None, Some(c), _, _) => self
+                .delegation()
                 .application_credential_roles(c)
                 .await?
                 .filter(|r| !r.is_empty())
                 .ok_or_else(not_found)?,
             (None, None, Some((t, ancestors)), _) => self
+                .delegation()
                 .trust_effective_roles(t, ancestors)
                 .await?
                 .filter(|r| !r.is_empty())
                 .ok_or_else(not_found)?,
             (None, None, None, Some(a)) => {
-                let r = self.access_token_effective_roles(a).await?;
+                let r = self.delegation().access_token_effective_roles(a).await?;
                 if r.is_empty() {
                     return Err(not_found());
                 }
@@ -1225,7 +1237,7 @@ impl Limen {
         if self.is_revoked(&facts).await? {
             return Err(not_found());
         }
-        let password_expires_at = self.password_expires_at(&user.id).await?;
+        let password_expires_at = self.identity().password_expires_at(&user.id).await?;
         let application_credential = match &app_cred {
             Some(c) => Some(self.app_cred_token_info(c).await?),
             None => None,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod revoke;
 pub mod validation_cache;
 
+use crate::service::Limen;
 use thiserror::Error;
 use time::OffsetDateTime;
 
@@ -103,5 +104,26 @@ pub trait TokenCodec: Send + Sync {
     /// cache of validated tokens knows to forget what the old keys vouched for.
     fn key_generation(&self) -> u64 {
         0
+    }
+}
+
+/// The token area's services: authentication, token validation and revocation (`limen.token()`).
+#[derive(Clone, Copy)]
+pub struct TokenService<'a> {
+    limen: &'a Limen,
+}
+
+impl Limen {
+    pub fn token(&self) -> TokenService<'_> {
+        TokenService { limen: self }
+    }
+}
+
+/// The shared machinery (store, clock, other areas) stays reachable as `self.…`.
+impl std::ops::Deref for TokenService<'_> {
+    type Target = Limen;
+
+    fn deref(&self) -> &Limen {
+        self.limen
     }
 }

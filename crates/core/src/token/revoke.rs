@@ -3,8 +3,8 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::model::RevocationEvent;
-use crate::service::Limen;
 use crate::token::validation_cache::Dependency;
+use crate::token::TokenService;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
@@ -47,7 +47,7 @@ pub fn event_matches(e: &RevocationEvent, t: &TokenFacts<'_>) -> bool {
         && e.access_token_id.is_none()
 }
 
-impl Limen {
+impl TokenService<'_> {
     pub async fn is_revoked(&self, facts: &TokenFacts<'_>) -> CoreResult<bool> {
         // Events older than the token cannot match it.
         let since = facts.issued_at - Duration::seconds(1);

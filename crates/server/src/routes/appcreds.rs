@@ -34,6 +34,7 @@ pub async fn create(
     let input = input::application_credential_create(body)?;
     let c = s
         .limen
+        .delegation()
         .create_application_credential(&proof, &auth.caller.token, &user_id, input)
         .await?;
     Ok(created(
@@ -63,11 +64,16 @@ pub async fn list(
     refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
     let creds = s
         .limen
+        .delegation()
         .list_application_credentials(&user_id, q.get("name"))
         .await?;
     let mut items = Vec::with_capacity(creds.len());
     for c in &creds {
-        let (roles, rules) = s.limen.application_credential_details(c).await?;
+        let (roles, rules) = s
+            .limen
+            .delegation()
+            .application_credential_details(c)
+            .await?;
         items.push(render::application_credential(&l, c, &roles, &rules, None));
     }
     paged(
@@ -86,7 +92,7 @@ async fn owned(
     user_id: &str,
     id: &str,
 ) -> ApiResult<limen_core::model::ApplicationCredential> {
-    let c = s.limen.get_application_credential(id).await?;
+    let c = s.limen.delegation().get_application_credential(id).await?;
     if c.user_id != user_id {
         return Err(CoreError::not_found("application credential", id).into());
     }
@@ -107,7 +113,11 @@ pub async fn get(
     )?;
     refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
     let c = owned(&s, &user_id, &id).await?;
-    let (roles, rules) = s.limen.application_credential_details(&c).await?;
+    let (roles, rules) = s
+        .limen
+        .delegation()
+        .application_credential_details(&c)
+        .await?;
     Ok(Json(
         json!({"application_credential": render::application_credential(&l, &c, &roles, &rules, None)}),
     ))
@@ -127,6 +137,7 @@ pub async fn delete(
     refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
     owned(&s, &user_id, &id).await?;
     s.limen
+        .delegation()
         .delete_application_credential(&proof, &auth.caller.token, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -146,7 +157,7 @@ pub async fn list_access_rules(
         owner_target(&user_id),
     )?;
     refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
-    let rules = s.limen.list_access_rules(&user_id).await?;
+    let rules = s.limen.delegation().list_access_rules(&user_id).await?;
     let items = rules.iter().map(|r| render::access_rule(&l, r)).collect();
     paged(
         &s,
@@ -171,7 +182,7 @@ pub async fn get_access_rule(
         owner_target(&user_id),
     )?;
     refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
-    let r = s.limen.get_access_rule(&user_id, &id).await?;
+    let r = s.limen.delegation().get_access_rule(&user_id, &id).await?;
     Ok(Json(json!({"access_rule": render::access_rule(&l, &r)})))
 }
 
@@ -187,7 +198,10 @@ pub async fn delete_access_rule(
         owner_target(&user_id),
     )?;
     refuse_delegated(&auth.caller.token, Guarded::ApplicationCredentials)?;
-    s.limen.delete_access_rule(&proof, &user_id, &id).await?;
+    s.limen
+        .delegation()
+        .delete_access_rule(&proof, &user_id, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -45,7 +45,7 @@ async fn domain_ref(s: &AppState, cache: &mut HashMap<String, Value>, id: &str) 
     if let Some(v) = cache.get(id) {
         return v.clone();
     }
-    let v = match s.limen.get_domain(id).await {
+    let v = match s.limen.resource().get_domain(id).await {
         Ok(d) => json!({"id": d.id, "name": d.name}),
         Err(_) => json!({"id": id}),
     };
@@ -57,7 +57,7 @@ async fn load_names(s: &AppState, rows: &[RoleAssignment]) -> Names {
     let mut n = Names::default();
     for r in rows {
         if !n.roles.contains_key(&r.role_id) {
-            if let Ok(role) = s.limen.get_role(&r.role_id).await {
+            if let Ok(role) = s.limen.assignment().get_role(&r.role_id).await {
                 let mut v = json!({"id": role.id, "name": role.name});
                 if let Some(d) = &role.domain_id {
                     v["domain"] = domain_ref(s, &mut n.domains, d).await;
@@ -67,14 +67,14 @@ async fn load_names(s: &AppState, rows: &[RoleAssignment]) -> Names {
         }
         match &r.actor {
             Actor::User(id) if !n.users.contains_key(id) => {
-                if let Ok(u) = s.limen.get_user(id).await {
+                if let Ok(u) = s.limen.identity().get_user(id).await {
                     let d = domain_ref(s, &mut n.domains, &u.domain_id).await;
                     n.users
                         .insert(id.clone(), json!({"id": u.id, "name": u.name, "domain": d}));
                 }
             }
             Actor::Group(id) if !n.groups.contains_key(id) => {
-                if let Ok(g) = s.limen.get_group(id).await {
+                if let Ok(g) = s.limen.identity().get_group(id).await {
                     let d = domain_ref(s, &mut n.domains, &g.domain_id).await;
                     n.groups
                         .insert(id.clone(), json!({"id": g.id, "name": g.name, "domain": d}));
@@ -84,7 +84,7 @@ async fn load_names(s: &AppState, rows: &[RoleAssignment]) -> Names {
         }
         match &r.target {
             Target::Project(id) if !n.projects.contains_key(id) => {
-                if let Ok(p) = s.limen.get_project(id).await {
+                if let Ok(p) = s.limen.resource().get_project(id).await {
                     let d = domain_ref(s, &mut n.domains, &p.domain_id).await;
                     n.projects
                         .insert(id.clone(), json!({"id": p.id, "name": p.name, "domain": d}));
@@ -139,7 +139,7 @@ pub async fn list(
     };
     let action = if include_subtree {
         if let Some(p) = &project_id {
-            if let Ok(project) = s.limen.get_project(p).await {
+            if let Ok(project) = s.limen.resource().get_project(p).await {
                 t["project"] = json!({"id": project.id, "domain_id": project.domain_id});
             }
         }
@@ -160,7 +160,7 @@ pub async fn list(
         effective: q.flag("effective")?,
         include_subtree,
     };
-    let mut rows = s.limen.list_role_assignments(&query).await?;
+    let mut rows = s.limen.assignment().list_role_assignments(&query).await?;
     if let Some(d) = &token_domain {
         // A domain-scoped caller sees only its own domain's assignments.
         let mut in_domain: HashMap<String, bool> = HashMap::new();
@@ -173,6 +173,7 @@ pub async fn list(
                     None => {
                         let b = s
                             .limen
+                            .resource()
                             .get_project(p)
                             .await
                             .map(|x| &x.domain_id == d)

@@ -37,11 +37,17 @@ async fn token_body(state: &AppState, info: &TokenInfo, nocatalog: bool) -> ApiR
     let catalog = if nocatalog || matches!(info.scope, ResolvedScope::Unscoped) {
         None
     } else {
-        Some(state.limen.catalog(info.project_id()).await?)
+        Some(
+            state
+                .limen
+                .catalog()
+                .token_catalog(info.project_id())
+                .await?,
+        )
     };
     let mut body = render::token(info, catalog.as_ref().map(|c| c.as_slice()));
     // Every token lists the enabled service providers (Keystone-to-Keystone federation).
-    let sps = state.limen.enabled_service_providers().await?;
+    let sps = state.limen.federation().enabled_service_providers().await?;
     if !sps.is_empty() {
         body["token"]["service_providers"] = sps
             .iter()
@@ -95,7 +101,7 @@ pub async fn issue(
         req.oauth1 = crate::routes::oauth1::signed_request(&state, &method, &headers, &uri, None)?;
     }
     let issued = limited_login(&state, &addr, async {
-        Ok(state.limen.authenticate(req).await?)
+        Ok(state.limen.token().authenticate(req).await?)
     })
     .await?;
     tracing::info!(user = %issued.info.user.id, "token issued");
@@ -140,10 +146,15 @@ async fn subject(
     let validated = if rules_understood {
         state
             .limen
+            .token()
             .validate_token_with_access_rules(&subject, allow_expired)
             .await
     } else {
-        state.limen.validate_token(&subject, allow_expired).await
+        state
+            .limen
+            .token()
+            .validate_token(&subject, allow_expired)
+            .await
     };
     let info = validated.map_err(|e| match e {
         limen_core::CoreError::Internal(m) => limen_core::CoreError::Internal(m).into(),
@@ -245,7 +256,11 @@ pub async fn revoke(
         "identity:revoke_token",
     )
     .await?;
-    state.limen.revoke_token(&proof, &info, cascade).await?;
+    state
+        .limen
+        .token()
+        .revoke_token(&proof, &info, cascade)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -270,7 +285,11 @@ pub async fn catalog(
             "You are not authorized to perform the requested action.",
         ));
     }
-    let c = state.limen.catalog(auth.caller.token.project_id()).await?;
+    let c = state
+        .limen
+        .catalog()
+        .token_catalog(auth.caller.token.project_id())
+        .await?;
     Ok(Json(json!({
         "catalog": render::catalog(&c, auth.caller.token.project_id()),
         "links": {"self": l.url("auth/catalog"), "previous": null, "next": null},
@@ -291,12 +310,14 @@ pub async fn projects(
     )?;
     let projects = state
         .limen
+        .assignment()
         .projects_for_user(&auth.caller.token.user.id)
         .await?;
     let mut items = Vec::new();
     for p in projects.iter().filter(|p| p.enabled) {
         if state
             .limen
+            .resource()
             .get_domain(&p.domain_id)
             .await
             .map(|d| d.enabled)
@@ -322,6 +343,7 @@ pub async fn domains(
     )?;
     let domains = state
         .limen
+        .assignment()
         .domains_for_user(&auth.caller.token.user.id)
         .await?;
     let items = domains
@@ -346,6 +368,7 @@ pub async fn system(
     )?;
     let roles = state
         .limen
+        .assignment()
         .effective_role_ids(&auth.caller.token.user.id, &Target::System)
         .await?;
     let system: Vec<Value> = if roles.is_empty() {

@@ -117,7 +117,12 @@ fn rejected(state: &AppState, r: AuthorizeRejection) -> Response {
 
 /// Ends the request with a code at the redirect URI.
 async fn grant_code(state: &AppState, req: &AuthorizeRequest, session: &LoginSession) -> Response {
-    match state.limen.issue_authorization_code(req, session).await {
+    match state
+        .limen
+        .oauth()
+        .issue_authorization_code(req, session)
+        .await
+    {
         Ok(code) => {
             let mut pairs = vec![("code", code.as_str())];
             if let Some(s) = &req.state {
@@ -145,7 +150,7 @@ pub async fn start(State(state): State<AppState>, req: Request) -> Response {
     }
     let query = req.uri().query().unwrap_or("").to_string();
     let pairs = form_urlencoded_pairs(&query);
-    let areq = match state.limen.check_authorize(params(&pairs)).await {
+    let areq = match state.limen.oauth().check_authorize(params(&pairs)).await {
         Ok(r) => r,
         Err(r) => return rejected(&state, r),
     };
@@ -179,7 +184,7 @@ pub async fn start(State(state): State<AppState>, req: Request) -> Response {
         }
         return see_other(&login);
     };
-    let consented = match state.limen.consented(&session.user_id, &areq).await {
+    let consented = match state.limen.oauth().consented(&session.user_id, &areq).await {
         Ok(c) => c && !areq.force_consent,
         Err(e) => return rejected(&state, e.into()),
     };
@@ -195,7 +200,7 @@ pub async fn start(State(state): State<AppState>, req: Request) -> Response {
             ),
         );
     }
-    let targets = match state.limen.exchange_targets(&areq.client).await {
+    let targets = match state.limen.oauth().exchange_targets(&areq.client).await {
         Ok(t) => t,
         Err(e) => return rejected(&state, e.into()),
     };
@@ -264,7 +269,7 @@ async fn decide_with(
     fields: std::collections::HashMap<String, String>,
 ) -> Response {
     let pairs: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let areq = match state.limen.check_authorize(params(&pairs)).await {
+    let areq = match state.limen.oauth().check_authorize(params(&pairs)).await {
         Ok(r) => r,
         Err(r) => return rejected(state, r),
     };
@@ -289,7 +294,12 @@ async fn decide_with(
     }
     match field("decision") {
         "allow" => {
-            if let Err(e) = state.limen.remember_consent(&session.user_id, &areq).await {
+            if let Err(e) = state
+                .limen
+                .oauth()
+                .remember_consent(&session.user_id, &areq)
+                .await
+            {
                 return rejected(state, e.into());
             }
             grant_code(state, &areq, &session).await

@@ -35,7 +35,11 @@ pub async fn list_regions(
         "identity:list_regions",
         target(none(), &[]),
     )?;
-    let regions = s.limen.list_regions(q.get("parent_region_id")).await?;
+    let regions = s
+        .limen
+        .catalog()
+        .list_regions(q.get("parent_region_id"))
+        .await?;
     let items = regions.iter().map(|r| render::region(&l, r)).collect();
     crate::routes::paged(&s, &l, "regions", "regions", &q, items)
 }
@@ -49,6 +53,7 @@ pub async fn create_region(
     let proof = authorize(&s, &auth, "identity:create_region", target(none(), &[]))?;
     let r = s
         .limen
+        .catalog()
         .create_region(&proof, input::region_create(body, None)?)
         .await?;
     Ok(created(json!({"region": render::region(&l, &r)})))
@@ -74,6 +79,7 @@ pub async fn put_region(
     };
     let r = s
         .limen
+        .catalog()
         .create_region(&proof, input::region_create(body, Some(&id))?)
         .await?;
     Ok(created(json!({"region": render::region(&l, &r)})))
@@ -91,7 +97,7 @@ pub async fn get_region(
         "identity:get_region",
         target(none(), &[("region_id", &id)]),
     )?;
-    let r = s.limen.get_region(&id).await?;
+    let r = s.limen.catalog().get_region(&id).await?;
     Ok(Json(json!({"region": render::region(&l, &r)})))
 }
 
@@ -111,6 +117,7 @@ pub async fn update_region(
     )?;
     let r = s
         .limen
+        .catalog()
         .update_region(&proof, &id, input::region_update(body)?)
         .await?;
     Ok(Json(json!({"region": render::region(&l, &r)})))
@@ -127,7 +134,7 @@ pub async fn delete_region(
         "identity:delete_region",
         target(none(), &[("region_id", &id)]),
     )?;
-    s.limen.delete_region(&proof, &id).await?;
+    s.limen.catalog().delete_region(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -145,7 +152,7 @@ pub async fn list_services(
         "identity:list_services",
         target(none(), &[]),
     )?;
-    let mut services = s.limen.list_services().await?;
+    let mut services = s.limen.catalog().list_services().await?;
     if let Some(t) = q.get("type") {
         services.retain(|x| x.service_type == t);
     }
@@ -165,6 +172,7 @@ pub async fn create_service(
     let proof = authorize(&s, &auth, "identity:create_service", target(none(), &[]))?;
     let x = s
         .limen
+        .catalog()
         .create_service(&proof, input::service_create(body)?)
         .await?;
     Ok(created(json!({"service": render::service(&l, &x)})))
@@ -182,7 +190,7 @@ pub async fn get_service(
         "identity:get_service",
         target(none(), &[("service_id", &id)]),
     )?;
-    let x = s.limen.get_service(&id).await?;
+    let x = s.limen.catalog().get_service(&id).await?;
     Ok(Json(json!({"service": render::service(&l, &x)})))
 }
 
@@ -202,6 +210,7 @@ pub async fn update_service(
     )?;
     let x = s
         .limen
+        .catalog()
         .update_service(&proof, &id, input::service_update(body)?)
         .await?;
     Ok(Json(json!({"service": render::service(&l, &x)})))
@@ -218,7 +227,7 @@ pub async fn delete_service(
         "identity:delete_service",
         target(none(), &[("service_id", &id)]),
     )?;
-    s.limen.delete_service(&proof, &id).await?;
+    s.limen.catalog().delete_service(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -231,8 +240,9 @@ async fn ensure_legacy_region(s: &AppState, proof: &Authorized, body: &Value) ->
     let legacy = e.and_then(|e| e.get("region")).and_then(Value::as_str);
     let explicit = e.and_then(|e| e.get("region_id"));
     if let (Some(region), None) = (legacy, explicit) {
-        if s.limen.find_region(region).await?.is_none() {
+        if s.limen.catalog().find_region(region).await?.is_none() {
             s.limen
+                .catalog()
                 .create_region(
                     proof,
                     NewRegion {
@@ -272,6 +282,7 @@ pub async fn list_endpoints(
     };
     let items = s
         .limen
+        .catalog()
         .list_endpoints(&f)
         .await?
         .iter()
@@ -291,6 +302,7 @@ pub async fn create_endpoint(
     ensure_legacy_region(&s, &proof, &body).await?;
     let x = s
         .limen
+        .catalog()
         .create_endpoint(
             &proof,
             NewEndpoint {
@@ -318,7 +330,7 @@ pub async fn get_endpoint(
         "identity:get_endpoint",
         target(none(), &[("endpoint_id", &id)]),
     )?;
-    let x = s.limen.get_endpoint(&id).await?;
+    let x = s.limen.catalog().get_endpoint(&id).await?;
     Ok(Json(json!({"endpoint": render::endpoint(&l, &x)})))
 }
 
@@ -337,9 +349,13 @@ pub async fn update_endpoint(
         target(none(), &[("endpoint_id", &id)]),
     )?;
     let patch = input::endpoint_update(body.clone())?;
-    s.limen.get_endpoint(&id).await?;
+    s.limen.catalog().get_endpoint(&id).await?;
     ensure_legacy_region(&s, &proof, &body).await?;
-    let x = s.limen.update_endpoint(&proof, &id, patch).await?;
+    let x = s
+        .limen
+        .catalog()
+        .update_endpoint(&proof, &id, patch)
+        .await?;
     Ok(Json(json!({"endpoint": render::endpoint(&l, &x)})))
 }
 
@@ -354,7 +370,7 @@ pub async fn delete_endpoint(
         "identity:delete_endpoint",
         target(none(), &[("endpoint_id", &id)]),
     )?;
-    s.limen.delete_endpoint(&proof, &id).await?;
+    s.limen.catalog().delete_endpoint(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -29,7 +29,7 @@ async fn checked(
     id: &str,
     action: &str,
 ) -> ApiResult<(Cluster, Authorized)> {
-    let c = s.limen.get_cluster(id).await?;
+    let c = s.limen.kubernetes().get_cluster(id).await?;
     let proof = authorize(s, auth, action, cluster_target(&c))?;
     Ok((c, proof))
 }
@@ -47,7 +47,11 @@ pub async fn list(
         "identity:list_clusters",
         target(json!({ "domain_id": domain }), &[]),
     )?;
-    let clusters = s.limen.list_clusters(domain.as_deref()).await?;
+    let clusters = s
+        .limen
+        .kubernetes()
+        .list_clusters(domain.as_deref())
+        .await?;
     let items = clusters.iter().map(|c| cluster(&l, c, None)).collect();
     Ok(Json(l.collection("clusters", "limen/clusters", items)))
 }
@@ -76,7 +80,7 @@ pub async fn create(
         "identity:create_cluster",
         target(json!({"cluster": {"domain_id": new.domain_id}}), &[]),
     )?;
-    let (c, webhook_token) = s.limen.create_cluster(&proof, new).await?;
+    let (c, webhook_token) = s.limen.kubernetes().create_cluster(&proof, new).await?;
     tracing::info!(cluster = %c.id, domain = %c.domain_id, "cluster registered");
     Ok(created(
         json!({"cluster": cluster(&l, &c, Some(&webhook_token))}),
@@ -92,7 +96,11 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     let (_, proof) = checked(&s, &auth, &id, "identity:update_cluster").await?;
     let patch = cluster_update(body)?;
-    let c = s.limen.update_cluster(&proof, &id, patch).await?;
+    let c = s
+        .limen
+        .kubernetes()
+        .update_cluster(&proof, &id, patch)
+        .await?;
     Ok(Json(json!({"cluster": cluster(&l, &c, None)})))
 }
 
@@ -102,7 +110,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let (_, proof) = checked(&s, &auth, &id, "identity:delete_cluster").await?;
-    s.limen.delete_cluster(&proof, &id).await?;
+    s.limen.kubernetes().delete_cluster(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -115,7 +123,11 @@ pub async fn rotate_webhook_token(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (_, proof) = checked(&s, &auth, &id, "identity:update_cluster").await?;
-    let (c, webhook_token) = s.limen.rotate_cluster_webhook_token(&proof, &id).await?;
+    let (c, webhook_token) = s
+        .limen
+        .kubernetes()
+        .rotate_cluster_webhook_token(&proof, &id)
+        .await?;
     tracing::info!(cluster = %c.id, "cluster webhook token rotated");
     Ok(Json(
         json!({"cluster": cluster(&l, &c, Some(&webhook_token))}),
@@ -131,7 +143,7 @@ pub async fn list_rules(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     checked(&s, &auth, &id, "identity:get_cluster").await?;
-    let rules = s.limen.list_kube_rules(&id).await?;
+    let rules = s.limen.kubernetes().list_kube_rules(&id).await?;
     let items = rules.iter().map(|r| kube_rule(&l, r)).collect();
     Ok(Json(l.collection(
         "rules",
@@ -151,7 +163,11 @@ pub async fn create_rule(
 ) -> ApiResult<Response> {
     let (_, proof) = checked(&s, &auth, &id, "identity:update_cluster").await?;
     let new = kube_rule_create(body)?;
-    let r = s.limen.create_kube_rule(&proof, &id, new).await?;
+    let r = s
+        .limen
+        .kubernetes()
+        .create_kube_rule(&proof, &id, new)
+        .await?;
     tracing::info!(cluster = %id, rule = %r.id, "cluster rule added");
     Ok(created(json!({"rule": kube_rule(&l, &r)})))
 }
@@ -163,7 +179,7 @@ pub async fn get_rule(
     Path((id, rule_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     checked(&s, &auth, &id, "identity:get_cluster").await?;
-    let r = s.limen.get_kube_rule(&id, &rule_id).await?;
+    let r = s.limen.kubernetes().get_kube_rule(&id, &rule_id).await?;
     Ok(Json(json!({"rule": kube_rule(&l, &r)})))
 }
 
@@ -173,7 +189,10 @@ pub async fn delete_rule(
     Path((id, rule_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (_, proof) = checked(&s, &auth, &id, "identity:update_cluster").await?;
-    s.limen.delete_kube_rule(&proof, &id, &rule_id).await?;
+    s.limen
+        .kubernetes()
+        .delete_kube_rule(&proof, &id, &rule_id)
+        .await?;
     tracing::info!(cluster = %id, rule = %rule_id, "cluster rule removed");
     Ok(StatusCode::NO_CONTENT)
 }

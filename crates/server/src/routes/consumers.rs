@@ -43,7 +43,11 @@ pub async fn create_consumer(
         body
     };
     let (description, extra) = input::consumer_create(body)?;
-    let (c, secret) = s.limen.create_consumer(&proof, description, extra).await?;
+    let (c, secret) = s
+        .limen
+        .delegation()
+        .create_consumer(&proof, description, extra)
+        .await?;
     Ok(created(
         json!({"consumer": consumer_doc(&l, &c, Some(&secret))}),
     ))
@@ -58,6 +62,7 @@ pub async fn list_consumers(
     allow(&s, &auth, "identity:list_consumers")?;
     let items = s
         .limen
+        .delegation()
         .list_consumers()
         .await?
         .iter()
@@ -74,7 +79,7 @@ pub async fn get_consumer(
 ) -> ApiResult<Json<Value>> {
     allow(&s, &auth, "identity:get_consumer")?;
     Ok(Json(
-        json!({"consumer": consumer_doc(&l, &s.limen.get_consumer(&id).await?, None)}),
+        json!({"consumer": consumer_doc(&l, &s.limen.delegation().get_consumer(&id).await?, None)}),
     ))
 }
 
@@ -90,6 +95,7 @@ pub async fn update_consumer(
     let (description, extra) = input::consumer_update(body)?;
     let c = s
         .limen
+        .delegation()
         .update_consumer(&proof, &id, description, extra)
         .await?;
     Ok(Json(json!({"consumer": consumer_doc(&l, &c, None)})))
@@ -101,7 +107,7 @@ pub async fn delete_consumer(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:delete_consumer")?;
-    s.limen.delete_consumer(&proof, &id).await?;
+    s.limen.delegation().delete_consumer(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

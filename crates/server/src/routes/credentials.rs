@@ -30,7 +30,7 @@ async fn checked(
     action: &str,
 ) -> ApiResult<(Credential, Authorized)> {
     // Looked up first, as Keystone builds its policy target from the stored entity.
-    let c = s.limen.get_credential(id).await?;
+    let c = s.limen.delegation().get_credential(id).await?;
     let proof = authorize(s, auth, action, cred_target(&c))?;
     refuse_delegated(&auth.caller.token, Guarded::Credentials)?;
     Ok((c, proof))
@@ -52,6 +52,7 @@ pub async fn create(
     refuse_delegated(&auth.caller.token, Guarded::Credentials)?;
     let c = s
         .limen
+        .delegation()
         .create_credential(&proof, input::credential_create(body)?)
         .await?;
     Ok(created(json!({"credential": render::credential(&l, &c)})))
@@ -70,6 +71,7 @@ pub async fn list(
     }
     let all = s
         .limen
+        .delegation()
         .list_credentials(q.get("user_id"), q.get("type"))
         .await?;
     // The caller's policy credentials once, not once per credential.
@@ -116,7 +118,11 @@ pub async fn update(
         ..current
     };
     let proof = authorize(&s, &auth, "identity:update_credential", cred_target(&after))?;
-    let c = s.limen.update_credential(&proof, &id, patch).await?;
+    let c = s
+        .limen
+        .delegation()
+        .update_credential(&proof, &id, patch)
+        .await?;
     Ok(Json(json!({"credential": render::credential(&l, &c)})))
 }
 
@@ -126,7 +132,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let (_, proof) = checked(&s, &auth, &id, "identity:delete_credential").await?;
-    s.limen.delete_credential(&proof, &id).await?;
+    s.limen.delegation().delete_credential(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -159,9 +165,10 @@ pub async fn ec2_create(
         .and_then(Value::as_str)
         .ok_or_else(|| crate::error::ApiError::bad_request("'tenant_id' is a required property"))?
         .to_string();
-    s.limen.get_user(&user_id).await?;
+    s.limen.identity().get_user(&user_id).await?;
     let c = s
         .limen
+        .delegation()
         .create_ec2_credential(&proof, &user_id, &project)
         .await?;
     Ok(created(
@@ -183,7 +190,7 @@ pub async fn ec2_list(
         ec2_target(&user_id),
     )?;
     refuse_delegated(&auth.caller.token, Guarded::Credentials)?;
-    let creds = s.limen.list_ec2_credentials(&user_id).await?;
+    let creds = s.limen.delegation().list_ec2_credentials(&user_id).await?;
     let items: Vec<Value> = creds
         .iter()
         .map(|c| render::ec2_credential(&l, c))
@@ -209,7 +216,11 @@ pub async fn ec2_get(
         ec2_target(&user_id),
     )?;
     refuse_delegated(&auth.caller.token, Guarded::Credentials)?;
-    let c = s.limen.get_ec2_credential(&user_id, &access).await?;
+    let c = s
+        .limen
+        .delegation()
+        .get_ec2_credential(&user_id, &access)
+        .await?;
     Ok(Json(json!({"credential": render::ec2_credential(&l, &c)})))
 }
 
@@ -226,6 +237,7 @@ pub async fn ec2_delete(
     )?;
     refuse_delegated(&auth.caller.token, Guarded::Credentials)?;
     s.limen
+        .delegation()
         .delete_ec2_credential(&proof, &user_id, &access)
         .await?;
     Ok(StatusCode::NO_CONTENT)

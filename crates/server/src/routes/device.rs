@@ -97,8 +97,8 @@ async fn look_up(
         Some(Ok(r)) => Some(r),
         None => None,
     };
-    match state.limen.pending_device(typed).await {
-        Ok(Some(pending)) => match state.limen.exchange_targets(&pending.client).await {
+    match state.limen.oauth().pending_device(typed).await {
+        Ok(Some(pending)) => match state.limen.oauth().exchange_targets(&pending.client).await {
             Ok(targets) => confirm_page(state, session, user, &pending, &targets),
             Err(e) => {
                 tracing::error!(error = %e, "cannot list a client's exchange targets");
@@ -182,7 +182,12 @@ pub async fn submit(State(state): State<AppState>, addr: ClientAddr, req: Reques
         "deny" => false,
         _ => return error_page(&state, StatusCode::BAD_REQUEST, "Choose Approve or Deny."),
     };
-    match state.limen.decide_device(typed, &session, approve).await {
+    match state
+        .limen
+        .oauth()
+        .decide_device(typed, &session, approve)
+        .await
+    {
         Ok(true) if approve => respond(
             StatusCode::OK,
             page(

@@ -30,6 +30,7 @@ pub async fn put_domain_config(
     let proof = allow(&s, &auth, "identity:create_domain_config")?;
     let (new, config) = s
         .limen
+        .resource()
         .put_domain_config(&proof, &id, input::domain_config(body)?)
         .await?;
     let status = if new {
@@ -49,12 +50,13 @@ pub async fn get_domain_config(
     if group.as_deref() == Some("security_compliance") {
         allow(&s, &auth, "identity:get_security_compliance_domain_config")?;
         return Ok(Json(
-            json!({"config": s.limen.security_compliance_config(&id, option.as_deref()).await?}),
+            json!({"config": s.limen.resource().security_compliance_config(&id, option.as_deref()).await?}),
         ));
     }
     allow(&s, &auth, "identity:get_domain_config")?;
     let c = s
         .limen
+        .resource()
         .get_domain_config(&id, group.as_deref(), option.as_deref())
         .await?;
     Ok(Json(json!({"config": c})))
@@ -70,6 +72,7 @@ pub async fn update_domain_config(
     let (id, group, option) = config_parts(&p);
     let c = s
         .limen
+        .resource()
         .update_domain_config(
             &proof,
             &id,
@@ -89,6 +92,7 @@ pub async fn delete_domain_config(
     let proof = allow(&s, &auth, "identity:delete_domain_config")?;
     let (id, group, option) = config_parts(&p);
     s.limen
+        .resource()
         .delete_domain_config(&proof, &id, group.as_deref(), option.as_deref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -100,7 +104,7 @@ pub async fn default_domain_config(
 ) -> ApiResult<Json<Value>> {
     allow(&s, &auth, "identity:get_domain_config_default")?;
     Ok(Json(
-        json!({"config": s.limen.default_domain_config(None, None)?}),
+        json!({"config": s.limen.resource().default_domain_config(None, None)?}),
     ))
 }
 
@@ -112,6 +116,7 @@ pub async fn default_domain_config_part(
     allow(&s, &auth, "identity:get_domain_config_default")?;
     let c = s
         .limen
+        .resource()
         .default_domain_config(p.first().map(String::as_str), p.get(1).map(String::as_str))?;
     Ok(Json(json!({"config": c})))
 }

@@ -36,7 +36,7 @@ pub async fn list(
         name: q.get("name").map(str::to_string),
         enabled: q.bool("enabled")?,
     };
-    let mut domains = s.limen.list_domains(&filter).await?;
+    let mut domains = s.limen.resource().list_domains(&filter).await?;
     if let Some(d) = token_domain {
         domains.retain(|x| x.id == d);
     }
@@ -61,6 +61,7 @@ pub async fn create(
     let d = input::domain_create(body)?;
     let domain = s
         .limen
+        .resource()
         .create_domain(
             &proof,
             NewDomain {
@@ -83,7 +84,7 @@ pub async fn get(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let domain = s.limen.get_domain(&id).await?;
+    let domain = s.limen.resource().get_domain(&id).await?;
     let t = json!({"domain": {"id": domain.id, "name": domain.name}});
     enforce(
         &s,
@@ -109,7 +110,7 @@ pub async fn update(
         target(json!({"domain": {"id": id}}), &[("domain_id", &id)]),
     )?;
     let patch = input::domain_update(body)?;
-    let d = s.limen.update_domain(&proof, &id, patch).await?;
+    let d = s.limen.resource().update_domain(&proof, &id, patch).await?;
     Ok(Json(json!({"domain": render::domain(&l, &d)})))
 }
 
@@ -124,7 +125,7 @@ pub async fn delete(
         "identity:delete_domain",
         target(json!({"domain": {"id": id}}), &[("domain_id", &id)]),
     )?;
-    s.limen.delete_domain(&proof, &id).await?;
+    s.limen.resource().delete_domain(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -35,6 +35,7 @@ pub async fn create_endpoint_group(
     let g = input::endpoint_group(body, true)?;
     let g = s
         .limen
+        .catalog()
         .create_endpoint_group(
             &proof,
             g.name.unwrap_or_default(),
@@ -54,6 +55,7 @@ pub async fn list_endpoint_groups(
     allow(&s, &auth, "identity:list_endpoint_groups")?;
     let items = s
         .limen
+        .catalog()
         .list_endpoint_groups(q.get("name"))
         .await?
         .iter()
@@ -77,7 +79,7 @@ pub async fn get_endpoint_group(
 ) -> ApiResult<Json<Value>> {
     allow(&s, &auth, "identity:get_endpoint_group")?;
     Ok(Json(
-        json!({"endpoint_group": group_doc(&l, &s.limen.get_endpoint_group(&id).await?)}),
+        json!({"endpoint_group": group_doc(&l, &s.limen.catalog().get_endpoint_group(&id).await?)}),
     ))
 }
 
@@ -93,6 +95,7 @@ pub async fn update_endpoint_group(
     let g = input::endpoint_group(body, false)?;
     let g = s
         .limen
+        .catalog()
         .update_endpoint_group(&proof, &id, g.name, g.description, g.filters)
         .await?;
     Ok(Json(json!({"endpoint_group": group_doc(&l, &g)})))
@@ -104,7 +107,7 @@ pub async fn delete_endpoint_group(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:delete_endpoint_group")?;
-    s.limen.delete_endpoint_group(&proof, &id).await?;
+    s.limen.catalog().delete_endpoint_group(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -122,6 +125,7 @@ pub async fn endpoint_group_endpoints(
     )?;
     let items = s
         .limen
+        .catalog()
         .endpoints_in_group(&id)
         .await?
         .iter()
@@ -151,6 +155,7 @@ pub async fn endpoint_group_projects(
     )?;
     let items = s
         .limen
+        .catalog()
         .projects_of_endpoint_group(&id)
         .await?
         .iter()
@@ -173,6 +178,7 @@ pub async fn put_group_project(
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:add_endpoint_group_to_project")?;
     s.limen
+        .catalog()
         .add_endpoint_group_to_project(&proof, &g, &p)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -185,7 +191,10 @@ pub async fn get_group_project(
     Path((g, p)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     allow(&s, &auth, "identity:get_endpoint_group_in_project")?;
-    s.limen.check_endpoint_group_in_project(&g, &p).await?;
+    s.limen
+        .catalog()
+        .check_endpoint_group_in_project(&g, &p)
+        .await?;
     Ok(Json(json!({"project_endpoint_group": {
         "endpoint_group_id": g,
         "project_id": p,
@@ -200,6 +209,7 @@ pub async fn delete_group_project(
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:remove_endpoint_group_from_project")?;
     s.limen
+        .catalog()
         .remove_endpoint_group_from_project(&proof, &g, &p)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -215,6 +225,7 @@ pub async fn project_endpoint_groups(
     allow(&s, &auth, "identity:list_endpoint_groups_for_project")?;
     let items = s
         .limen
+        .catalog()
         .endpoint_groups_of_project(&p)
         .await?
         .iter()
@@ -236,7 +247,10 @@ pub async fn put_project_endpoint(
     Path((p, e)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:add_endpoint_to_project")?;
-    s.limen.add_endpoint_to_project(&proof, &p, &e).await?;
+    s.limen
+        .catalog()
+        .add_endpoint_to_project(&proof, &p, &e)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -246,7 +260,7 @@ pub async fn check_project_endpoint(
     Path((p, e)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     allow(&s, &auth, "identity:check_endpoint_in_project")?;
-    s.limen.check_endpoint_in_project(&p, &e).await?;
+    s.limen.catalog().check_endpoint_in_project(&p, &e).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -256,7 +270,10 @@ pub async fn delete_project_endpoint(
     Path((p, e)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:remove_endpoint_from_project")?;
-    s.limen.remove_endpoint_from_project(&proof, &p, &e).await?;
+    s.limen
+        .catalog()
+        .remove_endpoint_from_project(&proof, &p, &e)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -270,6 +287,7 @@ pub async fn project_endpoints(
     allow(&s, &auth, "identity:list_endpoints_for_project")?;
     let items = s
         .limen
+        .catalog()
         .endpoints_for_project(&p)
         .await?
         .iter()
@@ -295,6 +313,7 @@ pub async fn endpoint_projects(
     allow(&s, &auth, "identity:list_projects_for_endpoint")?;
     let items = s
         .limen
+        .catalog()
         .projects_of_endpoint(&e)
         .await?
         .iter()

@@ -41,6 +41,7 @@ pub async fn list_idps(
     let enabled = enabled_filter(&q)?;
     let items = s
         .limen
+        .federation()
         .list_identity_providers()
         .await?
         .iter()
@@ -65,7 +66,7 @@ pub async fn get_idp(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     allow(&s, &auth, "identity:get_identity_provider")?;
-    let idp = s.limen.get_identity_provider(&id).await?;
+    let idp = s.limen.federation().get_identity_provider(&id).await?;
     Ok(Json(
         json!({"identity_provider": wire::identity_provider(&l, &idp)}),
     ))
@@ -82,6 +83,7 @@ pub async fn create_idp(
     let input = wire::identity_provider_create(body)?;
     let idp = s
         .limen
+        .federation()
         .create_identity_provider(&proof, checked_id(&id)?, input)
         .await?;
     Ok(created(
@@ -98,7 +100,11 @@ pub async fn update_idp(
 ) -> ApiResult<Json<Value>> {
     let proof = allow(&s, &auth, "identity:update_identity_provider")?;
     let patch = wire::identity_provider_update(body)?;
-    let idp = s.limen.update_identity_provider(&proof, &id, patch).await?;
+    let idp = s
+        .limen
+        .federation()
+        .update_identity_provider(&proof, &id, patch)
+        .await?;
     Ok(Json(
         json!({"identity_provider": wire::identity_provider(&l, &idp)}),
     ))
@@ -110,7 +116,10 @@ pub async fn delete_idp(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:delete_identity_provider")?;
-    s.limen.delete_identity_provider(&proof, &id).await?;
+    s.limen
+        .federation()
+        .delete_identity_provider(&proof, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -126,6 +135,7 @@ pub async fn list_protocols(
     allow(&s, &auth, "identity:list_protocols")?;
     let items = s
         .limen
+        .federation()
         .list_protocols(&idp)
         .await?
         .iter()
@@ -148,7 +158,7 @@ pub async fn get_protocol(
     Path((idp, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     allow(&s, &auth, "identity:get_protocol")?;
-    let p = s.limen.get_protocol(&idp, &id).await?;
+    let p = s.limen.federation().get_protocol(&idp, &id).await?;
     Ok(Json(json!({"protocol": wire::protocol(&l, &p)})))
 }
 
@@ -163,6 +173,7 @@ pub async fn create_protocol(
     let (mapping_id, remote_id_attribute) = wire::protocol_body(body, true)?;
     let p = s
         .limen
+        .federation()
         .create_protocol(
             &proof,
             &idp,
@@ -185,6 +196,7 @@ pub async fn update_protocol(
     let (mapping_id, remote_id_attribute) = wire::protocol_body(body, false)?;
     let p = s
         .limen
+        .federation()
         .update_protocol(&proof, &idp, &id, mapping_id, remote_id_attribute)
         .await?;
     Ok(Json(json!({"protocol": wire::protocol(&l, &p)})))
@@ -196,7 +208,10 @@ pub async fn delete_protocol(
     Path((idp, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:delete_protocol")?;
-    s.limen.delete_protocol(&proof, &idp, &id).await?;
+    s.limen
+        .federation()
+        .delete_protocol(&proof, &idp, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -211,6 +226,7 @@ pub async fn list_mappings(
     allow(&s, &auth, "identity:list_mappings")?;
     let items = s
         .limen
+        .federation()
         .list_mappings()
         .await?
         .iter()
@@ -226,7 +242,7 @@ pub async fn get_mapping(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     allow(&s, &auth, "identity:get_mapping")?;
-    let m = s.limen.get_mapping(&id).await?;
+    let m = s.limen.federation().get_mapping(&id).await?;
     Ok(Json(json!({"mapping": wire::mapping_json(&l, &m)})))
 }
 
@@ -239,7 +255,7 @@ pub async fn create_mapping(
 ) -> ApiResult<Response> {
     let proof = allow(&s, &auth, "identity:create_mapping")?;
     let m = wire::mapping(checked_id(&id)?, body)?;
-    let m = s.limen.put_mapping(&proof, m, true).await?;
+    let m = s.limen.federation().put_mapping(&proof, m, true).await?;
     Ok(created(json!({"mapping": wire::mapping_json(&l, &m)})))
 }
 
@@ -252,7 +268,7 @@ pub async fn update_mapping(
 ) -> ApiResult<Json<Value>> {
     let proof = allow(&s, &auth, "identity:update_mapping")?;
     let m = wire::mapping(&id, body)?;
-    let m = s.limen.put_mapping(&proof, m, false).await?;
+    let m = s.limen.federation().put_mapping(&proof, m, false).await?;
     Ok(Json(json!({"mapping": wire::mapping_json(&l, &m)})))
 }
 
@@ -262,7 +278,7 @@ pub async fn delete_mapping(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:delete_mapping")?;
-    s.limen.delete_mapping(&proof, &id).await?;
+    s.limen.federation().delete_mapping(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -278,6 +294,7 @@ pub async fn list_sps(
     let enabled = enabled_filter(&q)?;
     let items = s
         .limen
+        .federation()
         .list_service_providers()
         .await?
         .iter()
@@ -302,7 +319,7 @@ pub async fn get_sp(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     allow(&s, &auth, "identity:get_service_provider")?;
-    let sp = s.limen.get_service_provider(&id).await?;
+    let sp = s.limen.federation().get_service_provider(&id).await?;
     Ok(Json(
         json!({"service_provider": wire::service_provider(&l, &sp)}),
     ))
@@ -317,7 +334,11 @@ pub async fn create_sp(
 ) -> ApiResult<Response> {
     let proof = allow(&s, &auth, "identity:create_service_provider")?;
     let sp = wire::service_provider_create(checked_id(&id)?, body)?;
-    let sp = s.limen.create_service_provider(&proof, sp).await?;
+    let sp = s
+        .limen
+        .federation()
+        .create_service_provider(&proof, sp)
+        .await?;
     Ok(created(
         json!({"service_provider": wire::service_provider(&l, &sp)}),
     ))
@@ -332,7 +353,11 @@ pub async fn update_sp(
 ) -> ApiResult<Json<Value>> {
     let proof = allow(&s, &auth, "identity:update_service_provider")?;
     let patch = wire::service_provider_update(body)?;
-    let sp = s.limen.update_service_provider(&proof, &id, patch).await?;
+    let sp = s
+        .limen
+        .federation()
+        .update_service_provider(&proof, &id, patch)
+        .await?;
     Ok(Json(
         json!({"service_provider": wire::service_provider(&l, &sp)}),
     ))
@@ -344,7 +369,10 @@ pub async fn delete_sp(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:delete_service_provider")?;
-    s.limen.delete_service_provider(&proof, &id).await?;
+    s.limen
+        .federation()
+        .delete_service_provider(&proof, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

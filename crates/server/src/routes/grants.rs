@@ -118,7 +118,7 @@ async fn grant_target(
 ) -> ApiResult<Value> {
     let mut t = Map::new();
     if let Some(rid) = role_id {
-        let role = s.limen.get_role(rid).await?;
+        let role = s.limen.assignment().get_role(rid).await?;
         t.insert(
             "role".into(),
             json!({"id": role.id, "name": role.name, "domain_id": role.domain_id}),
@@ -126,11 +126,11 @@ async fn grant_target(
     }
     match r.actor {
         ActorKind::User => {
-            let u = s.limen.get_user(actor_id).await?;
+            let u = s.limen.identity().get_user(actor_id).await?;
             t.insert("user".into(), json!({"id": u.id, "domain_id": u.domain_id}));
         }
         ActorKind::Group => {
-            let g = s.limen.get_group(actor_id).await?;
+            let g = s.limen.identity().get_group(actor_id).await?;
             t.insert(
                 "group".into(),
                 json!({"id": g.id, "domain_id": g.domain_id}),
@@ -139,14 +139,14 @@ async fn grant_target(
     }
     match r.target {
         TargetKind::Project => {
-            let p = s.limen.get_project(target_id).await?;
+            let p = s.limen.resource().get_project(target_id).await?;
             t.insert(
                 "project".into(),
                 json!({"id": p.id, "domain_id": p.domain_id}),
             );
         }
         TargetKind::Domain => {
-            let d = s.limen.get_domain(target_id).await?;
+            let d = s.limen.resource().get_domain(target_id).await?;
             t.insert("domain".into(), json!({"id": d.id}));
         }
         TargetKind::System => {}
@@ -181,7 +181,7 @@ pub async fn create(
     Path(params): Path<Vec<String>>,
 ) -> ApiResult<StatusCode> {
     let (a, proof) = single(&s, &auth, r, params, Op::Create).await?;
-    s.limen.create_grant(&proof, &a).await?;
+    s.limen.assignment().create_grant(&proof, &a).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -192,7 +192,7 @@ pub async fn check(
     Path(params): Path<Vec<String>>,
 ) -> ApiResult<StatusCode> {
     let (a, _) = single(&s, &auth, r, params, Op::Check).await?;
-    s.limen.check_grant(&a).await?;
+    s.limen.assignment().check_grant(&a).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -203,7 +203,7 @@ pub async fn revoke(
     Path(params): Path<Vec<String>>,
 ) -> ApiResult<StatusCode> {
     let (a, proof) = single(&s, &auth, r, params, Op::Revoke).await?;
-    s.limen.delete_grant(&proof, &a).await?;
+    s.limen.assignment().delete_grant(&proof, &a).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -220,6 +220,7 @@ pub async fn list(
     enforce(&s, &auth.caller.token, &r.action(Op::List), t)?;
     let roles = s
         .limen
+        .assignment()
         .list_grants(&r.actor(&aid), &r.target_of(&tid), r.inherited)
         .await?;
     let items = roles.iter().map(|x| render::role(&l, x)).collect();

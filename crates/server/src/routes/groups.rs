@@ -28,7 +28,7 @@ async fn checked_group(
     id: &str,
     action: &str,
 ) -> ApiResult<(Group, Authorized)> {
-    let g = s.limen.get_group(id).await?;
+    let g = s.limen.identity().get_group(id).await?;
     let t = json!({"group": group_target(&g)});
     let proof = authorize(s, auth, action, target(t, &[("group_id", id)]))?;
     Ok((g, proof))
@@ -59,7 +59,9 @@ pub async fn list(
         domain_id,
         ids: None,
     };
-    let groups = filter_name(s.limen.list_groups(&filter).await?, &q, |g| &g.name)?;
+    let groups = filter_name(s.limen.identity().list_groups(&filter).await?, &q, |g| {
+        &g.name
+    })?;
     let items = groups.iter().map(|g| render::group(&l, g)).collect();
     crate::routes::paged(&s, &l, "groups", "groups", &q, items)
 }
@@ -85,7 +87,7 @@ pub async fn create(
             _ => DEFAULT_DOMAIN_ID.to_string(),
         },
     };
-    let group = s.limen.create_group(&proof, g).await?;
+    let group = s.limen.identity().create_group(&proof, g).await?;
     Ok(created(json!({"group": render::group(&l, &group)})))
 }
 
@@ -114,7 +116,7 @@ pub async fn update(
         }
     }
     let patch = input::group_update(body)?;
-    let g = s.limen.update_group(&proof, &id, patch).await?;
+    let g = s.limen.identity().update_group(&proof, &id, patch).await?;
     Ok(Json(json!({"group": render::group(&l, &g)})))
 }
 
@@ -124,7 +126,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let (_, proof) = checked_group(&s, &auth, &id, "identity:delete_group").await?;
-    s.limen.delete_group(&proof, &id).await?;
+    s.limen.identity().delete_group(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -136,7 +138,7 @@ pub async fn users(
     q: Query,
 ) -> ApiResult<Json<Value>> {
     checked_group(&s, &auth, &id, "identity:list_users_in_group").await?;
-    let mut users = s.limen.list_users_in_group(&id).await?;
+    let mut users = s.limen.identity().list_users_in_group(&id).await?;
     // A domain-scoped caller sees only its domain's members, as in Keystone.
     if let Some(d) = auth.caller.token.domain_scope_id() {
         users.retain(|u| u.domain_id == d);
@@ -157,8 +159,8 @@ async fn membership_target(
     uid: &str,
     action: &str,
 ) -> ApiResult<Authorized> {
-    let g = s.limen.get_group(gid).await?;
-    let u = s.limen.get_user(uid).await?;
+    let g = s.limen.identity().get_group(gid).await?;
+    let u = s.limen.identity().get_user(uid).await?;
     let t = json!({
         "group": group_target(&g),
         "user": {"id": u.id, "domain_id": u.domain_id},
@@ -177,7 +179,10 @@ pub async fn add_member(
     Path((gid, uid)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let proof = membership_target(&s, &auth, &gid, &uid, "identity:add_user_to_group").await?;
-    s.limen.add_user_to_group(&proof, &gid, &uid).await?;
+    s.limen
+        .identity()
+        .add_user_to_group(&proof, &gid, &uid)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -187,7 +192,7 @@ pub async fn check_member(
     Path((gid, uid)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     membership_target(&s, &auth, &gid, &uid, "identity:check_user_in_group").await?;
-    s.limen.check_user_in_group(&gid, &uid).await?;
+    s.limen.identity().check_user_in_group(&gid, &uid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -197,7 +202,10 @@ pub async fn remove_member(
     Path((gid, uid)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let proof = membership_target(&s, &auth, &gid, &uid, "identity:remove_user_from_group").await?;
-    s.limen.remove_user_from_group(&proof, &gid, &uid).await?;
+    s.limen
+        .identity()
+        .remove_user_from_group(&proof, &gid, &uid)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

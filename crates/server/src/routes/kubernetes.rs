@@ -50,7 +50,12 @@ async fn calling_cluster(state: &AppState, headers: &HeaderMap) -> Result<Cluste
     let Some(token) = bearer else {
         return Err(unknown());
     };
-    match state.limen.cluster_of_webhook_token(token).await {
+    match state
+        .limen
+        .kubernetes()
+        .cluster_of_webhook_token(token)
+        .await
+    {
         Ok(Some(c)) => Ok(c),
         Ok(None) => {
             tracing::warn!("webhook call with an unknown cluster token");
@@ -99,6 +104,7 @@ pub async fn token_review(State(state): State<AppState>, req: Request) -> Respon
     };
     match state
         .limen
+        .kubernetes()
         .review_token(&cluster, presented, &review.audiences)
         .await
     {
@@ -121,7 +127,12 @@ pub async fn subject_access_review(State(state): State<AppState>, req: Request) 
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    match state.limen.review_access(&cluster.id, &review.access).await {
+    match state
+        .limen
+        .kubernetes()
+        .review_access(&cluster.id, &review.access)
+        .await
+    {
         Ok(decision) => {
             tracing::info!(cluster = %cluster.id, user = %review.access.user,
                 verb = %review.access.verb, decision = ?decision, "access review");
@@ -150,8 +161,8 @@ pub async fn connection_info(
             "The OpenID Provider is not set up ([oidc] issuer): nobody can log in to clusters.",
         ));
     };
-    let usable = match state.limen.get_cluster(&id).await {
-        Ok(c) if c.enabled && state.limen.domain_enabled(&c.domain_id).await? => Some(c),
+    let usable = match state.limen.kubernetes().get_cluster(&id).await {
+        Ok(c) if c.enabled && state.limen.resource().domain_enabled(&c.domain_id).await? => Some(c),
         Ok(_) | Err(limen_core::CoreError::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),
     };

@@ -62,6 +62,7 @@ pub async fn create_registered_limits(
     let proof = allow(&s, &auth, "identity:create_registered_limits")?;
     let out = s
         .limen
+        .resource()
         .create_registered_limits(&proof, input::registered_limits(body)?)
         .await?;
     Ok(created(
@@ -78,6 +79,7 @@ pub async fn list_registered_limits(
     allow(&s, &auth, "identity:list_registered_limits")?;
     let items = s
         .limen
+        .resource()
         .list_registered_limits(&limit_filter(&q))
         .await?
         .iter()
@@ -94,7 +96,7 @@ pub async fn get_registered_limit(
 ) -> ApiResult<Json<Value>> {
     allow(&s, &auth, "identity:get_registered_limit")?;
     Ok(Json(
-        json!({"registered_limit": registered_doc(&l, &s.limen.get_registered_limit(&id).await?)}),
+        json!({"registered_limit": registered_doc(&l, &s.limen.resource().get_registered_limit(&id).await?)}),
     ))
 }
 
@@ -109,6 +111,7 @@ pub async fn update_registered_limit(
     drop_same_id(&mut body, "registered_limit", &id);
     let r = s
         .limen
+        .resource()
         .update_registered_limit(&proof, &id, input::registered_limit_update(body)?)
         .await?;
     Ok(Json(json!({"registered_limit": registered_doc(&l, &r)})))
@@ -120,7 +123,10 @@ pub async fn delete_registered_limit(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:delete_registered_limit")?;
-    s.limen.delete_registered_limit(&proof, &id).await?;
+    s.limen
+        .resource()
+        .delete_registered_limit(&proof, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -131,7 +137,11 @@ pub async fn create_limits(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let proof = allow(&s, &auth, "identity:create_limits")?;
-    let out = s.limen.create_limits(&proof, input::limits(body)?).await?;
+    let out = s
+        .limen
+        .resource()
+        .create_limits(&proof, input::limits(body)?)
+        .await?;
     Ok(created(
         json!({"limits": out.iter().map(|x| limit_doc(&l, x)).collect::<Vec<_>>()}),
     ))
@@ -161,6 +171,7 @@ pub async fn list_limits(
     }
     let items = s
         .limen
+        .resource()
         .list_limits(&f)
         .await?
         .iter()
@@ -175,9 +186,15 @@ pub async fn get_limit(
     Base(l): Base,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let x = s.limen.get_limit(&id).await?;
+    let x = s.limen.resource().get_limit(&id).await?;
     let project_domain = match &x.project_id {
-        Some(p) => s.limen.get_project(p).await.ok().map(|p| p.domain_id),
+        Some(p) => s
+            .limen
+            .resource()
+            .get_project(p)
+            .await
+            .ok()
+            .map(|p| p.domain_id),
         None => None,
     };
     let t = json!({"limit": {
@@ -201,7 +218,7 @@ pub async fn update_limit(
     drop_same_id(&mut body, "limit", &id);
     let (r, d) = input::limit_update(body)?;
     Ok(Json(
-        json!({"limit": limit_doc(&l, &s.limen.update_limit(&proof, &id, r, d).await?)}),
+        json!({"limit": limit_doc(&l, &s.limen.resource().update_limit(&proof, &id, r, d).await?)}),
     ))
 }
 
@@ -211,7 +228,7 @@ pub async fn delete_limit(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:delete_limit")?;
-    s.limen.delete_limit(&proof, &id).await?;
+    s.limen.resource().delete_limit(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

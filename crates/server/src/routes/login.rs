@@ -34,7 +34,7 @@ pub async fn current_session(
     let Some(raw) = cookie(headers, session_cookie(state)) else {
         return Ok(None);
     };
-    state.limen.page_session(&raw).await.map_err(|e| {
+    state.limen.oauth().page_session(&raw).await.map_err(|e| {
         tracing::error!(error = %e, "cannot read a login session");
         unavailable(state)
     })
@@ -90,7 +90,7 @@ fn login_page(state: &AppState, csrf: &str, f: &LoginForm) -> String {
 
 /// The login form, with a fresh double-submit token in a cookie and in the form.
 fn login_response(state: &AppState, status: StatusCode, f: &LoginForm) -> Response {
-    let csrf = state.limen.new_page_token();
+    let csrf = state.limen.oauth().new_page_token();
     let mut resp = respond(status, login_page(state, &csrf, f));
     resp.headers_mut().append(
         header::SET_COOKIE,
@@ -214,10 +214,10 @@ pub async fn submit(State(state): State<AppState>, addr: ClientAddr, req: Reques
         password: field("password").to_string(),
         passcode: Some(field("passcode").to_string()).filter(|p| !p.is_empty()),
     };
-    match state.limen.start_page_session(login).await {
+    match state.limen.oauth().start_page_session(login).await {
         Ok((raw, session)) => {
             if let Some(old) = cookie(&headers, session_cookie(&state)) {
-                if let Err(e) = state.limen.end_page_session(&old).await {
+                if let Err(e) = state.limen.oauth().end_page_session(&old).await {
                     tracing::warn!(error = %e, "cannot end the session a login replaces");
                 }
             }
@@ -317,7 +317,7 @@ pub async fn logout(State(state): State<AppState>, req: Request) -> Response {
         );
     }
     if let Some(raw) = cookie(&headers, session_cookie(&state)) {
-        if let Err(e) = state.limen.end_page_session(&raw).await {
+        if let Err(e) = state.limen.oauth().end_page_session(&raw).await {
             tracing::error!(error = %e, "cannot end a login session");
             return unavailable(&state);
         }

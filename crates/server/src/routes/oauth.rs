@@ -115,7 +115,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
                 "The access token is malformed, expired or not Limen's.".into(),
             ))
         })?;
-        state.limen.userinfo(&claims).await.map_err(Some)
+        state.limen.oauth().userinfo(&claims).await.map_err(Some)
     };
     match answer.await {
         Ok(v) => {
@@ -313,16 +313,21 @@ async fn grant(
     let scope = param("scope");
     if grant_type == GRANT_CLIENT_CREDENTIALS {
         let (claims, alg) = limited(state, addr, async {
-            let found = limen.find_oauth_client(&client_id).await?;
+            let found = limen.oauth().find_oauth_client(&client_id).await?;
             match (found, secret.as_deref()) {
                 // Not a registered client, but a secret: a Keystone application credential.
                 (None, Some(secret)) => limen
+                    .oauth()
                     .application_credential_claims(&client_id, secret, scope)
                     .await
                     .map(|c| (c, TokenSigningAlg::default())),
                 (found, secret) => {
-                    let client = limen.authenticate_found_client(found, secret).await?;
+                    let client = limen
+                        .oauth()
+                        .authenticate_found_client(found, secret)
+                        .await?;
                     limen
+                        .oauth()
                         .client_credentials_claims(&client, scope)
                         .map(|c| (c, client.token_signing_alg))
                 }
@@ -339,6 +344,7 @@ async fn grant(
     }
     let client = limited(state, addr, async {
         limen
+            .oauth()
             .authenticate_oauth_client(&client_id, secret.as_deref())
             .await
     })
@@ -349,6 +355,7 @@ async fn grant(
     let tokens = match grant_type {
         GRANT_AUTHORIZATION_CODE => {
             limen
+                .oauth()
                 .redeem_authorization_code(
                     &client,
                     param("code"),
@@ -359,11 +366,13 @@ async fn grant(
         }
         GRANT_DEVICE_CODE => {
             limen
+                .oauth()
                 .poll_device_code(&client, param("device_code"))
                 .await?
         }
         _ => {
             limen
+                .oauth()
                 .refresh_grant(&client, param("refresh_token"), scope)
                 .await?
         }
@@ -441,6 +450,7 @@ async fn exchange(
     let project = requested_project(param("scope"))?;
     let claims = state
         .limen
+        .oauth()
         .exchange_token(client, subject, audience, project.as_deref())
         .await?;
     tracing::info!(client = %client.id, sub = %claims.sub, aud = %claims.aud, "token exchanged");
@@ -492,6 +502,7 @@ pub async fn device_authorization(
         let (params, client) = client_request(&state, &addr, &headers, &body).await?;
         let start = state
             .limen
+            .oauth()
             .start_device_authorization(&client, params.get("scope").map(String::as_str))
             .await?;
         let issuer = state.config.oidc.issuer.clone().unwrap_or_default();
@@ -535,6 +546,7 @@ async fn client_request(
     let client = limited(state, addr, async {
         state
             .limen
+            .oauth()
             .authenticate_oauth_client(&client_id, secret.as_deref())
             .await
     })
@@ -575,7 +587,7 @@ pub async fn introspect(State(state): State<AppState>, addr: ClientAddr, req: Re
             return Err(OAuthError::InvalidRequest("token is required.".into()));
         }
         let claims = match verified_access_token(&state, &params) {
-            Some(c) if state.limen.access_token_active(&c).await? => c,
+            Some(c) if state.limen.oauth().access_token_active(&c).await? => c,
             _ => return Ok(json!({"active": false})),
         };
         let mut answer = claims;
@@ -612,13 +624,13 @@ pub async fn revoke(State(state): State<AppState>, addr: ClientAddr, req: Reques
             if claims["client_id"].as_str() == Some(client.id.as_str()) {
                 // A person's token takes its whole grant with it.
                 if let Some(grant) = claims["limen_grant"].as_str() {
-                    limen.revoke_grant(grant).await?;
+                    limen.oauth().revoke_grant(grant).await?;
                 }
-                limen.revoke_access_token(&claims).await?;
+                limen.oauth().revoke_access_token(&claims).await?;
                 tracing::info!(client = %client.id, "OAuth access token revoked");
             }
         } else if let Some(token) = params.get("token") {
-            if limen.revoke_refresh_token(&client, token).await? {
+            if limen.oauth().revoke_refresh_token(&client, token).await? {
                 tracing::info!(client = %client.id, "OAuth refresh token revoked");
             }
         }

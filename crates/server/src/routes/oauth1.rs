@@ -115,7 +115,10 @@ pub async fn request_token(
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
     let grant = limited_login(&s, &addr, async {
-        Ok(s.limen.create_request_token(&signed, project).await?)
+        Ok(s.limen
+            .delegation()
+            .create_request_token(&signed, project)
+            .await?)
     })
     .await?;
     tracing::info!(request_token = %grant.key, "OAuth1 request token created");
@@ -136,7 +139,7 @@ pub async fn access_token(
     let signed = signed_request(&s, &method, &headers, &uri, form.as_deref())?
         .ok_or_else(|| unauthorized(&s, &headers))?;
     let grant = limited_login(&s, &addr, async {
-        Ok(s.limen.create_access_token(&signed).await?)
+        Ok(s.limen.delegation().create_access_token(&signed).await?)
     })
     .await?;
     tracing::info!(access_token = %grant.key, "OAuth1 access token created");
@@ -159,6 +162,7 @@ pub async fn authorize(
     let roles = wire::authorize_roles(body)?;
     let verifier = s
         .limen
+        .delegation()
         .authorize_request_token(&proof, &auth.caller.token, &id, &roles)
         .await?;
     Ok(Json(json!({"token": {"oauth_verifier": verifier}})))
@@ -188,6 +192,7 @@ pub async fn list_access_tokens(
     )?;
     let items = s
         .limen
+        .delegation()
         .list_access_tokens(&user_id)
         .await?
         .iter()
@@ -215,7 +220,7 @@ pub async fn get_access_token(
         "identity:get_access_token",
         &[("user_id", &user_id), ("access_token_id", &id)],
     )?;
-    let t = s.limen.get_access_token(&user_id, &id).await?;
+    let t = s.limen.delegation().get_access_token(&user_id, &id).await?;
     Ok(Json(json!({"access_token": wire::access_token(&l, &t)})))
 }
 
@@ -232,7 +237,10 @@ pub async fn delete_access_token(
         "identity:delete_access_token",
         &[("user_id", &user_id), ("access_token_id", &id)],
     )?;
-    s.limen.delete_access_token(&proof, &user_id, &id).await?;
+    s.limen
+        .delegation()
+        .delete_access_token(&proof, &user_id, &id)
+        .await?;
     tracing::info!(access_token = %id, "OAuth1 access token revoked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -252,6 +260,7 @@ pub async fn list_access_token_roles(
     )?;
     let items = s
         .limen
+        .delegation()
         .access_token_roles(&user_id, &id)
         .await?
         .iter()
@@ -283,7 +292,11 @@ pub async fn get_access_token_role(
             ("role_id", &role_id),
         ],
     )?;
-    let r = s.limen.access_token_role(&user_id, &id, &role_id).await?;
+    let r = s
+        .limen
+        .delegation()
+        .access_token_role(&user_id, &id, &role_id)
+        .await?;
     Ok(Json(json!({"role": wire::access_token_role(&l, &r)})))
 }
 

@@ -29,7 +29,7 @@ async fn checked(
     id: &str,
     action: &str,
 ) -> ApiResult<(OAuthClient, Authorized)> {
-    let c = s.limen.get_oauth_client(id).await?;
+    let c = s.limen.oauth().get_oauth_client(id).await?;
     let proof = authorize(s, auth, action, client_target(&c))?;
     Ok((c, proof))
 }
@@ -47,7 +47,11 @@ pub async fn list(
         "identity:list_oauth_clients",
         target(json!({ "domain_id": domain }), &[]),
     )?;
-    let clients = s.limen.list_oauth_clients(domain.as_deref()).await?;
+    let clients = s
+        .limen
+        .oauth()
+        .list_oauth_clients(domain.as_deref())
+        .await?;
     let items = clients.iter().map(|c| oauth_client(&l, c, None)).collect();
     Ok(Json(l.collection(
         "oauth_clients",
@@ -80,7 +84,7 @@ pub async fn create(
         "identity:create_oauth_client",
         target(json!({"oauth_client": {"domain_id": new.domain_id}}), &[]),
     )?;
-    let (c, secret) = s.limen.create_oauth_client(&proof, new).await?;
+    let (c, secret) = s.limen.oauth().create_oauth_client(&proof, new).await?;
     tracing::info!(client = %c.id, domain = %c.domain_id, "OAuth client registered");
     Ok(created(
         json!({"oauth_client": oauth_client(&l, &c, secret.as_deref())}),
@@ -96,7 +100,11 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     let (_, proof) = checked(&s, &auth, &id, "identity:update_oauth_client").await?;
     let patch = oauth_client_update(body)?;
-    let c = s.limen.update_oauth_client(&proof, &id, patch).await?;
+    let c = s
+        .limen
+        .oauth()
+        .update_oauth_client(&proof, &id, patch)
+        .await?;
     Ok(Json(json!({"oauth_client": oauth_client(&l, &c, None)})))
 }
 
@@ -106,7 +114,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let (_, proof) = checked(&s, &auth, &id, "identity:delete_oauth_client").await?;
-    s.limen.delete_oauth_client(&proof, &id).await?;
+    s.limen.oauth().delete_oauth_client(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -119,7 +127,11 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (_, proof) = checked(&s, &auth, &id, "identity:update_oauth_client").await?;
-    let (c, secret) = s.limen.rotate_oauth_client_secret(&proof, &id).await?;
+    let (c, secret) = s
+        .limen
+        .oauth()
+        .rotate_oauth_client_secret(&proof, &id)
+        .await?;
     tracing::info!(client = %c.id, "OAuth client secret rotated");
     Ok(Json(
         json!({"oauth_client": oauth_client(&l, &c, Some(&secret))}),

@@ -33,7 +33,11 @@ pub async fn create_policy(
 ) -> ApiResult<Response> {
     let proof = allow(&s, &auth, "identity:create_policy")?;
     let (blob, t, extra) = input::policy_create(body)?;
-    let p = s.limen.create_policy(&proof, blob, t, extra).await?;
+    let p = s
+        .limen
+        .catalog()
+        .create_policy(&proof, blob, t, extra)
+        .await?;
     Ok(created(json!({"policy": policy_doc(&l, &p)})))
 }
 
@@ -46,6 +50,7 @@ pub async fn list_policies(
     allow(&s, &auth, "identity:list_policies")?;
     let items = s
         .limen
+        .catalog()
         .list_policies(q.get("type"))
         .await?
         .iter()
@@ -62,7 +67,7 @@ pub async fn get_policy(
 ) -> ApiResult<Json<Value>> {
     allow(&s, &auth, "identity:get_policy")?;
     Ok(Json(
-        json!({"policy": policy_doc(&l, &s.limen.get_policy(&id).await?)}),
+        json!({"policy": policy_doc(&l, &s.limen.catalog().get_policy(&id).await?)}),
     ))
 }
 
@@ -77,6 +82,7 @@ pub async fn update_policy(
     drop_same_id(&mut body, "policy", &id);
     let p = s
         .limen
+        .catalog()
         .update_policy(&proof, &id, input::policy_update(body)?)
         .await?;
     Ok(Json(json!({"policy": policy_doc(&l, &p)})))
@@ -88,7 +94,7 @@ pub async fn delete_policy(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, "identity:delete_policy")?;
-    s.limen.delete_policy(&proof, &id).await?;
+    s.limen.catalog().delete_policy(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -145,6 +151,7 @@ pub async fn put_association(
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, &association_action(kind, "create"))?;
     s.limen
+        .catalog()
         .create_policy_association(&proof, association(kind, &p)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -158,6 +165,7 @@ pub async fn check_association(
 ) -> ApiResult<StatusCode> {
     allow(&s, &auth, &association_action(kind, "check"))?;
     s.limen
+        .catalog()
         .check_policy_association(&association(kind, &p)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -171,6 +179,7 @@ pub async fn delete_association(
 ) -> ApiResult<StatusCode> {
     let proof = allow(&s, &auth, &association_action(kind, "delete"))?;
     s.limen
+        .catalog()
         .delete_policy_association(&proof, &association(kind, &p)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -186,6 +195,7 @@ pub async fn policy_endpoints(
     allow(&s, &auth, "identity:list_endpoints_for_policy")?;
     let items = s
         .limen
+        .catalog()
         .endpoints_for_policy(&id)
         .await?
         .iter()

@@ -53,6 +53,7 @@ pub async fn list(
     if q.bool("is_domain")? == Some(true) {
         let domains = s
             .limen
+            .resource()
             .list_domains(&DomainFilter {
                 name: q.get("name").map(str::to_string),
                 enabled: q.bool("enabled")?,
@@ -83,7 +84,7 @@ pub async fn list(
         .any(|(k, _)| k.starts_with("name__") || k.contains("tags"));
     if let (Some(p), false) = (crate::routes::paging(&s, &q)?, in_memory) {
         if let Some(m) = &p.marker {
-            let marker = s.limen.find_project(m).await?;
+            let marker = s.limen.resource().find_project(m).await?;
             let listed = marker.is_some_and(|x| {
                 filter.domain_id.as_ref().is_none_or(|d| *d == x.domain_id)
                     && filter
@@ -97,13 +98,13 @@ pub async fn list(
         }
         filter.page = Some(crate::routes::store_page(&p));
         let (projects, truncated) =
-            crate::routes::cut_page(s.limen.list_projects(&filter).await?, &p);
+            crate::routes::cut_page(s.limen.resource().list_projects(&filter).await?, &p);
         let items = projects.iter().map(|x| render::project(&l, x)).collect();
         return Ok(Json(crate::routes::page_document(
             &l, "projects", "projects", &q, items, p.limit, truncated,
         )));
     }
-    let mut projects = s.limen.list_projects(&filter).await?;
+    let mut projects = s.limen.resource().list_projects(&filter).await?;
     if let Some(all) = split_tags(q.get("tags")) {
         projects.retain(|p| all.iter().all(|t| p.tags.contains(t)));
     }
@@ -147,6 +148,7 @@ pub async fn create(
         }
         let d = s
             .limen
+            .resource()
             .create_domain(
                 &proof,
                 NewDomain {
@@ -173,6 +175,7 @@ pub async fn create(
     };
     let project = s
         .limen
+        .resource()
         .create_project(
             &proof,
             NewProject {
@@ -197,9 +200,9 @@ enum Found {
 }
 
 async fn find(s: &AppState, id: &str) -> ApiResult<Found> {
-    match s.limen.get_project(id).await {
+    match s.limen.resource().get_project(id).await {
         Ok(p) => Ok(Found::Project(p)),
-        Err(e) => match s.limen.find_domain(id).await {
+        Err(e) => match s.limen.resource().find_domain(id).await {
             Ok(Some(d)) => Ok(Found::Domain(d)),
             _ => Err(e.into()),
         },
@@ -244,7 +247,7 @@ pub async fn get(
     }
     let mut doc = render::project(&l, &project);
     if parents_as_ids || parents_as_list {
-        let parents = s.limen.project_ancestors(&project).await?;
+        let parents = s.limen.resource().project_ancestors(&project).await?;
         let value = if parents_as_ids {
             // Nested from the nearest parent up to the domain, which ends in null.
             let mut v = json!({project.domain_id.clone(): null});
@@ -267,7 +270,7 @@ pub async fn get(
         doc["parents"] = value;
     }
     if subtree_as_ids || subtree_as_list {
-        let subtree = s.limen.project_subtree(&project.id).await?;
+        let subtree = s.limen.resource().project_subtree(&project.id).await?;
         let value = if subtree_as_ids {
             subtree_ids(&project.id, &subtree)
         } else {
@@ -288,6 +291,7 @@ pub async fn get(
 /// Projects the user holds a role on (Keystone lists only those in `*_as_list`).
 async fn visible_projects(s: &AppState, user_id: &str) -> ApiResult<HashSet<String>> {
     Ok(s.limen
+        .assignment()
         .projects_for_user(user_id)
         .await?
         .into_iter()
@@ -339,7 +343,11 @@ pub async fn update(
             }
             let inner = b.get("project").cloned().unwrap_or(Value::Null);
             let patch = input::domain_update(json!({"domain": inner}))?;
-            let d = s.limen.update_domain(&proof, &d.id, patch).await?;
+            let d = s
+                .limen
+                .resource()
+                .update_domain(&proof, &d.id, patch)
+                .await?;
             Ok(Json(json!({"project": render::domain_as_project(&l, &d)})))
         }
         Found::Project(p) => {
@@ -361,7 +369,11 @@ pub async fn update(
                 }
             }
             let patch = input::project_update(body)?;
-            let updated = s.limen.update_project(&proof, &id, patch).await?;
+            let updated = s
+                .limen
+                .resource()
+                .update_project(&proof, &id, patch)
+                .await?;
             Ok(Json(json!({"project": render::project(&l, &updated)})))
         }
     }
@@ -385,9 +397,10 @@ pub async fn delete(
         target(t, &[("project_id", &id)]),
     )?;
     match found {
-        Found::Domain(d) => s.limen.delete_domain(&proof, &d.id).await?,
+        Found::Domain(d) => s.limen.resource().delete_domain(&proof, &d.id).await?,
         Found::Project(p) => {
             s.limen
+                .resource()
                 .delete_project(&proof, &p.id, q.flag("cascade")?)
                 .await?
         }
@@ -403,7 +416,7 @@ async fn tagged(
     id: &str,
     action: &str,
 ) -> ApiResult<(Project, Authorized)> {
-    let p = s.limen.get_project(id).await?;
+    let p = s.limen.resource().get_project(id).await?;
     let t = project_target(&p);
     let proof = authorize(s, auth, action, target(t, &[("project_id", id)]))?;
     Ok((p, proof))
@@ -443,7 +456,11 @@ pub async fn replace_tags(
         )));
     }
     let tags = input::tags(tags)?;
-    let p = s.limen.set_project_tags(&proof, &id, tags).await?;
+    let p = s
+        .limen
+        .resource()
+        .set_project_tags(&proof, &id, tags)
+        .await?;
     Ok(Json(tags_doc(&l, &p.tags)))
 }
 
@@ -453,7 +470,10 @@ pub async fn delete_tags(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let (_, proof) = tagged(&s, &auth, &id, "identity:delete_project_tags").await?;
-    s.limen.set_project_tags(&proof, &id, vec![]).await?;
+    s.limen
+        .resource()
+        .set_project_tags(&proof, &id, vec![])
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -480,7 +500,10 @@ pub async fn add_tag(
 ) -> ApiResult<Response> {
     let (_, proof) = tagged(&s, &auth, &id, "identity:create_project_tag").await?;
     let tag = input::tag("tag", Value::String(tag))?;
-    s.limen.add_project_tag(&proof, &id, &tag).await?;
+    s.limen
+        .resource()
+        .add_project_tag(&proof, &id, &tag)
+        .await?;
     let mut resp = StatusCode::CREATED.into_response();
     if let Ok(v) = l.url(&format!("projects/{id}/tags/{tag}")).parse() {
         resp.headers_mut().insert(axum::http::header::LOCATION, v);
@@ -495,6 +518,7 @@ pub async fn delete_tag(
 ) -> ApiResult<StatusCode> {
     let (_, proof) = tagged(&s, &auth, &id, "identity:delete_project_tag").await?;
     s.limen
+        .resource()
         .remove_project_tag(&proof, &id, &tag)
         .await
         .map_err(|_| ApiError::not_found(format!("Could not find project tag: {tag}.")))?;

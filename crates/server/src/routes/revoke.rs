@@ -28,7 +28,7 @@ pub async fn events(
                 ApiError::bad_request(format!("Invalid time format for since: {v}"))
             })?),
         };
-    let events = s.limen.list_revocation_events(since).await?;
+    let events = s.limen.token().list_revocation_events(since).await?;
     Ok(Json(json!({
         "events": events.iter().map(render::revocation_event).collect::<Vec<_>>(),
         "links": {"self": l.url("OS-REVOKE/events"), "previous": null, "next": null},

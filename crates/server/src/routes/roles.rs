@@ -27,7 +27,7 @@ async fn checked_role(
     id: &str,
     action: &str,
 ) -> ApiResult<(Role, Authorized)> {
-    let r = s.limen.get_role(id).await?;
+    let r = s.limen.assignment().get_role(id).await?;
     let (t, domain_role) = (role_target(&r), r.domain_id.is_some());
     let action = if domain_role {
         action.replace("_role", "_domain_role")
@@ -53,6 +53,7 @@ pub async fn list(
     enforce(&s, &auth.caller.token, action, target(json!({}), &[]))?;
     let roles = s
         .limen
+        .assignment()
         .list_roles(&RoleFilter {
             name: q.get("name").map(str::to_string),
             domain_id: Some(domain),
@@ -81,6 +82,7 @@ pub async fn create(
     let proof = authorize(&s, &auth, action, target(json!({"role": raw}), &[]))?;
     let r = s
         .limen
+        .assignment()
         .create_role(&proof, input::role_create(body)?)
         .await?;
     Ok(created(json!({"role": render::role(&l, &r)})))
@@ -112,6 +114,7 @@ pub async fn update(
     }
     let r = s
         .limen
+        .assignment()
         .update_role(&proof, &id, input::role_update(body)?)
         .await?;
     Ok(Json(json!({"role": render::role(&l, &r)})))
@@ -123,7 +126,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let (_, proof) = checked_role(&s, &auth, &id, "identity:delete_role").await?;
-    s.limen.delete_role(&proof, &id).await?;
+    s.limen.assignment().delete_role(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -151,7 +154,7 @@ pub async fn list_implied(
         "identity:list_implied_roles",
         target(json!({}), &[("prior_role_id", &prior)]),
     )?;
-    let (p, implied) = s.limen.list_implied_roles_of(&prior).await?;
+    let (p, implied) = s.limen.assignment().list_implied_roles_of(&prior).await?;
     Ok(Json(json!({
         "role_inference": render::implied_role(&l, &p, &implied),
         "links": {"self": l.url(&format!("roles/{prior}/implies"))},
@@ -175,6 +178,7 @@ pub async fn create_implied(
     )?;
     let (p, i) = s
         .limen
+        .assignment()
         .create_implied_role(&proof, &prior, &implied)
         .await?;
     Ok(created(inference_doc(&l, &p, &i)))
@@ -195,7 +199,11 @@ pub async fn get_implied(
             &[("prior_role_id", &prior), ("implied_role_id", &implied)],
         ),
     )?;
-    let (p, i) = s.limen.get_implied_role(&prior, &implied).await?;
+    let (p, i) = s
+        .limen
+        .assignment()
+        .get_implied_role(&prior, &implied)
+        .await?;
     Ok(Json(inference_doc(&l, &p, &i)))
 }
 
@@ -213,7 +221,10 @@ pub async fn check_implied(
             &[("prior_role_id", &prior), ("implied_role_id", &implied)],
         ),
     )?;
-    s.limen.get_implied_role(&prior, &implied).await?;
+    s.limen
+        .assignment()
+        .get_implied_role(&prior, &implied)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -232,6 +243,7 @@ pub async fn delete_implied(
         ),
     )?;
     s.limen
+        .assignment()
         .delete_implied_role(&proof, &prior, &implied)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -248,7 +260,7 @@ pub async fn inferences(
         "identity:list_role_inference_rules",
         target(json!({}), &[]),
     )?;
-    let rules = s.limen.list_role_inferences().await?;
+    let rules = s.limen.assignment().list_role_inferences().await?;
     Ok(Json(json!({
         "role_inferences": rules.iter().map(|(p, i)| render::implied_role(&l, p, i)).collect::<Vec<_>>(),
         "links": {"self": l.url("role_inferences")},

@@ -28,7 +28,7 @@ async fn signed_token(
         SignedBodyError::NoBody => ApiError::bad_request(e.to_string()),
         SignedBodyError::NotSigned => ApiError::unauthorized(),
     })?;
-    let issued = s.limen.authenticate_signed(creds).await?;
+    let issued = s.limen.delegation().authenticate_signed(creds).await?;
     tracing::info!(user = %issued.info.user.id, s3, "token issued for a signed request");
     token_response(s, &issued.info, &issued.id, false, StatusCode::OK).await
 }

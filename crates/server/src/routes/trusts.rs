@@ -27,7 +27,7 @@ async fn checked(
     id: &str,
     action: &str,
 ) -> ApiResult<(Trust, Authorized)> {
-    let t = s.limen.get_trust(id).await?;
+    let t = s.limen.delegation().get_trust(id).await?;
     let proof = authorize(s, auth, action, trust_target(&t))?;
     refuse_delegated(&auth.caller.token, Guarded::Trusts)?;
     Ok((t, proof))
@@ -49,6 +49,7 @@ pub async fn create(
     )?;
     let (t, roles) = s
         .limen
+        .delegation()
         .create_trust(&proof, &auth.caller.token, input::trust_create(body)?)
         .await?;
     Ok(created(
@@ -79,6 +80,7 @@ pub async fn list(
     refuse_delegated(&auth.caller.token, Guarded::Trusts)?;
     let items = s
         .limen
+        .delegation()
         .list_trusts(trustor, trustee)
         .await?
         .iter()
@@ -94,7 +96,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (t, _) = checked(&s, &auth, &id, "identity:get_trust").await?;
-    let roles = s.limen.trust_roles(&t).await?;
+    let roles = s.limen.delegation().trust_roles(&t).await?;
     Ok(Json(json!({"trust": render::trust(&l, &t, Some(&roles))})))
 }
 
@@ -105,6 +107,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let (_, proof) = checked(&s, &auth, &id, "identity:delete_trust").await?;
     s.limen
+        .delegation()
         .delete_trust(&proof, &auth.caller.token, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -117,7 +120,7 @@ pub async fn roles(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (t, _) = checked(&s, &auth, &id, "identity:list_roles_for_trust").await?;
-    let roles = s.limen.trust_roles(&t).await?;
+    let roles = s.limen.delegation().trust_roles(&t).await?;
     Ok(Json(l.collection(
         "roles",
         &format!("OS-TRUST/trusts/{id}/roles"),
@@ -134,6 +137,7 @@ pub async fn role(
     let (t, _) = checked(&s, &auth, &id, "identity:get_role_for_trust").await?;
     let r = s
         .limen
+        .delegation()
         .trust_roles(&t)
         .await?
         .into_iter()

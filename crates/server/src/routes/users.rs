@@ -24,12 +24,12 @@ fn user_target(u: &User) -> Value {
 }
 
 pub async fn render_user(s: &AppState, l: &Links, u: &User) -> ApiResult<Value> {
-    let exp = s.limen.password_expires_at(&u.id).await?;
+    let exp = s.limen.identity().password_expires_at(&u.id).await?;
     Ok(render::user(l, u, exp))
 }
 
 pub async fn render_users(s: &AppState, l: &Links, users: &[User]) -> ApiResult<Vec<Value>> {
-    let expiries = s.limen.password_expiries(users).await?;
+    let expiries = s.limen.identity().password_expiries(users).await?;
     Ok(users
         .iter()
         .map(|u| render::user(l, u, expiries.get(&u.id).copied().flatten()))
@@ -44,7 +44,7 @@ async fn checked_user(
     id: &str,
     action: &str,
 ) -> ApiResult<(User, Authorized)> {
-    let u = s.limen.get_user(id).await?;
+    let u = s.limen.identity().get_user(id).await?;
     let t = user_target(&u);
     let proof = authorize(s, auth, action, target(t, &[("user_id", id)]))?;
     Ok((u, proof))
@@ -81,12 +81,14 @@ pub async fn list(
     let paging = crate::routes::paging(&s, &q)?;
     let patterns = q.pairs.iter().any(|(k, _)| k.starts_with("name__"));
     let (Some(p), false) = (paging, patterns) else {
-        let users = filter_name(s.limen.list_users(&filter).await?, &q, |u| &u.name)?;
+        let users = filter_name(s.limen.identity().list_users(&filter).await?, &q, |u| {
+            &u.name
+        })?;
         let items = render_users(&s, &l, &users).await?;
         return crate::routes::paged(&s, &l, "users", "users", &q, items);
     };
     if let Some(m) = &p.marker {
-        let marker = s.limen.find_user(m).await?;
+        let marker = s.limen.identity().find_user(m).await?;
         let listed =
             marker.is_some_and(|u| filter.domain_id.as_ref().is_none_or(|d| *d == u.domain_id));
         if !listed {
@@ -94,7 +96,8 @@ pub async fn list(
         }
     }
     filter.page = Some(crate::routes::store_page(&p));
-    let (users, truncated) = crate::routes::cut_page(s.limen.list_users(&filter).await?, &p);
+    let (users, truncated) =
+        crate::routes::cut_page(s.limen.identity().list_users(&filter).await?, &p);
     let items = render_users(&s, &l, &users).await?;
     Ok(Json(crate::routes::page_document(
         &l, "users", "users", &q, items, p.limit, truncated,
@@ -122,7 +125,7 @@ pub async fn create(
             _ => DEFAULT_DOMAIN_ID.to_string(),
         },
     };
-    if s.limen.find_domain(&domain_id).await?.is_none() {
+    if s.limen.resource().find_domain(&domain_id).await?.is_none() {
         return Err(ApiError::not_found(format!(
             "Could not find domain: {domain_id}."
         )));
@@ -132,6 +135,7 @@ pub async fn create(
     }
     let user = s
         .limen
+        .identity()
         .create_user(
             &proof,
             NewUser {
@@ -149,7 +153,7 @@ pub async fn create(
 }
 
 async fn check_default_project(s: &AppState, id: &str) -> ApiResult<()> {
-    let is_domain = s.limen.find_domain(id).await?.is_some();
+    let is_domain = s.limen.resource().find_domain(id).await?.is_some();
     if is_domain {
         return Err(ApiError::bad_request(format!(
             "User's default project ID cannot be a domain ID: {id}"
@@ -176,7 +180,7 @@ pub async fn revoke_tokens(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let (_, proof) = checked_user(&s, &auth, &id, "identity:revoke_tokens_for_user").await?;
-    s.limen.revoke_user_tokens(&proof, &id).await?;
+    s.limen.identity().revoke_user_tokens(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -199,7 +203,7 @@ pub async fn update(
     if let Some(Some(dp)) = &patch.default_project_id {
         check_default_project(&s, dp).await?;
     }
-    let updated = s.limen.update_user(&proof, &id, patch).await?;
+    let updated = s.limen.identity().update_user(&proof, &id, patch).await?;
     Ok(Json(json!({"user": render_user(&s, &l, &updated).await?})))
 }
 
@@ -209,7 +213,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let (_, proof) = checked_user(&s, &auth, &id, "identity:delete_user").await?;
-    s.limen.delete_user(&proof, &id).await?;
+    s.limen.identity().delete_user(&proof, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -223,6 +227,7 @@ pub async fn change_password(
     let c = input::password_change(body)?;
     limited_login(&s, &addr, async {
         s.limen
+            .identity()
             .change_password(&id, &c.original_password, &c.password)
             .await
             .map_err(|e| match e {
@@ -243,7 +248,7 @@ pub async fn groups(
     q: Query,
 ) -> ApiResult<Json<Value>> {
     checked_user(&s, &auth, &id, "identity:list_groups_for_user").await?;
-    let mut groups = s.limen.list_groups_for_user(&id).await?;
+    let mut groups = s.limen.identity().list_groups_for_user(&id).await?;
     // A domain-scoped caller sees only its domain's groups, as in Keystone.
     if let Some(d) = auth.caller.token.domain_scope_id() {
         groups.retain(|g| g.domain_id == d);
@@ -267,7 +272,7 @@ pub async fn projects(
     q: Query,
 ) -> ApiResult<Json<Value>> {
     checked_user(&s, &auth, &id, "identity:list_user_projects").await?;
-    let mut projects = s.limen.projects_for_user(&id).await?;
+    let mut projects = s.limen.assignment().projects_for_user(&id).await?;
     if let Some(e) = q.bool("enabled")? {
         projects.retain(|p| p.enabled == e);
     }
