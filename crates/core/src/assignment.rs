@@ -389,7 +389,7 @@ impl AssignmentService<'_> {
             // credentials whose roles are no longer all held are deleted, as in Keystone.
             let users = match &a.actor {
                 Actor::User(u) => vec![u.clone()],
-                Actor::Group(g) => unit.store.list_user_ids_in_group(g).await?,
+                Actor::Group(g) => unit.identity().member_ids(g).await?,
             };
             for u in users {
                 for c in unit.store.list_application_credentials(&u, None).await? {
@@ -440,7 +440,7 @@ impl AssignmentService<'_> {
     /// The actors whose assignments count for a user: the user and its groups.
     async fn actors_of_user(&self, user_id: &str) -> CoreResult<Vec<Actor>> {
         let mut actors = vec![Actor::User(user_id.to_string())];
-        for g in self.store.list_group_ids_for_user(user_id).await? {
+        for g in self.identity().group_ids_of(user_id).await? {
             actors.push(Actor::Group(g));
         }
         Ok(actors)
@@ -719,7 +719,7 @@ impl AssignmentService<'_> {
             for row in expanded {
                 match &row.actor {
                     Actor::Group(g) => {
-                        let members = self.store.list_user_ids_in_group(g).await?;
+                        let members = self.identity().member_ids(g).await?;
                         for u in members {
                             if q.user_id.as_ref().is_some_and(|want| *want != u) {
                                 continue;

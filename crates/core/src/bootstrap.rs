@@ -137,8 +137,8 @@ impl Limen {
         let admin_role = &roles[0];
 
         let user = match self
-            .store
-            .get_user_by_name(DEFAULT_DOMAIN_ID, &input.admin_username)
+            .identity()
+            .find_user_by_name(DEFAULT_DOMAIN_ID, &input.admin_username)
             .await?
         {
             Some(u) => {

@@ -187,8 +187,8 @@ impl DelegationService<'_> {
             .await?
             .ok_or_else(auth_failed)?;
         let user = self
-            .store
-            .get_user(&cred.user_id)
+            .identity()
+            .find_user(&cred.user_id)
             .await?
             .filter(|u| u.enabled)
             .ok_or_else(auth_failed)?;

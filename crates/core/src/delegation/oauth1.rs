@@ -602,8 +602,8 @@ impl DelegationService<'_> {
         // A captured login replayed within the timestamp window is refused.
         self.record_nonce(signed, at_id).await?;
         let user = self
-            .store
-            .get_user(&at.authorizing_user_id)
+            .identity()
+            .find_user(&at.authorizing_user_id)
             .await?
             .filter(|u| u.enabled)
             .ok_or_else(auth_failed)?;

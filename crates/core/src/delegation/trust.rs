@@ -240,8 +240,8 @@ impl DelegationService<'_> {
                 return Ok(None);
             }
             let redelegator_enabled = self
-                .store
-                .get_user(&parent.trustee_user_id)
+                .identity()
+                .find_user(&parent.trustee_user_id)
                 .await?
                 .is_some_and(|u| u.enabled);
             if !redelegator_enabled {

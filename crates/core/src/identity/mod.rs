@@ -1,10 +1,12 @@
 //! Users, groups and passwords, with Keystone's `[security_compliance]` rules.
 
 pub mod password;
+pub mod source;
 pub mod totp;
 
 use crate::authz::Authorized;
 use crate::error::{CoreError, CoreResult};
+use crate::identity::source::IdentitySource;
 use crate::model::{Extra, Group, Password, RevocationEvent, User};
 use crate::resource::{conflict_as, merge_extra, merge_options};
 use crate::service::Limen;
@@ -128,6 +130,24 @@ impl std::ops::Deref for IdentityService<'_> {
 }
 
 impl IdentityService<'_> {
+    /// Where users and groups are read from ([`source::IdentitySource`]): the store for
+    /// every domain until a domain can name another source.
+    pub fn source(&self) -> source::SqlIdentity<'_> {
+        source::SqlIdentity::new(&*self.store)
+    }
+
+    /// The ids of the groups `user_id` is a member of (no check that the user exists).
+    pub async fn group_ids_of(&self, user_id: &str) -> CoreResult<Vec<String>> {
+        Ok(self.source().group_ids_of(user_id).await?)
+    }
+
+    /// The ids of the members of `group_id` (no check that the group exists).
+    pub async fn member_ids(&self, group_id: &str) -> CoreResult<Vec<String>> {
+        Ok(self.source().member_ids(group_id).await?)
+    }
+}
+
+impl IdentityService<'_> {
     // ---- users ----
 
     pub async fn create_user(&self, authz: &Authorized, input: NewUser) -> CoreResult<User> {
@@ -140,8 +160,7 @@ impl IdentityService<'_> {
                 CoreError::validation(format!("Could not find domain: {}.", input.domain_id))
             })?;
         if self
-            .store
-            .get_user_by_name(&input.domain_id, &input.name)
+            .find_user_by_name(&input.domain_id, &input.name)
             .await?
             .is_some()
         {
@@ -276,26 +295,30 @@ impl IdentityService<'_> {
     }
 
     pub async fn get_user(&self, id: &str) -> CoreResult<User> {
-        self.store
-            .get_user(id)
+        self.source()
+            .user(id)
             .await?
             .ok_or_else(|| CoreError::not_found("user", id))
     }
 
     /// The user, or `None` where [`Limen::get_user`] would answer 404.
     pub async fn find_user(&self, id: &str) -> CoreResult<Option<User>> {
-        Ok(self.store.get_user(id).await?)
+        Ok(self.source().user(id).await?)
     }
 
     pub async fn get_user_by_name(&self, domain_id: &str, name: &str) -> CoreResult<User> {
-        self.store
-            .get_user_by_name(domain_id, name)
+        self.find_user_by_name(domain_id, name)
             .await?
             .ok_or_else(|| CoreError::not_found("user", name))
     }
 
+    /// The user, or `None` where [`IdentityService::get_user_by_name`] would answer 404.
+    pub async fn find_user_by_name(&self, domain_id: &str, name: &str) -> CoreResult<Option<User>> {
+        Ok(self.source().user_by_name(domain_id, name).await?)
+    }
+
     pub async fn list_users(&self, filter: &UserFilter) -> CoreResult<Vec<User>> {
-        Ok(self.store.list_users(filter).await?)
+        Ok(self.source().users(filter).await?)
     }
 
     /// The expiry of the user's current password, if it has one.
@@ -334,8 +357,7 @@ impl IdentityService<'_> {
         if let Some(name) = patch.name {
             if name != user.name {
                 if self
-                    .store
-                    .get_user_by_name(&user.domain_id, &name)
+                    .find_user_by_name(&user.domain_id, &name)
                     .await?
                     .is_some()
                 {
@@ -470,8 +492,8 @@ impl IdentityService<'_> {
                 CoreError::validation(format!("Could not find domain: {}.", input.domain_id))
             })?;
         let existing = self
-            .store
-            .list_groups(&GroupFilter {
+            .source()
+            .groups(&GroupFilter {
                 name: Some(input.name.clone()),
                 domain_id: Some(input.domain_id.clone()),
                 ids: None,
@@ -498,14 +520,14 @@ impl IdentityService<'_> {
     }
 
     pub async fn get_group(&self, id: &str) -> CoreResult<Group> {
-        self.store
-            .get_group(id)
+        self.source()
+            .group(id)
             .await?
             .ok_or_else(|| CoreError::not_found("group", id))
     }
 
     pub async fn list_groups(&self, filter: &GroupFilter) -> CoreResult<Vec<Group>> {
-        Ok(self.store.list_groups(filter).await?)
+        Ok(self.source().groups(filter).await?)
     }
 
     pub async fn update_group(
@@ -519,8 +541,8 @@ impl IdentityService<'_> {
         if let Some(name) = patch.name {
             if name != group.name {
                 let clash = self
-                    .store
-                    .list_groups(&GroupFilter {
+                    .source()
+                    .groups(&GroupFilter {
                         name: Some(name.clone()),
                         domain_id: Some(group.domain_id.clone()),
                         ids: None,
@@ -592,7 +614,7 @@ impl IdentityService<'_> {
     pub async fn check_user_in_group(&self, group_id: &str, user_id: &str) -> CoreResult<()> {
         self.get_group(group_id).await?;
         self.get_user(user_id).await?;
-        if !self.store.is_user_in_group(group_id, user_id).await? {
+        if !self.source().is_member(group_id, user_id).await? {
             return Err(CoreError::NotFoundMessage(format!(
                 "{user_id} is not a member of group {group_id}."
             )));
@@ -623,10 +645,10 @@ impl IdentityService<'_> {
 
     pub async fn list_groups_for_user(&self, user_id: &str) -> CoreResult<Vec<Group>> {
         self.get_user(user_id).await?;
-        let ids = self.store.list_group_ids_for_user(user_id).await?;
+        let ids = self.group_ids_of(user_id).await?;
         Ok(self
-            .store
-            .list_groups(&GroupFilter {
+            .source()
+            .groups(&GroupFilter {
                 ids: Some(ids),
                 ..Default::default()
             })
@@ -635,10 +657,10 @@ impl IdentityService<'_> {
 
     pub async fn list_users_in_group(&self, group_id: &str) -> CoreResult<Vec<User>> {
         self.get_group(group_id).await?;
-        let ids = self.store.list_user_ids_in_group(group_id).await?;
+        let ids = self.member_ids(group_id).await?;
         Ok(self
-            .store
-            .list_users(&UserFilter {
+            .source()
+            .users(&UserFilter {
                 ids: Some(ids),
                 ..Default::default()
             })

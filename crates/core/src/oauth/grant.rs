@@ -328,10 +328,9 @@ impl OAuthService<'_> {
             return Ok(false);
         }
         Ok(self
-            .store
-            .get_user(&cred.user_id)
-            .await
-            .map_err(CoreError::from)?
+            .identity()
+            .find_user(&cred.user_id)
+            .await?
             .is_some_and(|u| u.enabled))
     }
 

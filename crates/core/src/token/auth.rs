@@ -780,8 +780,8 @@ impl TokenService<'_> {
             )));
         }
         let trustor = self
-            .store
-            .get_user(&t.trustor_user_id)
+            .identity()
+            .find_user(&t.trustor_user_id)
             .await?
             .filter(|u| u.enabled)
             .ok_or_else(|| CoreError::forbidden("The trustor is disabled or gone."))?;
@@ -896,8 +896,8 @@ impl TokenService<'_> {
             return Err(auth_failed());
         }
         let user = self
-            .store
-            .get_user(&cred.user_id)
+            .identity()
+            .find_user(&cred.user_id)
             .await?
             .ok_or_else(auth_failed)?;
         if !user.enabled {
@@ -916,10 +916,10 @@ impl TokenService<'_> {
 
     async fn resolve_user(&self, u: &UserRef) -> CoreResult<User> {
         let found = match u {
-            UserRef::Id(id) => self.store.get_user(id).await?,
+            UserRef::Id(id) => self.identity().find_user(id).await?,
             UserRef::Name { name, domain } => {
                 let d = self.resolve_domain(domain).await?;
-                self.store.get_user_by_name(&d.id, name).await?
+                self.identity().find_user_by_name(&d.id, name).await?
             }
         };
         found.ok_or_else(auth_failed)
@@ -963,7 +963,7 @@ impl TokenService<'_> {
         };
         if !ok {
             if lockout.is_some() {
-                let fresh = self.store.get_user(&user.id).await?;
+                let fresh = self.identity().find_user(&user.id).await?;
                 let count = fresh.map(|u| u.failed_auth_count).unwrap_or(0) + 1;
                 self.store
                     .record_auth_failure(&user.id, count, Some(now))
@@ -1094,8 +1094,8 @@ impl TokenService<'_> {
             }
         }
         let user = self
-            .store
-            .get_user(&payload.user_id)
+            .identity()
+            .find_user(&payload.user_id)
             .await?
             .ok_or_else(not_found)?;
         if !user.enabled {
