@@ -31,22 +31,14 @@ async fn racing_creates_make_a_unique_value_once() {
             (Method::POST, CLUSTERS.to_string(), body)
         })
         .collect();
-    let statuses = at_once(&s, clusters).await;
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CREATED)
-            .count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(statuses
-        .iter()
-        .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT));
+    one_created_the_rest_refused(&at_once(&s, clusters).await);
     let (_, listed) = s.get(CLUSTERS, &s.admin_token).await;
     assert_eq!(listed["clusters"].as_array().unwrap().len(), 1, "{listed}");
 
-    // Eight identity providers naming one remote id: an assertion names exactly one.
+    // Eight identity providers naming one remote id: an assertion names exactly one. Each
+    // would make a domain of its own; the losers' domains go with their failed creates.
+    let domains = |v: serde_json::Value| v["domains"].as_array().map_or(0, Vec::len);
+    let before = domains(s.get("/v3/domains", &s.admin_token).await.1);
     let providers = (0..8)
         .map(|n| {
             let body = json!({"identity_provider": {"remote_ids": ["https://idp.example/shared"]}});
@@ -57,13 +49,31 @@ async fn racing_creates_make_a_unique_value_once() {
             )
         })
         .collect();
-    let statuses = at_once(&s, providers).await;
+    one_created_the_rest_refused(&at_once(&s, providers).await);
+    let (_, listed) = s
+        .get("/v3/OS-FEDERATION/identity_providers", &s.admin_token)
+        .await;
+    let listed = listed["identity_providers"].as_array().unwrap().len();
+    assert_eq!(listed, 1);
+    let after = domains(s.get("/v3/domains", &s.admin_token).await.1);
     assert_eq!(
+        after,
+        before + 1,
+        "one generated domain, of the provider made"
+    );
+}
+
+/// Exactly one of racing creates succeeded; the others were told it is a duplicate.
+fn one_created_the_rest_refused(statuses: &[StatusCode]) {
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{statuses:?}");
+    assert!(
         statuses
             .iter()
-            .filter(|s| **s == StatusCode::CREATED)
-            .count(),
-        1,
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
         "{statuses:?}"
     );
 }
