@@ -24,6 +24,8 @@ pub const BASE: &str = "http://localhost";
 
 pub struct InProcess {
     pub clock: Arc<ManualClock>,
+    /// The domain services behind the router, for tests that call them directly.
+    pub limen: Arc<limen_core::Limen>,
     link: Link,
     pub admin_token: String,
     pub base: String,
@@ -87,6 +89,7 @@ impl InProcess {
             .expect("bootstrap");
         let mut node = InProcess {
             clock,
+            limen: app.state.limen.clone(),
             link: Link {
                 router: app.router,
                 base: BASE.to_string(),

@@ -388,3 +388,47 @@ async fn mfa_with_totp_and_auth_receipts() {
         StatusCode::CREATED
     );
 }
+
+/// A proof is for the object the policy saw: a write given a proof checked against one
+/// user (or project, domain, group) refuses to change another, whatever the handler did.
+#[tokio::test]
+async fn a_proof_checked_against_one_object_does_not_write_another() {
+    let s = InProcess::start().await;
+    let a = s.create("users", "user", json!({"name": "a"})).await;
+    let b = s.create("users", "user", json!({"name": "b"})).await;
+    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let admin = s
+        .limen
+        .token()
+        .validate_token(&s.admin_token, false)
+        .await
+        .unwrap();
+    let caller = limen_core::authz::Caller::new(admin, None);
+    let proof_for_a = s
+        .limen
+        .authorize(
+            &caller,
+            "identity:delete_user",
+            json!({"target": {"user": {"id": a}}, "user_id": a}),
+        )
+        .unwrap();
+    let refused = s.limen.identity().delete_user(&proof_for_a, b).await;
+    assert!(
+        matches!(refused, Err(limen_core::CoreError::Forbidden(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        s.get(&format!("/v3/users/{b}"), &s.admin_token).await.0,
+        StatusCode::OK,
+        "b is still there"
+    );
+    s.limen
+        .identity()
+        .delete_user(&proof_for_a, a)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get(&format!("/v3/users/{a}"), &s.admin_token).await.0,
+        StatusCode::NOT_FOUND
+    );
+}

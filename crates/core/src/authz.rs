@@ -171,6 +171,26 @@ impl Authorized {
 
     /// Checks that this proof is for one of `actions` (what a write method is allowed by):
     /// a proof for another action is refused, as is a system actor outside its kind.
+    /// [`Authorized::require`], and that the object the policy saw is the one written:
+    /// a person's proof must name `id` as the id of one of `kinds` in its target
+    /// (`{"target": {"user": {"id": …}}}`). A handler that checked one object and
+    /// writes another is refused. System actors' proofs name no object.
+    pub(crate) fn require_on(&self, actions: &[&str], kinds: &[&str], id: &str) -> CoreResult<()> {
+        self.require(actions)?;
+        let Actor::Person(caller) = &self.actor else {
+            return Ok(());
+        };
+        let named = kinds
+            .iter()
+            .any(|k| self.target["target"][*k]["id"].as_str() == Some(id));
+        if named {
+            return Ok(());
+        }
+        tracing::error!(proof = %self.action, wanted = ?kinds, id, actor = %caller.token.user.id,
+            "a write was given a proof checked against another object");
+        Err(forbidden(actions.first().copied().unwrap_or(&self.action)))
+    }
+
     pub(crate) fn require(&self, actions: &[&str]) -> CoreResult<()> {
         let action = self.action.as_ref();
         let allowed = actions.contains(&action)

@@ -348,7 +348,7 @@ impl IdentityService<'_> {
         id: &str,
         patch: UserPatch,
     ) -> CoreResult<User> {
-        authz.require(&["identity:update_user"])?;
+        authz.require_on(&["identity:update_user"], &["user"], id)?;
         let mut user = self.get_user(id).await?;
         let was_enabled = user.enabled;
         if let Some(opts) = &patch.options {
@@ -411,7 +411,7 @@ impl IdentityService<'_> {
     }
 
     pub async fn delete_user(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
-        authz.require(&["identity:delete_user"])?;
+        authz.require_on(&["identity:delete_user"], &["user"], id)?;
         // The user goes with the revocation of its tokens.
         self.in_unit(async |unit| {
             if !unit.store.delete_user(id).await? {
@@ -536,7 +536,7 @@ impl IdentityService<'_> {
         id: &str,
         patch: GroupPatch,
     ) -> CoreResult<Group> {
-        authz.require(&["identity:update_group"])?;
+        authz.require_on(&["identity:update_group"], &["group"], id)?;
         let mut group = self.get_group(id).await?;
         if let Some(name) = patch.name {
             if name != group.name {
@@ -569,7 +569,7 @@ impl IdentityService<'_> {
     }
 
     pub async fn delete_group(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
-        authz.require(&["identity:delete_group"])?;
+        authz.require_on(&["identity:delete_group"], &["group"], id)?;
         if !self.store.delete_group(id).await? {
             return Err(CoreError::not_found("group", id));
         }

@@ -392,7 +392,7 @@ impl KubernetesService<'_> {
         id: &str,
         patch: ClusterPatch,
     ) -> CoreResult<Cluster> {
-        authz.require(&["identity:update_cluster"])?;
+        authz.require_on(&["identity:update_cluster"], &["cluster"], id)?;
         self.change_cluster(id, patch).await
     }
 
@@ -452,7 +452,7 @@ impl KubernetesService<'_> {
     }
 
     pub async fn delete_cluster(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
-        authz.require(&["identity:delete_cluster"])?;
+        authz.require_on(&["identity:delete_cluster"], &["cluster"], id)?;
         self.remove_cluster(id).await
     }
 
@@ -482,7 +482,7 @@ impl KubernetesService<'_> {
         authz: &Authorized,
         id: &str,
     ) -> CoreResult<(Cluster, String)> {
-        authz.require(&["identity:update_cluster"])?;
+        authz.require_on(&["identity:update_cluster"], &["cluster"], id)?;
         let mut c = self.get_cluster(id).await?;
         let secret = self.new_webhook_secret();
         c.webhook_secret_hash = hash_secret(&secret);

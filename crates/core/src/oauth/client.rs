@@ -419,7 +419,7 @@ impl OAuthService<'_> {
         id: &str,
         patch: OAuthClientPatch,
     ) -> CoreResult<OAuthClient> {
-        authz.require(&["identity:update_oauth_client"])?;
+        authz.require_on(&["identity:update_oauth_client"], &["oauth_client"], id)?;
         let mut c = self.get_oauth_client(id).await?;
         if let Some(v) = patch.name {
             c.name = v;
@@ -451,7 +451,7 @@ impl OAuthService<'_> {
     }
 
     pub async fn delete_oauth_client(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
-        authz.require(&["identity:delete_oauth_client"])?;
+        authz.require_on(&["identity:delete_oauth_client"], &["oauth_client"], id)?;
         if !self.doc_delete(KIND, id).await? {
             return Err(CoreError::not_found("oauth_client", id));
         }
@@ -470,7 +470,7 @@ impl OAuthService<'_> {
         authz: &Authorized,
         id: &str,
     ) -> CoreResult<(OAuthClient, String)> {
-        authz.require(&["identity:update_oauth_client"])?;
+        authz.require_on(&["identity:update_oauth_client"], &["oauth_client"], id)?;
         let mut c = self.get_oauth_client(id).await?;
         if !c.is_confidential() {
             return Err(CoreError::validation(

@@ -161,7 +161,11 @@ impl ResourceService<'_> {
         id: &str,
         patch: DomainPatch,
     ) -> CoreResult<Domain> {
-        authz.require(&["identity:update_domain", "identity:update_project"])?;
+        authz.require_on(
+            &["identity:update_domain", "identity:update_project"],
+            &["domain", "project"],
+            id,
+        )?;
         let mut domain = self.get_domain(id).await?;
         let was_enabled = domain.enabled;
         if let Some(name) = patch.name {
@@ -199,7 +203,11 @@ impl ResourceService<'_> {
     }
 
     pub async fn delete_domain(&self, authz: &Authorized, id: &str) -> CoreResult<()> {
-        authz.require(&["identity:delete_domain", "identity:delete_project"])?;
+        authz.require_on(
+            &["identity:delete_domain", "identity:delete_project"],
+            &["domain", "project"],
+            id,
+        )?;
         let domain = self.get_domain(id).await?;
         if domain.enabled {
             return Err(CoreError::forbidden(
@@ -372,7 +380,7 @@ impl ResourceService<'_> {
         id: &str,
         patch: ProjectPatch,
     ) -> CoreResult<Project> {
-        authz.require(&["identity:update_project"])?;
+        authz.require_on(&["identity:update_project"], &["project"], id)?;
         let mut project = self.get_project(id).await?;
         let was_enabled = project.enabled;
         if let Some(name) = patch.name {
@@ -440,7 +448,7 @@ impl ResourceService<'_> {
         id: &str,
         cascade: bool,
     ) -> CoreResult<()> {
-        authz.require(&["identity:delete_project"])?;
+        authz.require_on(&["identity:delete_project"], &["project"], id)?;
         let project = self.get_project(id).await?;
         let subtree = self.project_subtree(id).await?;
         if !subtree.is_empty() {
