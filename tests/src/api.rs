@@ -4,6 +4,7 @@
 
 use crate::USER_PASSWORD;
 use crate::{password_auth_by_id, password_auth_by_name, project_scope, ADMIN_PASSWORD};
+use limen_core::percent::encode;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -297,24 +298,11 @@ pub trait Api {
     }
 }
 
-/// `form` as `application/x-www-form-urlencoded`.
+/// `form` as `application/x-www-form-urlencoded` (every byte but RFC 3986's unreserved
+/// ones percent-encoded, which form decoding reads the same).
 pub fn form_urlencoded(form: &[(&str, &str)]) -> String {
     form.iter()
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }

@@ -53,13 +53,22 @@ impl TrackingStore {
         })
     }
 
-    /// Publishes `changed` with the write it follows, which has committed: to this
-    /// node's cache at once, to the other nodes through the feed entry in the same
-    /// transaction.
-    fn apply(&self, changed: &[Dependency]) {
+    /// Commits `work` with the feed entries of `changed` in it, then applies them to
+    /// this node's cache: the other nodes learn of the change from the same transaction
+    /// that makes it.
+    async fn commit_publishing(
+        &self,
+        work: &dyn UnitOfWork,
+        changed: &[Dependency],
+    ) -> StoreResult<()> {
+        if !changed.is_empty() {
+            work.record_token_changes(changed, self.clock.now()).await?;
+        }
+        work.commit().await?;
         if !changed.is_empty() {
             self.cache.apply(changed);
         }
+        Ok(())
     }
 }
 
@@ -93,15 +102,7 @@ impl Step<'_> {
                     .extend(changed);
                 Ok(())
             }
-            Step::Alone { work, tracking } => {
-                if !changed.is_empty() {
-                    work.record_token_changes(&changed, tracking.clock.now())
-                        .await?;
-                }
-                work.commit().await?;
-                tracking.apply(&changed);
-                Ok(())
-            }
+            Step::Alone { work, tracking } => tracking.commit_publishing(&*work, &changed).await,
         }
     }
 }
@@ -115,14 +116,7 @@ impl UnitOfWork for TrackingStore {
             return Err(StoreError::backend("no unit of work to commit"));
         };
         let changed = std::mem::take(&mut *open.changed.lock().unwrap_or_else(|p| p.into_inner()));
-        if !changed.is_empty() {
-            open.work
-                .record_token_changes(&changed, self.clock.now())
-                .await?;
-        }
-        open.work.commit().await?;
-        self.apply(&changed);
-        Ok(())
+        self.commit_publishing(&*open.work, &changed).await
     }
 }
 
@@ -657,6 +651,10 @@ impl Store for TrackingStore {
     }
 
     async fn delete_documents_of(&self, kind: &str, owner: &str) -> StoreResult<Vec<String>> {
+        // A kind validation never reads invalidates nothing, whichever documents go.
+        if document_dependency(kind, "").is_empty() {
+            return self.inner.delete_documents_of(kind, owner).await;
+        }
         // Which documents go is known only once they are gone.
         let w = self.step().await?;
         let gone = w.store().delete_documents_of(kind, owner).await?;

@@ -256,7 +256,7 @@ impl FederationService<'_> {
         self.remove_identity_provider(id).await
     }
 
-    /// [`Limen::delete_identity_provider`] once authorized, or as part of another write.
+    /// [`Self::delete_identity_provider`] once authorized, or as part of another write.
     pub(crate) async fn remove_identity_provider(&self, id: &str) -> CoreResult<()> {
         self.get_identity_provider(id).await?;
         // A provider goes with its protocols.

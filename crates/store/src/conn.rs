@@ -42,14 +42,6 @@ impl UnitState {
         }
     }
 
-    async fn lock(&self) -> StoreResult<MutexGuard<'_, Option<Transaction<'static, Any>>>> {
-        let guard = self.tx.lock().await;
-        if guard.is_none() {
-            return Err(ended());
-        }
-        Ok(guard)
-    }
-
     fn fail(&self, e: sqlx::Error) -> StoreError {
         self.failed.store(true, Ordering::SeqCst);
         backend_err(e)
@@ -87,7 +79,7 @@ impl Conn {
         match self {
             Conn::Pool(pool) => query.execute(pool).await.map_err(backend_err),
             Conn::Unit(unit) => {
-                let mut guard = unit.lock().await?;
+                let mut guard = unit.tx.lock().await;
                 query
                     .execute(conn_of(&mut guard)?)
                     .await
@@ -101,7 +93,7 @@ impl Conn {
         match self {
             Conn::Pool(pool) => sql.query().fetch_all(pool).await.map_err(backend_err),
             Conn::Unit(unit) => {
-                let mut guard = unit.lock().await?;
+                let mut guard = unit.tx.lock().await;
                 sql.query()
                     .fetch_all(conn_of(&mut guard)?)
                     .await
@@ -115,7 +107,7 @@ impl Conn {
         match self {
             Conn::Pool(pool) => query.fetch_optional(pool).await.map_err(backend_err),
             Conn::Unit(unit) => {
-                let mut guard = unit.lock().await?;
+                let mut guard = unit.tx.lock().await;
                 query
                     .fetch_optional(conn_of(&mut guard)?)
                     .await
@@ -129,7 +121,7 @@ impl Conn {
         match self {
             Conn::Pool(pool) => Ok(Work::Own(pool.begin().await.map_err(backend_err)?)),
             Conn::Unit(unit) => {
-                let mut guard = unit.lock().await?;
+                let mut guard = unit.tx.lock().await;
                 conn_of(&mut guard)?
                     .execute(format!("SAVEPOINT {STEP}").as_str())
                     .await

@@ -145,7 +145,7 @@ impl CatalogService<'_> {
             .ok_or_else(|| CoreError::not_found("region", id))
     }
 
-    /// The region, or `None` where [`Limen::get_region`] would answer 404.
+    /// The region, or `None` where [`Self::get_region`] would answer 404.
     pub async fn find_region(&self, id: &str) -> CoreResult<Option<Region>> {
         Ok(self.store.get_region(id).await?)
     }

@@ -117,7 +117,7 @@ impl DelegationService<'_> {
         self.add_credential(input).await
     }
 
-    /// [`Limen::create_credential`] once authorized, or as part of another write.
+    /// [`Self::create_credential`] once authorized, or as part of another write.
     pub(crate) async fn add_credential(&self, input: NewCredential) -> CoreResult<Credential> {
         self.identity().get_user(&input.user_id).await?;
         let id = if input.cred_type == "ec2" {
@@ -239,7 +239,7 @@ impl DelegationService<'_> {
         self.remove_credential(id).await
     }
 
-    /// [`Limen::delete_credential`] once authorized, or as part of another write.
+    /// [`Self::delete_credential`] once authorized, or as part of another write.
     pub(crate) async fn remove_credential(&self, id: &str) -> CoreResult<()> {
         if !self.store.delete_credential(id).await? {
             return Err(CoreError::not_found("credential", id));

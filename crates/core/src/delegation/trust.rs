@@ -192,7 +192,7 @@ impl DelegationService<'_> {
             .map(|(trust, _)| trust)
     }
 
-    /// [`Limen::get_trust`] with the trusts it was redelegated from, nearest first.
+    /// [`Self::get_trust`] with the trusts it was redelegated from, nearest first.
     pub(crate) async fn get_trust_with_ancestors(
         &self,
         id: &str,

@@ -301,7 +301,7 @@ impl IdentityService<'_> {
             .ok_or_else(|| CoreError::not_found("user", id))
     }
 
-    /// The user, or `None` where [`Limen::get_user`] would answer 404.
+    /// The user, or `None` where [`Self::get_user`] would answer 404.
     pub async fn find_user(&self, id: &str) -> CoreResult<Option<User>> {
         Ok(self.source().user(id).await?)
     }

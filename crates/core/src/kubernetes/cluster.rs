@@ -396,7 +396,7 @@ impl KubernetesService<'_> {
         self.change_cluster(id, patch).await
     }
 
-    /// [`Limen::update_cluster`] once authorized, or as part of another write.
+    /// [`Self::update_cluster`] once authorized, or as part of another write.
     pub(crate) async fn change_cluster(
         &self,
         id: &str,
@@ -456,7 +456,7 @@ impl KubernetesService<'_> {
         self.remove_cluster(id).await
     }
 
-    /// [`Limen::delete_cluster`] once authorized, or as part of another write.
+    /// [`Self::delete_cluster`] once authorized, or as part of another write.
     pub(crate) async fn remove_cluster(&self, id: &str) -> CoreResult<()> {
         // A cluster goes with its rules, or stays with them.
         self.in_unit(async |unit| {

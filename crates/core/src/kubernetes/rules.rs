@@ -362,7 +362,7 @@ impl KubernetesService<'_> {
         self.add_kube_rule(cluster_id, new).await
     }
 
-    /// [`Limen::create_kube_rule`] once authorized, or as part of another write.
+    /// [`Self::create_kube_rule`] once authorized, or as part of another write.
     pub(crate) async fn add_kube_rule(
         &self,
         cluster_id: &str,
@@ -435,7 +435,7 @@ impl KubernetesService<'_> {
         self.remove_kube_rule(cluster_id, id).await
     }
 
-    /// [`Limen::delete_kube_rule`] once authorized, or as part of another write.
+    /// [`Self::delete_kube_rule`] once authorized, or as part of another write.
     pub(crate) async fn remove_kube_rule(&self, cluster_id: &str, id: &str) -> CoreResult<()> {
         self.get_kube_rule(cluster_id, id).await?;
         self.doc_delete(KIND, id).await?;

@@ -209,7 +209,7 @@ impl OAuthService<'_> {
         self.authenticate_found_client(found, secret).await
     }
 
-    /// `found` (what [`Limen::find_oauth_client`] gave) if `secret` is its secret.
+    /// `found` (what [`Self::find_oauth_client`] gave) if `secret` is its secret.
     /// Unknown, disabled and wrong-secret clients all get the same answer, after the same
     /// work.
     pub async fn authenticate_found_client(

@@ -133,7 +133,7 @@ impl ResourceService<'_> {
             .ok_or_else(|| CoreError::not_found("domain", id))
     }
 
-    /// The domain, or `None` where [`Limen::get_domain`] would answer 404.
+    /// The domain, or `None` where [`Self::get_domain`] would answer 404.
     pub async fn find_domain(&self, id: &str) -> CoreResult<Option<Domain>> {
         Ok(self.store.get_domain(id).await?)
     }
@@ -315,7 +315,7 @@ impl ResourceService<'_> {
             .ok_or_else(|| CoreError::not_found("project", id))
     }
 
-    /// The project, or `None` where [`Limen::get_project`] would answer 404.
+    /// The project, or `None` where [`Self::get_project`] would answer 404.
     pub async fn find_project(&self, id: &str) -> CoreResult<Option<Project>> {
         Ok(self.store.get_project(id).await?)
     }

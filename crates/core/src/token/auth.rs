@@ -1051,7 +1051,7 @@ impl TokenService<'_> {
 
     // ---- validating ----
 
-    /// Validates a token (see [`Limen::validate_token_with_access_rules`]) for a use that
+    /// Validates a token (see [`Self::validate_token_with_access_rules`]) for a use that
     /// does not enforce access rules: a token limited by them is refused as not found, as
     /// Keystone refuses it to a validator that does not announce access-rules support.
     pub async fn validate_token(
